@@ -1,0 +1,56 @@
+// The engine's one document model: RapidJSON values, plus the few helpers every stage needs.
+//
+// Manifests, live objects, plans and history records are all RapidJSON values. Member order is the
+// order of the source; anything printed for people or compared byte for byte goes through
+// `write_canonical`, which sorts object keys.
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace meridian {
+
+using Json = rapidjson::Value;
+using JsonDocument = rapidjson::Document;
+using JsonAllocator = rapidjson::MemoryPoolAllocator<>;
+
+//! The member `key` of an object, or nullptr when `value` is not an object or has no such member.
+const Json* find_member(const Json& value, std::string_view key);
+
+//! The string member `key`, or `fallback` when it is missing or not a string.
+std::string_view string_member(const Json& value, std::string_view key, std::string_view fallback = {});
+
+//! Follows a dotted path of object keys ("metadata.annotations"); nullptr when any step is missing.
+const Json* find_path(const Json& value, std::string_view dotted_path);
+
+//! Follows an RFC 6901 JSON pointer ("/spec/template/0"); nullptr when it does not resolve.
+const Json* find_pointer(const Json& value, std::string_view pointer);
+
+//! JSON text with object keys sorted at every level: the same value always gives the same bytes.
+std::string write_canonical(const Json& value, bool pretty = false);
+
+//! Compact JSON text in member order.
+std::string write_compact(const Json& value);
+
+//! One-line rendering of a scalar for messages and diffs: strings quoted, containers abbreviated.
+std::string describe_value(const Json& value);
+
+//! Name of a value's JSON type as schemas spell it: object, array, string, integer, number, boolean, null.
+std::string_view json_type_name(const Json& value);
+
+//! Escapes one RFC 6901 pointer token (`~` → `~0`, `/` → `~1`).
+std::string escape_pointer_token(std::string_view token);
+
+//! Turns a JSON pointer into the dotted field path people read: /spec/units/0/max → spec.units[0].max.
+std::string pointer_to_field(std::string_view pointer);
+
+//! Parses JSON text into `document`; returns an error message or nullopt.
+std::optional<std::string> parse_json(std::string_view text, JsonDocument& document);
+
+//! Deep equality (numbers compare by value, so 1 == 1.0 as Kubernetes compares quantities of JSON).
+bool json_equal(const Json& a, const Json& b);
+
+} // namespace meridian

@@ -1,0 +1,29 @@
+// The `meridian` subcommands. Each returns the process exit code; user errors are thrown as
+// UserError and printed by main as one line.
+#pragma once
+
+#include "cli/options.h"
+#include "manifest/manifest.h"
+
+#include <string>
+#include <vector>
+
+namespace meridian {
+
+//! Options shared by every command that reads the fleet repository.
+std::vector<OptionSpec> repository_options();
+
+//! What --repo/--ref/--path/--state-dir select, opened and loaded.
+struct LoadedRepository {
+  GitRepository repository;
+  ManifestSet manifests;
+};
+
+LoadedRepository load_repository(const Options& options, ManifestCache& cache);
+
+//! The state directory: --state-dir, else $MERIDIAN_STATE_DIR, else ./.meridian.
+std::string state_dir(const Options& options);
+
+int run_validate(const std::vector<std::string>& args);
+
+} // namespace meridian

@@ -1,0 +1,69 @@
+#include "cli/options.h"
+
+#include "base/error.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace meridian {
+
+Options::Options(const CommandSpec& spec, const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      help_ = true;
+      continue;
+    }
+    if (arg.size() < 3 || arg.substr(0, 2) != "--") {
+      positional_.push_back(arg);
+      continue;
+    }
+    const size_t equals = arg.find('=');
+    const std::string name = arg.substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
+    const auto option = std::find_if(spec.options.begin(), spec.options.end(), [&](const OptionSpec& o) { return o.name == name; });
+    if (option == spec.options.end())
+      throw UserError(fmt::format("meridian {}: unknown option --{} (see meridian {} --help)", spec.name, name, spec.name));
+    if (option->value_name.empty()) {
+      if (equals != std::string::npos)
+        throw UserError(fmt::format("meridian {}: --{} takes no value", spec.name, name));
+      values_[name] = "true";
+      continue;
+    }
+    if (equals != std::string::npos) {
+      values_[name] = arg.substr(equals + 1);
+      continue;
+    }
+    if (i + 1 >= args.size())
+      throw UserError(fmt::format("meridian {}: --{} needs a value ({})", spec.name, name, option->value_name));
+    values_[name] = args[++i];
+  }
+}
+
+std::optional<std::string> Options::get(const std::string& name) const {
+  const auto found = values_.find(name);
+  if (found == values_.end())
+    return std::nullopt;
+  return found->second;
+}
+
+std::string Options::get_or(const std::string& name, const std::string& fallback) const {
+  return get(name).value_or(fallback);
+}
+
+std::string format_help(const CommandSpec& spec) {
+  std::string out = fmt::format("Usage: meridian {} {}\n\n{}\n", spec.name, spec.synopsis, spec.summary);
+  if (!spec.options.empty()) {
+    out += "\nOptions:\n";
+    for (const OptionSpec& option : spec.options) {
+      const std::string left = option.value_name.empty() ? "--" + option.name : fmt::format("--{} {}", option.name, option.value_name);
+      out += fmt::format("  {:<28} {}\n", left, option.help);
+    }
+    out += fmt::format("  {:<28} {}\n", "--help", "show this help");
+  }
+  if (!spec.details.empty())
+    out += "\n" + spec.details + "\n";
+  return out;
+}
+
+} // namespace meridian

@@ -1,0 +1,42 @@
+#include "cli/commands.h"
+
+#include "base/error.h"
+
+#include <cstdlib>
+
+namespace meridian {
+
+std::vector<OptionSpec> repository_options() {
+  return {
+      {"repo", "URL|PATH", "fleet repository: a working copy, a bare repository, or a file://, git://, https://, ssh:// or user@host:path URL"},
+      {"ref", "REF", "branch, tag or commit id (default: the remote's default branch)"},
+      {"path", "DIR", "read manifests only under this directory of the repository"},
+      {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"},
+      {"ssh-key", "FILE", "private key for ssh:// repositories (default: the SSH agent)"},
+      {"netrc", "FILE", "netrc-style credentials for https:// (default ~/.netrc; $MERIDIAN_GIT_TOKEN wins)"},
+  };
+}
+
+std::string state_dir(const Options& options) {
+  if (auto dir = options.get("state-dir"))
+    return *dir;
+  if (const char* env = std::getenv("MERIDIAN_STATE_DIR"); env != nullptr && *env != '\0')
+    return env;
+  return ".meridian";
+}
+
+LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
+  const auto repo = options.get("repo");
+  if (!repo || repo->empty())
+    throw UserError("--repo is required: the fleet repository to read (a path or a URL)");
+  GitOptions git;
+  git.cache_dir = state_dir(options) + "/repos";
+  git.ssh_key_file = options.get_or("ssh-key", "");
+  git.netrc_file = options.get_or("netrc", "");
+  GitRepository repository = GitRepository::open(*repo, git);
+  const CommitInfo commit = repository.resolve(options.get_or("ref", ""));
+  ManifestSet manifests = load_manifests(repository, commit, options.get_or("path", ""), cache);
+  return {std::move(repository), std::move(manifests)};
+}
+
+} // namespace meridian

@@ -1,0 +1,128 @@
+#include "manifest/manifest.h"
+
+#include <fmt/format.h>
+
+#include <unordered_set>
+
+namespace meridian {
+
+std::pair<std::string, std::string> split_api_version(std::string_view api_version) {
+  const size_t slash = api_version.find('/');
+  if (slash == std::string_view::npos)
+    return {"", std::string(api_version)};
+  return {std::string(api_version.substr(0, slash)), std::string(api_version.substr(slash + 1))};
+}
+
+std::string Manifest::display_name() const {
+  const std::string shown_kind = kind.empty() ? "<no kind>" : kind;
+  const std::string shown_name = name.empty() ? "<no name>" : name;
+  if (namespace_.empty())
+    return shown_kind + "/" + shown_name;
+  return shown_kind + "/" + namespace_ + "/" + shown_name;
+}
+
+int Manifest::line_of(std::string_view pointer) const {
+  if (blob == nullptr)
+    return line;
+  const int found = locate_line(blob->text, document_index, pointer);
+  return found > 0 ? found : line;
+}
+
+std::shared_ptr<const ParsedBlob> ManifestCache::get(const GitRepository& repository, const TreeFile& file, bool& parsed_now) {
+  parsed_now = false;
+  if (const auto cached = blobs_.find(file.blob_id); cached != blobs_.end())
+    return cached->second;
+  auto blob = std::make_shared<ParsedBlob>();
+  blob->blob_id = file.blob_id;
+  blob->text = repository.read_blob(file.blob_id);
+  blob->yaml = parse_yaml(blob->text, limits_);
+  parsed_now = true;
+  blobs_.emplace(file.blob_id, blob);
+  return blob;
+}
+
+void ManifestCache::retain(const std::vector<Manifest>&, const std::vector<TreeFile>& files) {
+  std::unordered_set<std::string> live;
+  for (const TreeFile& file : files)
+    live.insert(file.blob_id);
+  for (auto entry = blobs_.begin(); entry != blobs_.end();)
+    entry = live.count(entry->first) != 0 ? std::next(entry) : blobs_.erase(entry);
+}
+
+namespace {
+
+// `clusters/<name>/...` below the loaded root names the target cluster.
+std::string cluster_from_path(std::string_view file, std::string_view root) {
+  std::string_view relative = file;
+  if (!root.empty() && relative.substr(0, root.size()) == root && relative.size() > root.size() && relative[root.size()] == '/')
+    relative.remove_prefix(root.size() + 1);
+  constexpr std::string_view prefix = "clusters/";
+  if (relative.substr(0, prefix.size()) != prefix)
+    return {};
+  relative.remove_prefix(prefix.size());
+  const size_t slash = relative.find('/');
+  if (slash == std::string_view::npos)
+    return {}; // a file directly under clusters/ names no cluster
+  return std::string(relative.substr(0, slash));
+}
+
+void read_identity(Manifest& manifest, std::string_view root) {
+  const Json& object = *manifest.object;
+  manifest.api_version = std::string(string_member(object, "apiVersion"));
+  std::tie(manifest.group, std::ignore) = split_api_version(manifest.api_version);
+  manifest.kind = std::string(string_member(object, "kind"));
+  if (const Json* metadata = find_member(object, "metadata")) {
+    manifest.name = std::string(string_member(*metadata, "name"));
+    manifest.namespace_ = std::string(string_member(*metadata, "namespace"));
+  }
+  if (manifest.is_meridian_kind())
+    return;
+  if (const Json* annotation = find_path(object, "metadata.annotations"); annotation != nullptr) {
+    const std::string_view cluster = string_member(*annotation, cluster_annotation);
+    if (!cluster.empty()) {
+      manifest.cluster = std::string(cluster);
+      return;
+    }
+  }
+  manifest.cluster = cluster_from_path(manifest.file, root);
+  manifest.cluster_from_path = !manifest.cluster.empty();
+}
+
+} // namespace
+
+ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& commit, std::string_view path,
+                           ManifestCache& cache) {
+  ManifestSet set;
+  set.repository = repository.location();
+  set.commit = commit;
+  set.path = std::string(path);
+  while (!set.path.empty() && set.path.back() == '/')
+    set.path.pop_back();
+  const std::vector<TreeFile> files = repository.list_files(commit.id, set.path, is_manifest_name);
+  set.files = files.size();
+  for (const TreeFile& file : files) {
+    bool parsed_now = false;
+    std::shared_ptr<const ParsedBlob> blob = cache.get(repository, file, parsed_now);
+    set.parsed_files += parsed_now ? 1 : 0;
+    if (blob->yaml->error) {
+      set.findings.push_back({file.path, blob->yaml->error->line, "", "", blob->yaml->error->message, Severity::error});
+      continue;
+    }
+    for (const YamlDocument& document : blob->yaml->documents) {
+      Manifest manifest;
+      manifest.file = file.path;
+      manifest.blob_id = file.blob_id;
+      manifest.line = document.line;
+      manifest.document_index = document.index;
+      manifest.object = &document.value;
+      manifest.blob = blob;
+      if (document.value.IsObject())
+        read_identity(manifest, set.path);
+      set.manifests.push_back(std::move(manifest));
+    }
+  }
+  cache.retain(set.manifests, files);
+  return set;
+}
+
+} // namespace meridian

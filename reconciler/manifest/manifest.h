@@ -1,0 +1,86 @@
+// Manifest loading: every document committed at one commit, parsed once per Git blob.
+//
+// A ManifestSet is the first stage of every reconcile (validate, plan, apply and run all start
+// here). Parsed blobs are cached by blob id in a ManifestCache, so a long-running process parses
+// only the files a new commit changed.
+#pragma once
+
+#include "base/finding.h"
+#include "base/json.h"
+#include "manifest/yaml_parser.h"
+#include "source/git.h"
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace meridian {
+
+//! One parsed file, shared by every ManifestSet that includes the same blob.
+struct ParsedBlob {
+  std::string blob_id;
+  std::string text;                 //!< kept to find the line of any field when reporting
+  std::unique_ptr<YamlFile> yaml;
+};
+
+//! One document of the repository, with where it came from.
+struct Manifest {
+  std::string file;        //!< path from the repository root
+  std::string blob_id;
+  int line = 0;            //!< line of the document's first node
+  size_t document_index = 0;
+  const Json* object = nullptr; //!< the document; owned by `blob`
+  std::shared_ptr<const ParsedBlob> blob;
+
+  // Identity, read from the document (empty when the document lacks it; validation reports that).
+  std::string api_version;
+  std::string group;       //!< "" for the core group
+  std::string kind;
+  std::string name;
+  std::string namespace_;
+  std::string cluster;     //!< target cluster of a Kubernetes object; "" for Meridian's own kinds
+  bool cluster_from_path = false;
+
+  //! Kind/name or Kind/namespace/name, as messages name objects.
+  std::string display_name() const;
+  //! Line of the field at `pointer` in this document (the document's line when it is absent).
+  int line_of(std::string_view pointer) const;
+  bool is_meridian_kind() const { return group == "meridian.io"; }
+};
+
+struct ManifestSet {
+  std::string repository;
+  CommitInfo commit;
+  std::string path;                  //!< --path, empty for the whole tree
+  std::vector<Manifest> manifests;   //!< in tree order, then document order
+  std::vector<Finding> findings;     //!< files that could not be parsed
+  size_t files = 0;
+  size_t parsed_files = 0;           //!< files parsed by this load (the rest came from the cache)
+};
+
+//! Parsed blobs by blob id. Not thread-safe.
+class ManifestCache {
+public:
+  explicit ManifestCache(YamlLimits limits = {}) : limits_(limits) {}
+
+  std::shared_ptr<const ParsedBlob> get(const GitRepository& repository, const TreeFile& file, bool& parsed_now);
+  //! Drops blobs that no longer appear in `keep` (the latest commit), bounding memory.
+  void retain(const std::vector<Manifest>& keep, const std::vector<TreeFile>& files);
+  size_t size() const { return blobs_.size(); }
+
+private:
+  YamlLimits limits_;
+  std::unordered_map<std::string, std::shared_ptr<const ParsedBlob>> blobs_;
+};
+
+//! Loads every manifest of `commit` under `path`.
+ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& commit, std::string_view path,
+                           ManifestCache& cache);
+
+//! "apps/v1" → ("apps", "v1"); "v1" → ("", "v1").
+std::pair<std::string, std::string> split_api_version(std::string_view api_version);
+
+inline constexpr std::string_view cluster_annotation = "meridian.io/cluster";
+
+} // namespace meridian

@@ -1,0 +1,165 @@
+#include "validate/validate.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace meridian {
+namespace {
+
+std::string_view view(const Json& value) { return {value.GetString(), value.GetStringLength()}; }
+
+Finding finding_at(const Manifest& manifest, std::string_view pointer, std::string message,
+                   Severity severity = Severity::error) {
+  return {manifest.file, manifest.line_of(pointer), manifest.display_name(), pointer_to_field(pointer), std::move(message), severity};
+}
+
+// Schema pass for one document.
+void check_document(const Manifest& manifest, const SchemaSet& schemas, std::vector<Finding>& out) {
+  const Json& object = *manifest.object;
+  if (!object.IsObject()) {
+    out.push_back({manifest.file, manifest.line, "", "",
+                   fmt::format("expected a mapping (a Kubernetes object with apiVersion, kind and metadata), got {}",
+                               json_type_name(object))});
+    return;
+  }
+  if (manifest.group == "meridian.io") {
+    static const std::set<std::string> kinds = {"Cluster", "NodePool", "Fleet"};
+    const bool known_version = manifest.api_version == "meridian.io/v1alpha1";
+    if (!known_version || (kinds.count(manifest.kind) == 0 && !manifest.kind.empty())) {
+      out.push_back(finding_at(manifest, known_version ? "/kind" : "/apiVersion",
+                               known_version ? fmt::format("unknown kind {} in meridian.io/v1alpha1, expected Cluster, NodePool or Fleet", manifest.kind)
+                                             : fmt::format("unknown version {}, expected meridian.io/v1alpha1", manifest.api_version)));
+      return;
+    }
+  }
+  std::vector<Violation> violations;
+  schemas.validate(schemas.schema_name(manifest.api_version, manifest.kind), object, violations);
+  for (Violation& violation : violations)
+    out.push_back({manifest.file, manifest.line_of(violation.pointer), manifest.display_name(), violation.field,
+                   std::move(violation.message), Severity::error});
+}
+
+// Identity as Kubernetes sees it: the version does not matter, the group does.
+std::string identity_key(const Manifest& manifest) {
+  return fmt::format("{}|{}|{}|{}|{}", manifest.cluster, manifest.group, manifest.kind, manifest.namespace_, manifest.name);
+}
+
+bool selector_matches(const Json& selector, const Json* labels) {
+  auto label = [&](std::string_view key) -> const Json* { return labels == nullptr ? nullptr : find_member(*labels, key); };
+  if (const Json* match_labels = find_member(selector, "matchLabels"); match_labels != nullptr && match_labels->IsObject())
+    for (const auto& member : match_labels->GetObject()) {
+      const Json* value = label(view(member.name));
+      if (value == nullptr || !json_equal(*value, member.value))
+        return false;
+    }
+  if (const Json* expressions = find_member(selector, "matchExpressions"); expressions != nullptr && expressions->IsArray())
+    for (const auto& expression : expressions->GetArray()) {
+      const std::string_view op = string_member(expression, "operator");
+      const Json* value = label(string_member(expression, "key"));
+      const Json* values = find_member(expression, "values");
+      bool in = false;
+      if (value != nullptr && values != nullptr && values->IsArray())
+        for (const auto& candidate : values->GetArray())
+          in = in || json_equal(candidate, *value);
+      if ((op == "In" && !in) || (op == "NotIn" && in) || (op == "Exists" && value == nullptr) ||
+          (op == "DoesNotExist" && value != nullptr))
+        return false;
+    }
+  return true;
+}
+
+std::string closest_name(std::string_view, const std::map<std::string, const Manifest*>& candidates) {
+  std::string known;
+  for (const auto& [candidate, manifest] : candidates)
+    known += (known.empty() ? "" : ", ") + candidate;
+  return known.empty() ? "the repository defines no Cluster" : "known clusters: " + known;
+}
+
+} // namespace
+
+std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas) {
+  std::vector<Finding> findings = set.findings;
+  std::map<std::string, const Manifest*> clusters;
+  std::map<std::string, const Manifest*> seen;
+  const Manifest* fleet = nullptr;
+
+  for (const Manifest& manifest : set.manifests) {
+    check_document(manifest, schemas, findings);
+    if (!manifest.object->IsObject() || manifest.kind.empty() || manifest.name.empty())
+      continue;
+    const auto [existing, inserted] = seen.emplace(identity_key(manifest), &manifest);
+    if (!inserted)
+      findings.push_back(finding_at(manifest, "/metadata/name",
+                                    fmt::format("defined twice: also at {}:{}", existing->second->file, existing->second->line)));
+    if (manifest.is_meridian_kind() && manifest.kind == "Cluster")
+      clusters.emplace(manifest.name, &manifest);
+    if (manifest.is_meridian_kind() && manifest.kind == "Fleet") {
+      if (fleet != nullptr)
+        findings.push_back(finding_at(manifest, "", fmt::format("a second Fleet: a repository holds at most one (the first is at {}:{})",
+                                                                fleet->file, fleet->line)));
+      else
+        fleet = &manifest;
+    }
+  }
+
+  for (const Manifest& manifest : set.manifests) {
+    if (!manifest.object->IsObject() || manifest.kind.empty() || manifest.api_version.empty())
+      continue;
+    const Json& object = *manifest.object;
+    if (manifest.is_meridian_kind()) {
+      if (manifest.kind != "NodePool")
+        continue;
+      const Json* spec = find_member(object, "spec");
+      const std::string_view cluster_name = spec != nullptr ? string_member(*spec, "cluster") : std::string_view{};
+      if (cluster_name.empty())
+        continue; // the schema pass reports the missing field
+      const auto target = clusters.find(std::string(cluster_name));
+      if (target == clusters.end()) {
+        findings.push_back(finding_at(manifest, "/spec/cluster",
+                                      fmt::format("names no Cluster in the repository: \"{}\"; {}", cluster_name, closest_name(cluster_name, clusters))));
+        continue;
+      }
+      const Json* target_spec = find_member(*target->second->object, "spec");
+      if (target_spec != nullptr && string_member(*target_spec, "type") == "Serverless")
+        findings.push_back(finding_at(manifest, "/spec/cluster",
+                                      fmt::format("{} is a Serverless cluster, which has no node pools (its pods run on virtual nodes)", cluster_name)));
+      continue;
+    }
+    // A Kubernetes object: it must name a cluster the repository defines.
+    if (manifest.cluster.empty()) {
+      findings.push_back(finding_at(manifest, "/metadata",
+                                    fmt::format("no target cluster: add the annotation {}: <cluster> or keep the file under clusters/<cluster>/",
+                                                cluster_annotation)));
+    } else if (clusters.count(manifest.cluster) == 0) {
+      const std::string pointer = manifest.cluster_from_path ? "" : "/metadata/annotations/meridian.io~1cluster";
+      findings.push_back(finding_at(manifest, pointer,
+                                    fmt::format("target cluster \"{}\"{} is not defined in the repository; {}", manifest.cluster,
+                                                manifest.cluster_from_path ? " (from the path clusters/<name>/)" : "",
+                                                closest_name(manifest.cluster, clusters))));
+    }
+    const bool has_pod_template = manifest.kind == "DaemonSet" || manifest.kind == "Deployment" ||
+                                  manifest.kind == "StatefulSet" || manifest.kind == "ReplicaSet";
+    if (has_pod_template) {
+      const Json* selector = find_path(object, "spec.selector");
+      const Json* labels = find_path(object, "spec.template.metadata.labels");
+      if (selector != nullptr && selector->IsObject() && !selector_matches(*selector, labels))
+        findings.push_back(finding_at(manifest, "/spec/selector",
+                                      fmt::format("does not match spec.template.metadata.labels (labels {}); {} would own no pods",
+                                                  labels != nullptr ? describe_value(*labels) : "{}", manifest.kind)));
+    }
+  }
+  std::sort(findings.begin(), findings.end());
+  findings.erase(std::unique(findings.begin(), findings.end(),
+                             [](const Finding& a, const Finding& b) { return !(a < b) && !(b < a); }),
+                 findings.end());
+  return findings;
+}
+
+bool is_valid(const std::vector<Finding>& findings) {
+  return std::none_of(findings.begin(), findings.end(), [](const Finding& finding) { return finding.severity == Severity::error; });
+}
+
+} // namespace meridian

@@ -1,0 +1,308 @@
+#include "validate/validate.h"
+
+#include "base/duration.h"
+#include "base/error.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace meridian {
+
+// Generated at build time from schemas/*.json (see schemas/meson.build).
+const std::vector<std::pair<std::string, std::string>>& embedded_schemas();
+
+namespace {
+
+std::string_view view(const Json& value) { return {value.GetString(), value.GetStringLength()}; }
+
+bool type_matches(std::string_view type, const Json& value) {
+  if (type == "integer")
+    return value.IsInt64() || value.IsUint64() || (value.IsDouble() && value.GetDouble() == static_cast<double>(static_cast<long long>(value.GetDouble())));
+  if (type == "number")
+    return value.IsNumber();
+  return json_type_name(value) == type;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t saved = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = saved;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string quote(std::string_view text) { return fmt::format("\"{}\"", text); }
+
+// A string like `alibabacloud.com/nodepool-id=np7b30xxx` where a map was expected: a copy-paste from
+// the kubectl form of a selector.
+std::string map_hint(const Json& value) {
+  if (!value.IsString())
+    return {};
+  const std::string_view text = view(value);
+  const size_t equals = text.find('=');
+  if (equals == std::string_view::npos || equals == 0 || text.find(' ') != std::string_view::npos)
+    return {};
+  std::string suggestion;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const std::string_view pair = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    const size_t eq = pair.find('=');
+    if (eq == std::string_view::npos)
+      return {};
+    suggestion += fmt::format("{}{}: {}", suggestion.empty() ? "" : ", ", pair.substr(0, eq), pair.substr(eq + 1));
+    if (comma == std::string_view::npos)
+      break;
+    start = comma + 1;
+  }
+  return fmt::format("expected a map of label to value; did you mean `{}`?", suggestion);
+}
+
+std::string expected_types(const Json& type) {
+  if (type.IsString())
+    return std::string(view(type));
+  std::string out;
+  for (const auto& entry : type.GetArray())
+    out += (out.empty() ? "" : " or ") + std::string(view(entry));
+  return out;
+}
+
+bool check_format(std::string_view format, std::string_view text, std::string& expectation) {
+  if (format == "dns1123-label") {
+    expectation = "a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit, "
+                  "at most 63 characters)";
+    return is_dns1123_label(text);
+  }
+  if (format == "dns1123-subdomain") {
+    expectation = "a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)";
+    return is_dns1123_subdomain(text);
+  }
+  if (format == "duration") {
+    expectation = "a duration such as 30s, 10m or 1h30m";
+    return parse_duration(text).has_value();
+  }
+  if (format == "quantity") {
+    expectation = "a resource quantity such as 500m, 2Gi or 4";
+    return is_quantity(text);
+  }
+  if (format == "int-or-percent") {
+    expectation = "an integer or a percentage such as \"25%\"";
+    if (text.size() < 2 || text.back() != '%')
+      return false;
+    return std::all_of(text.begin(), text.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
+  }
+  return true;
+}
+
+} // namespace
+
+bool is_dns1123_label(std::string_view text) {
+  if (text.empty() || text.size() > 63)
+    return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(text.front()) || !alnum(text.back()))
+    return false;
+  return std::all_of(text.begin(), text.end(), [&](char c) { return alnum(c) || c == '-'; });
+}
+
+bool is_dns1123_subdomain(std::string_view text) {
+  if (text.empty() || text.size() > 253)
+    return false;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = text.find('.', start);
+    if (!is_dns1123_label(text.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start)))
+      return false;
+    if (dot == std::string_view::npos)
+      return true;
+    start = dot + 1;
+  }
+}
+
+bool is_quantity(std::string_view text) {
+  static const std::regex quantity(R"(^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$)");
+  return std::regex_match(text.begin(), text.end(), quantity);
+}
+
+const SchemaSet& SchemaSet::builtin() {
+  static const SchemaSet schemas(embedded_schemas());
+  return schemas;
+}
+
+SchemaSet::SchemaSet(const std::vector<std::pair<std::string, std::string>>& sources) {
+  for (const auto& [name, text] : sources) {
+    auto document = std::make_unique<JsonDocument>();
+    if (auto error = parse_json(text, *document))
+      throw UserError(fmt::format("schemas/{}: not valid JSON: {}", name, *error));
+    schemas_.emplace(name, std::move(document));
+  }
+}
+
+std::string SchemaSet::schema_name(std::string_view api_version, std::string_view kind) const {
+  std::string name(api_version);
+  std::replace(name.begin(), name.end(), '/', '_');
+  name += "_" + std::string(kind) + ".json";
+  return has_schema(name) ? name : "generic.json";
+}
+
+const std::regex& SchemaSet::regex_for(const std::string& pattern) const {
+  auto found = regexes_.find(pattern);
+  if (found == regexes_.end())
+    found = regexes_.emplace(pattern, std::regex(pattern, std::regex::ECMAScript | std::regex::optimize)).first;
+  return found->second;
+}
+
+const Json* SchemaSet::resolve_ref(const std::string& file, std::string_view ref, std::string& ref_file) const {
+  const size_t hash = ref.find('#');
+  ref_file = hash == 0 ? file : std::string(ref.substr(0, hash));
+  const auto schema = schemas_.find(ref_file);
+  if (schema == schemas_.end())
+    return nullptr;
+  return find_pointer(*schema->second, hash == std::string_view::npos ? "" : ref.substr(hash + 1));
+}
+
+void SchemaSet::validate(std::string_view name, const Json& value, std::vector<Violation>& out) const {
+  const auto schema = schemas_.find(std::string(name));
+  if (schema == schemas_.end())
+    return;
+  std::string pointer;
+  check(schema->first, *schema->second, value, pointer, out);
+}
+
+void SchemaSet::check(const std::string& file, const Json& schema, const Json& value, std::string& pointer,
+                      std::vector<Violation>& out) const {
+  auto report = [&](std::string message) { out.push_back({pointer, pointer_to_field(pointer), std::move(message)}); };
+  if (const Json* ref = find_member(schema, "$ref"); ref != nullptr && ref->IsString()) {
+    std::string ref_file;
+    const Json* target = resolve_ref(file, view(*ref), ref_file);
+    if (target == nullptr)
+      throw UserError(fmt::format("schemas/{}: $ref {} does not resolve", file, view(*ref)));
+    check(ref_file, *target, value, pointer, out);
+    return;
+  }
+  if (const Json* type = find_member(schema, "type")) {
+    bool matches = false;
+    if (type->IsString())
+      matches = type_matches(view(*type), value);
+    else
+      for (const auto& entry : type->GetArray())
+        matches = matches || type_matches(view(entry), value);
+    if (!matches) {
+      const std::string expected = expected_types(*type);
+      if (std::string hint = map_hint(value); !hint.empty() && expected == "object")
+        return report(std::move(hint));
+      if (expected == "string" && (value.IsBool() || value.IsNumber()))
+        return report(fmt::format("expected a string, got {} {}; quote it (\"{}\") to keep it a string",
+                                  json_type_name(value), describe_value(value), describe_value(value)));
+      return report(fmt::format("expected {}, got {} {}", expected, json_type_name(value), describe_value(value)));
+    }
+  }
+  if (const Json* allowed = find_member(schema, "enum")) {
+    const auto& entries = allowed->GetArray();
+    if (std::none_of(entries.begin(), entries.end(), [&](const Json& entry) { return json_equal(entry, value); })) {
+      std::string choices;
+      for (const auto& entry : entries)
+        choices += (choices.empty() ? "" : ", ") + (entry.IsString() ? std::string(view(entry)) : describe_value(entry));
+      return report(fmt::format("must be one of {}; got {}", choices, describe_value(value)));
+    }
+  }
+  if (const Json* constant = find_member(schema, "const"); constant != nullptr && !json_equal(*constant, value))
+    return report(fmt::format("must be {}, got {}", describe_value(*constant), describe_value(value)));
+  if (value.IsNumber()) {
+    if (const Json* minimum = find_member(schema, "minimum"); minimum != nullptr && value.GetDouble() < minimum->GetDouble())
+      report(fmt::format("must be >= {}, got {}", describe_value(*minimum), describe_value(value)));
+    if (const Json* maximum = find_member(schema, "maximum"); maximum != nullptr && value.GetDouble() > maximum->GetDouble())
+      report(fmt::format("must be <= {}, got {}", describe_value(*maximum), describe_value(value)));
+  }
+  if (value.IsString()) {
+    const std::string_view text = view(value);
+    if (const Json* min_length = find_member(schema, "minLength"); min_length != nullptr && text.size() < min_length->GetUint64())
+      report(min_length->GetUint64() == 1 ? std::string("must not be empty")
+                                          : fmt::format("must be at least {} characters, got {}", min_length->GetUint64(), text.size()));
+    if (const Json* max_length = find_member(schema, "maxLength"); max_length != nullptr && text.size() > max_length->GetUint64())
+      report(fmt::format("must be at most {} characters, got {}", max_length->GetUint64(), text.size()));
+    if (const Json* pattern = find_member(schema, "pattern")) {
+      const std::string expression(view(*pattern));
+      if (!std::regex_search(text.begin(), text.end(), regex_for(expression)))
+        report(fmt::format("must match {}, got {}", expression, quote(text)));
+    }
+    if (const Json* format = find_member(schema, "format")) {
+      std::string expectation;
+      if (!check_format(view(*format), text, expectation))
+        report(fmt::format("must be {}, got {}", expectation, quote(text)));
+    }
+  }
+  if (value.IsArray()) {
+    const size_t size = value.Size();
+    if (const Json* min_items = find_member(schema, "minItems"); min_items != nullptr && size < min_items->GetUint64())
+      report(fmt::format("must have at least {} item{}, got {}", min_items->GetUint64(), min_items->GetUint64() == 1 ? "" : "s", size));
+    if (const Json* max_items = find_member(schema, "maxItems"); max_items != nullptr && size > max_items->GetUint64())
+      report(fmt::format("must have at most {} items, got {}", max_items->GetUint64(), size));
+    if (const Json* items = find_member(schema, "items")) {
+      const size_t length = pointer.size();
+      for (rapidjson::SizeType index = 0; index < value.Size(); ++index) {
+        pointer += "/" + std::to_string(index);
+        check(file, *items, value[index], pointer, out);
+        pointer.resize(length);
+      }
+    }
+  }
+  if (value.IsObject()) {
+    const Json* properties = find_member(schema, "properties");
+    const Json* additional = find_member(schema, "additionalProperties");
+    if (const Json* required = find_member(schema, "required")) {
+      for (const auto& name : required->GetArray())
+        if (find_member(value, view(name)) == nullptr)
+          out.push_back({pointer, pointer_to_field(pointer + "/" + escape_pointer_token(view(name))), "required field is missing"});
+    }
+    const size_t length = pointer.size();
+    for (const auto& member : value.GetObject()) {
+      const std::string_view key = view(member.name);
+      pointer += "/" + escape_pointer_token(key);
+      const Json* property = properties != nullptr ? find_member(*properties, key) : nullptr;
+      if (property != nullptr) {
+        check(file, *property, member.value, pointer, out);
+      } else if (additional != nullptr && additional->IsObject()) {
+        check(file, *additional, member.value, pointer, out);
+      } else if (additional != nullptr && additional->IsFalse()) {
+        std::string closest;
+        size_t best = 3;
+        std::string known;
+        for (const auto& candidate : properties->GetObject()) {
+          const size_t distance = edit_distance(key, view(candidate.name));
+          if (distance < best) {
+            best = distance;
+            closest = std::string(view(candidate.name));
+          }
+          known += (known.empty() ? "" : ", ") + std::string(view(candidate.name));
+        }
+        report(closest.empty() ? fmt::format("unknown field, expected one of: {}", known)
+                               : fmt::format("unknown field, did you mean \"{}\"?", closest));
+      }
+      pointer.resize(length);
+    }
+  }
+  if (const Json* any_of = find_member(schema, "anyOf")) {
+    std::vector<Violation> first_branch;
+    for (const auto& branch : any_of->GetArray()) {
+      std::vector<Violation> attempt;
+      check(file, branch, value, pointer, attempt);
+      if (attempt.empty())
+        return;
+      if (first_branch.empty())
+        first_branch = std::move(attempt);
+    }
+    out.insert(out.end(), first_branch.begin(), first_branch.end());
+  }
+}
+
+} // namespace meridian

@@ -1,0 +1,68 @@
+// Validation: every problem of a ManifestSet at once, each pinned to file, line and field.
+//
+// Two passes: each document against the JSON Schema of its kind (schemas/, embedded at build
+// time), then the checks that need the whole repository (duplicates, references between objects,
+// target clusters, at most one Fleet). Findings come back sorted, so output is deterministic.
+#pragma once
+
+#include "base/finding.h"
+#include "base/json.h"
+#include "manifest/manifest.h"
+
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace meridian {
+
+//! One schema violation inside a document.
+struct Violation {
+  std::string pointer; //!< JSON pointer of the offending value (or of the object missing a field)
+  std::string field;   //!< dotted field path for messages
+  std::string message;
+};
+
+//! The JSON Schemas of every kind Meridian understands, with the validator for the subset of
+//! draft-07 they use (type, properties, required, additionalProperties, items, min/maxItems, enum,
+//! const, minimum/maximum, min/maxLength, pattern, format, anyOf, $ref). Immutable once built.
+class SchemaSet {
+public:
+  //! The schemas compiled into the binary.
+  static const SchemaSet& builtin();
+
+  //! Loads `name → JSON text` pairs; throws UserError on a malformed schema.
+  explicit SchemaSet(const std::vector<std::pair<std::string, std::string>>& sources);
+
+  //! The schema file for apiVersion/kind ("apps_v1_DaemonSet.json"), or "generic.json".
+  std::string schema_name(std::string_view api_version, std::string_view kind) const;
+  bool has_schema(std::string_view name) const { return schemas_.count(std::string(name)) != 0; }
+
+  //! Appends every violation of `value` against schema `name`.
+  void validate(std::string_view name, const Json& value, std::vector<Violation>& out) const;
+
+private:
+  void check(const std::string& file, const Json& schema, const Json& value, std::string& pointer,
+             std::vector<Violation>& out) const;
+  const Json* resolve_ref(const std::string& file, std::string_view ref, std::string& ref_file) const;
+  const std::regex& regex_for(const std::string& pattern) const;
+
+  std::map<std::string, std::unique_ptr<JsonDocument>> schemas_;
+  mutable std::map<std::string, std::regex> regexes_;
+};
+
+//! Validates every manifest; the result holds the loader's findings too, sorted.
+std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas = SchemaSet::builtin());
+
+//! True when no finding is an error.
+bool is_valid(const std::vector<Finding>& findings);
+
+//! DNS-1123 label (RFC 1123): [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters.
+bool is_dns1123_label(std::string_view text);
+//! DNS-1123 subdomain: dot-separated labels, at most 253 characters.
+bool is_dns1123_subdomain(std::string_view text);
+//! Kubernetes resource quantity: 500m, 2Gi, 1.5, 1e3.
+bool is_quantity(std::string_view text);
+
+} // namespace meridian
