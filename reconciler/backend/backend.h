@@ -1,0 +1,121 @@
+// The live-state backends: one interface for the embedded simulator, real Kubernetes clusters
+// (REST API, server-side apply) and the ACK OpenAPI.
+//
+// The engine (plan, apply, run) talks only to `Backend`. Objects are addressed by ObjectRef;
+// desired objects are passed as full manifests (as Git holds them) and live objects come back as
+// the server would return them (with metadata.uid, generation, status...). All methods may throw
+// UserError (permanent: the object fails) or TransientError (retry with backoff).
+//
+// Time: `wait` lets the live fleet progress (the simulator advances its logical clock and runs its
+// controllers; a real backend sleeps). Health gating polls `health` between waits.
+#pragma once
+
+#include "base/json.h"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace meridian {
+
+//! Identity of an object in the fleet. Cluster and NodePool are fleet-level: cluster is "" and
+//! group is "meridian.io". Kubernetes objects carry their target cluster.
+struct ObjectRef {
+  std::string cluster;
+  std::string group;      //!< "" for the core group
+  std::string kind;
+  std::string namespace_; //!< "" for cluster-scoped kinds
+  std::string name;
+
+  //! `cluster/group/kind/namespace/name`, the key used in the state store and reports.
+  std::string key() const;
+  //! Kind/name or Kind/namespace/name, how messages name an object.
+  std::string display() const;
+  bool is_fleet_level() const { return group == "meridian.io"; }
+
+  friend bool operator<(const ObjectRef& a, const ObjectRef& b) {
+    return std::tie(a.cluster, a.group, a.kind, a.namespace_, a.name) < std::tie(b.cluster, b.group, b.kind, b.namespace_, b.name);
+  }
+  friend bool operator==(const ObjectRef& a, const ObjectRef& b) {
+    return std::tie(a.cluster, a.group, a.kind, a.namespace_, a.name) == std::tie(b.cluster, b.group, b.kind, b.namespace_, b.name);
+  }
+};
+
+enum class HealthStatus { healthy, progressing, degraded, missing, suspended };
+std::string_view to_string(HealthStatus status);
+
+struct Health {
+  HealthStatus status = HealthStatus::progressing;
+  std::string message; //!< why, in the words kubectl or ACK would use
+};
+
+//! Where one pod is, or why it is nowhere.
+struct PodPlacement {
+  std::string name;
+  std::string node;    //!< empty while Pending
+  std::string region;  //!< of the node
+  std::string phase;   //!< Pending, Running, ...
+  std::string message; //!< the scheduler's reason when Pending
+};
+
+//! What a change would do to a workload's pods (from `predict`).
+struct PlacementForecast {
+  ObjectRef workload;
+  int pods = 0;
+  int pending = 0;
+  std::string message;   //!< e.g. "1 pod will stay Pending: 0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
+  std::vector<PodPlacement> placements;
+};
+
+//! A live object as the backend holds it.
+struct LiveObject {
+  ObjectRef ref;
+  std::shared_ptr<const JsonDocument> object;
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;
+
+  //! Every object the backend holds that carries `meridian.io/managed-by: <owner>` (for prune and
+  //! status), plus every Cluster and NodePool, sorted by ref.
+  virtual std::vector<LiveObject> list_managed(std::string_view owner) = 0;
+
+  //! The live object, or nullptr when it does not exist.
+  virtual std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) = 0;
+
+  //! Creates or updates `ref` so that it carries every field of `desired` (server-side apply
+  //! semantics with one field manager: fields Meridian applied before and no longer sets are
+  //! removed). Returns the resulting live object. With dry_run nothing changes.
+  virtual std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) = 0;
+
+  //! Deletes `ref` (a no-op when it does not exist).
+  virtual void remove(const ObjectRef& ref, bool dry_run) = 0;
+
+  //! Health of a live object by the rules of ../../README.md (kubectl rollout rules, ACK states).
+  virtual Health health(const ObjectRef& ref) = 0;
+
+  //! Pods a workload (Deployment, DaemonSet, Pod) owns, sorted by name.
+  virtual std::vector<PodPlacement> placements(const ObjectRef& workload) = 0;
+
+  //! What applying `changes` (in order) would do to the pods of each workload among them, computed
+  //! without changing live state. Backends that cannot tell return an empty list.
+  virtual std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) = 0;
+
+  //! Lets the live fleet progress for `duration` (simulated time for the simulator).
+  virtual void wait(std::chrono::milliseconds duration) = 0;
+
+  //! The backend's clock, in milliseconds since its epoch (simulated time for the simulator).
+  virtual long long now_ms() = 0;
+
+  //! Region of a Cluster or NodePool (from its spec), or of a Kubernetes object's cluster.
+  //! Nodes of one Edge cluster span regions; `node_regions` lists them for region-by-region rollouts.
+  virtual std::vector<std::string> node_regions(const std::string& cluster) = 0;
+};
+
+} // namespace meridian
