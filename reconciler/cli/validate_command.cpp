@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "base/error.h"
+#include "model/desired.h"
 #include "validate/validate.h"
 
 #include <rapidjson/prettywriter.h>
@@ -62,7 +63,12 @@ int run_validate(const std::vector<std::string>& args) {
   ManifestCache cache;
   const LoadedRepository loaded = load_repository(options, cache);
   const ManifestSet& set = loaded.manifests;
-  const std::vector<Finding> findings = validate_manifests(set);
+  std::vector<Finding> findings = validate_manifests(set);
+  if (is_valid(findings)) {
+    // Dependencies (meridian.io/depends-on, cycles) are checked on the desired state.
+    const DesiredState desired = build_desired_state(set, set.repository);
+    findings.insert(findings.end(), desired.findings.begin(), desired.findings.end());
+  }
   size_t errors = 0;
   for (const Finding& finding : findings)
     errors += finding.severity == Severity::error ? 1 : 0;

@@ -1,0 +1,408 @@
+#include "apply/apply.h"
+
+#include "base/duration.h"
+#include "base/error.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+namespace meridian {
+namespace {
+
+constexpr std::string_view region_label = "topology.kubernetes.io/region";
+
+enum class ObjectState { pending, applied, healthy, failed, skipped };
+
+std::string health_line(const Health& health) {
+  return health.message.empty() ? std::string(to_string(health.status))
+                                : fmt::format("{}: {}", to_string(health.status), health.message);
+}
+
+class Rollout {
+public:
+  Rollout(const Plan& plan, const DesiredState& desired, Backend& backend, const ApplyOptions& options)
+      : plan_(plan), desired_(desired), backend_(backend), options_(options) {}
+
+  ApplyReport run(StateStore& store) {
+    ApplyReport report;
+    report.record_id = store.begin_apply(plan_.repository, plan_.commit, options_.trigger);
+    for (size_t wave = 0; wave < plan_.waves.size(); ++wave)
+      for (const std::string& region : plan_.waves[wave])
+        report.regions.push_back({region, static_cast<int>(wave) + 1, RegionOutcome::not_started, ""});
+    bool halted = false;
+    bool interrupted = false;
+    size_t total = 0;
+    for (const PlannedChange& change : plan_.changes)
+      total += change.action != Action::unchanged ? 1 : 0;
+    for (size_t wave = 0; wave < plan_.waves.size() && !halted && !interrupted; ++wave) {
+      const std::vector<std::string>& regions = plan_.waves[wave];
+      say(fmt::format("wave {}/{}: {}", wave + 1, plan_.waves.size(), fmt::join(regions, ", ")));
+      std::map<std::string, std::string> region_failure;
+      std::vector<const PlannedChange*> wave_changes;
+      for (const PlannedChange& change : plan_.changes)
+        if (change.wave == static_cast<int>(wave))
+          wave_changes.push_back(&change);
+      for (const PlannedChange* change : wave_changes) {
+        if (is_interrupted()) {
+          interrupted = true;
+          break;
+        }
+        if (change->action == Action::unchanged) {
+          states_[change->ref] = ObjectState::healthy;
+          continue;
+        }
+        ++done_;
+        if (region_failure.count(change->region) != 0 && plan_.fleet.halt_on_failure) {
+          skip(*change, "skipped: an earlier change of its region failed");
+          continue;
+        }
+        if (auto blocked = wait_for_dependencies(*change)) {
+          fail(*change, *blocked);
+          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *blocked));
+          continue;
+        }
+        say(fmt::format("[{}/{}] {} {} {}", done_, total, change->region.empty() ? "-" : change->region, to_string(change->action),
+                        object_name(change->ref)));
+        if (auto error = execute(*change)) {
+          fail(*change, *error);
+          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *error));
+        }
+      }
+      // The region gate: every change of the wave healthy (or gone, for deletions).
+      for (const PlannedChange* change : wave_changes) {
+        if (interrupted || states_[change->ref] != ObjectState::applied)
+          continue;
+        if (auto error = wait_healthy(*change)) {
+          fail(*change, *error);
+          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *error));
+          if (*error == "interrupted")
+            interrupted = true;
+        }
+      }
+      for (RegionResult& result : report.regions) {
+        if (result.wave != static_cast<int>(wave) + 1)
+          continue;
+        if (interrupted) {
+          result.outcome = RegionOutcome::interrupted;
+        } else if (const auto failure = region_failure.find(result.region); failure != region_failure.end()) {
+          result.outcome = RegionOutcome::failed;
+          result.reason = failure->second;
+          say(fmt::format("region {} failed: {}", result.region.empty() ? "-" : result.region, result.reason));
+        } else {
+          result.outcome = RegionOutcome::done;
+          say(fmt::format("region {} healthy", result.region.empty() ? "-" : result.region));
+        }
+      }
+      halted = !region_failure.empty() && plan_.fleet.halt_on_failure;
+    }
+    report.result = interrupted ? "interrupted" : halted ? "halted" : "succeeded";
+    if (report.result == "succeeded" &&
+        std::any_of(report.regions.begin(), report.regions.end(), [](const RegionResult& r) { return r.outcome == RegionOutcome::failed; }))
+      report.result = "failed";
+    if (halted)
+      for (RegionResult& result : report.regions)
+        if (result.outcome == RegionOutcome::not_started)
+          result.reason = "not started: an earlier region failed and haltOnFailure is set";
+
+    std::vector<std::pair<std::string, std::string>> bodies;
+    std::vector<std::string> deleted;
+    for (const PlannedChange& change : plan_.changes) {
+      const ObjectState state = states_.count(change.ref) != 0 ? states_[change.ref] : ObjectState::pending;
+      if (change.action == Action::remove && state == ObjectState::healthy)
+        deleted.push_back(change.ref.key());
+      else if (change.desired != nullptr && (state == ObjectState::healthy || state == ObjectState::applied))
+        bodies.emplace_back(change.ref.key(), write_canonical(*change.desired->body));
+      if (change.action == Action::unchanged)
+        continue;
+      ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
+                          std::string(to_string(change.action)), "", messages_[change.ref]};
+      switch (state) {
+      case ObjectState::healthy:
+        result.result = "applied";
+        break;
+      case ObjectState::applied:
+        result.result = "applied";
+        break;
+      case ObjectState::failed:
+        result.result = "failed";
+        break;
+      case ObjectState::skipped:
+        result.result = "skipped";
+        break;
+      case ObjectState::pending:
+        result.result = "not-started";
+        break;
+      }
+      report.objects.push_back(std::move(result));
+    }
+    store.finish_apply(report.record_id, report.result, report.summary(), report.objects, bodies, deleted);
+    return report;
+  }
+
+private:
+  void say(const std::string& line) const {
+    if (options_.progress)
+      options_.progress(line);
+  }
+
+  bool is_interrupted() const { return options_.interrupted != nullptr && options_.interrupted->load(); }
+
+  static std::string object_name(const ObjectRef& ref) {
+    return ref.cluster.empty() ? ref.display() : fmt::format("{} (cluster {})", ref.display(), ref.cluster);
+  }
+
+  void fail(const PlannedChange& change, const std::string& message) {
+    states_[change.ref] = ObjectState::failed;
+    messages_[change.ref] = message;
+    say(fmt::format("  failed: {}: {}", change.ref.display(), message));
+  }
+
+  void skip(const PlannedChange& change, const std::string& message) {
+    states_[change.ref] = ObjectState::skipped;
+    messages_[change.ref] = message;
+  }
+
+  // Retries transient errors with exponential backoff and jitter; a permanent error fails at once.
+  template <typename Operation> std::optional<std::string> with_retries(Operation&& operation) {
+    std::mt19937 jitter(42);
+    for (int attempt = 1;; ++attempt) {
+      try {
+        operation();
+        return std::nullopt;
+      } catch (const TransientError& error) {
+        if (attempt >= options_.max_attempts)
+          return fmt::format("{} (gave up after {} attempts)", error.what(), attempt);
+        const auto delay = std::chrono::milliseconds(200 * (1 << (attempt - 1)) + static_cast<int>(jitter() % 100));
+        say(fmt::format("  transient error, retrying in {}: {}", format_duration(delay), error.what()));
+        std::this_thread::sleep_for(delay);
+      } catch (const UserError& error) {
+        return std::string(error.what());
+      }
+    }
+  }
+
+  std::optional<std::string> execute(const PlannedChange& change) {
+    if (change.action == Action::remove) {
+      auto error = with_retries([&] { backend_.remove(change.ref, false); });
+      if (!error)
+        states_[change.ref] = ObjectState::applied;
+      return error;
+    }
+    if (change.region_rollout)
+      return roll_out_by_region(change);
+    auto error = with_retries([&] { backend_.apply(change.ref, *change.desired->body, false); });
+    if (!error)
+      states_[change.ref] = ObjectState::applied;
+    return error;
+  }
+
+  std::optional<std::string> wait_for_dependencies(const PlannedChange& change) {
+    if (change.desired == nullptr)
+      return std::nullopt;
+    for (const ObjectRef& dependency : change.desired->depends_on) {
+      const auto state = states_.find(dependency);
+      if (state == states_.end())
+        continue; // not part of this rollout: already in place
+      if (state->second == ObjectState::failed || state->second == ObjectState::skipped)
+        return fmt::format("not applied: it depends on {}, which failed", dependency.display());
+      if (state->second != ObjectState::applied)
+        continue;
+      const PlannedChange* dependency_change = find_change(dependency);
+      if (dependency_change == nullptr)
+        continue;
+      if (auto error = wait_healthy(*dependency_change)) {
+        fail(*dependency_change, *error);
+        return fmt::format("not applied: it depends on {}, which did not become healthy", dependency.display());
+      }
+    }
+    return std::nullopt;
+  }
+
+  const PlannedChange* find_change(const ObjectRef& ref) const {
+    for (const PlannedChange& change : plan_.changes)
+      if (change.ref == ref)
+        return &change;
+    return nullptr;
+  }
+
+  // Polls health until the change is healthy (gone, for a deletion) or healthTimeout passes.
+  std::optional<std::string> wait_healthy(const PlannedChange& change) {
+    if (states_[change.ref] == ObjectState::healthy)
+      return std::nullopt;
+    const long long deadline = backend_.now_ms() + plan_.fleet.health_timeout.count();
+    Health health;
+    while (true) {
+      health = backend_.health(change.ref);
+      const bool done = change.action == Action::remove ? health.status == HealthStatus::missing
+                                                        : health.status == HealthStatus::healthy;
+      if (done) {
+        states_[change.ref] = ObjectState::healthy;
+        return std::nullopt;
+      }
+      if (is_interrupted())
+        return std::string("interrupted");
+      if (backend_.now_ms() >= deadline)
+        break;
+      backend_.wait(options_.poll_interval);
+    }
+    return fmt::format("not healthy after {}: {}", format_duration(plan_.fleet.health_timeout), health_line(health));
+  }
+
+  // Pods of a DaemonSet in one node region, and whether each runs the desired template.
+  struct RegionPods {
+    int total = 0;
+    int updated_ready = 0;
+    std::vector<ObjectRef> outdated;
+  };
+
+  RegionPods region_pods(const PlannedChange& change, const std::string& region) {
+    RegionPods result;
+    const Json* template_spec = find_path(*change.desired->body, "spec.template.spec");
+    for (const PodPlacement& placement : backend_.placements(change.ref)) {
+      if (placement.region != region)
+        continue;
+      ++result.total;
+      const ObjectRef pod{change.ref.cluster, "", "Pod", change.ref.namespace_, placement.name};
+      const auto live = backend_.get(pod);
+      if (live == nullptr)
+        continue;
+      const Json* live_spec = find_member(*live, "spec");
+      const bool current = template_spec == nullptr || (live_spec != nullptr && diff_object(*template_spec, *live_spec).empty());
+      if (!current)
+        result.outdated.push_back(pod);
+      else if (placement.phase == "Running")
+        ++result.updated_ready;
+    }
+    return result;
+  }
+
+  std::optional<std::string> wait_region(const PlannedChange& change, const std::string& region) {
+    const long long deadline = backend_.now_ms() + plan_.fleet.health_timeout.count();
+    RegionPods pods;
+    while (true) {
+      pods = region_pods(change, region);
+      if (pods.outdated.empty() && pods.updated_ready == pods.total)
+        return std::nullopt;
+      if (is_interrupted())
+        return std::string("interrupted");
+      if (backend_.now_ms() >= deadline)
+        break;
+      backend_.wait(options_.poll_interval);
+    }
+    return fmt::format("region {} not updated after {}: {} of {} pods run the new template", region,
+                       format_duration(plan_.fleet.health_timeout), pods.updated_ready, pods.total);
+  }
+
+  // The new template reaches one node region at a time: OpenKruise by widening
+  // rollingUpdate.selector over node regions, apps/v1 (OnDelete) by replacing the pods itself.
+  std::optional<std::string> roll_out_by_region(const PlannedChange& change) {
+    const DesiredObject& object = *change.desired;
+    std::vector<std::string> done;
+    for (const std::string& region : change.rollout_regions) {
+      done.push_back(region);
+      if (object.region_rollout == RegionRollout::kruise_selector) {
+        JsonDocument stepped;
+        stepped.CopyFrom(*object.body, stepped.GetAllocator());
+        restrict_to_regions(stepped, done);
+        if (auto error = with_retries([&] { backend_.apply(change.ref, stepped, false); }))
+          return error;
+      } else {
+        if (done.size() == 1)
+          if (auto error = with_retries([&] { backend_.apply(change.ref, *object.body, false); }))
+            return error;
+        for (const ObjectRef& pod : region_pods(change, region).outdated)
+          if (auto error = with_retries([&] { backend_.remove(pod, false); }))
+            return fmt::format("cannot replace pod {}: {}", pod.name, *error);
+      }
+      say(fmt::format("  {}: rolling out to node region {} ({}/{})", change.ref.display(), region, done.size(),
+                      change.rollout_regions.size()));
+      if (auto error = wait_region(change, region))
+        return error;
+      const RegionPods pods = region_pods(change, region);
+      say(fmt::format("  {}: node region {} updated ({} pod{})", change.ref.display(), region, pods.total, pods.total == 1 ? "" : "s"));
+    }
+    if (object.region_rollout == RegionRollout::kruise_selector)
+      if (auto error = with_retries([&] { backend_.apply(change.ref, *object.body, false); }))
+        return error;
+    states_[change.ref] = ObjectState::applied;
+    return std::nullopt;
+  }
+
+  static void restrict_to_regions(JsonDocument& body, const std::vector<std::string>& regions) {
+    auto& allocator = body.GetAllocator();
+    auto child = [&](Json& parent, const char* key) -> Json& {
+      if (!parent.HasMember(key) || !parent[key].IsObject()) {
+        parent.RemoveMember(key);
+        parent.AddMember(Json(key, allocator), Json(rapidjson::kObjectType), allocator);
+      }
+      return parent[key];
+    };
+    Json& rolling = child(child(child(body, "spec"), "updateStrategy"), "rollingUpdate");
+    if (!rolling.HasMember("type"))
+      child(child(body, "spec"), "updateStrategy").AddMember("type", "RollingUpdate", allocator);
+    rolling.RemoveMember("selector");
+    Json values(rapidjson::kArrayType);
+    for (const std::string& region : regions)
+      values.PushBack(Json(region.c_str(), allocator), allocator);
+    Json expression(rapidjson::kObjectType);
+    expression.AddMember("key", Json(region_label.data(), allocator), allocator);
+    expression.AddMember("operator", "In", allocator);
+    expression.AddMember("values", values, allocator);
+    Json expressions(rapidjson::kArrayType);
+    expressions.PushBack(expression, allocator);
+    Json selector(rapidjson::kObjectType);
+    selector.AddMember("matchExpressions", expressions, allocator);
+    rolling.AddMember("selector", selector, allocator);
+  }
+
+  const Plan& plan_;
+  const DesiredState& desired_;
+  Backend& backend_;
+  const ApplyOptions& options_;
+  std::map<ObjectRef, ObjectState> states_;
+  std::map<ObjectRef, std::string> messages_;
+  size_t done_ = 0;
+};
+
+} // namespace
+
+std::string_view to_string(RegionOutcome outcome) {
+  switch (outcome) {
+  case RegionOutcome::done:
+    return "done";
+  case RegionOutcome::failed:
+    return "failed";
+  case RegionOutcome::not_started:
+    return "not started";
+  case RegionOutcome::interrupted:
+    return "interrupted";
+  }
+  return "unknown";
+}
+
+std::string ApplyReport::summary() const {
+  size_t applied = 0, failed = 0, other = 0;
+  for (const ObjectResult& object : objects) {
+    if (object.result == "applied")
+      ++applied;
+    else if (object.result == "failed")
+      ++failed;
+    else
+      ++other;
+  }
+  return fmt::format("{} applied, {} failed, {} not applied", applied, failed, other);
+}
+
+ApplyReport apply_plan(const Plan& plan, const DesiredState& desired, Backend& backend, StateStore& store,
+                       const ApplyOptions& options) {
+  store.set_owner(desired.owner);
+  Rollout rollout(plan, desired, backend, options);
+  return rollout.run(store);
+}
+
+} // namespace meridian

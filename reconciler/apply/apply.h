@@ -1,0 +1,53 @@
+// Apply: carries out a Plan against a backend, wave by wave, gated on health.
+//
+// Inside a region, a change waits until what it depends on is healthy. A region is done when every
+// change in it is healthy; a wave starts only when the waves before it are done. A failure or a
+// health timeout fails its region; with haltOnFailure the rollout stops and later regions are
+// reported as not started. A DaemonSet template change inside a multi-region cluster is stepped
+// node region by node region. Every apply is recorded in the state store, including interrupted ones.
+#pragma once
+
+#include "plan/plan.h"
+#include "state/store.h"
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace meridian {
+
+struct ApplyOptions {
+  std::string trigger = "cli";
+  std::chrono::milliseconds poll_interval{5000};      //!< between health checks (backend time)
+  int max_attempts = 4;                                //!< per object, for transient errors
+  const std::atomic<bool>* interrupted = nullptr;      //!< set by SIGINT/SIGTERM: stop between objects
+  std::function<void(const std::string&)> progress;    //!< one line per step
+};
+
+enum class RegionOutcome { done, failed, not_started, interrupted };
+
+struct RegionResult {
+  std::string region;
+  int wave = 0;
+  RegionOutcome outcome = RegionOutcome::not_started;
+  std::string reason;
+};
+
+struct ApplyReport {
+  std::string result; //!< succeeded | failed | halted | interrupted
+  std::vector<RegionResult> regions;
+  std::vector<ObjectResult> objects;
+  long long record_id = 0;
+  std::string summary() const;
+};
+
+//! Applies `plan` (made from `desired`) and records it in `store`.
+ApplyReport apply_plan(const Plan& plan, const DesiredState& desired, Backend& backend, StateStore& store,
+                       const ApplyOptions& options);
+
+std::string_view to_string(RegionOutcome outcome);
+
+} // namespace meridian

@@ -1,0 +1,310 @@
+#include "model/desired.h"
+
+#include "base/duration.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+namespace meridian {
+namespace {
+
+std::string_view view(const Json& value) { return {value.GetString(), value.GetStringLength()}; }
+
+std::string trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
+  return std::string(text);
+}
+
+FleetSettings read_fleet(const Json& fleet) {
+  FleetSettings settings;
+  if (const Json* metadata = find_member(fleet, "metadata"))
+    settings.name = std::string(string_member(*metadata, "name", settings.name));
+  const Json* spec = find_member(fleet, "spec");
+  if (spec == nullptr)
+    return settings;
+  if (const Json* rollout = find_member(*spec, "rollout")) {
+    if (const Json* regions = find_member(*rollout, "regions"); regions != nullptr && regions->IsArray())
+      for (const auto& region : regions->GetArray())
+        if (region.IsString())
+          settings.regions.emplace_back(view(region));
+    if (const Json* parallel = find_member(*rollout, "maxParallelRegions"); parallel != nullptr && parallel->IsInt())
+      settings.max_parallel_regions = std::max(1, parallel->GetInt());
+    if (const Json* halt = find_member(*rollout, "haltOnFailure"); halt != nullptr && halt->IsBool())
+      settings.halt_on_failure = halt->GetBool();
+    if (const auto timeout = parse_duration(string_member(*rollout, "healthTimeout")))
+      settings.health_timeout = *timeout;
+  }
+  if (const Json* prune = find_member(*spec, "prune"); prune != nullptr && prune->IsBool())
+    settings.prune = prune->GetBool();
+  if (const Json* ignore = find_member(*spec, "ignoreDifferences"); ignore != nullptr && ignore->IsArray())
+    for (const auto& entry : ignore->GetArray()) {
+      IgnoreRule rule{std::string(string_member(entry, "group")), std::string(string_member(entry, "kind")),
+                      std::string(string_member(entry, "name")), std::string(string_member(entry, "namespace")), {}};
+      if (const Json* pointers = find_member(entry, "jsonPointers"); pointers != nullptr && pointers->IsArray())
+        for (const auto& pointer : pointers->GetArray())
+          if (pointer.IsString())
+            rule.pointers.emplace_back(view(pointer));
+      settings.ignore.push_back(std::move(rule));
+    }
+  return settings;
+}
+
+void set_annotation(JsonDocument& body, std::string_view key, std::string_view value) {
+  auto& allocator = body.GetAllocator();
+  if (!body.HasMember("metadata"))
+    body.AddMember("metadata", Json(rapidjson::kObjectType), allocator);
+  Json& metadata = body["metadata"];
+  if (!metadata.HasMember("annotations") || !metadata["annotations"].IsObject()) {
+    metadata.RemoveMember("annotations");
+    metadata.AddMember("annotations", Json(rapidjson::kObjectType), allocator);
+  }
+  Json& annotations = metadata["annotations"];
+  annotations.RemoveMember(Json(rapidjson::StringRef(key.data(), key.size())));
+  annotations.AddMember(Json(key.data(), static_cast<rapidjson::SizeType>(key.size()), allocator),
+                        Json(value.data(), static_cast<rapidjson::SizeType>(value.size()), allocator), allocator);
+}
+
+// Kinds whose group is implied when depends-on names them without one.
+std::string default_group(std::string_view kind) {
+  if (kind == "Cluster" || kind == "NodePool" || kind == "Fleet")
+    return "meridian.io";
+  if (kind == "Deployment" || kind == "DaemonSet" || kind == "StatefulSet" || kind == "ReplicaSet")
+    return "apps";
+  if (kind == "ResourcePolicy")
+    return "scheduling.alibabacloud.com";
+  if (kind == "CustomResourceDefinition")
+    return "apiextensions.k8s.io";
+  return "";
+}
+
+// Parses one `meridian.io/depends-on` entry: Kind/name, Kind/namespace/name, Kind.group/....
+std::optional<ObjectRef> parse_dependency(std::string_view entry, const DesiredObject& from) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t slash = entry.find('/', start);
+    parts.push_back(trim(entry.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start)));
+    if (slash == std::string_view::npos)
+      break;
+    start = slash + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 3 || std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); }))
+    return std::nullopt;
+  ObjectRef ref;
+  const size_t dot = parts[0].find('.');
+  ref.kind = parts[0].substr(0, dot);
+  ref.group = dot == std::string::npos ? default_group(ref.kind) : parts[0].substr(dot + 1);
+  ref.name = parts.back();
+  if (parts.size() == 3)
+    ref.namespace_ = parts[1];
+  else if (is_namespaced_kind(ref.group, ref.kind) && ref.group != "meridian.io")
+    ref.namespace_ = from.ref.namespace_;
+  if (ref.group != "meridian.io")
+    ref.cluster = from.ref.cluster;
+  return ref;
+}
+
+} // namespace
+
+int kind_tier(std::string_view group, std::string_view kind) {
+  if (group == "meridian.io")
+    return kind == "Cluster" ? 0 : 1;
+  if (kind == "Namespace" || kind == "CustomResourceDefinition")
+    return 2;
+  static const std::set<std::string_view> config = {
+      "ResourcePolicy", "ConfigMap", "Secret", "Service", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
+      "ClusterRoleBinding", "PriorityClass", "StorageClass", "PersistentVolumeClaim", "LimitRange", "ResourceQuota",
+      "NetworkPolicy", "IngressClass", "PodDisruptionBudget"};
+  return config.count(kind) != 0 ? 3 : 4;
+}
+
+bool is_namespaced_kind(std::string_view group, std::string_view kind) {
+  if (group == "meridian.io")
+    return false;
+  static const std::set<std::string_view> cluster_scoped = {
+      "Namespace", "Node", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "PersistentVolume",
+      "StorageClass", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
+      "IngressClass", "RuntimeClass", "CSIDriver", "VolumeAttachment"};
+  return cluster_scoped.count(kind) == 0;
+}
+
+bool is_workload_kind(std::string_view kind) {
+  return kind == "Deployment" || kind == "DaemonSet" || kind == "Pod" || kind == "StatefulSet" || kind == "ReplicaSet";
+}
+
+std::vector<std::string> order_regions(const FleetSettings& fleet, std::vector<std::string> regions) {
+  std::sort(regions.begin(), regions.end());
+  regions.erase(std::unique(regions.begin(), regions.end()), regions.end());
+  std::vector<std::string> ordered;
+  for (const std::string& region : fleet.regions)
+    if (std::binary_search(regions.begin(), regions.end(), region) &&
+        std::find(ordered.begin(), ordered.end(), region) == ordered.end())
+      ordered.push_back(region);
+  for (const std::string& region : regions)
+    if (std::find(ordered.begin(), ordered.end(), region) == ordered.end())
+      ordered.push_back(region);
+  return ordered;
+}
+
+const DesiredObject* DesiredState::find(const ObjectRef& ref) const {
+  const auto found = std::lower_bound(objects.begin(), objects.end(), ref,
+                                      [](const DesiredObject& object, const ObjectRef& key) { return object.ref < key; });
+  return found != objects.end() && found->ref == ref ? &*found : nullptr;
+}
+
+DesiredState build_desired_state(const ManifestSet& set, std::string owner) {
+  DesiredState state;
+  state.owner = std::move(owner);
+  state.repository = set.repository;
+  state.commit = set.commit;
+  state.path = set.path;
+  for (const Manifest& manifest : set.manifests) {
+    if (!manifest.object->IsObject() || !manifest.is_meridian_kind())
+      continue;
+    if (manifest.kind == "Fleet")
+      state.fleet = read_fleet(*manifest.object);
+    if (manifest.kind == "Cluster") {
+      const Json* spec = find_member(*manifest.object, "spec");
+      state.clusters[manifest.name] = {manifest.name, spec ? std::string(string_member(*spec, "type")) : "",
+                                       spec ? std::string(string_member(*spec, "region")) : ""};
+    }
+  }
+  for (const Manifest& manifest : set.manifests) {
+    if (!manifest.object->IsObject() || manifest.kind == "Fleet")
+      continue;
+    DesiredObject object;
+    object.manifest = &manifest;
+    object.ref = {manifest.cluster, manifest.group, manifest.kind, manifest.namespace_, manifest.name};
+    if (!manifest.is_meridian_kind() && object.ref.namespace_.empty() && is_namespaced_kind(manifest.group, manifest.kind))
+      object.ref.namespace_ = "default";
+    object.tier = kind_tier(manifest.group, manifest.kind);
+    object.body = std::make_shared<JsonDocument>();
+    object.body->CopyFrom(*manifest.object, object.body->GetAllocator());
+    set_annotation(*object.body, managed_by_annotation, state.owner);
+    if (!manifest.is_meridian_kind()) {
+      if (object.ref.namespace_ != manifest.namespace_ && (*object.body)["metadata"].IsObject())
+        (*object.body)["metadata"].AddMember("namespace", Json(object.ref.namespace_.c_str(), object.body->GetAllocator()),
+                                             object.body->GetAllocator());
+    }
+    const Json* spec = find_member(*manifest.object, "spec");
+    if (manifest.is_meridian_kind()) {
+      object.region = spec ? std::string(string_member(*spec, "region")) : "";
+      if (manifest.kind == "NodePool" && spec != nullptr)
+        object.depends_on.push_back({"", "meridian.io", "Cluster", "", std::string(string_member(*spec, "cluster"))});
+    } else {
+      const auto cluster = state.clusters.find(manifest.cluster);
+      object.region = cluster != state.clusters.end() ? cluster->second.region : "";
+      object.depends_on.push_back({"", "meridian.io", "Cluster", "", manifest.cluster});
+      if (!object.ref.namespace_.empty())
+        object.depends_on.push_back({manifest.cluster, "", "Namespace", "", object.ref.namespace_});
+      if (manifest.kind == "DaemonSet") {
+        const Json* annotations = find_path(*object.body, "metadata.annotations");
+        const std::string_view mode = annotations != nullptr ? string_member(*annotations, rollout_annotation) : "";
+        if (manifest.group == "apps.kruise.io")
+          object.region_rollout = RegionRollout::kruise_selector;
+        else if (mode == "by-region")
+          object.region_rollout = RegionRollout::on_delete;
+        // Meridian replaces the pods itself, region by region: the controller must not.
+        if (object.region_rollout == RegionRollout::on_delete && (*object.body)["spec"].IsObject()) {
+          Json& body_spec = (*object.body)["spec"];
+          auto& allocator = object.body->GetAllocator();
+          body_spec.RemoveMember("updateStrategy");
+          Json strategy(rapidjson::kObjectType);
+          strategy.AddMember("type", "OnDelete", allocator);
+          body_spec.AddMember("updateStrategy", strategy, allocator);
+        }
+      }
+    }
+    state.objects.push_back(std::move(object));
+  }
+  std::sort(state.objects.begin(), state.objects.end(), [](const DesiredObject& a, const DesiredObject& b) { return a.ref < b.ref; });
+
+  // Workloads wait for the node pools of their cluster, and custom resources for their CRDs.
+  std::map<std::string, std::vector<ObjectRef>> pools_by_cluster;
+  for (const DesiredObject& object : state.objects)
+    if (object.ref.group == "meridian.io" && object.ref.kind == "NodePool")
+      if (const Json* spec = find_member(*object.manifest->object, "spec"))
+        pools_by_cluster[std::string(string_member(*spec, "cluster"))].push_back(object.ref);
+  for (DesiredObject& object : state.objects) {
+    if (object.ref.is_fleet_level())
+      continue;
+    if (object.tier == 4)
+      for (const ObjectRef& pool : pools_by_cluster[object.ref.cluster])
+        object.depends_on.push_back(pool);
+    const Json* annotations = find_path(*object.manifest->object, "metadata.annotations");
+    const std::string_view entries = annotations != nullptr ? string_member(*annotations, depends_on_annotation) : "";
+    size_t start = 0;
+    while (!entries.empty() && start <= entries.size()) {
+      const size_t comma = entries.find(',', start);
+      const std::string entry = trim(entries.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+      start = comma == std::string_view::npos ? entries.size() + 1 : comma + 1;
+      if (entry.empty())
+        continue;
+      const Manifest& manifest = *object.manifest;
+      const std::string pointer = "/metadata/annotations/meridian.io~1depends-on";
+      const auto dependency = parse_dependency(entry, object);
+      if (!dependency) {
+        state.findings.push_back({manifest.file, manifest.line_of(pointer), manifest.display_name(),
+                                  "metadata.annotations.meridian.io/depends-on",
+                                  fmt::format("\"{}\": expected Kind/name or Kind/namespace/name", entry)});
+        continue;
+      }
+      if (state.find(*dependency) == nullptr) {
+        state.findings.push_back({manifest.file, manifest.line_of(pointer), manifest.display_name(),
+                                  "metadata.annotations.meridian.io/depends-on",
+                                  fmt::format("\"{}\" names no object of the repository{}", entry,
+                                              dependency->cluster.empty() ? "" : " in cluster " + dependency->cluster)});
+        continue;
+      }
+      object.depends_on.push_back(*dependency);
+    }
+  }
+  // Keep only edges to objects Git defines (an implicit Namespace may be a built-in one).
+  for (DesiredObject& object : state.objects) {
+    std::vector<ObjectRef> kept;
+    for (const ObjectRef& dependency : object.depends_on)
+      if (!(dependency == object.ref) && state.find(dependency) != nullptr)
+        kept.push_back(dependency);
+    std::sort(kept.begin(), kept.end());
+    kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+    object.depends_on = std::move(kept);
+  }
+  // A cycle is reported once, naming its members in order.
+  std::map<ObjectRef, int> color; // 0 unvisited, 1 on the stack, 2 done
+  std::vector<const DesiredObject*> stack;
+  std::function<void(const DesiredObject&)> visit = [&](const DesiredObject& object) {
+    color[object.ref] = 1;
+    stack.push_back(&object);
+    for (const ObjectRef& dependency : object.depends_on) {
+      const DesiredObject* next = state.find(dependency);
+      if (color[dependency] == 1) {
+        std::string cycle;
+        auto begin = std::find_if(stack.begin(), stack.end(), [&](const DesiredObject* o) { return o->ref == dependency; });
+        for (auto it = begin; it != stack.end(); ++it)
+          cycle += (*it)->ref.display() + " → ";
+        cycle += dependency.display();
+        const Manifest& manifest = *next->manifest;
+        state.findings.push_back({manifest.file, manifest.line_of("/metadata/annotations/meridian.io~1depends-on"),
+                                  manifest.display_name(), "metadata.annotations.meridian.io/depends-on",
+                                  "dependency cycle: " + cycle});
+      } else if (color[dependency] == 0) {
+        visit(*next);
+      }
+    }
+    stack.pop_back();
+    color[object.ref] = 2;
+  };
+  for (const DesiredObject& object : state.objects)
+    if (color[object.ref] == 0)
+      visit(object);
+  std::sort(state.findings.begin(), state.findings.end());
+  return state;
+}
+
+} // namespace meridian

@@ -1,0 +1,88 @@
+// The desired state: what Git says the fleet should be, as objects with identity, region and
+// dependencies, ready to diff. Built from a validated ManifestSet.
+#pragma once
+
+#include "backend/backend.h"
+#include "base/finding.h"
+#include "manifest/manifest.h"
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace meridian {
+
+//! A `Fleet.spec.ignoreDifferences` entry: JSON pointers not compared for matching objects.
+struct IgnoreRule {
+  std::string group;      //!< empty: any group
+  std::string kind;
+  std::string name;       //!< empty: any name
+  std::string namespace_; //!< empty: any namespace
+  std::vector<std::string> pointers;
+};
+
+//! Repository-wide settings from the Fleet object (defaults when there is none).
+struct FleetSettings {
+  std::string name = "fleet";
+  std::vector<std::string> regions;              //!< order of waves; unlisted regions go last, alphabetically
+  int max_parallel_regions = 1;
+  bool halt_on_failure = true;
+  std::chrono::milliseconds health_timeout{10 * 60 * 1000};
+  bool prune = false;
+  std::vector<IgnoreRule> ignore;
+};
+
+//! How a DaemonSet template change rolls out inside one multi-region cluster.
+enum class RegionRollout { none, kruise_selector, on_delete };
+
+struct DesiredObject {
+  ObjectRef ref;
+  const Manifest* manifest = nullptr;
+  std::shared_ptr<JsonDocument> body; //!< what is applied: the manifest plus Meridian's annotations
+  std::string region;                 //!< the wave this object belongs to
+  int tier = 0;                       //!< dependency tier: Cluster 0, NodePool 1, Namespace/CRD 2, config 3, workloads 4
+  std::vector<ObjectRef> depends_on;  //!< implicit and `meridian.io/depends-on` edges, sorted
+  RegionRollout region_rollout = RegionRollout::none;
+};
+
+struct ClusterInfo {
+  std::string name;
+  std::string type;   //!< Managed | Edge | Serverless | Registered
+  std::string region;
+};
+
+struct DesiredState {
+  std::string owner;                          //!< value of meridian.io/managed-by
+  std::string repository;
+  CommitInfo commit;
+  std::string path;
+  FleetSettings fleet;
+  std::map<std::string, ClusterInfo> clusters;
+  std::vector<DesiredObject> objects;         //!< sorted by ref
+  std::vector<Finding> findings;              //!< dependency problems (unknown depends-on, cycles)
+
+  const DesiredObject* find(const ObjectRef& ref) const;
+};
+
+//! Builds the desired state of a valid ManifestSet. `owner` identifies the fleet repository.
+DesiredState build_desired_state(const ManifestSet& set, std::string owner);
+
+//! Dependency tier of a kind (see DesiredObject::tier).
+int kind_tier(std::string_view group, std::string_view kind);
+
+//! False for cluster-scoped Kubernetes kinds (Namespace, CRD, ClusterRole, ...).
+bool is_namespaced_kind(std::string_view group, std::string_view kind);
+
+//! True when Kubernetes objects of this kind are workloads whose pods Meridian reports on.
+bool is_workload_kind(std::string_view kind);
+
+//! Regions in rollout order: the Fleet's list first, then the others alphabetically.
+std::vector<std::string> order_regions(const FleetSettings& fleet, std::vector<std::string> regions);
+
+inline constexpr std::string_view managed_by_annotation = "meridian.io/managed-by";
+inline constexpr std::string_view depends_on_annotation = "meridian.io/depends-on";
+inline constexpr std::string_view rollout_annotation = "meridian.io/rollout";
+inline constexpr std::string_view prune_annotation = "meridian.io/prune";
+
+} // namespace meridian

@@ -1,0 +1,271 @@
+#include "plan/plan.h"
+
+#include "base/error.h"
+#include "state/store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace meridian {
+namespace {
+
+std::vector<std::string> ignore_pointers(const FleetSettings& fleet, const ObjectRef& ref) {
+  std::vector<std::string> pointers;
+  for (const IgnoreRule& rule : fleet.ignore) {
+    if (rule.kind != ref.kind || (!rule.group.empty() && rule.group != ref.group) ||
+        (!rule.name.empty() && rule.name != ref.name) || (!rule.namespace_.empty() && rule.namespace_ != ref.namespace_))
+      continue;
+    pointers.insert(pointers.end(), rule.pointers.begin(), rule.pointers.end());
+  }
+  return pointers;
+}
+
+bool touches_template(const std::vector<FieldChange>& fields) {
+  return std::any_of(fields.begin(), fields.end(), [](const FieldChange& field) { return pointer_within(field.pointer, "/spec/template"); });
+}
+
+// Meridian steps these while it rolls a DaemonSet out region by region: they are not drift.
+void add_rollout_ignores(const DesiredObject& object, std::vector<std::string>& pointers) {
+  if (object.region_rollout == RegionRollout::kruise_selector) {
+    const Json* rolling = find_path(*object.body, "spec.updateStrategy.rollingUpdate");
+    if (rolling == nullptr || find_member(*rolling, "selector") == nullptr)
+      pointers.push_back("/spec/updateStrategy/rollingUpdate/selector");
+  }
+}
+
+std::string fnv_hex(const std::string& text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (const char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+// Orders changes: by wave, then dependencies (Kahn), ties by region order, tier, ref. Deletions come
+// after everything else of their wave, in reverse tier order.
+void order_changes(Plan& plan, const DesiredState& desired) {
+  std::map<std::string, int> region_index;
+  for (size_t i = 0; i < plan.regions.size(); ++i)
+    region_index[plan.regions[i]] = static_cast<int>(i);
+  const int per_wave = std::max(1, plan.fleet.max_parallel_regions);
+  std::map<ObjectRef, size_t> position;
+  for (size_t i = 0; i < plan.changes.size(); ++i)
+    position[plan.changes[i].ref] = i;
+  // A change's wave: its region's wave, but never before the waves of what it depends on.
+  std::vector<int> wave(plan.changes.size(), -1);
+  std::function<int(size_t, int)> wave_of = [&](size_t index, int depth) -> int {
+    if (wave[index] >= 0 || depth > 64)
+      return std::max(wave[index], 0);
+    PlannedChange& change = plan.changes[index];
+    int result = region_index.count(change.region) != 0 ? region_index[change.region] / per_wave : 0;
+    if (change.desired != nullptr)
+      for (const ObjectRef& dependency : change.desired->depends_on)
+        if (const auto found = position.find(dependency); found != position.end())
+          result = std::max(result, wave_of(found->second, depth + 1));
+    wave[index] = result;
+    return result;
+  };
+  for (size_t i = 0; i < plan.changes.size(); ++i)
+    plan.changes[i].wave = wave_of(i, 0);
+
+  auto rank = [&](const PlannedChange& change) {
+    const bool deletion = change.action == Action::remove;
+    const int region = region_index.count(change.region) != 0 ? region_index[change.region] : 0;
+    return std::make_tuple(change.wave, deletion ? 1 : 0, deletion ? -change.tier : change.tier, region, change.ref);
+  };
+  std::vector<size_t> pending_dependencies(plan.changes.size(), 0);
+  std::vector<std::vector<size_t>> dependents(plan.changes.size());
+  for (size_t i = 0; i < plan.changes.size(); ++i) {
+    const PlannedChange& change = plan.changes[i];
+    if (change.desired == nullptr)
+      continue;
+    for (const ObjectRef& dependency : change.desired->depends_on)
+      if (const auto found = position.find(dependency); found != position.end()) {
+        ++pending_dependencies[i];
+        dependents[found->second].push_back(i);
+      }
+  }
+  auto later = [&](size_t a, size_t b) { return rank(plan.changes[b]) < rank(plan.changes[a]); };
+  std::vector<size_t> ready;
+  for (size_t i = 0; i < plan.changes.size(); ++i)
+    if (pending_dependencies[i] == 0)
+      ready.push_back(i);
+  std::make_heap(ready.begin(), ready.end(), later);
+  std::vector<size_t> order;
+  while (!ready.empty()) {
+    std::pop_heap(ready.begin(), ready.end(), later);
+    const size_t next = ready.back();
+    ready.pop_back();
+    order.push_back(next);
+    for (const size_t dependent : dependents[next])
+      if (--pending_dependencies[dependent] == 0) {
+        ready.push_back(dependent);
+        std::push_heap(ready.begin(), ready.end(), later);
+      }
+  }
+  // A cycle is a validation error reported before planning; keep whatever remains in rank order.
+  for (size_t i = 0; i < plan.changes.size(); ++i)
+    if (pending_dependencies[i] != 0)
+      order.push_back(i);
+  std::vector<PlannedChange> ordered;
+  ordered.reserve(order.size());
+  for (const size_t index : order)
+    ordered.push_back(std::move(plan.changes[index]));
+  plan.changes = std::move(ordered);
+  (void)desired;
+}
+
+} // namespace
+
+std::string_view to_string(Action action) {
+  switch (action) {
+  case Action::create:
+    return "create";
+  case Action::update:
+    return "update";
+  case Action::remove:
+    return "delete";
+  case Action::unchanged:
+    return "unchanged";
+  }
+  return "unknown";
+}
+
+size_t Plan::count(Action action) const {
+  return static_cast<size_t>(std::count_if(changes.begin(), changes.end(), [&](const PlannedChange& c) { return c.action == action; }));
+}
+
+Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store, const PlanOptions& options) {
+  Plan plan;
+  plan.repository = desired.repository;
+  plan.commit = desired.commit.id;
+  plan.commit_summary = desired.commit.summary;
+  plan.path = desired.path;
+  plan.owner = desired.owner;
+  plan.backend = backend.name();
+  plan.fleet = desired.fleet;
+
+  for (const DesiredObject& object : desired.objects) {
+    PlannedChange change;
+    change.ref = object.ref;
+    change.region = object.region;
+    change.tier = object.tier;
+    change.desired = &object;
+    const auto live = backend.get(object.ref);
+    if (live == nullptr) {
+      change.action = Action::create;
+      change.fields = creation_fields(*object.body);
+    } else {
+      DiffOptions diff_options;
+      diff_options.ignore_pointers = ignore_pointers(desired.fleet, object.ref);
+      add_rollout_ignores(object, diff_options.ignore_pointers);
+      JsonDocument last_applied;
+      if (const auto text = store.last_applied(desired.owner, object.ref.key()); text && !parse_json(*text, last_applied))
+        diff_options.last_applied = &last_applied;
+      change.fields = diff_object(*object.body, *live, diff_options);
+      change.action = change.fields.empty() ? Action::unchanged : Action::update;
+    }
+    if (change.action == Action::update && object.region_rollout != RegionRollout::none && touches_template(change.fields)) {
+      const std::vector<std::string> node_regions = order_regions(desired.fleet, backend.node_regions(object.ref.cluster));
+      if (node_regions.size() > 1) {
+        change.region_rollout = true;
+        change.rollout_regions = node_regions;
+      }
+    }
+    plan.changes.push_back(std::move(change));
+  }
+
+  // Prune: only what Meridian created for this repository and Git no longer has.
+  const bool prune = options.prune || desired.fleet.prune;
+  std::vector<PlannedChange> deletions;
+  size_t managed = 0;
+  std::vector<std::string> extra;
+  for (const LiveObject& live : backend.list_managed(desired.owner)) {
+    const Json* annotations = find_path(*live.object, "metadata.annotations");
+    const bool ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner;
+    if (!ours)
+      continue;
+    ++managed;
+    if (desired.find(live.ref) != nullptr)
+      continue;
+    extra.push_back(live.ref.display());
+    if (string_member(*annotations, prune_annotation) == "disabled") {
+      plan.warnings.push_back(fmt::format("{} is no longer in Git but has {}: disabled; not deleting it", live.ref.display(), prune_annotation));
+      continue;
+    }
+    const Json* spec = find_member(*live.object, "spec");
+    if (live.ref.kind == "Cluster" && live.ref.is_fleet_level() && spec != nullptr && string_member(*spec, "type") == "Registered") {
+      plan.warnings.push_back(fmt::format("{} is no longer in Git; it is a Registered cluster, which Meridian never deletes", live.ref.display()));
+      continue;
+    }
+    PlannedChange change;
+    change.ref = live.ref;
+    change.action = Action::remove;
+    change.tier = kind_tier(live.ref.group, live.ref.kind);
+    if (live.ref.is_fleet_level())
+      change.region = spec != nullptr ? std::string(string_member(*spec, "region")) : "";
+    else if (const auto cluster = desired.clusters.find(live.ref.cluster); cluster != desired.clusters.end())
+      change.region = cluster->second.region;
+    change.note = "no longer in Git";
+    deletions.push_back(std::move(change));
+  }
+  if (!prune && !extra.empty()) {
+    plan.warnings.push_back(fmt::format("{} managed object{} no longer in Git (not deleted without --prune): {}", extra.size(),
+                                        extra.size() == 1 ? " is" : "s are", fmt::join(extra, ", ")));
+  } else if (prune && !deletions.empty()) {
+    const bool mass = deletions.size() * 2 > managed || deletions.size() == managed;
+    if (mass && !options.allow_mass_prune) {
+      plan.warnings.push_back(fmt::format("refusing to prune {} of {} managed objects (more than half) without --allow-mass-prune",
+                                          deletions.size(), managed));
+    } else {
+      for (PlannedChange& deletion : deletions)
+        plan.changes.push_back(std::move(deletion));
+    }
+  }
+
+  std::vector<std::string> regions;
+  for (const PlannedChange& change : plan.changes)
+    regions.push_back(change.region);
+  plan.regions = order_regions(desired.fleet, regions);
+  const size_t per_wave = static_cast<size_t>(std::max(1, desired.fleet.max_parallel_regions));
+  for (size_t i = 0; i < plan.regions.size(); i += per_wave)
+    plan.waves.emplace_back(plan.regions.begin() + static_cast<long>(i),
+                            plan.regions.begin() + static_cast<long>(std::min(plan.regions.size(), i + per_wave)));
+  order_changes(plan, desired);
+
+  if (options.predict && plan.has_changes()) {
+    std::set<std::string> touched;
+    for (const PlannedChange& change : plan.changes)
+      if (change.action != Action::unchanged && change.action != Action::remove)
+        touched.insert(change.ref.is_fleet_level() && change.desired != nullptr && change.ref.kind == "NodePool"
+                           ? std::string(string_member(*find_member(*change.desired->body, "spec"), "cluster"))
+                           : change.ref.cluster);
+    std::vector<std::pair<ObjectRef, const Json*>> changes;
+    for (const PlannedChange& change : plan.changes) {
+      if (change.desired == nullptr)
+        continue;
+      const bool affected = change.action != Action::unchanged ||
+                            (is_workload_kind(change.ref.kind) && touched.count(change.ref.cluster) != 0);
+      if (affected)
+        changes.emplace_back(change.ref, change.desired->body.get());
+    }
+    plan.forecasts = backend.predict(changes);
+    std::sort(plan.forecasts.begin(), plan.forecasts.end(),
+              [](const PlacementForecast& a, const PlacementForecast& b) { return a.workload < b.workload; });
+  }
+
+  std::string identity = plan.commit;
+  for (const PlannedChange& change : plan.changes) {
+    identity += "\n" + change.ref.key() + " " + std::string(to_string(change.action));
+    for (const FieldChange& field : change.fields)
+      identity += "\n " + field.pointer + " " + field.before.value_or("-") + " " + field.after.value_or("-");
+  }
+  plan.fingerprint = fnv_hex(identity);
+  return plan;
+}
+
+} // namespace meridian

@@ -1,0 +1,80 @@
+// Plan: the ordered list of changes that makes the live fleet equal to the desired state.
+//
+// Changes are grouped by region (a Cluster's or NodePool's own region; a Kubernetes object takes
+// its cluster's region). Regions run in the Fleet's order (then the rest alphabetically), at most
+// maxParallelRegions per wave. Inside a wave, changes follow their dependencies (Cluster →
+// NodePool → Namespace/CRD → config → workloads, plus `meridian.io/depends-on`); an object never
+// runs in an earlier wave than what it depends on. Deletions (prune) run in reverse tier order.
+// A Plan renders as text, Markdown or JSON (schemas/plan.v1.json), byte for byte deterministic.
+#pragma once
+
+#include "backend/backend.h"
+#include "diff/diff.h"
+#include "model/desired.h"
+
+#include <string>
+#include <vector>
+
+namespace meridian {
+
+class StateStore;
+
+enum class Action { create, update, remove, unchanged };
+std::string_view to_string(Action action);
+
+struct PlannedChange {
+  ObjectRef ref;
+  Action action = Action::unchanged;
+  std::string region;
+  int wave = 0;
+  int tier = 0;
+  std::vector<FieldChange> fields;
+  const DesiredObject* desired = nullptr; //!< null for deletions
+  bool region_rollout = false;            //!< a DaemonSet template change stepped region by region inside its cluster
+  std::vector<std::string> rollout_regions;
+  std::string note;                       //!< why (deletions), or what else to know
+};
+
+struct PlanOptions {
+  bool prune = false;            //!< --prune (Fleet.spec.prune also enables it)
+  bool allow_mass_prune = false;
+  bool predict = true;           //!< ask the backend what will happen to pods
+};
+
+struct Plan {
+  static constexpr int format_version = 1;
+  std::string repository;
+  std::string commit;
+  std::string commit_summary;
+  std::string path;
+  std::string owner;
+  std::string backend;
+  FleetSettings fleet;
+  std::vector<std::string> regions;                 //!< rollout order
+  std::vector<std::vector<std::string>> waves;      //!< regions per wave
+  std::vector<PlannedChange> changes;               //!< apply order; unchanged objects included
+  std::vector<PlacementForecast> forecasts;
+  std::vector<std::string> warnings;
+  std::string fingerprint;                          //!< of the changes: a saved plan is stale when it differs
+
+  size_t count(Action action) const;
+  bool has_changes() const { return count(Action::create) + count(Action::update) + count(Action::remove) > 0; }
+};
+
+//! Diffs `desired` against `backend` and orders the changes.
+Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store, const PlanOptions& options);
+
+enum class ReportFormat { text, markdown, json };
+
+//! Renders a plan. `color` adds ANSI colours to text.
+std::string render_plan(const Plan& plan, ReportFormat format, bool color);
+
+//! The commit and fingerprint of a saved JSON plan, for `apply --plan`.
+struct SavedPlan {
+  std::string commit;
+  std::string fingerprint;
+  std::string repository;
+};
+SavedPlan read_saved_plan(const std::string& path);
+
+} // namespace meridian

@@ -1,0 +1,193 @@
+#include "state/store.h"
+
+#include "base/error.h"
+
+#include <sqlite3.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <unistd.h>
+
+namespace meridian {
+namespace {
+
+struct StatementDeleter {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using Statement = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
+
+Statement prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK)
+    throw UserError(fmt::format("state store: {}", sqlite3_errmsg(db)));
+  return Statement(raw);
+}
+
+void bind(sqlite3_stmt* statement, int index, const std::string& text) {
+  sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+
+std::string column(sqlite3_stmt* statement, int index) {
+  const auto* text = sqlite3_column_text(statement, index);
+  return text == nullptr ? "" : reinterpret_cast<const char*>(text);
+}
+
+void step_done(sqlite3* db, sqlite3_stmt* statement) {
+  if (sqlite3_step(statement) != SQLITE_DONE)
+    throw UserError(fmt::format("state store: {}", sqlite3_errmsg(db)));
+}
+
+bool process_alive(long long pid) { return pid > 0 && (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+
+} // namespace
+
+StateStore::StateStore(const std::string& path) : path_(path) {
+  std::error_code ignored;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ignored);
+  if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK)
+    throw UserError(fmt::format("{}: cannot open the state store: {}", path, sqlite3_errmsg(db_)));
+  sqlite3_busy_timeout(db_, 30'000);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  exec("CREATE TABLE IF NOT EXISTS applies (id INTEGER PRIMARY KEY AUTOINCREMENT, repository TEXT, commit_id TEXT, "
+       "trigger TEXT, started INTEGER, finished INTEGER, result TEXT, summary TEXT, pid INTEGER)");
+  exec("CREATE TABLE IF NOT EXISTS apply_objects (apply_id INTEGER, position INTEGER, key TEXT, display TEXT, cluster TEXT, "
+       "region TEXT, action TEXT, result TEXT, message TEXT, PRIMARY KEY (apply_id, position))");
+  exec("CREATE TABLE IF NOT EXISTS applied (owner TEXT, key TEXT, body TEXT, PRIMARY KEY (owner, key))");
+  // Runs whose process is gone were interrupted (killed, or the machine stopped).
+  Statement running = prepare(db_, "SELECT id, pid FROM applies WHERE result = 'running'");
+  std::vector<long long> dead;
+  while (sqlite3_step(running.get()) == SQLITE_ROW)
+    if (!process_alive(sqlite3_column_int64(running.get(), 1)))
+      dead.push_back(sqlite3_column_int64(running.get(), 0));
+  running.reset();
+  for (const long long id : dead)
+    exec(fmt::format("UPDATE applies SET result = 'interrupted', summary = 'the process stopped before the apply finished' "
+                     "WHERE id = {}", id).c_str());
+}
+
+StateStore::~StateStore() { sqlite3_close(db_); }
+
+void StateStore::exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string message = error != nullptr ? error : "unknown error";
+    sqlite3_free(error);
+    throw UserError(fmt::format("{}: state store: {}", path_, message));
+  }
+}
+
+long long StateStore::begin_apply(const std::string& repository, const std::string& commit, const std::string& trigger) {
+  Statement insert = prepare(db_, "INSERT INTO applies (repository, commit_id, trigger, started, finished, result, summary, pid) "
+                                  "VALUES (?, ?, ?, ?, 0, 'running', '', ?)");
+  bind(insert.get(), 1, repository);
+  bind(insert.get(), 2, commit);
+  bind(insert.get(), 3, trigger);
+  sqlite3_bind_int64(insert.get(), 4, static_cast<long long>(std::time(nullptr)));
+  sqlite3_bind_int64(insert.get(), 5, static_cast<long long>(getpid()));
+  step_done(db_, insert.get());
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void StateStore::finish_apply(long long id, const std::string& result, const std::string& summary,
+                              const std::vector<ObjectResult>& objects,
+                              const std::vector<std::pair<std::string, std::string>>& applied_bodies,
+                              const std::vector<std::string>& deleted_keys) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    Statement update = prepare(db_, "UPDATE applies SET finished = ?, result = ?, summary = ? WHERE id = ?");
+    sqlite3_bind_int64(update.get(), 1, static_cast<long long>(std::time(nullptr)));
+    bind(update.get(), 2, result);
+    bind(update.get(), 3, summary);
+    sqlite3_bind_int64(update.get(), 4, id);
+    step_done(db_, update.get());
+    Statement insert = prepare(db_, "INSERT OR REPLACE INTO apply_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    int position = 0;
+    for (const ObjectResult& object : objects) {
+      sqlite3_reset(insert.get());
+      sqlite3_bind_int64(insert.get(), 1, id);
+      sqlite3_bind_int(insert.get(), 2, position++);
+      bind(insert.get(), 3, object.key);
+      bind(insert.get(), 4, object.display);
+      bind(insert.get(), 5, object.cluster);
+      bind(insert.get(), 6, object.region);
+      bind(insert.get(), 7, object.action);
+      bind(insert.get(), 8, object.result);
+      bind(insert.get(), 9, object.message);
+      step_done(db_, insert.get());
+    }
+    Statement remember = prepare(db_, "INSERT OR REPLACE INTO applied VALUES (?, ?, ?)");
+    for (const auto& [key, body] : applied_bodies) {
+      sqlite3_reset(remember.get());
+      bind(remember.get(), 1, owner_);
+      bind(remember.get(), 2, key);
+      bind(remember.get(), 3, body);
+      step_done(db_, remember.get());
+    }
+    Statement forget = prepare(db_, "DELETE FROM applied WHERE owner = ? AND key = ?");
+    for (const std::string& key : deleted_keys) {
+      sqlite3_reset(forget.get());
+      bind(forget.get(), 1, owner_);
+      bind(forget.get(), 2, key);
+      step_done(db_, forget.get());
+    }
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::vector<ApplyRecord> StateStore::history(size_t limit) {
+  std::vector<ApplyRecord> records;
+  Statement select = prepare(db_, "SELECT id, repository, commit_id, trigger, started, finished, result, summary FROM applies "
+                                  "ORDER BY id DESC LIMIT ?");
+  sqlite3_bind_int64(select.get(), 1, static_cast<long long>(limit));
+  while (sqlite3_step(select.get()) == SQLITE_ROW) {
+    ApplyRecord record;
+    record.id = sqlite3_column_int64(select.get(), 0);
+    record.repository = column(select.get(), 1);
+    record.commit = column(select.get(), 2);
+    record.trigger = column(select.get(), 3);
+    record.started = sqlite3_column_int64(select.get(), 4);
+    record.finished = sqlite3_column_int64(select.get(), 5);
+    record.result = column(select.get(), 6);
+    record.summary = column(select.get(), 7);
+    records.push_back(std::move(record));
+  }
+  Statement objects = prepare(db_, "SELECT key, display, cluster, region, action, result, message FROM apply_objects "
+                                   "WHERE apply_id = ? ORDER BY position");
+  for (ApplyRecord& record : records) {
+    sqlite3_reset(objects.get());
+    sqlite3_bind_int64(objects.get(), 1, record.id);
+    while (sqlite3_step(objects.get()) == SQLITE_ROW)
+      record.objects.push_back({column(objects.get(), 0), column(objects.get(), 1), column(objects.get(), 2),
+                                column(objects.get(), 3), column(objects.get(), 4), column(objects.get(), 5),
+                                column(objects.get(), 6)});
+  }
+  return records;
+}
+
+std::optional<std::string> StateStore::last_applied(const std::string& owner, const std::string& key) {
+  Statement select = prepare(db_, "SELECT body FROM applied WHERE owner = ? AND key = ?");
+  bind(select.get(), 1, owner);
+  bind(select.get(), 2, key);
+  if (sqlite3_step(select.get()) != SQLITE_ROW)
+    return std::nullopt;
+  return column(select.get(), 0);
+}
+
+std::vector<std::string> StateStore::applied_keys(const std::string& owner) {
+  Statement select = prepare(db_, "SELECT key FROM applied WHERE owner = ? ORDER BY key");
+  bind(select.get(), 1, owner);
+  std::vector<std::string> keys;
+  while (sqlite3_step(select.get()) == SQLITE_ROW)
+    keys.push_back(column(select.get(), 0));
+  return keys;
+}
+
+} // namespace meridian

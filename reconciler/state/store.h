@@ -1,0 +1,75 @@
+// The state store: history of applies and what Meridian last applied to each object.
+//
+// One SQLite file (<state-dir>/meridian.db, WAL, busy timeout so that two processes serialise).
+// An apply is recorded as `running` when it starts and finished in one transaction with every
+// per-object result; a run whose process died is found `running` with a dead pid and is reported
+// as `interrupted`. Not thread-safe: one StateStore per thread.
+#pragma once
+
+#include "base/json.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace meridian {
+
+struct ObjectResult {
+  std::string key;      //!< ObjectRef::key()
+  std::string display;  //!< Kind/namespace/name
+  std::string cluster;
+  std::string region;
+  std::string action;   //!< create | update | delete | unchanged
+  std::string result;   //!< applied | failed | skipped | not-started
+  std::string message;
+};
+
+struct ApplyRecord {
+  long long id = 0;
+  std::string repository;
+  std::string commit;
+  std::string trigger;   //!< cli | schedule | webhook | self-heal
+  long long started = 0; //!< unix seconds
+  long long finished = 0;
+  std::string result;    //!< running | succeeded | failed | interrupted | halted
+  std::string summary;
+  std::vector<ObjectResult> objects;
+};
+
+class StateStore {
+public:
+  //! Opens (creating when needed) the store at `path`.
+  explicit StateStore(const std::string& path);
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  //! Records the start of an apply; returns its id.
+  long long begin_apply(const std::string& repository, const std::string& commit, const std::string& trigger);
+  //! Records the outcome and per-object results, and the last applied configuration of every
+  //! object applied successfully (removing those deleted), all in one transaction.
+  void finish_apply(long long id, const std::string& result, const std::string& summary,
+                    const std::vector<ObjectResult>& objects,
+                    const std::vector<std::pair<std::string, std::string>>& applied_bodies,
+                    const std::vector<std::string>& deleted_keys);
+
+  //! The last `limit` applies, newest first, with their object results.
+  std::vector<ApplyRecord> history(size_t limit);
+
+  //! What Meridian last applied to `key` (canonical JSON), if anything.
+  std::optional<std::string> last_applied(const std::string& owner, const std::string& key);
+  //! Every key Meridian has applied for `owner` and not deleted since, sorted.
+  std::vector<std::string> applied_keys(const std::string& owner);
+  void set_owner(std::string owner) { owner_ = std::move(owner); }
+
+private:
+  void exec(const char* sql);
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  std::string owner_;
+};
+
+} // namespace meridian
