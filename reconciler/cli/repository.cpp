@@ -33,8 +33,22 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
   git.cache_dir = state_dir(options) + "/repos";
   git.ssh_key_file = options.get_or("ssh-key", "");
   git.netrc_file = options.get_or("netrc", "");
-  GitRepository repository = GitRepository::open(*repo, git);
-  const CommitInfo commit = repository.resolve(options.get_or("ref", ""));
+  const std::string ref = options.get_or("ref", "");
+  // open() fails before any ref is read; name the ref anyway, as resolve() does (`<repo>@<ref>: ...`).
+  auto open = [&] {
+    try {
+      return GitRepository::open(*repo, git);
+    } catch (const UserError& error) {
+      std::string message = error.what();
+      if (message.rfind(*repo + ": ", 0) == 0)
+        message.insert(repo->size(), "@" + (ref.empty() ? std::string("HEAD") : ref));
+      if (dynamic_cast<const TransientError*>(&error) != nullptr)
+        throw TransientError(message);
+      throw UserError(message);
+    }
+  };
+  GitRepository repository = open();
+  const CommitInfo commit = repository.resolve(ref);
   ManifestSet manifests = load_manifests(repository, commit, options.get_or("path", ""), cache);
   return {std::move(repository), std::move(manifests)};
 }

@@ -90,6 +90,29 @@ void read_identity(Manifest& manifest, std::string_view root) {
 
 } // namespace
 
+namespace {
+
+void add_blob(ManifestSet& set, const std::string& path, const std::string& blob_id, std::shared_ptr<const ParsedBlob> blob) {
+  if (blob->yaml->error) {
+    set.findings.push_back({path, blob->yaml->error->line, "", "", blob->yaml->error->message, Severity::error});
+    return;
+  }
+  for (const YamlDocument& document : blob->yaml->documents) {
+    Manifest manifest;
+    manifest.file = path;
+    manifest.blob_id = blob_id;
+    manifest.line = document.line;
+    manifest.document_index = document.index;
+    manifest.object = &document.value;
+    manifest.blob = blob;
+    if (document.value.IsObject())
+      read_identity(manifest, set.path);
+    set.manifests.push_back(std::move(manifest));
+  }
+}
+
+} // namespace
+
 ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& commit, std::string_view path,
                            ManifestCache& cache) {
   ManifestSet set;
@@ -104,24 +127,23 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
     bool parsed_now = false;
     std::shared_ptr<const ParsedBlob> blob = cache.get(repository, file, parsed_now);
     set.parsed_files += parsed_now ? 1 : 0;
-    if (blob->yaml->error) {
-      set.findings.push_back({file.path, blob->yaml->error->line, "", "", blob->yaml->error->message, Severity::error});
-      continue;
-    }
-    for (const YamlDocument& document : blob->yaml->documents) {
-      Manifest manifest;
-      manifest.file = file.path;
-      manifest.blob_id = file.blob_id;
-      manifest.line = document.line;
-      manifest.document_index = document.index;
-      manifest.object = &document.value;
-      manifest.blob = blob;
-      if (document.value.IsObject())
-        read_identity(manifest, set.path);
-      set.manifests.push_back(std::move(manifest));
-    }
+    add_blob(set, file.path, file.blob_id, std::move(blob));
   }
   cache.retain(set.manifests, files);
+  return set;
+}
+
+ManifestSet manifests_from_texts(const std::vector<std::pair<std::string, std::string>>& files, const YamlLimits& limits) {
+  ManifestSet set;
+  set.repository = "(memory)";
+  set.files = files.size();
+  for (const auto& [path, text] : files) {
+    auto blob = std::make_shared<ParsedBlob>();
+    blob->text = text;
+    blob->yaml = parse_yaml(blob->text, limits);
+    ++set.parsed_files;
+    add_blob(set, path, "", std::move(blob));
+  }
   return set;
 }
 

@@ -78,6 +78,9 @@ private:
 ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& commit, std::string_view path,
                            ManifestCache& cache);
 
+//! Loads manifests from in-memory files (path, text): for tests and tools that have no repository.
+ManifestSet manifests_from_texts(const std::vector<std::pair<std::string, std::string>>& files, const YamlLimits& limits = {});
+
 //! "apps/v1" → ("apps", "v1"); "v1" → ("", "v1").
 std::pair<std::string, std::string> split_api_version(std::string_view api_version);
 

@@ -69,6 +69,8 @@ bool contains(const std::string& text, std::string_view needle) {
   else if (klass == GIT_ERROR_NET || klass == GIT_ERROR_OS || klass == GIT_ERROR_SSH || klass == GIT_ERROR_HTTP ||
            contains(message, "connect") || contains(message, "resolve"))
     category = "network unreachable";
+  if (category == "network unreachable")
+    throw TransientError(fmt::format("{}: {}: {}", location, category, message));
   throw UserError(fmt::format("{}: {}: {}", location, category, message));
 }
 

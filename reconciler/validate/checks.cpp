@@ -93,7 +93,7 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
     const auto [existing, inserted] = seen.emplace(identity_key(manifest), &manifest);
     if (!inserted)
       findings.push_back(finding_at(manifest, "/metadata/name",
-                                    fmt::format("defined twice: also at {}:{}", existing->second->file, existing->second->line)));
+                                    fmt::format("duplicate definition: also defined at {}:{}", existing->second->file, existing->second->line)));
     if (manifest.is_meridian_kind() && manifest.kind == "Cluster")
       clusters.emplace(manifest.name, &manifest);
     if (manifest.is_meridian_kind() && manifest.kind == "Fleet") {

@@ -277,16 +277,18 @@ void SchemaSet::check(const std::string& file, const Json& schema, const Json& v
         std::string closest;
         size_t best = 3;
         std::string known;
-        for (const auto& candidate : properties->GetObject()) {
-          const size_t distance = edit_distance(key, view(candidate.name));
-          if (distance < best) {
-            best = distance;
-            closest = std::string(view(candidate.name));
+        if (properties != nullptr && properties->IsObject())
+          for (const auto& candidate : properties->GetObject()) {
+            const size_t distance = edit_distance(key, view(candidate.name));
+            if (distance < best) {
+              best = distance;
+              closest = std::string(view(candidate.name));
+            }
+            known += (known.empty() ? "" : ", ") + std::string(view(candidate.name));
           }
-          known += (known.empty() ? "" : ", ") + std::string(view(candidate.name));
-        }
-        report(closest.empty() ? fmt::format("unknown field, expected one of: {}", known)
-                               : fmt::format("unknown field, did you mean \"{}\"?", closest));
+        report(!closest.empty() ? fmt::format("unknown field, did you mean \"{}\"?", closest)
+               : known.empty()  ? std::string("unknown field, this object takes no fields")
+                                : fmt::format("unknown field, expected one of: {}", known));
       }
       pointer.resize(length);
     }
