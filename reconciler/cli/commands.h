@@ -25,5 +25,13 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache);
 std::string state_dir(const Options& options);
 
 int run_validate(const std::vector<std::string>& args);
+int run_plan(const std::vector<std::string>& args);
+int run_apply(const std::vector<std::string>& args);
+int run_status(const std::vector<std::string>& args);
+int run_history(const std::vector<std::string>& args);
+int run_run(const std::vector<std::string>& args);
+int run_suspend(const std::vector<std::string>& args);
+int run_resume(const std::vector<std::string>& args);
+int run_sim(const std::vector<std::string>& args);
 
 } // namespace meridian

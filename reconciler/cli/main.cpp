@@ -25,6 +25,14 @@ struct Command {
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"validate", {meridian::run_validate, "read and validate the fleet repository at a ref"}},
+      {"plan", {meridian::run_plan, "diff Git against the live fleet and show the ordered changes"}},
+      {"apply", {meridian::run_apply, "apply the changes, dependencies first, region by region"}},
+      {"status", {meridian::run_status, "show each object's sync state and health"}},
+      {"history", {meridian::run_history, "show past applies and their per-object results"}},
+      {"run", {meridian::run_run, "keep the fleet equal to Git: reconcile loop, webhooks, status API, metrics"}},
+      {"suspend", {meridian::run_suspend, "suspend reconciliation for a maintenance window"}},
+      {"resume", {meridian::run_resume, "resume reconciliation after meridian suspend"}},
+      {"sim", {meridian::run_sim, "inspect and drive the embedded fleet simulator (init, get, describe, advance)"}},
   };
   return table;
 }

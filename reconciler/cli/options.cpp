@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 namespace meridian {
 
@@ -13,6 +14,23 @@ Options::Options(const CommandSpec& spec, const std::vector<std::string>& args) 
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
       help_ = true;
+      continue;
+    }
+    if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-' && std::isalpha(static_cast<unsigned char>(arg[1]))) {
+      const auto option = std::find_if(spec.options.begin(), spec.options.end(), [&](const OptionSpec& o) { return o.short_name == arg[1]; });
+      if (option == spec.options.end())
+        throw UserError(fmt::format("meridian {}: unknown option -{} (see meridian {} --help)", spec.name, arg[1], spec.name));
+      if (option->value_name.empty()) {
+        if (arg.size() > 2)
+          throw UserError(fmt::format("meridian {}: -{} takes no value", spec.name, arg[1]));
+        values_[option->name] = "true";
+      } else if (arg.size() > 2) {
+        values_[option->name] = arg.substr(arg[2] == '=' ? 3 : 2);
+      } else if (i + 1 >= args.size()) {
+        throw UserError(fmt::format("meridian {}: -{} needs a value ({})", spec.name, arg[1], option->value_name));
+      } else {
+        values_[option->name] = args[++i];
+      }
       continue;
     }
     if (arg.size() < 3 || arg.substr(0, 2) != "--") {
@@ -56,7 +74,9 @@ std::string format_help(const CommandSpec& spec) {
   if (!spec.options.empty()) {
     out += "\nOptions:\n";
     for (const OptionSpec& option : spec.options) {
-      const std::string left = option.value_name.empty() ? "--" + option.name : fmt::format("--{} {}", option.name, option.value_name);
+      std::string left = option.value_name.empty() ? "--" + option.name : fmt::format("--{} {}", option.name, option.value_name);
+      if (option.short_name != 0)
+        left = fmt::format("-{}, {}", option.short_name, left);
       out += fmt::format("  {:<28} {}\n", left, option.help);
     }
     out += fmt::format("  {:<28} {}\n", "--help", "show this help");

@@ -1,4 +1,5 @@
-// Command-line options: `--name value`, `--name=value` and boolean `--flag`, declared per command
+// Command-line options: `--name value`, `--name=value`, boolean `--flag` and one-letter aliases
+// (`-o yaml`, `-oyaml`), declared per command
 // so that every command can print its own --help and reject what it does not know.
 #pragma once
 
@@ -13,6 +14,7 @@ struct OptionSpec {
   std::string name;        //!< without the leading dashes
   std::string value_name;  //!< empty for a boolean flag
   std::string help;
+  char short_name = 0;     //!< one-letter alias (`-o yaml`, `-oyaml`), 0 for none
 };
 
 struct CommandSpec {

@@ -64,7 +64,8 @@ void order_changes(Plan& plan, const DesiredState& desired) {
     int result = region_index.count(change.region) != 0 ? region_index[change.region] / per_wave : 0;
     if (change.desired != nullptr)
       for (const ObjectRef& dependency : change.desired->depends_on)
-        if (const auto found = position.find(dependency); found != position.end())
+        if (const auto found = position.find(dependency);
+            found != position.end() && plan.changes[found->second].action != Action::unchanged)
           result = std::max(result, wave_of(found->second, depth + 1));
     wave[index] = result;
     return result;

@@ -1,0 +1,907 @@
+#include "backend/sim/scheduler.h"
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <limits>
+#include <tuple>
+
+namespace meridian::sim {
+
+namespace {
+
+using Uint128 = unsigned __int128;
+//! Resource name → amount in milli-units.
+using ResourceList = std::map<std::string, long long, std::less<>>;
+
+constexpr std::string_view kVirtualNodeLabel = "type";
+constexpr std::string_view kVirtualNodeValue = "virtual-kubelet";
+constexpr std::string_view kVirtualProviderTaint = "virtual-kubelet.io/provider";
+constexpr std::string_view kNodePoolLabel = "alibabacloud.com/nodepool-id";
+constexpr std::string_view kUnschedulableTaint = "node.kubernetes.io/unschedulable";
+constexpr long long kDefaultPodCapacity = 110;
+// kube-scheduler scores pods without requests as if they asked for 100m cpu and 200Mi memory.
+constexpr long long kDefaultCpuMilli = 100;
+constexpr long long kDefaultMemoryMilli = 200LL * 1024 * 1024 * 1000;
+constexpr long long kMaxNodeScore = 100;
+
+constexpr std::string_view kReasonUnschedulable = "node(s) were unschedulable";
+constexpr std::string_view kReasonNodeName = "node(s) didn't match the requested node name";
+constexpr std::string_view kReasonAffinity = "node(s) didn't match Pod's node affinity/selector";
+constexpr std::string_view kReasonTooManyPods = "Too many pods";
+constexpr std::string_view kReasonUnitMax = "node(s) exceed ResourcePolicy unit max";
+constexpr std::string_view kReasonLaterUnit = "node(s) are in a later ResourcePolicy unit";
+constexpr std::string_view kReasonNoUnit = "node(s) didn't match any ResourcePolicy unit";
+
+std::string_view as_view(const Json& value) {
+  return value.IsString() ? std::string_view(value.GetString(), value.GetStringLength()) : std::string_view{};
+}
+
+//! A string-valued entry of a plain map such as metadata.labels.
+std::optional<std::string_view> map_entry(const Json* map, std::string_view key) {
+  if (map == nullptr)
+    return std::nullopt;
+  const Json* value = find_member(*map, key);
+  if (value == nullptr || !value->IsString())
+    return std::nullopt;
+  return as_view(*value);
+}
+
+//! True when every entry of `wanted` (a plain string map, may be null) is in `present`.
+bool map_contains(const Json* present, const Json* wanted) {
+  if (wanted == nullptr || !wanted->IsObject())
+    return true;
+  for (const auto& entry : wanted->GetObject()) {
+    if (map_entry(present, as_view(entry.name)) != as_view(entry.value))
+      return false;
+  }
+  return true;
+}
+
+std::map<std::string, std::string> string_map(const Json* map) {
+  std::map<std::string, std::string> result;
+  if (map == nullptr || !map->IsObject())
+    return result;
+  for (const auto& entry : map->GetObject())
+    result.emplace(as_view(entry.name), as_view(entry.value));
+  return result;
+}
+
+std::string_view metadata_string(const Json& object, std::string_view key) {
+  const Json* metadata = find_member(object, "metadata");
+  return metadata == nullptr ? std::string_view{} : string_member(*metadata, key);
+}
+
+std::string_view name_of(const Json& object) { return metadata_string(object, "name"); }
+
+std::string_view namespace_of(const Json& object) {
+  const std::string_view ns = metadata_string(object, "namespace");
+  return ns.empty() ? "default" : ns;
+}
+
+const Json* labels_of(const Json& object) { return find_path(object, "metadata.labels"); }
+
+std::string_view bound_node(const Json& pod) {
+  const Json* spec = find_member(pod, "spec");
+  return spec == nullptr ? std::string_view{} : string_member(*spec, "nodeName");
+}
+
+bool is_terminating(const Json& pod) {
+  const Json* deletion = find_path(pod, "metadata.deletionTimestamp");
+  return deletion != nullptr && !deletion->IsNull();
+}
+
+bool is_finished(const Json& pod) {
+  const Json* status = find_member(pod, "status");
+  const std::string_view phase = status == nullptr ? std::string_view{} : string_member(*status, "phase");
+  return phase == "Succeeded" || phase == "Failed";
+}
+
+//! A bound pod that still holds its node's resources.
+bool holds_resources(const Json& pod) { return !bound_node(pod).empty() && !is_finished(pod) && !is_terminating(pod); }
+
+bool same_pod(const Json& a, const Json& b) {
+  if (&a == &b)
+    return true;
+  const std::string_view name = name_of(a);
+  return !name.empty() && name == name_of(b) && namespace_of(a) == namespace_of(b);
+}
+
+bool is_virtual(const Json& node) { return map_entry(labels_of(node), kVirtualNodeLabel) == kVirtualNodeValue; }
+
+// ---- resources ----
+
+void add_to(ResourceList& total, const ResourceList& more) {
+  for (const auto& [name, amount] : more)
+    total[name] += amount;
+}
+
+void max_into(ResourceList& total, const ResourceList& other) {
+  for (const auto& [name, amount] : other) {
+    long long& current = total[name];
+    current = std::max(current, amount);
+  }
+}
+
+ResourceList resource_list(const Json* map) {
+  ResourceList result;
+  if (map == nullptr || !map->IsObject())
+    return result;
+  for (const auto& entry : map->GetObject()) {
+    if (const auto amount = quantity_milli(entry.value))
+      result.emplace(as_view(entry.name), *amount);
+  }
+  return result;
+}
+
+//! A container's requests, defaulted from its limits the way the API server does.
+ResourceList container_requests(const Json& container) {
+  ResourceList requests = resource_list(find_path(container, "resources.requests"));
+  for (const auto& [name, amount] : resource_list(find_path(container, "resources.limits")))
+    requests.try_emplace(name, amount);
+  return requests;
+}
+
+//! kube-scheduler's scoring view of a container: cpu and memory only, with defaults when unset.
+ResourceList nonzero_requests(const ResourceList& requests) {
+  const auto cpu = requests.find("cpu");
+  const auto memory = requests.find("memory");
+  return {{"cpu", cpu == requests.end() ? kDefaultCpuMilli : cpu->second},
+          {"memory", memory == requests.end() ? kDefaultMemoryMilli : memory->second}};
+}
+
+//! What a pod occupies on its node: exact requests for fitting, non-zero ones for scoring.
+struct PodDemand {
+  ResourceList requests;
+  ResourceList scoring;
+};
+
+PodDemand pod_demand(const Json& pod) {
+  PodDemand demand;
+  const Json* spec = find_member(pod, "spec");
+  if (spec == nullptr)
+    return demand;
+  if (const Json* containers = find_member(*spec, "containers"); containers != nullptr && containers->IsArray()) {
+    for (const auto& container : containers->GetArray()) {
+      const ResourceList requests = container_requests(container);
+      add_to(demand.requests, requests);
+      add_to(demand.scoring, nonzero_requests(requests));
+    }
+  }
+  if (const Json* init = find_member(*spec, "initContainers"); init != nullptr && init->IsArray()) {
+    for (const auto& container : init->GetArray()) {
+      const ResourceList requests = container_requests(container);
+      max_into(demand.requests, requests);
+      max_into(demand.scoring, nonzero_requests(requests));
+    }
+  }
+  const ResourceList overhead = resource_list(find_member(*spec, "overhead"));
+  add_to(demand.requests, overhead);
+  for (const auto& [name, amount] : overhead) {
+    if (name == "cpu" || name == "memory")
+      demand.scoring[name] += amount;
+  }
+  return demand;
+}
+
+struct NodeUsage {
+  ResourceList requested;
+  ResourceList scoring;
+  long long pods = 0;
+};
+
+using UsageByNode = std::map<std::string, NodeUsage, std::less<>>;
+
+//! Resources held on each node by the cluster's bound pods, leaving out `pod` itself.
+UsageByNode node_usage(const ClusterSnapshot& cluster, const Json& pod) {
+  UsageByNode usage;
+  for (const Json* other : cluster.pods) {
+    if (!holds_resources(*other) || same_pod(*other, pod))
+      continue;
+    const PodDemand demand = pod_demand(*other);
+    NodeUsage& node = usage[std::string(bound_node(*other))];
+    add_to(node.requested, demand.requests);
+    add_to(node.scoring, demand.scoring);
+    ++node.pods;
+  }
+  return usage;
+}
+
+long long amount_of(const ResourceList& list, std::string_view name) {
+  const auto found = list.find(name);
+  return found == list.end() ? 0 : found->second;
+}
+
+std::vector<std::string> resource_misfits(const PodDemand& demand, const NodeUsage& used, const Json& node) {
+  std::vector<std::string> reasons;
+  const ResourceList allocatable = resource_list(find_path(node, "status.allocatable"));
+  const auto pod_capacity = allocatable.find("pods");
+  const long long max_pods = pod_capacity == allocatable.end() ? kDefaultPodCapacity : pod_capacity->second / 1000;
+  if (used.pods + 1 > max_pods)
+    reasons.emplace_back(kReasonTooManyPods);
+  for (const auto& [name, amount] : demand.requests) {
+    if (amount <= 0 || name == "pods")
+      continue;
+    if (amount > amount_of(allocatable, name) - amount_of(used.requested, name))
+      reasons.push_back("Insufficient " + name);
+  }
+  return reasons;
+}
+
+//! kube-scheduler's LeastAllocated score (0–100): mean free share of cpu and memory after placing.
+long long least_allocated_score(const PodDemand& demand, const NodeUsage& used, const Json& node) {
+  const ResourceList allocatable = resource_list(find_path(node, "status.allocatable"));
+  long long total = 0;
+  for (const std::string_view resource : {"cpu", "memory"}) {
+    const long long capacity = amount_of(allocatable, resource);
+    const long long requested = amount_of(used.scoring, resource) + amount_of(demand.scoring, resource);
+    if (capacity > 0 && requested <= capacity)
+      total += static_cast<long long>(static_cast<Uint128>(capacity - requested) * kMaxNodeScore / capacity);
+  }
+  return total / 2;
+}
+
+// ---- taints and tolerations ----
+
+struct Toleration {
+  std::string_view key;
+  std::string_view op;
+  std::string_view value;
+  std::string_view effect;
+};
+
+struct Taint {
+  std::string_view key;
+  std::string_view value;
+  std::string_view effect;
+};
+
+Taint taint_from(const Json& taint) {
+  return {string_member(taint, "key"), string_member(taint, "value"), string_member(taint, "effect")};
+}
+
+// Same logic as Toleration.ToleratesTaint in k8s.io/api/core/v1.
+bool toleration_matches(const Toleration& toleration, const Taint& taint) {
+  if (!toleration.effect.empty() && toleration.effect != taint.effect)
+    return false;
+  if (!toleration.key.empty() && toleration.key != taint.key)
+    return false;
+  if (toleration.op == "Exists")
+    return true;
+  if (toleration.op.empty() || toleration.op == "Equal")
+    return toleration.value == taint.value;
+  return false;
+}
+
+std::vector<Toleration> tolerations_of(const Json* tolerations) {
+  std::vector<Toleration> result;
+  if (tolerations == nullptr || !tolerations->IsArray())
+    return result;
+  for (const auto& toleration : tolerations->GetArray()) {
+    result.push_back({string_member(toleration, "key"), string_member(toleration, "operator"),
+                      string_member(toleration, "value"), string_member(toleration, "effect")});
+  }
+  return result;
+}
+
+bool any_tolerates(const std::vector<Toleration>& tolerations, const Taint& taint) {
+  return std::any_of(tolerations.begin(), tolerations.end(),
+                     [&](const Toleration& toleration) { return toleration_matches(toleration, taint); });
+}
+
+//! The node's taints plus the one the node lifecycle controller adds for a Ready condition that is
+//! False (not-ready) or Unknown (unreachable). A node without a Ready condition counts as ready.
+std::vector<Taint> node_taints(const Json& node) {
+  std::vector<Taint> taints;
+  if (const Json* listed = find_path(node, "spec.taints"); listed != nullptr && listed->IsArray()) {
+    for (const auto& taint : listed->GetArray())
+      taints.push_back(taint_from(taint));
+  }
+  const Json* conditions = find_path(node, "status.conditions");
+  if (conditions == nullptr || !conditions->IsArray())
+    return taints;
+  for (const auto& condition : conditions->GetArray()) {
+    if (string_member(condition, "type") != "Ready")
+      continue;
+    const std::string_view status = string_member(condition, "status");
+    if (status == "True")
+      break;
+    const std::string_view key =
+        status == "Unknown" ? "node.kubernetes.io/unreachable" : "node.kubernetes.io/not-ready";
+    const bool present = std::any_of(taints.begin(), taints.end(), [&](const Taint& taint) {
+      return taint.key == key && taint.effect == "NoSchedule";
+    });
+    if (!present)
+      taints.push_back({key, "", "NoSchedule"});
+    break;
+  }
+  return taints;
+}
+
+std::optional<Taint> first_untolerated_taint(const std::vector<Taint>& taints,
+                                             const std::vector<Toleration>& tolerations) {
+  for (const Taint& taint : taints) {
+    if (taint.effect != "NoSchedule" && taint.effect != "NoExecute")
+      continue;
+    if (!any_tolerates(tolerations, taint))
+      return taint;
+  }
+  return std::nullopt;
+}
+
+long long untolerated_prefer_no_schedule(const Json& node, const std::vector<Toleration>& tolerations) {
+  long long count = 0;
+  for (const Taint& taint : node_taints(node)) {
+    if (taint.effect == "PreferNoSchedule" && !any_tolerates(tolerations, taint))
+      ++count;
+  }
+  return count;
+}
+
+// ---- node affinity ----
+
+bool contains_value(const Json* values, std::string_view wanted) {
+  if (values == nullptr || !values->IsArray())
+    return false;
+  return std::any_of(values->Begin(), values->End(), [&](const Json& value) { return as_view(value) == wanted; });
+}
+
+std::optional<long long> parse_int(std::string_view text) {
+  long long value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size())
+    return std::nullopt;
+  return value;
+}
+
+//! Gt / Lt: both sides must be integers and exactly one value given.
+bool compares(std::optional<std::string_view> actual, const Json* values, bool greater) {
+  if (!actual || values == nullptr || !values->IsArray() || values->Size() != 1)
+    return false;
+  const auto left = parse_int(*actual);
+  const auto right = parse_int(as_view((*values)[0]));
+  if (!left || !right)
+    return false;
+  return greater ? *left > *right : *left < *right;
+}
+
+//! One NodeSelectorRequirement against the value the node has for its key (nullopt: absent).
+bool requirement_matches(const Json& requirement, std::optional<std::string_view> actual) {
+  const std::string_view op = string_member(requirement, "operator");
+  const Json* values = find_member(requirement, "values");
+  if (op == "In")
+    return actual && contains_value(values, *actual);
+  if (op == "NotIn")
+    return !actual || !contains_value(values, *actual);
+  if (op == "Exists")
+    return actual.has_value();
+  if (op == "DoesNotExist")
+    return !actual;
+  if (op == "Gt" || op == "Lt")
+    return compares(actual, values, op == "Gt");
+  return false;
+}
+
+bool requirements_match(const Json* requirements, const Json& node, bool fields) {
+  if (requirements == nullptr || !requirements->IsArray())
+    return true;
+  const Json* labels = labels_of(node);
+  for (const auto& requirement : requirements->GetArray()) {
+    const std::string_view key = string_member(requirement, "key");
+    std::optional<std::string_view> actual;
+    if (!fields)
+      actual = map_entry(labels, key);
+    else if (key == "metadata.name")
+      actual = name_of(node);
+    if (!requirement_matches(requirement, actual))
+      return false;
+  }
+  return true;
+}
+
+bool is_empty_array(const Json* value) { return value == nullptr || !value->IsArray() || value->Empty(); }
+
+//! A NodeSelectorTerm: its requirements ANDed; a term without any requirement selects nothing.
+bool term_matches(const Json& term, const Json& node) {
+  const Json* expressions = find_member(term, "matchExpressions");
+  const Json* fields = find_member(term, "matchFields");
+  if (is_empty_array(expressions) && is_empty_array(fields))
+    return false;
+  return requirements_match(expressions, node, false) && requirements_match(fields, node, true);
+}
+
+long long preferred_affinity_weight(const Json& pod, const Json& node) {
+  const Json* preferred = find_path(pod, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution");
+  if (preferred == nullptr || !preferred->IsArray())
+    return 0;
+  long long total = 0;
+  for (const auto& entry : preferred->GetArray()) {
+    const Json* weight = find_member(entry, "weight");
+    const Json* preference = find_member(entry, "preference");
+    if (weight == nullptr || !weight->IsInt64() || preference == nullptr)
+      continue;
+    if (term_matches(*preference, node))
+      total += weight->GetInt64();
+  }
+  return total;
+}
+
+// ---- filtering and scoring ----
+
+//! Why `node` cannot take the pod (empty: it can), following kube-scheduler's filter order; like
+//! kube-scheduler, only the first failing filter reports, but it may report several reasons.
+std::vector<std::string> filter_node(const Json& pod, const PodDemand& demand,
+                                     const std::vector<Toleration>& tolerations, const Json& node,
+                                     const UsageByNode& usage) {
+  if (const Json* unschedulable = find_path(node, "spec.unschedulable");
+      unschedulable != nullptr && unschedulable->IsTrue() &&
+      !any_tolerates(tolerations, {kUnschedulableTaint, "", "NoSchedule"}))
+    return {std::string(kReasonUnschedulable)};
+  if (const std::string_view wanted = bound_node(pod); !wanted.empty() && wanted != name_of(node))
+    return {std::string(kReasonNodeName)};
+  if (const auto taint = first_untolerated_taint(node_taints(node), tolerations))
+    return {"node(s) had untolerated taint {" + std::string(taint->key) + ": " + std::string(taint->value) + "}"};
+  if (!matches_node_selection(pod, node))
+    return {std::string(kReasonAffinity)};
+  const auto used = usage.find(name_of(node));
+  return resource_misfits(demand, used == usage.end() ? NodeUsage{} : used->second, node);
+}
+
+//! Ranks feasible nodes: higher is better, compared in member order.
+struct NodeScore {
+  long long affinity_weight = 0;
+  long long least_allocated = 0;
+  long long prefer_no_schedule = 0;
+  std::string_view name;
+
+  bool better_than(const NodeScore& other) const {
+    return std::tie(affinity_weight, least_allocated, other.prefer_no_schedule, other.name) >
+           std::tie(other.affinity_weight, other.least_allocated, prefer_no_schedule, name);
+  }
+};
+
+using ReasonsByNode = std::map<std::string, std::vector<std::string>, std::less<>>;
+
+struct Evaluation {
+  std::string best;      //!< empty when no node fits
+  ReasonsByNode reasons; //!< for each node that does not fit
+};
+
+Evaluation evaluate(const Json& pod, const PodDemand& demand, const std::vector<Toleration>& tolerations,
+                    const std::vector<const Json*>& nodes, const UsageByNode& usage) {
+  Evaluation evaluation;
+  std::optional<NodeScore> best;
+  for (const Json* node : nodes) {
+    std::vector<std::string> reasons = filter_node(pod, demand, tolerations, *node, usage);
+    if (!reasons.empty()) {
+      evaluation.reasons[std::string(name_of(*node))] = std::move(reasons);
+      continue;
+    }
+    const auto used = usage.find(name_of(*node));
+    const NodeScore score{preferred_affinity_weight(pod, *node),
+                          least_allocated_score(demand, used == usage.end() ? NodeUsage{} : used->second, *node),
+                          untolerated_prefer_no_schedule(*node, tolerations), name_of(*node)};
+    if (!best || score.better_than(*best))
+      best = score;
+  }
+  if (best)
+    evaluation.best = best->name;
+  return evaluation;
+}
+
+//! kube-scheduler's FitError text: "count reason" entries sorted as strings, like sort.Strings.
+std::string unschedulable_message(size_t node_count, const ReasonsByNode& reasons) {
+  std::map<std::string, int> histogram;
+  for (const auto& [node, node_reasons] : reasons) {
+    for (const std::string& reason : node_reasons)
+      ++histogram[reason];
+  }
+  std::vector<std::string> entries;
+  for (const auto& [reason, count] : histogram)
+    entries.push_back(std::to_string(count) + " " + reason);
+  std::sort(entries.begin(), entries.end());
+  std::string message = "0/" + std::to_string(node_count) + " nodes are available";
+  for (size_t i = 0; i < entries.size(); ++i)
+    message += (i == 0 ? ": " : ", ") + entries[i];
+  return message + ".";
+}
+
+std::vector<Toleration> pod_tolerations(const Json& pod) { return tolerations_of(find_path(pod, "spec.tolerations")); }
+
+// ---- ResourcePolicy ----
+
+//! The ResourcePolicy governing `pod`: same namespace, selector ⊆ pod labels; the first by name if several.
+const Json* policy_for(const Json& pod, const ClusterSnapshot& cluster) {
+  const Json* chosen = nullptr;
+  for (const Json* policy : cluster.resource_policies) {
+    if (namespace_of(*policy) != namespace_of(pod) ||
+        !map_contains(labels_of(pod), find_path(*policy, "spec.selector")))
+      continue;
+    if (chosen == nullptr || name_of(*policy) < name_of(*chosen))
+      chosen = policy;
+  }
+  return chosen;
+}
+
+std::vector<const Json*> policy_units(const Json& policy) {
+  std::vector<const Json*> units;
+  const Json* listed = find_path(policy, "spec.units");
+  if (listed == nullptr || !listed->IsArray())
+    return units;
+  for (const auto& unit : listed->GetArray())
+    units.push_back(&unit);
+  return units;
+}
+
+bool node_in_unit(const Json& unit, const Json& node, bool registered) {
+  if (!map_contains(labels_of(node), find_member(unit, "nodeSelector")))
+    return false;
+  const std::string_view resource = string_member(unit, "resource");
+  if (resource == "idc")
+    return registered && !is_virtual(node) && !map_entry(labels_of(node), kNodePoolLabel);
+  if (resource == "ecs")
+    return !is_virtual(node);
+  if (resource == "eci" || resource == "acs" || resource == "elastic")
+    return is_virtual(node);
+  return false;
+}
+
+std::vector<const Json*> unit_nodes(const Json& unit, const ClusterSnapshot& cluster) {
+  std::vector<const Json*> nodes;
+  for (const Json* node : cluster.nodes) {
+    if (node_in_unit(unit, *node, cluster.registered))
+      nodes.push_back(node);
+  }
+  return nodes;
+}
+
+const Json* node_named(const ClusterSnapshot& cluster, std::string_view name) {
+  for (const Json* node : cluster.nodes) {
+    if (name_of(*node) == name)
+      return node;
+  }
+  return nullptr;
+}
+
+//! Tolerations the scheduler adds inside a unit: virtual-node units tolerate the provider taint.
+std::vector<Toleration> unit_tolerations(const Json& pod, const Json& unit) {
+  std::vector<Toleration> tolerations = pod_tolerations(pod);
+  const std::string_view resource = string_member(unit, "resource");
+  if (resource == "eci" || resource == "acs" || resource == "elastic")
+    tolerations.push_back({kVirtualProviderTaint, "Exists", "", ""});
+  return tolerations;
+}
+
+//! A pod placed in `unit`: bound to one of its nodes and carrying its podLabels and podAnnotations.
+bool pod_in_unit(const Json& pod, const Json& unit, const ClusterSnapshot& cluster) {
+  const std::string_view node_name = bound_node(pod);
+  if (node_name.empty() || is_finished(pod))
+    return false;
+  const Json* node = node_named(cluster, node_name);
+  return node != nullptr && node_in_unit(unit, *node, cluster.registered) &&
+         map_contains(labels_of(pod), find_member(unit, "podLabels")) &&
+         map_contains(find_path(pod, "metadata.annotations"), find_member(unit, "podAnnotations"));
+}
+
+bool governed_by(const Json& pod, const Json& policy) {
+  return namespace_of(pod) == namespace_of(policy) && map_contains(labels_of(pod), find_path(policy, "spec.selector"));
+}
+
+//! The unit's occupancy as `max` and `maxResources` count it.
+struct UnitLoad {
+  long long pods = 0;
+  long long terminating = 0;
+  ResourceList requested;
+};
+
+UnitLoad unit_load(const Json& policy, const Json& unit, const Json& pod, const ClusterSnapshot& cluster) {
+  const Json* ignore = find_path(policy, "spec.ignoreTerminatingPod");
+  const bool ignore_terminating = ignore == nullptr || !ignore->IsBool() || ignore->GetBool();
+  UnitLoad load;
+  for (const Json* other : cluster.pods) {
+    if (same_pod(*other, pod) || !governed_by(*other, policy) || !pod_in_unit(*other, unit, cluster))
+      continue;
+    if (is_terminating(*other)) {
+      ++load.terminating;
+      if (ignore_terminating)
+        continue;
+    }
+    ++load.pods;
+    add_to(load.requested, pod_demand(*other).requests);
+  }
+  return load;
+}
+
+std::optional<long long> unit_max(const Json& unit) {
+  const Json* max = find_member(unit, "max");
+  if (max == nullptr || !max->IsInt64())
+    return std::nullopt;
+  return max->GetInt64();
+}
+
+bool unit_exceeded(const Json& unit, const UnitLoad& load, const PodDemand& demand) {
+  if (const auto max = unit_max(unit); max && load.pods >= *max)
+    return true;
+  for (const auto& [name, limit] : resource_list(find_member(unit, "maxResources"))) {
+    if (amount_of(load.requested, name) + amount_of(demand.requests, name) > limit)
+      return true;
+  }
+  return false;
+}
+
+//! After the unit lacked resources (without being at its max), may the pod try the next unit?
+// TimeoutOrExceedMax needs a clock this pure function does not have; it behaves as if the timeout
+// had passed, i.e. like the default.
+bool moves_on_when_lacking(const Json& policy, const Json& unit, const UnitLoad& load) {
+  const Json* when = find_path(policy, "spec.whenTryNextUnits");
+  const std::string_view name = when == nullptr ? std::string_view{} : string_member(*when, "policy");
+  if (name == "ExceedMax")
+    return !unit_max(unit) && find_member(unit, "maxResources") == nullptr;
+  if (name == "LackResourceAndNoTerminating")
+    return load.terminating == 0;
+  return true;
+}
+
+ScheduleDecision schedule_with_policy(const Json& pod, const Json& policy, const ClusterSnapshot& cluster,
+                                      const PodDemand& demand, const UsageByNode& usage) {
+  ReasonsByNode reasons;
+  const std::vector<const Json*> units = policy_units(policy);
+  for (size_t index = 0; index < units.size(); ++index) {
+    const Json& unit = *units[index];
+    const std::vector<const Json*> nodes = unit_nodes(unit, cluster);
+    const UnitLoad load = unit_load(policy, unit, pod, cluster);
+    if (unit_exceeded(unit, load, demand)) {
+      for (const Json* node : nodes)
+        reasons.try_emplace(std::string(name_of(*node)), std::vector<std::string>{std::string(kReasonUnitMax)});
+      continue;
+    }
+    Evaluation evaluation = evaluate(pod, demand, unit_tolerations(pod, unit), nodes, usage);
+    if (!evaluation.best.empty()) {
+      return {evaluation.best,
+              {},
+              string_map(find_member(unit, "podLabels")),
+              string_map(find_member(unit, "podAnnotations")),
+              static_cast<int>(index)};
+    }
+    for (auto& [node, node_reasons] : evaluation.reasons) {
+      auto [entry, inserted] = reasons.try_emplace(node, node_reasons);
+      if (!inserted && entry->second == std::vector<std::string>{std::string(kReasonUnitMax)})
+        entry->second = std::move(node_reasons);
+    }
+    if (!moves_on_when_lacking(policy, unit, load))
+      break;
+  }
+  for (const Json* node : cluster.nodes) {
+    const bool in_some_unit = std::any_of(
+        units.begin(), units.end(), [&](const Json* unit) { return node_in_unit(*unit, *node, cluster.registered); });
+    reasons.try_emplace(std::string(name_of(*node)),
+                        std::vector<std::string>{std::string(in_some_unit ? kReasonLaterUnit : kReasonNoUnit)});
+  }
+  ScheduleDecision decision;
+  decision.message = unschedulable_message(cluster.nodes.size(), reasons);
+  return decision;
+}
+
+//! The unit a bound pod counts toward (the first that claims it), or nullopt.
+std::optional<size_t> unit_of(const Json& pod, const ClusterSnapshot& cluster) {
+  const Json* policy = policy_for(pod, cluster);
+  if (policy == nullptr)
+    return std::nullopt;
+  const std::vector<const Json*> units = policy_units(*policy);
+  for (size_t index = 0; index < units.size(); ++index) {
+    if (pod_in_unit(pod, *units[index], cluster))
+      return index;
+  }
+  return std::nullopt;
+}
+
+int phase_rank(const Json& pod) {
+  const Json* status = find_member(pod, "status");
+  const std::string_view phase = status == nullptr ? std::string_view{} : string_member(*status, "phase");
+  if (phase == "Running")
+    return 2;
+  if (phase == "Unknown")
+    return 1;
+  return 0;
+}
+
+// The daemon controller's automatic tolerations (AddOrUpdateDaemonPodTolerations).
+std::vector<Toleration> daemon_tolerations(const Json& pod) {
+  std::vector<Toleration> tolerations = pod_tolerations(pod);
+  tolerations.push_back({"node.kubernetes.io/not-ready", "Exists", "", "NoExecute"});
+  tolerations.push_back({"node.kubernetes.io/unreachable", "Exists", "", "NoExecute"});
+  tolerations.push_back({"node.kubernetes.io/disk-pressure", "Exists", "", "NoSchedule"});
+  tolerations.push_back({"node.kubernetes.io/memory-pressure", "Exists", "", "NoSchedule"});
+  tolerations.push_back({"node.kubernetes.io/pid-pressure", "Exists", "", "NoSchedule"});
+  tolerations.push_back({kUnschedulableTaint, "Exists", "", "NoSchedule"});
+  if (const Json* host_network = find_path(pod, "spec.hostNetwork"); host_network != nullptr && host_network->IsTrue())
+    tolerations.push_back({"node.kubernetes.io/network-unavailable", "Exists", "", "NoSchedule"});
+  return tolerations;
+}
+
+std::optional<unsigned> binary_exponent(std::string_view suffix) {
+  static constexpr std::pair<std::string_view, unsigned> kBinary[] = {{"Ki", 10}, {"Mi", 20}, {"Gi", 30},
+                                                                      {"Ti", 40}, {"Pi", 50}, {"Ei", 60}};
+  for (const auto& [name, exponent] : kBinary) {
+    if (suffix == name)
+      return exponent;
+  }
+  return std::nullopt;
+}
+
+std::optional<int> decimal_exponent(std::string_view suffix) {
+  static constexpr std::pair<std::string_view, int> kDecimal[] = {{"", 0},  {"n", -9}, {"u", -6}, {"m", -3}, {"k", 3},
+                                                                  {"M", 6}, {"G", 9},  {"T", 12}, {"P", 15}, {"E", 18}};
+  for (const auto& [name, exponent] : kDecimal) {
+    if (suffix == name)
+      return exponent;
+  }
+  if (suffix.size() < 2 || (suffix[0] != 'e' && suffix[0] != 'E'))
+    return std::nullopt;
+  suffix.remove_prefix(suffix[1] == '+' ? 2 : 1);
+  const auto exponent = parse_int(suffix);
+  if (!exponent || *exponent < -1000 || *exponent > 1000)
+    return std::nullopt;
+  return static_cast<int>(*exponent);
+}
+
+bool multiply(Uint128& value, Uint128 factor) {
+  if (factor != 0 && value > ~Uint128{0} / factor)
+    return false;
+  value *= factor;
+  return true;
+}
+
+} // namespace
+
+std::optional<long long> parse_quantity_milli(std::string_view text) {
+  bool negative = false;
+  if (!text.empty() && (text.front() == '+' || text.front() == '-')) {
+    negative = text.front() == '-';
+    text.remove_prefix(1);
+  }
+  Uint128 mantissa = 0;
+  int fraction_digits = 0;
+  int digits = 0;
+  bool seen_point = false;
+  size_t pos = 0;
+  for (; pos < text.size(); ++pos) {
+    const char c = text[pos];
+    if (c == '.' && !seen_point) {
+      seen_point = true;
+      continue;
+    }
+    if (c < '0' || c > '9')
+      break;
+    if (!multiply(mantissa, 10))
+      return std::nullopt;
+    mantissa += static_cast<unsigned>(c - '0');
+    ++digits;
+    if (seen_point)
+      ++fraction_digits;
+  }
+  if (digits == 0)
+    return std::nullopt;
+  const std::string_view suffix = text.substr(pos);
+  unsigned two_power = 0;
+  int ten_power = 3 - fraction_digits;
+  if (const auto binary = binary_exponent(suffix))
+    two_power = *binary;
+  else if (const auto decimal = decimal_exponent(suffix))
+    ten_power += *decimal;
+  else
+    return std::nullopt;
+  if (!multiply(mantissa, Uint128{1} << two_power))
+    return std::nullopt;
+  for (; ten_power > 0; --ten_power) {
+    if (!multiply(mantissa, 10))
+      return std::nullopt;
+  }
+  if (ten_power < 0) {
+    // Like resource.Quantity.MilliValue, amounts finer than a milli-unit round up.
+    Uint128 divisor = 1;
+    bool tiny = false;
+    for (; ten_power < 0 && !tiny; ++ten_power)
+      tiny = !multiply(divisor, 10);
+    mantissa = tiny ? (mantissa != 0 ? 1 : 0) : mantissa / divisor + (mantissa % divisor != 0 ? 1 : 0);
+  }
+  if (mantissa > static_cast<Uint128>(LLONG_MAX))
+    return std::nullopt;
+  const auto value = static_cast<long long>(mantissa);
+  return negative ? -value : value;
+}
+
+std::optional<long long> quantity_milli(const Json& value) {
+  if (value.IsString())
+    return parse_quantity_milli(as_view(value));
+  if (value.IsInt64()) {
+    const long long whole = value.GetInt64();
+    if (whole > LLONG_MAX / 1000 || whole < LLONG_MIN / 1000)
+      return std::nullopt;
+    return whole * 1000;
+  }
+  if (value.IsNumber()) {
+    const double milli = value.GetDouble() * 1000;
+    if (!std::isfinite(milli) || std::fabs(milli) >= 9e18)
+      return std::nullopt;
+    const double nearest = std::round(milli);
+    // Binary doubles miss decimal fractions slightly (0.1 * 1000 = 100.00000000000001).
+    return static_cast<long long>(std::fabs(milli - nearest) < 1e-6 ? nearest : std::ceil(milli));
+  }
+  return std::nullopt;
+}
+
+bool tolerates(const Json* tolerations, const Json& taint) {
+  return any_tolerates(tolerations_of(tolerations), taint_from(taint));
+}
+
+bool matches_node_selection(const Json& pod, const Json& node) {
+  if (!map_contains(labels_of(node), find_path(pod, "spec.nodeSelector")))
+    return false;
+  const Json* required = find_path(pod, "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution");
+  if (required == nullptr || required->IsNull())
+    return true;
+  const Json* terms = find_member(*required, "nodeSelectorTerms");
+  if (terms == nullptr || !terms->IsArray())
+    return false;
+  return std::any_of(terms->Begin(), terms->End(), [&](const Json& term) { return term_matches(term, node); });
+}
+
+ScheduleDecision schedule(const Json& pod, const ClusterSnapshot& cluster) {
+  ScheduleDecision decision;
+  if (cluster.nodes.empty()) {
+    decision.message = "no nodes available to schedule pods";
+    return decision;
+  }
+  const PodDemand demand = pod_demand(pod);
+  const UsageByNode usage = node_usage(cluster, pod);
+  if (const Json* policy = policy_for(pod, cluster))
+    return schedule_with_policy(pod, *policy, cluster, demand, usage);
+  const Evaluation evaluation = evaluate(pod, demand, pod_tolerations(pod), cluster.nodes, usage);
+  decision.node = evaluation.best;
+  if (decision.node.empty())
+    decision.message = unschedulable_message(cluster.nodes.size(), evaluation.reasons);
+  return decision;
+}
+
+std::optional<std::string> daemon_pod_misfit(const Json& pod, const Json& node, const ClusterSnapshot& cluster) {
+  std::vector<std::string> reasons =
+      filter_node(pod, pod_demand(pod), daemon_tolerations(pod), node, node_usage(cluster, pod));
+  if (reasons.empty())
+    return std::nullopt;
+  std::sort(reasons.begin(), reasons.end());
+  std::string joined;
+  for (const std::string& reason : reasons)
+    joined += (joined.empty() ? "" : ", ") + reason;
+  return joined;
+}
+
+std::vector<const Json*> scale_in_order(const std::vector<const Json*>& candidates, const ClusterSnapshot& cluster) {
+  struct Ranked {
+    const Json* pod;
+    size_t unit_rank; // higher goes first: unbound pods, then pods outside every unit, then by unit descending
+    int phase;
+    std::string_view created;
+    std::string_view name;
+  };
+  std::vector<Ranked> ranked;
+  for (const Json* pod : candidates) {
+    constexpr size_t kUnbound = std::numeric_limits<size_t>::max();
+    size_t unit_rank = kUnbound;
+    if (!bound_node(*pod).empty()) {
+      const auto unit = unit_of(*pod, cluster);
+      unit_rank = unit ? *unit : kUnbound - 1;
+    }
+    ranked.push_back({pod, unit_rank, phase_rank(*pod), metadata_string(*pod, "creationTimestamp"), name_of(*pod)});
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+    return std::tie(b.unit_rank, a.phase, b.created, a.name) < std::tie(a.unit_rank, b.phase, a.created, b.name);
+  });
+  std::vector<const Json*> order;
+  for (const Ranked& entry : ranked)
+    order.push_back(entry.pod);
+  return order;
+}
+
+} // namespace meridian::sim

@@ -1,0 +1,68 @@
+#include "base/error.h"
+#include "cli/workspace.h"
+#include "plan/plan.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+namespace meridian {
+namespace {
+
+CommandSpec plan_spec() {
+  CommandSpec spec{"plan", "--repo URL|PATH [--ref REF] [--path DIR] [--format text|json|markdown] [--out FILE] [--detailed-exitcode]",
+                   "Diff the desired state in Git against the live fleet and show the ordered changes (a dry run).",
+                   workspace_options(),
+                   "Exit status (as Terraform): 0 success, 1 error, and with --detailed-exitcode 2 when there are changes."};
+  spec.options.push_back({"format", "text|json|markdown", "report format (default text; json follows schemas/plan.v1.json)"});
+  spec.options.push_back({"out", "FILE", "write the report to FILE instead of standard output"});
+  spec.options.push_back({"detailed-exitcode", "", "exit 2 when the plan has changes"});
+  spec.options.push_back({"prune", "", "plan the deletion of managed objects that Git no longer has"});
+  spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
+  return spec;
+}
+
+} // namespace
+
+ReportFormat parse_report_format(const std::string& format) {
+  if (format == "text")
+    return ReportFormat::text;
+  if (format == "json")
+    return ReportFormat::json;
+  if (format == "markdown" || format == "md")
+    return ReportFormat::markdown;
+  throw UserError(fmt::format("--format: expected text, json or markdown, got \"{}\"", format));
+}
+
+int run_plan(const std::vector<std::string>& args) {
+  const CommandSpec spec = plan_spec();
+  const Options options(spec, args);
+  if (options.help()) {
+    std::cout << format_help(spec);
+    return 0;
+  }
+  const ReportFormat format = parse_report_format(options.get_or("format", "text"));
+  const auto workspace = open_workspace(options);
+  PlanOptions plan_options;
+  plan_options.prune = options.flag("prune");
+  plan_options.allow_mass_prune = options.flag("allow-mass-prune");
+  const Plan plan = make_plan(workspace->desired, *workspace->backend, *workspace->store, plan_options);
+  if (const auto out = options.get("out")) {
+    const std::string staging = *out + ".partial";
+    {
+      std::ofstream file(staging, std::ios::binary | std::ios::trunc);
+      file << render_plan(plan, format, false);
+      if (!file)
+        throw UserError(fmt::format("{}: cannot write the plan", *out));
+    }
+    std::rename(staging.c_str(), out->c_str());
+    std::cerr << fmt::format("plan written to {} ({})\n", *out, plan.has_changes() ? "changes" : "no changes");
+  } else {
+    std::cout << render_plan(plan, format, format == ReportFormat::text && use_color(options, STDOUT_FILENO));
+  }
+  return options.flag("detailed-exitcode") && plan.has_changes() ? 2 : 0;
+}
+
+} // namespace meridian

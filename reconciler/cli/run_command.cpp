@@ -1,0 +1,263 @@
+// `meridian run`: the long-running reconcile loop with its HTTP server; `meridian suspend` and
+// `meridian resume` for maintenance windows.
+#include "base/duration.h"
+#include "base/error.h"
+#include "cli/workspace.h"
+#include "loop/api.h"
+#include "loop/http.h"
+#include "loop/log.h"
+#include "loop/loop.h"
+#include "state/store.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <pthread.h>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+namespace meridian {
+namespace {
+
+constexpr auto shutdown_grace = std::chrono::seconds(30);
+
+CommandSpec run_spec() {
+  CommandSpec spec{"run",
+                   "--repo URL [--ref BRANCH] [--path DIR] [--interval 1m] [--listen 127.0.0.1:8080] [--webhook-secret-file FILE] "
+                   "[--self-heal] [--prune] [--state-dir DIR] [--once]",
+                   "Keep the live fleet equal to Git: fetch every interval (or on a push webhook), apply new commits region by "
+                   "region, report drift and, with --self-heal, correct it.",
+                   workspace_options(),
+                   "HTTP (127.0.0.1:8080 unless --listen says otherwise): GET /healthz /readyz /metrics /api/v1/status\n"
+                   "/api/v1/history /api/v1/plan; POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),\n"
+                   "/hooks/generic (X-Meridian-Signature: sha256=<hex HMAC-SHA256 of the body>); POST /api/v1/suspend,\n"
+                   "/api/v1/resume, /api/v1/reconcile. A webhook only wakes the loop: Meridian fetches and applies what the\n"
+                   "ref points to, never what the payload says. SIGTERM or SIGINT stops after the current object, records the\n"
+                   "apply as interrupted and exits 0 (a second signal, or 30 s, exits at once)."};
+  spec.options.push_back({"interval", "DURATION", "time between fetches, with ±10% jitter (default 1m, at least 1s)"});
+  spec.options.push_back({"listen", "HOST:PORT", "address of the HTTP server (default 127.0.0.1:8080)"});
+  spec.options.push_back({"webhook-secret-file", "FILE", "shared secret of the webhooks (without it, webhooks are refused)"});
+  spec.options.push_back({"self-heal", "", "correct drift made behind Meridian's back (with exponential backoff)"});
+  spec.options.push_back({"prune", "", "delete managed objects that Git no longer has"});
+  spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
+  spec.options.push_back({"once", "", "reconcile once and exit (0 when it succeeded); no HTTP server unless --listen"});
+  spec.options.push_back({"seed", "N", "seed of the interval jitter (default: from the clock)"});
+  return spec;
+}
+
+std::string read_secret(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    throw UserError(fmt::format("--webhook-secret-file {}: cannot read the file", path));
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string secret = text.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' '))
+    secret.pop_back();
+  if (secret.empty())
+    throw UserError(fmt::format("--webhook-secret-file {}: the file is empty", path));
+  return secret;
+}
+
+// The fleet's identity in `meridian.io/managed-by`. It must equal what open_workspace computes
+// (cli/workspace.cpp), or `run` and `apply` would see each other's objects as foreign.
+std::string owner_of(const std::string& repository, std::string path) {
+  std::string owner = repository;
+  if (std::filesystem::exists(repository))
+    owner = std::filesystem::weakly_canonical(repository).string();
+  while (!path.empty() && path.back() == '/')
+    path.pop_back();
+  return path.empty() ? owner : owner + "#" + path;
+}
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+// SIGTERM and SIGINT are blocked in every thread and taken here with sigtimedwait, so that a stop
+// can notify the loop (a condition variable cannot be touched from a signal handler). The first
+// signal stops taking work and lets the current object finish; a second one, or the grace
+// period running out, exits at once (the store then reports the apply as interrupted).
+class SignalWatcher {
+public:
+  SignalWatcher(std::atomic<bool>& stop, TriggerQueue& triggers)
+      : stop_(stop), triggers_(triggers), thread_([this] { watch(); }) {}
+  ~SignalWatcher() {
+    done_.store(true);
+    thread_.join();
+  }
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+private:
+  void watch() {
+    const sigset_t set = stop_signals();
+    std::chrono::steady_clock::time_point deadline{};
+    while (!done_.load()) {
+      timespec slice{0, 200'000'000};
+      const int signal = sigtimedwait(&set, nullptr, &slice);
+      if (signal > 0) {
+        const char* name = signal == SIGTERM ? "SIGTERM" : "SIGINT";
+        if (stop_.load()) {
+          log_event("{} again: exiting now", name);
+          std::_Exit(1);
+        }
+        log_event("{}: stopping after the current object", name);
+        stop_.store(true);
+        triggers_.stop();
+        deadline = std::chrono::steady_clock::now() + shutdown_grace;
+      }
+      if (stop_.load() && deadline != std::chrono::steady_clock::time_point{} && std::chrono::steady_clock::now() > deadline) {
+        log_event("did not stop within {}s: exiting now", shutdown_grace.count());
+        std::_Exit(1);
+      }
+    }
+  }
+
+  std::atomic<bool>& stop_;
+  TriggerQueue& triggers_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+std::chrono::milliseconds parse_interval(const Options& options) {
+  const std::string text = options.get_or("interval", "1m");
+  const auto interval = parse_duration(text);
+  if (!interval)
+    throw UserError(fmt::format("--interval: expected a duration such as 30s, 1m or 1h30m, got \"{}\"", text));
+  if (*interval < std::chrono::seconds(1))
+    throw UserError(fmt::format("--interval: must be at least 1s, got {}", text));
+  return *interval;
+}
+
+uint64_t parse_seed(const Options& options) {
+  const auto text = options.get("seed");
+  if (!text)
+    return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^ static_cast<uint64_t>(getpid());
+  if (text->empty() || text->find_first_not_of("0123456789") != std::string::npos)
+    throw UserError(fmt::format("--seed: expected a non-negative number, got \"{}\"", *text));
+  return std::stoull(*text);
+}
+
+} // namespace
+
+int run_run(const std::vector<std::string>& args) {
+  const CommandSpec spec = run_spec();
+  const Options options(spec, args);
+  if (options.help()) {
+    std::cout << format_help(spec);
+    return 0;
+  }
+  const auto repo = options.get("repo");
+  if (!repo || repo->empty())
+    throw UserError("--repo is required: the fleet repository to keep the fleet equal to (a path or a URL)");
+  const bool once = options.flag("once");
+  const std::string directory = state_dir(options);
+
+  LoopOptions loop_options;
+  loop_options.repository = *repo;
+  loop_options.ref = options.get_or("ref", "");
+  loop_options.path = options.get_or("path", "");
+  loop_options.git.cache_dir = directory + "/repos";
+  loop_options.git.ssh_key_file = options.get_or("ssh-key", "");
+  loop_options.git.netrc_file = options.get_or("netrc", "");
+  loop_options.owner = owner_of(*repo, loop_options.path);
+  loop_options.interval = parse_interval(options);
+  loop_options.seed = parse_seed(options);
+  loop_options.self_heal = options.flag("self-heal");
+  loop_options.prune = options.flag("prune");
+  loop_options.allow_mass_prune = options.flag("allow-mass-prune");
+
+  ApiOptions api_options;
+  if (const auto secret_file = options.get("webhook-secret-file"))
+    api_options.webhook_secret = read_secret(*secret_file);
+  api_options.state_store_path = directory + "/meridian.db";
+  const std::optional<ListenAddress> listen =
+      once && !options.get("listen") ? std::nullopt
+                                     : std::optional<ListenAddress>(parse_listen_address(options.get_or("listen", "127.0.0.1:8080")));
+  api_options.protect_control = listen && !listen->is_loopback();
+
+  // Block the stop signals before any thread starts, so that every thread inherits the mask and
+  // only SignalWatcher takes them.
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  StateStore store(api_options.state_store_path);
+  const std::unique_ptr<Backend> backend = open_backend(options);
+  Metrics metrics;
+  ReconcileLoop::declare_metrics(metrics);
+  Api::declare_metrics(metrics);
+  StatusBoard board;
+  const SuspendFlag suspend(directory);
+  TriggerQueue triggers;
+  std::atomic<bool> stop{false};
+  const SignalWatcher watcher(stop, triggers);
+  ReconcileLoop loop(loop_options, *backend, store, board, metrics, suspend, stop);
+  Api api(api_options, board, metrics, triggers, suspend);
+  std::unique_ptr<HttpServer> server;
+  if (listen)
+    server = std::make_unique<HttpServer>(*listen, api_options.body_limit, [&api](const HttpRequest& request) { return api.handle(request); });
+
+  log_event("meridian run: {}{} every {} (±10%), backend {}, self-heal {}, prune {}, webhooks {}, {}", *repo,
+            loop_options.ref.empty() ? "" : "@" + loop_options.ref, format_duration(loop_options.interval), backend->name(),
+            loop_options.self_heal ? "on" : "off", loop_options.prune ? "on" : "off", api_options.webhook_secret.empty() ? "off" : "on",
+            server ? "listening on " + server->url() : std::string("no HTTP server"));
+  if (api_options.protect_control)
+    log_event("the listener is not on a loopback address: control endpoints need X-Meridian-Signature");
+
+  if (once) {
+    const std::string result = loop.reconcile(TriggerKind::schedule);
+    return result == "succeeded" || result == "suspended" || stop.load() ? 0 : 1;
+  }
+  loop.run(triggers);
+  log_event("meridian run: stopped");
+  return 0;
+}
+
+int run_suspend(const std::vector<std::string>& args) {
+  const CommandSpec spec{"suspend", "[--reason TEXT] [--state-dir DIR]",
+                         "Suspend reconciliation (a maintenance window): `meridian run` on this state directory skips its "
+                         "reconciles until `meridian resume`.",
+                         {{"reason", "TEXT", "why, shown in /api/v1/status and the log"},
+                          {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}},
+                         "The flag is a file in the state directory, so it survives restarts; a running process notices it\n"
+                         "within a second (or use POST /api/v1/suspend on its HTTP server). An apply in progress finishes."};
+  const Options options(spec, args);
+  if (options.help()) {
+    std::cout << format_help(spec);
+    return 0;
+  }
+  const std::string reason = options.get_or("reason", "suspended with meridian suspend");
+  const SuspendFlag flag(state_dir(options));
+  flag.suspend(reason);
+  std::cout << fmt::format("Reconciliation suspended ({}): {}\nResume with: meridian resume\n", flag.path(), reason);
+  return 0;
+}
+
+int run_resume(const std::vector<std::string>& args) {
+  const CommandSpec spec{"resume", "[--state-dir DIR]",
+                         "Resume reconciliation suspended with `meridian suspend`; a running `meridian run` reconciles at once.",
+                         {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}}, ""};
+  const Options options(spec, args);
+  if (options.help()) {
+    std::cout << format_help(spec);
+    return 0;
+  }
+  const SuspendFlag flag(state_dir(options));
+  std::cout << (flag.resume() ? "Reconciliation resumed.\n" : "Reconciliation was not suspended.\n");
+  return 0;
+}
+
+} // namespace meridian

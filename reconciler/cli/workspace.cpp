@@ -1,0 +1,72 @@
+#include "cli/workspace.h"
+
+#include "backend/sim/sim.h"
+#include "base/error.h"
+#include "validate/validate.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
+
+namespace meridian {
+
+std::vector<OptionSpec> workspace_options() {
+  std::vector<OptionSpec> options = repository_options();
+  options.push_back({"backend", "sim", "live-state backend (default sim: the embedded fleet simulator)"});
+  options.push_back({"no-color", "", "never colour the output"});
+  return options;
+}
+
+std::unique_ptr<Backend> open_backend(const Options& options) {
+  const std::string name = options.get_or("backend", "sim");
+  if (name == "sim")
+    return sim::open_simulator(state_dir(options) + "/sim.db");
+  throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim", name));
+}
+
+bool use_color(const Options& options, int fd) {
+  if (options.flag("no-color"))
+    return false;
+  if (const char* no_color = std::getenv("NO_COLOR"); no_color != nullptr && *no_color != '\0')
+    return false;
+  return isatty(fd) != 0;
+}
+
+namespace {
+
+// The fleet's identity in `meridian.io/managed-by`: the repository as the user names it (local
+// paths made absolute) and the --path inside it.
+std::string owner_of(const std::string& repository, const std::string& path) {
+  std::string owner = repository;
+  if (std::filesystem::exists(repository))
+    owner = std::filesystem::weakly_canonical(repository).string();
+  return path.empty() ? owner : owner + "#" + path;
+}
+
+} // namespace
+
+std::unique_ptr<Workspace> open_workspace(const Options& options) {
+  auto workspace = std::make_unique<Workspace>();
+  workspace->loaded = std::make_unique<LoadedRepository>(load_repository(options, workspace->cache));
+  const ManifestSet& set = workspace->loaded->manifests;
+  std::vector<Finding> findings = validate_manifests(set);
+  if (is_valid(findings)) {
+    workspace->desired = build_desired_state(set, owner_of(set.repository, set.path));
+    findings.insert(findings.end(), workspace->desired.findings.begin(), workspace->desired.findings.end());
+  }
+  if (!is_valid(findings)) {
+    std::string message = fmt::format("{}@{}: the manifests are invalid, nothing was planned or applied:", set.repository,
+                                      set.commit.id.substr(0, 12));
+    for (const Finding& finding : findings)
+      if (finding.severity == Severity::error)
+        message += "\n  " + finding.format();
+    throw UserError(message);
+  }
+  workspace->store = std::make_unique<StateStore>(state_dir(options) + "/meridian.db");
+  workspace->backend = open_backend(options);
+  return workspace;
+}
+
+} // namespace meridian

@@ -1,0 +1,34 @@
+// What plan, apply and status share: the fleet repository loaded and validated, the desired
+// state built, the state store and the backend opened.
+#pragma once
+
+#include "backend/backend.h"
+#include "cli/commands.h"
+#include "model/desired.h"
+#include "state/store.h"
+
+#include <memory>
+
+namespace meridian {
+
+struct Workspace {
+  ManifestCache cache;
+  std::unique_ptr<LoadedRepository> loaded;
+  DesiredState desired;
+  std::unique_ptr<StateStore> store;
+  std::unique_ptr<Backend> backend;
+};
+
+//! Options of every command that reads the repository and the live fleet.
+std::vector<OptionSpec> workspace_options();
+
+//! Loads, validates (throwing a UserError that lists every finding when invalid) and opens.
+std::unique_ptr<Workspace> open_workspace(const Options& options);
+
+//! The backend named by --backend (default sim) with its state under the state directory.
+std::unique_ptr<Backend> open_backend(const Options& options);
+
+//! True when output should be coloured: a terminal, no --no-color, no $NO_COLOR.
+bool use_color(const Options& options, int fd);
+
+} // namespace meridian

@@ -1,0 +1,532 @@
+#include "loop/loop.h"
+
+#include "apply/apply.h"
+#include "base/error.h"
+#include "base/duration.h"
+#include "loop/log.h"
+#include "model/desired.h"
+#include "plan/plan.h"
+#include "state/store.h"
+#include "validate/validate.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <functional>
+#include <set>
+
+namespace meridian {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+long long unix_now() { return static_cast<long long>(std::time(nullptr)); }
+
+std::string short_id(const std::string& commit) { return commit.substr(0, 12); }
+
+//! The trigger an apply is recorded with: what the state store and `meridian history` know.
+std::string apply_trigger(TriggerKind trigger) { return trigger == TriggerKind::webhook ? "webhook" : "schedule"; }
+
+std::string sync_of(Action action) {
+  switch (action) {
+  case Action::create:
+    return "Missing";
+  case Action::update:
+    return "OutOfSync";
+  case Action::remove:
+    return "Extra";
+  case Action::unchanged:
+    return "Synced";
+  }
+  return "Unknown";
+}
+
+std::string drift_kind(Action action) {
+  switch (action) {
+  case Action::create:
+    return "missing";
+  case Action::remove:
+    return "extra";
+  default:
+    return "changed";
+  }
+}
+
+// Forwards to the real backend and reports each change the apply makes, so that status can say
+// which wave, region and object the rollout is at without parsing progress lines.
+class ObservedBackend final : public Backend {
+public:
+  ObservedBackend(Backend& inner, std::function<void(const ObjectRef&)> on_change)
+      : inner_(inner), on_change_(std::move(on_change)) {}
+
+  std::string name() const override { return inner_.name(); }
+  std::vector<LiveObject> list_managed(std::string_view owner) override { return inner_.list_managed(owner); }
+  std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
+  std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
+    if (!dry_run)
+      on_change_(ref);
+    return inner_.apply(ref, desired, dry_run);
+  }
+  void remove(const ObjectRef& ref, bool dry_run) override {
+    if (!dry_run)
+      on_change_(ref);
+    inner_.remove(ref, dry_run);
+  }
+  Health health(const ObjectRef& ref) override { return inner_.health(ref); }
+  std::vector<PodPlacement> placements(const ObjectRef& workload) override { return inner_.placements(workload); }
+  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) override {
+    return inner_.predict(changes);
+  }
+  void wait(std::chrono::milliseconds duration) override { inner_.wait(duration); }
+  long long now_ms() override { return inner_.now_ms(); }
+  std::vector<std::string> node_regions(const std::string& cluster) override { return inner_.node_regions(cluster); }
+
+private:
+  Backend& inner_;
+  std::function<void(const ObjectRef&)> on_change_;
+};
+
+std::vector<double> duration_buckets() { return {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}; }
+
+} // namespace
+
+HealBackoff::Clock::time_point HealBackoff::next_attempt(const std::string& objects) const {
+  const auto found = sets_.find(objects);
+  return found == sets_.end() ? Clock::time_point::min() : found->second.next;
+}
+
+void HealBackoff::record_attempt(const std::string& objects, Clock::time_point now) {
+  Entry& entry = sets_[objects];
+  ++entry.attempts;
+  const double delay_ms = std::min(static_cast<double>(policy_.cap.count()),
+                                   static_cast<double>(policy_.initial.count()) * std::pow(policy_.factor, entry.attempts - 1));
+  entry.next = now + std::chrono::milliseconds(static_cast<long long>(delay_ms));
+}
+
+int HealBackoff::attempts(const std::string& objects) const {
+  const auto found = sets_.find(objects);
+  return found == sets_.end() ? 0 : found->second.attempts;
+}
+
+//! A valid commit, loaded: the manifests and the desired state that points into them.
+struct ReconcileLoop::Generation {
+  ManifestSet set;
+  DesiredState desired;
+};
+
+struct ReconcileLoop::Outcome {
+  std::string result;  //!< succeeded | failed | invalid | error | interrupted
+  std::string message;
+  bool applied = false; //!< an apply ran: live state changed
+};
+
+ReconcileLoop::ReconcileLoop(LoopOptions options, Backend& backend, StateStore& store, StatusBoard& board, Metrics& metrics,
+                             const SuspendFlag& suspend, const std::atomic<bool>& stop)
+    : options_(std::move(options)), backend_(backend), store_(store), board_(board), metrics_(metrics), suspend_(suspend),
+      stop_(stop), random_(options_.seed), backoff_(options_.backoff) {
+  board_.update([&](LoopStatus& status) {
+    status.repository = options_.repository;
+    status.ref = options_.ref;
+    status.path = options_.path;
+    status.interval = format_duration(options_.interval);
+    status.self_heal = options_.self_heal;
+    status.prune = options_.prune;
+  });
+  store_.set_owner(options_.owner);
+  remember_history();
+  refresh_suspension();
+}
+
+ReconcileLoop::~ReconcileLoop() = default;
+
+void ReconcileLoop::declare_metrics(Metrics& metrics) {
+  metrics.declare("meridian_reconcile_total",
+                  "Reconciles by result (succeeded, failed, invalid, error, interrupted, suspended).", MetricType::counter,
+                  {"result"});
+  metrics.declare("meridian_reconcile_duration_seconds", "Time a reconcile took, fetch to apply, by result.",
+                  MetricType::histogram, {"result"}, duration_buckets());
+  metrics.declare("meridian_git_fetch_duration_seconds", "Time to fetch the repository and resolve the ref.",
+                  MetricType::histogram, {}, {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
+  metrics.declare("meridian_git_fetch_errors_total", "Fetches (or ref resolutions) that failed.", MetricType::counter);
+  metrics.declare("meridian_objects", "Objects of the fleet by sync state and health, as of the last reconcile.",
+                  MetricType::gauge, {"sync", "health"});
+  metrics.declare("meridian_drift_objects", "Objects that differ from the applied commit behind Meridian's back.",
+                  MetricType::gauge);
+  metrics.declare("meridian_last_applied_commit_timestamp_seconds",
+                  "Commit time of the last commit applied in full (unix seconds).", MetricType::gauge);
+  metrics.declare("meridian_invalid_commit", "1 while the newest commit of the ref is invalid and not applied.",
+                  MetricType::gauge);
+  metrics.declare("meridian_suspended", "1 while reconciliation is suspended.", MetricType::gauge);
+  for (const char* result : {"succeeded", "failed", "invalid", "error"})
+    metrics.touch("meridian_reconcile_total", {result});
+}
+
+void ReconcileLoop::remember_history() {
+  // The newest apply of this repository says whether its commit was already rolled out: a finished
+  // one (succeeded, failed or halted) is not repeated on its own; an interrupted one is resumed.
+  std::vector<ApplyRecord> records;
+  try {
+    records = store_.history(200);
+  } catch (const UserError& error) {
+    log_event("state store: cannot read the history: {}", error.what());
+    return;
+  }
+  bool newest = true;
+  for (const ApplyRecord& record : records) {
+    if (record.repository != options_.repository)
+      continue;
+    if (newest && (record.result == "succeeded" || record.result == "failed" || record.result == "halted"))
+      attempted_commit_ = record.commit;
+    newest = false;
+    if (record.result == "succeeded") {
+      board_.update([&](LoopStatus& status) {
+        status.last_applied = CommitStatus{record.commit, "", 0};
+        status.last_applied_result = "succeeded";
+      });
+      break;
+    }
+  }
+}
+
+bool ReconcileLoop::refresh_suspension() {
+  std::optional<Suspension> suspension;
+  try {
+    suspension = suspend_.read();
+  } catch (const std::exception&) {
+    suspension.reset();
+  }
+  const bool suspended = suspension.has_value();
+  if (suspended != suspended_)
+    log_event(suspended ? fmt::format("suspended: {} (reconciles are skipped until resumed)", suspension->reason)
+                        : std::string("resumed: reconciling again"));
+  suspended_ = suspended;
+  metrics_.set("meridian_suspended", suspended ? 1 : 0);
+  board_.update([&](LoopStatus& status) {
+    status.suspended = suspended;
+    status.suspended_reason = suspended ? suspension->reason : "";
+    status.suspended_since = suspended ? suspension->since : 0;
+    if (suspended && status.phase == "idle")
+      status.phase = "suspended";
+    else if (!suspended && status.phase == "suspended")
+      status.phase = "idle";
+  });
+  return suspended;
+}
+
+void ReconcileLoop::set_error(const std::string& message) {
+  board_.update([&](LoopStatus& status) {
+    status.last_error = message;
+    status.last_error_time = unix_now();
+  });
+}
+
+std::string ReconcileLoop::reconcile(TriggerKind trigger) {
+  const auto started = Clock::now();
+  const long long started_unix = unix_now();
+  Outcome outcome;
+  if (refresh_suspension()) {
+    outcome = {"suspended", "suspended: nothing fetched or applied"};
+  } else {
+    try {
+      outcome = reconcile_commit(trigger);
+    } catch (const UserError& error) {
+      outcome = {"error", error.what()};
+    } catch (const std::exception& error) {
+      outcome = {"error", fmt::format("internal error: {}", error.what())};
+    }
+  }
+  const double seconds = seconds_since(started);
+  metrics_.add("meridian_reconcile_total", {outcome.result});
+  if (outcome.result != "suspended")
+    metrics_.observe("meridian_reconcile_duration_seconds", {outcome.result}, seconds);
+  if (outcome.result == "error" || outcome.result == "failed" || outcome.result == "invalid")
+    set_error(outcome.message);
+  else if (outcome.result == "succeeded")
+    set_error("");
+  board_.update([&](LoopStatus& status) {
+    status.last_reconcile = ReconcileStatus{std::string(to_string(trigger)), outcome.result, outcome.message, started_unix,
+                                            unix_now(), seconds};
+    ++status.reconciles;
+    status.phase = stop_.load() ? "stopping" : suspended_ ? "suspended" : "idle";
+  });
+  if (outcome.result != "suspended")
+    log_event("reconcile ({}): {} in {:.2f}s: {}", to_string(trigger), outcome.result, seconds, outcome.message);
+  return outcome.result;
+}
+
+bool ReconcileLoop::fetch() {
+  board_.update([](LoopStatus& status) { status.phase = "fetching"; });
+  const auto started = Clock::now();
+  try {
+    if (!repository_)
+      repository_ = std::make_unique<GitRepository>(GitRepository::open(options_.repository, options_.git));
+    else
+      repository_->fetch();
+    const CommitInfo commit = repository_->resolve(options_.ref);
+    metrics_.observe("meridian_git_fetch_duration_seconds", {}, seconds_since(started));
+    if (commit.id != fetched_.id)
+      log_event("fetched {}{}: commit {} ({})", options_.repository, options_.ref.empty() ? "" : "@" + options_.ref,
+                short_id(commit.id), commit.summary);
+    fetched_ = commit;
+    board_.update([&](LoopStatus& status) {
+      status.last_fetched = CommitStatus{commit.id, commit.summary, commit.time};
+      status.last_fetch_time = unix_now();
+    });
+    return true;
+  } catch (const UserError& error) {
+    metrics_.observe("meridian_git_fetch_duration_seconds", {}, seconds_since(started));
+    metrics_.add("meridian_git_fetch_errors_total");
+    set_error(error.what());
+    return false;
+  }
+}
+
+const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
+  if (good_ && good_->set.commit.id == commit.id)
+    return good_.get();
+  if (commit.id == invalid_commit_)
+    return good_.get();
+  board_.update([](LoopStatus& status) { status.phase = "planning"; });
+  auto generation = std::make_unique<Generation>();
+  generation->set = load_manifests(*repository_, commit, options_.path, cache_);
+  std::vector<Finding> findings = validate_manifests(generation->set);
+  if (is_valid(findings)) {
+    generation->desired = build_desired_state(generation->set, options_.owner);
+    findings.insert(findings.end(), generation->desired.findings.begin(), generation->desired.findings.end());
+  }
+  if (!is_valid(findings)) {
+    std::vector<std::string> errors;
+    for (const Finding& finding : findings)
+      if (finding.severity == Severity::error)
+        errors.push_back(finding.format());
+    invalid_commit_ = commit.id;
+    invalid_message_ = fmt::format("commit {}: the manifests are invalid, nothing was applied ({} error{}): {}", short_id(commit.id),
+                                   errors.size(), errors.size() == 1 ? "" : "s", fmt::join(errors, "; "));
+    log_event("{}", invalid_message_);
+    metrics_.set("meridian_invalid_commit", 1);
+    board_.update([&](LoopStatus& status) { status.invalid_commit = commit.id; });
+    // After a restart the last good commit is the one the state store says was rolled out.
+    if (!good_ && !attempted_commit_.empty() && attempted_commit_ != commit.id) {
+      try {
+        const CommitInfo previous = repository_->resolve(attempted_commit_);
+        const std::string invalid = invalid_commit_;
+        load(previous);
+        invalid_commit_ = invalid;
+      } catch (const UserError& error) {
+        log_event("cannot load the last applied commit {}: {}", short_id(attempted_commit_), error.what());
+      }
+    }
+    return good_.get();
+  }
+  log_event("commit {}: {} manifests in {} files ({} parsed, {} from the cache)", short_id(commit.id),
+            generation->set.manifests.size(), generation->set.files, generation->set.parsed_files,
+            generation->set.files - generation->set.parsed_files);
+  if (commit.id == fetched_.id) {
+    invalid_commit_.clear();
+    invalid_message_.clear();
+    metrics_.set("meridian_invalid_commit", 0);
+    board_.update([](LoopStatus& status) { status.invalid_commit.clear(); });
+  }
+  good_ = std::move(generation);
+  return good_.get();
+}
+
+ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
+  if (!fetch())
+    return {"error", board_.snapshot().last_error};
+  const Generation* generation = load(fetched_);
+  const bool fetched_invalid = fetched_.id == invalid_commit_;
+  if (generation == nullptr)
+    return {"invalid", invalid_message_};
+  board_.update([](LoopStatus& status) { status.phase = "planning"; });
+  PlanOptions plan_options;
+  plan_options.prune = options_.prune;
+  plan_options.allow_mass_prune = options_.allow_mass_prune;
+  const Plan plan = make_plan(generation->desired, backend_, store_, plan_options);
+  board_.set_plan(render_plan(plan, ReportFormat::json, false));
+  const bool new_commit = generation->desired.commit.id != attempted_commit_;
+  Outcome outcome = new_commit ? apply(*generation, plan, apply_trigger(trigger)) : check_drift(*generation, plan);
+  if (outcome.result == "interrupted")
+    return outcome;
+  if (outcome.applied) {
+    PlanOptions after_options = plan_options;
+    after_options.predict = false;
+    const Plan after = make_plan(generation->desired, backend_, store_, after_options);
+    board_.set_plan(render_plan(after, ReportFormat::json, false));
+    publish(*generation, after);
+  } else {
+    publish(*generation, plan);
+  }
+  if (fetched_invalid)
+    return {"invalid", fmt::format("{}; commit {} stays in force", invalid_message_, short_id(generation->desired.commit.id))};
+  return outcome;
+}
+
+ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const Plan& plan, const std::string& trigger) {
+  const CommitInfo& commit = generation.desired.commit;
+  if (stop_.load())
+    return {"interrupted", "stopping before the apply started", false};
+  attempted_commit_ = commit.id;
+  const auto mark_applied = [&](const std::string& result) {
+    metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(commit.time));
+    board_.update([&](LoopStatus& status) {
+      status.last_applied = CommitStatus{commit.id, commit.summary, commit.time};
+      status.last_applied_result = result;
+    });
+  };
+  if (!plan.has_changes()) {
+    mark_applied("in sync");
+    return {"succeeded", fmt::format("commit {} is in sync, nothing to apply", short_id(commit.id))};
+  }
+  const size_t total = plan.count(Action::create) + plan.count(Action::update) + plan.count(Action::remove);
+  log_event("applying commit {} ({}, trigger {}): {} to create, {} to update, {} to delete", short_id(commit.id), commit.summary,
+            trigger, plan.count(Action::create), plan.count(Action::update), plan.count(Action::remove));
+  board_.update([&](LoopStatus& status) {
+    status.phase = "applying";
+    status.rollout = RolloutStatus{true, commit.id, trigger, 0, static_cast<int>(plan.waves.size()), "", "", 0, total, unix_now()};
+  });
+  std::set<ObjectRef> touched;
+  ObservedBackend observed(backend_, [&](const ObjectRef& ref) {
+    const auto change = std::find_if(plan.changes.begin(), plan.changes.end(), [&](const PlannedChange& c) { return c.ref == ref; });
+    if (change == plan.changes.end())
+      return; // a pod replaced during a region-by-region DaemonSet rollout
+    touched.insert(ref);
+    board_.update([&](LoopStatus& status) {
+      status.rollout.wave = change->wave + 1;
+      status.rollout.region = change->region;
+      status.rollout.object = ref.cluster.empty() ? ref.display() : fmt::format("{} (cluster {})", ref.display(), ref.cluster);
+      status.rollout.done = touched.size();
+    });
+  });
+  ApplyOptions apply_options;
+  apply_options.trigger = trigger;
+  apply_options.interrupted = &stop_;
+  apply_options.progress = [](const std::string& line) { log_event("apply: {}", line); };
+  const ApplyReport report = apply_plan(plan, generation.desired, observed, store_, apply_options);
+  board_.update([](LoopStatus& status) { status.rollout.active = false; });
+  const std::string summary = fmt::format("apply #{} of commit {} {}: {}", report.record_id, short_id(commit.id), report.result,
+                                          report.summary());
+  if (report.result == "succeeded") {
+    mark_applied("succeeded");
+    return {"succeeded", summary, true};
+  }
+  if (report.result == "interrupted")
+    return {"interrupted", summary, true};
+  std::string reason;
+  for (const RegionResult& region : report.regions)
+    if (region.outcome == RegionOutcome::failed) {
+      reason = fmt::format("; region {} failed: {}", region.region.empty() ? "-" : region.region, region.reason);
+      break;
+    }
+  board_.update([&](LoopStatus& status) { status.last_applied_result = report.result; });
+  return {"failed", summary + reason, true};
+}
+
+ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, const Plan& plan) {
+  std::vector<std::string> keys;
+  std::vector<std::string> names;
+  for (const PlannedChange& change : plan.changes) {
+    if (change.action == Action::unchanged)
+      continue;
+    keys.push_back(change.ref.key());
+    names.push_back(fmt::format("{} {}", change.ref.display(), drift_kind(change.action)));
+  }
+  const std::string commit = short_id(generation.desired.commit.id);
+  if (keys.empty()) {
+    backoff_.reset();
+    board_.update([](LoopStatus& status) { status.self_heal_next_attempt = 0; });
+    return {"succeeded", fmt::format("commit {} in sync", commit)};
+  }
+  log_event("drift: {} object{} differ from commit {}: {}", keys.size(), keys.size() == 1 ? "" : "s", commit, fmt::join(names, ", "));
+  const std::string drifted = fmt::format("drift: {} object{} differ from commit {}", keys.size(), keys.size() == 1 ? "" : "s", commit);
+  if (!options_.self_heal)
+    return {"succeeded", drifted + " (self-heal is off)"};
+  const std::string set = fmt::format("{}", fmt::join(keys, "\n"));
+  const auto now = Clock::now();
+  const auto next = backoff_.next_attempt(set);
+  if (now < next) {
+    const long long wait_s = std::chrono::duration_cast<std::chrono::seconds>(next - now).count() + 1;
+    board_.update([&](LoopStatus& status) { status.self_heal_next_attempt = unix_now() + wait_s; });
+    log_event("self-heal: backing off for {}s after {} attempts on the same objects", wait_s, backoff_.attempts(set));
+    return {"succeeded", drifted + fmt::format(" (self-heal backs off for {}s)", wait_s)};
+  }
+  backoff_.record_attempt(set, now);
+  board_.update([](LoopStatus& status) { status.self_heal_next_attempt = 0; });
+  Outcome outcome = apply(generation, plan, "self-heal");
+  outcome.message = drifted + ", healed: " + outcome.message;
+  return outcome;
+}
+
+void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
+  std::vector<ObjectStatus> objects;
+  std::vector<DriftStatus> drift;
+  std::map<std::pair<std::string, std::string>, int> counts;
+  for (const PlannedChange& change : plan.changes) {
+    const Health health = backend_.health(change.ref);
+    ObjectStatus object{change.ref.key(), change.ref.display(), change.ref.cluster, change.region, sync_of(change.action),
+                        std::string(to_string(health.status)), health.message};
+    ++counts[{object.sync, object.health}];
+    objects.push_back(std::move(object));
+    if (change.action == Action::unchanged)
+      continue;
+    DriftStatus entry{change.ref.key(), change.ref.display(), change.ref.cluster, change.region, drift_kind(change.action), {}};
+    if (change.action == Action::update)
+      for (const FieldChange& field : change.fields)
+        entry.fields.push_back(field.pointer);
+    drift.push_back(std::move(entry));
+  }
+  std::sort(objects.begin(), objects.end(), [](const ObjectStatus& a, const ObjectStatus& b) { return a.key < b.key; });
+  std::sort(drift.begin(), drift.end(), [](const DriftStatus& a, const DriftStatus& b) { return a.key < b.key; });
+  // Drift is a difference from a commit that was rolled out; before that it is just the plan.
+  if (generation.desired.commit.id != attempted_commit_)
+    drift.clear();
+  metrics_.clear("meridian_objects");
+  for (const auto& [state, count] : counts)
+    metrics_.set("meridian_objects", {state.first, state.second}, count);
+  metrics_.set("meridian_drift_objects", static_cast<double>(drift.size()));
+  board_.update([&](LoopStatus& status) {
+    status.objects = std::move(objects);
+    status.drift = std::move(drift);
+    if (status.last_applied && status.last_applied->id == generation.desired.commit.id && status.last_applied->time == 0) {
+      status.last_applied->summary = generation.desired.commit.summary;
+      status.last_applied->time = generation.desired.commit.time;
+      metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(generation.desired.commit.time));
+    }
+  });
+}
+
+void ReconcileLoop::run(TriggerQueue& triggers) {
+  TriggerKind trigger = TriggerKind::schedule;
+  while (!stop_.load() && !triggers.stopped()) {
+    reconcile(trigger);
+    const auto deadline = Clock::now() + jittered(options_.interval, options_.jitter, random_);
+    // Wake at least every second to notice a suspension made through the state directory.
+    while (true) {
+      const auto slice = std::min(deadline, Clock::now() + std::chrono::seconds(1));
+      const std::optional<TriggerKind> posted = triggers.wait_until(slice);
+      if (stop_.load() || triggers.stopped())
+        return;
+      if (posted) {
+        trigger = *posted;
+        break;
+      }
+      const bool was_suspended = suspended_;
+      if (was_suspended && !refresh_suspension()) {
+        trigger = TriggerKind::resume;
+        break;
+      }
+      if (!was_suspended)
+        refresh_suspension();
+      if (Clock::now() >= deadline) {
+        trigger = TriggerKind::schedule;
+        break;
+      }
+    }
+  }
+}
+
+} // namespace meridian

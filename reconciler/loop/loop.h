@@ -1,0 +1,137 @@
+// The reconcile loop of `meridian run`: keeps the live fleet equal to Git, for as long as it runs.
+//
+// Each reconcile fetches the repository and resolves the ref. A new commit is validated, planned
+// and applied exactly as `meridian apply` does (region by region, recorded in the state store); a
+// commit already applied is re-planned against live state and the difference is reported as drift,
+// and with self-heal corrected, with exponential backoff per set of drifted objects so that
+// something fighting Meridian cannot make it loop hot. An invalid commit is never applied: the last
+// good commit stays in force (drift is still checked against it) and the error goes to status
+// and metrics. A commit whose apply failed is not retried on its own (the next commit starts a new
+// rollout); with self-heal, its drift is.
+//
+// Memory is only a cache: the first reconcile after a start plans against the live fleet, and the
+// last apply recorded in the state store says whether the commit was already rolled out.
+//
+// One ReconcileLoop per process; every method runs on the loop thread (it owns the Git
+// repository, the manifest cache, the state store and the backend). Status and metrics are
+// published through StatusBoard and Metrics, which are thread-safe.
+#pragma once
+
+#include "backend/backend.h"
+#include "loop/metrics.h"
+#include "loop/status.h"
+#include "loop/suspend.h"
+#include "loop/trigger.h"
+#include "manifest/manifest.h"
+#include "source/git.h"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+
+namespace meridian {
+
+class StateStore;
+struct Plan;
+
+//! Self-heal backoff (Argo CD's defaults: 2 s, ×3, at most 5 min).
+struct BackoffPolicy {
+  std::chrono::milliseconds initial{2000};
+  double factor = 3;
+  std::chrono::milliseconds cap{5 * 60 * 1000};
+};
+
+//! When each set of drifted objects may be healed again. The first heal of a set is immediate;
+//! after the n-th, the next waits initial × factor^(n-1), capped. A reconcile that finds no drift
+//! forgets everything: the fight, if there was one, stopped.
+class HealBackoff {
+public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit HealBackoff(BackoffPolicy policy = {}) : policy_(policy) {}
+
+  //! The earliest time healing `objects` may run (a time in the past when it may run now).
+  Clock::time_point next_attempt(const std::string& objects) const;
+  void record_attempt(const std::string& objects, Clock::time_point now);
+  //! Attempts made so far for `objects`.
+  int attempts(const std::string& objects) const;
+  void reset() { sets_.clear(); }
+
+private:
+  struct Entry {
+    int attempts = 0;
+    Clock::time_point next;
+  };
+  BackoffPolicy policy_;
+  std::map<std::string, Entry> sets_;
+};
+
+struct LoopOptions {
+  std::string repository;             //!< --repo, as the user wrote it
+  std::string ref;                    //!< empty: the remote's default branch
+  std::string path;
+  GitOptions git;
+  std::string owner;                  //!< meridian.io/managed-by value, as `meridian apply` computes it
+  std::chrono::milliseconds interval{60'000};
+  double jitter = 0.1;                //!< ±10 %
+  uint64_t seed = 0;                  //!< of the jitter generator
+  bool self_heal = false;
+  bool prune = false;
+  bool allow_mass_prune = false;
+  BackoffPolicy backoff;
+};
+
+class ReconcileLoop {
+public:
+  //! `stop` is the SIGTERM/SIGINT flag: it interrupts an apply between objects.
+  ReconcileLoop(LoopOptions options, Backend& backend, StateStore& store, StatusBoard& board, Metrics& metrics,
+                const SuspendFlag& suspend, const std::atomic<bool>& stop);
+  ~ReconcileLoop();
+
+  //! One reconcile; returns its result: succeeded | failed | invalid | error | interrupted | suspended.
+  std::string reconcile(TriggerKind trigger);
+
+  //! Reconciles at once, then every interval (jittered) or when triggered, until `triggers` is stopped.
+  void run(TriggerQueue& triggers);
+
+  //! Declares every metric family the loop records.
+  static void declare_metrics(Metrics& metrics);
+
+private:
+  struct Generation;
+  struct Outcome;
+
+  Outcome reconcile_commit(TriggerKind trigger);
+  bool fetch();
+  const Generation* load(const CommitInfo& commit);
+  Outcome apply(const Generation& generation, const Plan& plan, const std::string& trigger);
+  Outcome check_drift(const Generation& generation, const Plan& plan);
+  void publish(const Generation& generation, const Plan& plan);
+  void remember_history();
+  bool refresh_suspension();
+  void set_error(const std::string& message);
+
+  LoopOptions options_;
+  Backend& backend_;
+  StateStore& store_;
+  StatusBoard& board_;
+  Metrics& metrics_;
+  const SuspendFlag& suspend_;
+  const std::atomic<bool>& stop_;
+  std::mt19937_64 random_;
+  HealBackoff backoff_;
+  ManifestCache cache_;                     //!< one for the life of the process: unchanged blobs parse once
+  std::unique_ptr<GitRepository> repository_;
+  CommitInfo fetched_;
+  std::unique_ptr<Generation> good_;        //!< the newest valid commit, loaded
+  std::string invalid_commit_;              //!< newest commit refused by validation
+  std::string invalid_message_;
+  std::string attempted_commit_;            //!< commit whose rollout was made (or found in sync)
+  bool suspended_ = false;
+};
+
+} // namespace meridian

@@ -1,0 +1,175 @@
+#include "loop/status.h"
+
+#include "loop/log.h"
+
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+namespace meridian {
+namespace {
+
+using Writer = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+void key(Writer& writer, const char* name) { writer.Key(name); }
+
+void string(Writer& writer, const char* name, const std::string& value) {
+  writer.Key(name);
+  writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+void string_or_null(Writer& writer, const char* name, const std::string& value) {
+  writer.Key(name);
+  if (value.empty())
+    writer.Null();
+  else
+    writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+void time_or_null(Writer& writer, const char* name, long long unix_seconds) {
+  string_or_null(writer, name, unix_seconds > 0 ? format_utc(unix_seconds) : "");
+}
+
+void commit(Writer& writer, const char* name, const std::optional<CommitStatus>& value) {
+  writer.Key(name);
+  if (!value) {
+    writer.Null();
+    return;
+  }
+  writer.StartObject();
+  string(writer, "id", value->id);
+  string(writer, "summary", value->summary);
+  time_or_null(writer, "time", value->time);
+  writer.EndObject();
+}
+
+} // namespace
+
+void StatusBoard::update(const std::function<void(LoopStatus&)>& change) {
+  const std::lock_guard lock(mutex_);
+  change(status_);
+}
+
+LoopStatus StatusBoard::snapshot() const {
+  const std::lock_guard lock(mutex_);
+  return status_;
+}
+
+void StatusBoard::set_plan(std::string plan_json) {
+  const std::lock_guard lock(mutex_);
+  plan_json_ = std::move(plan_json);
+}
+
+std::string StatusBoard::plan() const {
+  const std::lock_guard lock(mutex_);
+  return plan_json_;
+}
+
+std::string render_status_json(const LoopStatus& status) {
+  rapidjson::StringBuffer buffer;
+  Writer writer(buffer);
+  writer.SetIndent(' ', 2);
+  writer.StartObject();
+  string(writer, "repository", status.repository);
+  string(writer, "ref", status.ref);
+  string(writer, "path", status.path);
+  string(writer, "interval", status.interval);
+  key(writer, "selfHeal");
+  writer.Bool(status.self_heal);
+  key(writer, "prune");
+  writer.Bool(status.prune);
+  string(writer, "phase", status.phase);
+  key(writer, "suspended");
+  writer.Bool(status.suspended);
+  string_or_null(writer, "suspendedReason", status.suspended ? status.suspended_reason : "");
+  time_or_null(writer, "suspendedSince", status.suspended ? status.suspended_since : 0);
+  commit(writer, "lastFetchedCommit", status.last_fetched);
+  time_or_null(writer, "lastFetchTime", status.last_fetch_time);
+  commit(writer, "lastAppliedCommit", status.last_applied);
+  string_or_null(writer, "lastAppliedResult", status.last_applied_result);
+  string_or_null(writer, "invalidCommit", status.invalid_commit);
+
+  key(writer, "rollout");
+  writer.StartObject();
+  key(writer, "active");
+  writer.Bool(status.rollout.active);
+  string_or_null(writer, "commit", status.rollout.commit);
+  string_or_null(writer, "trigger", status.rollout.trigger);
+  key(writer, "wave");
+  writer.Int(status.rollout.wave);
+  key(writer, "waves");
+  writer.Int(status.rollout.waves);
+  string_or_null(writer, "region", status.rollout.region);
+  string_or_null(writer, "object", status.rollout.object);
+  key(writer, "progress");
+  writer.StartObject();
+  key(writer, "done");
+  writer.Uint64(status.rollout.done);
+  key(writer, "total");
+  writer.Uint64(status.rollout.total);
+  writer.EndObject();
+  time_or_null(writer, "started", status.rollout.started);
+  writer.EndObject();
+
+  key(writer, "objects");
+  writer.StartArray();
+  for (const ObjectStatus& object : status.objects) {
+    writer.StartObject();
+    string(writer, "key", object.key);
+    string(writer, "object", object.display);
+    string(writer, "cluster", object.cluster);
+    string(writer, "region", object.region);
+    string(writer, "sync", object.sync);
+    string(writer, "health", object.health);
+    string(writer, "message", object.message);
+    writer.EndObject();
+  }
+  writer.EndArray();
+
+  key(writer, "drift");
+  writer.StartObject();
+  key(writer, "count");
+  writer.Uint64(status.drift.size());
+  key(writer, "objects");
+  writer.StartArray();
+  for (const DriftStatus& drift : status.drift) {
+    writer.StartObject();
+    string(writer, "key", drift.key);
+    string(writer, "object", drift.display);
+    string(writer, "cluster", drift.cluster);
+    string(writer, "region", drift.region);
+    string(writer, "change", drift.change);
+    key(writer, "fields");
+    writer.StartArray();
+    for (const std::string& field : drift.fields)
+      writer.String(field.data(), static_cast<rapidjson::SizeType>(field.size()));
+    writer.EndArray();
+    writer.EndObject();
+  }
+  writer.EndArray();
+  time_or_null(writer, "selfHealNextAttempt", status.self_heal_next_attempt);
+  writer.EndObject();
+
+  string_or_null(writer, "lastError", status.last_error);
+  time_or_null(writer, "lastErrorTime", status.last_error_time);
+  key(writer, "lastReconcile");
+  if (status.last_reconcile) {
+    const ReconcileStatus& last = *status.last_reconcile;
+    writer.StartObject();
+    string(writer, "trigger", last.trigger);
+    string(writer, "result", last.result);
+    string(writer, "message", last.message);
+    time_or_null(writer, "started", last.started);
+    time_or_null(writer, "finished", last.finished);
+    key(writer, "durationSeconds");
+    writer.Double(last.seconds);
+    writer.EndObject();
+  } else {
+    writer.Null();
+  }
+  key(writer, "reconciles");
+  writer.Uint64(status.reconciles);
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+}
+
+} // namespace meridian
