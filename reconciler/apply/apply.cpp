@@ -41,12 +41,25 @@ public:
       total += change.action != Action::unchanged ? 1 : 0;
     for (size_t wave = 0; wave < plan_.waves.size() && !halted && !interrupted; ++wave) {
       const std::vector<std::string>& regions = plan_.waves[wave];
-      say(fmt::format("wave {}/{}: {}", wave + 1, plan_.waves.size(), fmt::join(regions, ", ")));
       std::map<std::string, std::string> region_failure;
       std::vector<const PlannedChange*> wave_changes;
+      bool has_work = false;
       for (const PlannedChange& change : plan_.changes)
-        if (change.wave == static_cast<int>(wave))
+        if (change.wave == static_cast<int>(wave)) {
           wave_changes.push_back(&change);
+          has_work = has_work || change.action != Action::unchanged;
+        }
+      if (!has_work) {
+        for (const PlannedChange* change : wave_changes)
+          states_[change->ref] = ObjectState::healthy;
+        for (RegionResult& result : report.regions)
+          if (result.wave == static_cast<int>(wave) + 1) {
+            result.outcome = RegionOutcome::done;
+            result.reason = "no changes";
+          }
+        continue;
+      }
+      say(fmt::format("wave {}/{}: {}", wave + 1, plan_.waves.size(), fmt::join(regions, ", ")));
       for (const PlannedChange* change : wave_changes) {
         if (is_interrupted()) {
           interrupted = true;

@@ -69,15 +69,6 @@ std::string read_secret(const std::string& path) {
 
 // The fleet's identity in `meridian.io/managed-by`. It must equal what open_workspace computes
 // (cli/workspace.cpp), or `run` and `apply` would see each other's objects as foreign.
-std::string owner_of(const std::string& repository, std::string path) {
-  std::string owner = repository;
-  if (std::filesystem::exists(repository))
-    owner = std::filesystem::weakly_canonical(repository).string();
-  while (!path.empty() && path.back() == '/')
-    path.pop_back();
-  return path.empty() ? owner : owner + "#" + path;
-}
-
 sigset_t stop_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -173,7 +164,7 @@ int run_run(const std::vector<std::string>& args) {
   loop_options.git.cache_dir = directory + "/repos";
   loop_options.git.ssh_key_file = options.get_or("ssh-key", "");
   loop_options.git.netrc_file = options.get_or("netrc", "");
-  loop_options.owner = owner_of(*repo, loop_options.path);
+  loop_options.owner = fleet_owner(*repo, loop_options.path);
   loop_options.interval = parse_interval(options);
   loop_options.seed = parse_seed(options);
   loop_options.self_heal = options.flag("self-heal");

@@ -34,18 +34,14 @@ bool use_color(const Options& options, int fd) {
   return isatty(fd) != 0;
 }
 
-namespace {
-
-// The fleet's identity in `meridian.io/managed-by`: the repository as the user names it (local
-// paths made absolute) and the --path inside it.
-std::string owner_of(const std::string& repository, const std::string& path) {
+std::string fleet_owner(const std::string& repository, std::string path) {
   std::string owner = repository;
   if (std::filesystem::exists(repository))
     owner = std::filesystem::weakly_canonical(repository).string();
+  while (!path.empty() && path.back() == '/')
+    path.pop_back();
   return path.empty() ? owner : owner + "#" + path;
 }
-
-} // namespace
 
 std::unique_ptr<Workspace> open_workspace(const Options& options) {
   auto workspace = std::make_unique<Workspace>();
@@ -53,7 +49,7 @@ std::unique_ptr<Workspace> open_workspace(const Options& options) {
   const ManifestSet& set = workspace->loaded->manifests;
   std::vector<Finding> findings = validate_manifests(set);
   if (is_valid(findings)) {
-    workspace->desired = build_desired_state(set, owner_of(set.repository, set.path));
+    workspace->desired = build_desired_state(set, fleet_owner(set.repository, set.path));
     findings.insert(findings.end(), workspace->desired.findings.begin(), workspace->desired.findings.end());
   }
   if (!is_valid(findings)) {
