@@ -132,7 +132,13 @@ public:
 
   // Fields in the last applied configuration that Git no longer sets and live still has.
   void removed(const Json& applied, const Json& desired, const Json& live, std::string& pointer) {
-    if (ignored(pointer) || !applied.IsObject() || !desired.IsObject() || !live.IsObject())
+    if (ignored(pointer))
+      return;
+    if (is_named_list(applied) && desired.IsArray() && is_named_list(live)) {
+      removed_from_named_list(applied, desired, live, pointer);
+      return;
+    }
+    if (!applied.IsObject() || !desired.IsObject() || !live.IsObject())
       return;
     const size_t length = pointer.size();
     for (const auto& member : applied.GetObject()) {
@@ -151,6 +157,30 @@ public:
   }
 
 private:
+  // Named items (containers, env vars) applied before and gone from Git; pointers index live.
+  void removed_from_named_list(const Json& applied, const Json& desired, const Json& live, std::string& pointer) {
+    const size_t length = pointer.size();
+    for (const auto& item : applied.GetArray()) {
+      const std::string_view name = string_member(item, "name");
+      const Json* current = nullptr;
+      rapidjson::SizeType live_index = 0;
+      for (rapidjson::SizeType index = 0; index < live.Size(); ++index)
+        if (string_member(live[index], "name") == name) {
+          current = &live[index];
+          live_index = index;
+        }
+      if (current == nullptr)
+        continue;
+      pointer += "/" + std::to_string(live_index);
+      const Json* wanted = desired.Empty() ? nullptr : find_named(desired, name);
+      if (wanted == nullptr)
+        out_.push_back({pointer, write_canonical(*current), std::nullopt});
+      else
+        removed(item, *wanted, *current, pointer);
+      pointer.resize(length);
+    }
+  }
+
   const DiffOptions& options_;
   std::vector<FieldChange>& out_;
 };

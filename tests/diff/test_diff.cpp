@@ -64,3 +64,15 @@ TEST_CASE("ignoreDifferences pointers and server fields are not drift", "[diff]"
   CHECK(diff_object(desired, live, options).empty());
   CHECK(diff_object(desired, live).size() == 1);
 }
+
+TEST_CASE("a named list item applied before and removed from Git is a change", "[diff]") {
+  const auto applied = json(R"({"spec":{"containers":[{"name":"app","image":"a:1"},{"name":"sidecar","image":"s:1"}]}})");
+  const auto desired = json(R"({"spec":{"containers":[{"name":"app","image":"a:1"}]}})");
+  const auto live = json(R"({"spec":{"containers":[{"name":"sidecar","image":"s:1"},{"name":"app","image":"a:1"}]}})");
+  DiffOptions options;
+  options.last_applied = &applied;
+  const auto changes = diff_object(desired, live, options);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].pointer == "/spec/containers/0");
+  CHECK_FALSE(changes[0].after.has_value());
+}
