@@ -18,6 +18,22 @@ constexpr std::string_view region_label = "topology.kubernetes.io/region";
 
 enum class ObjectState { pending, applied, healthy, failed, skipped };
 
+//! How history names an object's outcome.
+std::string result_name(ObjectState state) {
+  switch (state) {
+  case ObjectState::healthy:
+  case ObjectState::applied:
+    return "applied";
+  case ObjectState::failed:
+    return "failed";
+  case ObjectState::skipped:
+    return "skipped";
+  case ObjectState::pending:
+    return "not-started";
+  }
+  return "unknown";
+}
+
 std::string health_line(const Health& health) {
   return health.message.empty() ? std::string(to_string(health.status))
                                 : fmt::format("{}: {}", to_string(health.status), health.message);
@@ -120,7 +136,7 @@ public:
     if (halted)
       for (RegionResult& result : report.regions)
         if (result.outcome == RegionOutcome::not_started)
-          result.reason = "not started: an earlier region failed and haltOnFailure is set";
+          result.reason = "an earlier region failed and haltOnFailure is set";
 
     std::vector<std::pair<std::string, std::string>> bodies;
     std::vector<std::string> deleted;
@@ -134,23 +150,7 @@ public:
         continue;
       ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
                           std::string(to_string(change.action)), "", messages_[change.ref]};
-      switch (state) {
-      case ObjectState::healthy:
-        result.result = "applied";
-        break;
-      case ObjectState::applied:
-        result.result = "applied";
-        break;
-      case ObjectState::failed:
-        result.result = "failed";
-        break;
-      case ObjectState::skipped:
-        result.result = "skipped";
-        break;
-      case ObjectState::pending:
-        result.result = "not-started";
-        break;
-      }
+      result.result = result_name(state);
       report.objects.push_back(std::move(result));
     }
     store.finish_apply(report.record_id, report.result, report.summary(), report.objects, bodies, deleted);
