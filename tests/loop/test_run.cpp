@@ -311,7 +311,12 @@ spec:
   bump_agent(fleet, "v1.0.0", "v9.9.9");
   const std::string invalid = fleet.commit("an invalid node pool and an image bump");
   CHECK(fleet.github_push("{}").status == 200);
-  REQUIRE(eventually([&] { return string_at(fleet.status(), "invalidCommit") == invalid; }));
+  // invalidCommit is published while the reconcile still re-plans the last good commit; the
+  // reconcile's result follows when it ends.
+  REQUIRE(eventually([&] {
+    const rapidjson::Document current = fleet.status();
+    return string_at(current, "invalidCommit") == invalid && string_at(current["lastReconcile"], "result") == "invalid";
+  }));
   const rapidjson::Document status = fleet.status();
   CHECK(string_at(status["lastAppliedCommit"], "id") == fleet.first_commit());
   CHECK(string_at(status["lastReconcile"], "result") == "invalid");
