@@ -127,6 +127,19 @@ public:
           say(fmt::format("region {} healthy", result.region.empty() ? "-" : result.region));
         }
       }
+      // A change waits for what it depends on, so it may run in a later wave than its region's
+      // (a workload of an Edge cluster waits for the pools of every region): its failure fails
+      // its own region, reported done in an earlier wave.
+      for (const auto& [region, reason] : region_failure) {
+        if (std::find(regions.begin(), regions.end(), region) != regions.end())
+          continue;
+        for (RegionResult& result : report.regions)
+          if (result.region == region && result.outcome != RegionOutcome::failed) {
+            result.outcome = RegionOutcome::failed;
+            result.reason = reason;
+            say(fmt::format("region {} failed: {}", region.empty() ? "-" : region, reason));
+          }
+      }
       halted = !region_failure.empty() && plan_.fleet.halt_on_failure;
     }
     report.result = interrupted ? "interrupted" : halted ? "halted" : "succeeded";
@@ -355,9 +368,12 @@ private:
       }
       return parent[key];
     };
-    Json& rolling = child(child(child(body, "spec"), "updateStrategy"), "rollingUpdate");
-    if (!rolling.HasMember("type"))
-      child(child(body, "spec"), "updateStrategy").AddMember("type", "RollingUpdate", allocator);
+    // Add the strategy's type before taking a reference to rollingUpdate: adding a member may move
+    // the strategy's members, and rollingUpdate with them.
+    Json& strategy = child(child(body, "spec"), "updateStrategy");
+    if (!strategy.HasMember("type"))
+      strategy.AddMember("type", "RollingUpdate", allocator);
+    Json& rolling = child(strategy, "rollingUpdate");
     rolling.RemoveMember("selector");
     Json values(rapidjson::kArrayType);
     for (const std::string& region : regions)

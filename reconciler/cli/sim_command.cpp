@@ -284,7 +284,14 @@ int run_sim_apply(const std::vector<std::string>& args) {
       throw UserError(fmt::format("{}:{}: {}", *file, document.line, error.what()));
     }
     const auto before = simulator.get(ref);
-    const auto after = simulator.apply_foreign(ref, document.value);
+    std::shared_ptr<const JsonDocument> after;
+    try {
+      after = simulator.apply_foreign(ref, document.value);
+    } catch (const TransientError&) {
+      throw;
+    } catch (const UserError& error) {
+      throw UserError(fmt::format("{}:{}: {}", *file, document.line, error.what()));
+    }
     const std::string verb = before == nullptr ? "created" : json_equal(*before, *after) ? "unchanged" : "configured";
     std::cout << fmt::format("{}/{} {}\n", kubectl_kind(ref), ref.name, verb);
   }

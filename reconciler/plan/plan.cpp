@@ -185,7 +185,14 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   std::vector<PlannedChange> deletions;
   size_t managed = 0;
   std::vector<std::string> extra;
-  for (const LiveObject& live : backend.list_managed(desired.owner)) {
+  const std::vector<LiveObject> live_objects = backend.list_managed(desired.owner);
+  // A Kubernetes object whose Cluster is gone from Git still takes its cluster's (live) region.
+  std::map<std::string, std::string> live_cluster_regions;
+  for (const LiveObject& live : live_objects)
+    if (live.ref.is_fleet_level() && live.ref.kind == "Cluster")
+      if (const Json* spec = find_member(*live.object, "spec"))
+        live_cluster_regions[live.ref.name] = std::string(string_member(*spec, "region"));
+  for (const LiveObject& live : live_objects) {
     const Json* annotations = find_path(*live.object, "metadata.annotations");
     const bool ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner;
     if (!ours)
@@ -211,6 +218,8 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       change.region = spec != nullptr ? std::string(string_member(*spec, "region")) : "";
     else if (const auto cluster = desired.clusters.find(live.ref.cluster); cluster != desired.clusters.end())
       change.region = cluster->second.region;
+    else if (const auto region = live_cluster_regions.find(live.ref.cluster); region != live_cluster_regions.end())
+      change.region = region->second;
     change.note = "no longer in Git";
     deletions.push_back(std::move(change));
   }

@@ -698,7 +698,7 @@ void run_cloud(World& world) {
   run_autoscaler(world);
 }
 
-void check_cluster(World& world, const Object* live, const Json& desired) {
+void check_cluster(const Object* live, const Json& desired) {
   const std::string name = name_of(desired);
   const std::string type = text_at(desired, "spec.type");
   if (!contains(kClusterTypes, type))
@@ -713,7 +713,6 @@ void check_cluster(World& world, const Object* live, const Json& desired) {
     throw TransientError(fmt::format("Cluster/{}: the cluster is being deleted", name));
   check_cluster_field(live, desired, "type");
   check_cluster_field(live, desired, "region");
-  (void)world;
 }
 
 void cluster_applied(World& world, Object& cluster, bool created, bool spec_changed) {

@@ -630,7 +630,7 @@ JsonDocument daemon_candidate(const Json& ds, const std::string& name) {
   return pod;
 }
 
-DaemonState daemon_state(World& world, const std::string& cluster, Object& ds, const ClusterSnapshot& snapshot) {
+DaemonState daemon_state(World& world, const std::string& cluster, Object& ds) {
   DaemonState state;
   const Json* pod_template = find_path(ds.body(), "spec.template");
   state.hash = pod_template == nullptr ? std::string() : template_hash(*pod_template, int_at(ds.body(), "status.collisionCount", 0));
@@ -641,6 +641,10 @@ DaemonState daemon_state(World& world, const std::string& cluster, Object& ds, c
   }
   const Json* selector = find_path(ds.body(), "spec.updateStrategy.rollingUpdate.selector");
   const bool kruise = ds.ref.group == kKruiseGroup;
+  // Resources never decide where a daemon pod should run (a pod that does not fit stays Pending),
+  // so the check needs no other pods: it stays linear in the number of nodes.
+  const JsonDocument candidate = daemon_candidate(ds.body(), "");
+  const ClusterSnapshot no_pods;
   for (Object* node : world.list(cluster, "", "Node")) {
     DaemonNode entry;
     entry.node = node;
@@ -649,8 +653,7 @@ DaemonState daemon_state(World& world, const std::string& cluster, Object& ds, c
       entry.pods = found->second;
       by_node.erase(found);
     }
-    const JsonDocument candidate = daemon_candidate(ds.body(), entry.pods.empty() ? std::string() : entry.pods.front()->ref.name);
-    const auto misfit = daemon_pod_misfit(candidate, node->body(), snapshot);
+    const auto misfit = daemon_pod_misfit(candidate, node->body(), no_pods);
     entry.should_run = !misfit || resources_only(*misfit);
     entry.selected = !kruise || label_selector_matches(selector, string_map_at(node->body(), "metadata.labels"));
     state.nodes.push_back(std::move(entry));
@@ -782,8 +785,8 @@ void daemon_rolling_update(World& world, const std::string& cluster, Object& ds,
   }
 }
 
-void run_daemonset(World& world, const std::string& cluster, Object& ds, const ClusterSnapshot& snapshot) {
-  DaemonState state = daemon_state(world, cluster, ds, snapshot);
+void run_daemonset(World& world, const std::string& cluster, Object& ds) {
+  DaemonState state = daemon_state(world, cluster, ds);
   for (Object* pod : state.orphans)
     delete_owned_pod(world, ds, pod->ref, "daemonset-controller");
   for (DaemonNode& entry : state.nodes) {
@@ -813,8 +816,8 @@ void run_daemonset(World& world, const std::string& cluster, Object& ds, const C
   daemon_rolling_update(world, cluster, ds, state);
 }
 
-void update_daemonset_status(World& world, const std::string& cluster, Object& ds, const ClusterSnapshot& snapshot) {
-  const DaemonState state = daemon_state(world, cluster, ds, snapshot);
+void update_daemonset_status(World& world, const std::string& cluster, Object& ds) {
+  const DaemonState state = daemon_state(world, cluster, ds);
   const long long min_ready = min_ready_seconds(ds.body());
   long long desired = 0, current = 0, updated = 0, ready = 0, available = 0, misscheduled = 0;
   for (const DaemonNode& entry : state.nodes) {
@@ -904,18 +907,15 @@ void run_kubernetes(World& world, const std::string& cluster) {
     const ClusterView view = cluster_view(world, cluster); // pods deleted by one set must leave the snapshot
     run_replicaset(world, cluster, *set, view.snapshot);
   }
-  for (Object* ds : daemonsets(world, cluster)) {
-    const ClusterView view = cluster_view(world, cluster);
-    run_daemonset(world, cluster, *ds, view.snapshot);
-  }
+  for (Object* ds : daemonsets(world, cluster))
+    run_daemonset(world, cluster, *ds);
   run_scheduler(world, cluster);
   for (Object* set : world.list(cluster, "apps", "ReplicaSet"))
     update_replicaset_status(world, cluster, *set);
   for (Object* deployment : world.list(cluster, "apps", "Deployment"))
     update_deployment_status(world, cluster, *deployment);
-  const ClusterView view = cluster_view(world, cluster);
   for (Object* ds : daemonsets(world, cluster))
-    update_daemonset_status(world, cluster, *ds, view.snapshot);
+    update_daemonset_status(world, cluster, *ds);
 }
 
 std::vector<Object*> workload_pods(World& world, const Object& workload) {
@@ -935,8 +935,7 @@ std::vector<Object*> workload_pods(World& world, const Object& workload) {
 }
 
 DaemonRollout daemon_rollout(World& world, Object& ds) {
-  const ClusterView view = cluster_view(world, ds.ref.cluster);
-  const DaemonState state = daemon_state(world, ds.ref.cluster, ds, view.snapshot);
+  const DaemonState state = daemon_state(world, ds.ref.cluster, ds);
   const long long min_ready = min_ready_seconds(ds.body());
   DaemonRollout rollout;
   for (const DaemonNode& entry : state.nodes) {

@@ -173,7 +173,7 @@ Row header_for(const std::string& kind, const std::string& group, bool wide) {
   return {"NAME", "AGE"};
 }
 
-Row cells_for(const ObjectRef& ref, const Json& object, bool wide, long long now, World* world) {
+Row cells_for(const ObjectRef& ref, const Json& object, bool wide, long long now) {
   const std::string& kind = ref.kind;
   const std::string& group = ref.group;
   const std::string name = ref.name;
@@ -257,7 +257,6 @@ Row cells_for(const ObjectRef& ref, const Json& object, bool wide, long long now
     const Json* data = find_member(object, "data");
     return {name, std::to_string(data != nullptr && data->IsObject() ? data->MemberCount() : 0), age(object, now)};
   }
-  (void)world;
   return {name, age(object, now)};
 }
 
@@ -656,7 +655,11 @@ std::string Simulator::format_table(const std::vector<LiveObject>& objects, cons
   for (const auto& [group, kind] : kinds) {
     std::vector<Row> rows;
     Row header = header_for(kind, group, options.wide);
-    if (options.show_namespace && !objects.front().ref.is_fleet_level() && kind != "Node" && kind != "Namespace")
+    const bool namespaced = std::any_of(objects.begin(), objects.end(), [&](const LiveObject& object) {
+      return object.ref.group == group && object.ref.kind == kind && !object.ref.namespace_.empty();
+    });
+    const bool show_namespace = options.show_namespace && namespaced;
+    if (show_namespace)
       header.insert(header.begin(), "NAMESPACE");
     if (options.show_cluster && !(group == kFleetGroup))
       header.insert(header.begin(), "CLUSTER");
@@ -664,8 +667,8 @@ std::string Simulator::format_table(const std::vector<LiveObject>& objects, cons
     for (const LiveObject& object : objects) {
       if (object.ref.group != group || object.ref.kind != kind)
         continue;
-      Row row = cells_for(object.ref, *object.object, options.wide, now, nullptr);
-      if (options.show_namespace && !object.ref.is_fleet_level() && kind != "Node" && kind != "Namespace")
+      Row row = cells_for(object.ref, *object.object, options.wide, now);
+      if (show_namespace)
         row.insert(row.begin(), object.ref.namespace_);
       if (options.show_cluster && !(group == kFleetGroup))
         row.insert(row.begin(), object.ref.cluster);

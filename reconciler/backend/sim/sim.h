@@ -69,13 +69,23 @@ public:
   std::string name() const override { return "sim"; }
   std::vector<LiveObject> list_managed(std::string_view owner) override;
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override;
+  //! Server-side apply with Meridian as the only field manager; a Registered cluster must exist
+  //! already, and Kubernetes objects need their cluster and namespace (UserError otherwise).
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override;
+  //! A Cluster turns `deleting` (gone ~30 s later, with its pools and nodes), a NodePool `deleting`
+  //! (its nodes go on the next tick), a pod Terminating; a Registered cluster is refused.
   void remove(const ObjectRef& ref, bool dry_run) override;
   Health health(const ObjectRef& ref) override;
+  //! Terminating pods are listed with phase "Terminating" until the kubelet removes them.
   std::vector<PodPlacement> placements(const ObjectRef& workload) override;
+  //! Applies `changes` to an in-memory copy of the fleet inside a read transaction that is never
+  //! committed, runs the controllers until the fleet settles (at most 300 simulated seconds) and
+  //! reports the changed workloads plus every workload whose pods moved in the clusters touched.
   std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) override;
+  //! Runs every controller once per simulated second, all in one transaction.
   void wait(std::chrono::milliseconds duration) override;
   long long now_ms() override;
+  //! Regions of the cluster's nodes; the cluster's own region while it has no node.
   std::vector<std::string> node_regions(const std::string& cluster) override;
 
   //! Replaces the whole state with the fixture `text`; `origin` (a file name) prefixes errors.

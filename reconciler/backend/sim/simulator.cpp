@@ -135,7 +135,7 @@ Object& apply_in(World& world, const ObjectRef& ref, const Json& raw, Manager ma
     throw UserError(fmt::format("{}: metadata.name: is {}, expected {}", ref.display(), desired_name, ref.name));
   Object* live = world.find(ref);
   if (ref.group == kFleetGroup && ref.kind == "Cluster")
-    check_cluster(world, live, desired);
+    check_cluster(live, desired);
   else if (ref.group == kFleetGroup && ref.kind == "NodePool")
     check_nodepool(world, live, desired);
   else if (!ref.is_fleet_level())
@@ -363,11 +363,10 @@ Health pod_health(const Object& pod) {
   return {HealthStatus::progressing, "pod is Pending"};
 }
 
-Health nodepool_health(World& world, Object& pool) {
+Health nodepool_health(const Object& pool) {
   const std::string state = text_at(pool.body(), "status.state");
   const long long desired = int_at(pool.body(), "status.desiredNodes", int_at(pool.body(), "spec.desiredSize", 0));
   const long long healthy = int_at(pool.body(), "status.healthyNodes", 0);
-  (void)world;
   if (state == "failed")
     return {HealthStatus::degraded, text_at(pool.body(), "status.message", "node pool failed")};
   if (state == "active" && healthy >= desired)
@@ -393,7 +392,7 @@ Health health_in(World& world, const ObjectRef& ref) {
   if (ref.group == kFleetGroup && ref.kind == "Cluster")
     return cluster_health(*object);
   if (ref.group == kFleetGroup && ref.kind == "NodePool")
-    return nodepool_health(world, *object);
+    return nodepool_health(*object);
   if (ref.group == "apps" && ref.kind == "Deployment")
     return deployment_health(world, *object);
   if ((ref.group == "apps" || ref.group == "apps.kruise.io") && ref.kind == "DaemonSet")

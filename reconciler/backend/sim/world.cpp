@@ -54,7 +54,6 @@ World::World(Store& store) : store_(store) {
   stored_meta_ = meta_;
   stock_ = store_.load_stock();
   stored_stock_ = stock_;
-  events_ = store_.load_events();
   now_ = parse_long(meta("clock_ms", "0"), 0);
 }
 
@@ -230,9 +229,17 @@ void World::set_stock(std::string_view region, std::string_view instance_type, l
   stock_[{std::string(region), std::string(instance_type)}] = count;
 }
 
+void World::load_events() const {
+  if (events_loaded_)
+    return;
+  events_ = store_.load_events();
+  events_loaded_ = true;
+}
+
 void World::event(const ObjectRef& involved, std::string_view type, std::string_view reason, std::string_view message,
                   std::string_view source) {
   // Identical events fold into one with a count, as the API server's event aggregation does.
+  load_events();
   if (event_index_.empty()) {
     for (size_t index = 0; index < events_.size(); ++index) {
       const StoredEvent& known = events_[index];
@@ -252,6 +259,7 @@ void World::event(const ObjectRef& involved, std::string_view type, std::string_
 }
 
 std::vector<const StoredEvent*> World::events_for(const ObjectRef& involved) const {
+  load_events();
   std::vector<const StoredEvent*> result;
   for (const StoredEvent& event : events_) {
     if (event.involved == involved)
@@ -575,7 +583,8 @@ void delete_pod(World& world, const ObjectRef& ref, std::string_view reason) {
 }
 
 void remove_node(World& world, const ObjectRef& node, std::string_view reason) {
-  (void)reason;
+  world.event(node, "Normal", "RemovingNode", fmt::format("Node {} event: Removing Node {} from Controller ({})", node.name, node.name, reason),
+              "node-controller");
   for (Object* pod : world.list(node.cluster, "", "Pod")) {
     if (text_at(pod->body(), "spec.nodeName") == node.name)
       force_delete_pod(world, pod->ref);

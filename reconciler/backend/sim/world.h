@@ -115,7 +115,10 @@ private:
   std::map<std::string, std::string> stored_meta_;
   std::map<std::pair<std::string, std::string>, long long> stock_;
   std::map<std::pair<std::string, std::string>, long long> stored_stock_;
-  std::vector<StoredEvent> events_;
+  void load_events() const;
+
+  mutable std::vector<StoredEvent> events_; // loaded on first use: most operations never look at events
+  mutable bool events_loaded_ = false;
   std::set<size_t> changed_events_;
   std::map<std::string, size_t> event_index_;
   long long now_ = 0;
@@ -233,7 +236,7 @@ std::string known_instance_types();
 // Lifecycle hooks of the cloud layer, called when Meridian applies or deletes (cloud.cpp).
 
 //! Checks a Cluster before it is stored; throws UserError naming the field.
-void check_cluster(World& world, const Object* live, const Json& desired);
+void check_cluster(const Object* live, const Json& desired);
 //! Starts what ACK starts after CreateCluster / ModifyCluster (state initial or updating).
 void cluster_applied(World& world, Object& cluster, bool created, bool spec_changed);
 //! Starts deleting a cluster (state deleting); a Registered cluster is refused with UserError.

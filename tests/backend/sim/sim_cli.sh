@@ -103,6 +103,9 @@ run 1 "$MERIDIAN" sim advance soon
 expect_in "\"soon\" is not a duration"
 run 1 "$MERIDIAN" sim describe pod nope
 expect_in "pod \"nope\" not found"
+printf 'apiVersion: meridian.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: idc-new\nspec:\n  type: Registered\n  region: cn-hangzhou\n' >"$WORK/registered.yaml"
+run 1 "$MERIDIAN" sim apply -f "$WORK/registered.yaml"
+expect_in "registered.yaml:1: Cluster/idc-new: a Registered cluster must already exist"
 
 run 0 "$MERIDIAN" sim reset
 run 0 "$MERIDIAN" sim get nodepools
