@@ -73,7 +73,7 @@ int run_history(const std::vector<std::string>& args) {
     std::cout << fmt::format("#{}  {} UTC  commit {}  trigger {}  {}  {}\n", record.id, started, record.commit.substr(0, 12),
                              record.trigger, record.result, record.summary);
     for (const ObjectResult& object : record.objects)
-      std::cout << fmt::format("    {:<12} {:<7} {:<10} {}{}{}\n", object.region.empty() ? "-" : object.region, object.action,
+      std::cout << fmt::format("    {:<12} {:<7} {:<11} {}{}{}\n", object.region.empty() ? "-" : object.region, object.action,
                                object.result, object.display, object.cluster.empty() ? "" : " (cluster " + object.cluster + ")",
                                object.message.empty() ? "" : ": " + object.message);
   }
