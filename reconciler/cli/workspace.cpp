@@ -1,5 +1,6 @@
 #include "cli/workspace.h"
 
+#include "backend/kube/kube.h"
 #include "backend/sim/sim.h"
 #include "base/error.h"
 #include "validate/validate.h"
@@ -14,16 +15,28 @@ namespace meridian {
 
 std::vector<OptionSpec> workspace_options() {
   std::vector<OptionSpec> options = repository_options();
-  options.push_back({"backend", "sim", "live-state backend (default sim: the embedded fleet simulator)"});
+  options.push_back({"backend", "sim|kube", "live-state backend: sim (default, the embedded fleet simulator) or kube (real clusters)"});
+  options.push_back({"kube-config", "FILE", "with --backend kube: cluster name -> {kubeconfig, context} (default: every cluster uses "
+                                            "$KUBECONFIG or ~/.kube/config current-context, or the in-cluster config)"});
   options.push_back({"no-color", "", "never colour the output"});
   return options;
 }
 
 std::unique_ptr<Backend> open_backend(const Options& options) {
   const std::string name = options.get_or("backend", "sim");
+  if (name != "kube" && options.flag("kube-config"))
+    throw UserError("--kube-config: only with --backend kube");
   if (name == "sim")
     return sim::open_simulator(state_dir(options) + "/sim.db");
-  throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim", name));
+  if (name == "kube") {
+    kube::KubeOptions kube_options;
+    if (const std::string file = options.get_or("kube-config", ""); !file.empty())
+      kube_options = kube::load_kube_options(file);
+    std::filesystem::create_directories(state_dir(options));
+    kube_options.state_file = state_dir(options) + "/kube-clusters.json";
+    return kube::open_kube_backend(std::move(kube_options));
+  }
+  throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim or kube", name));
 }
 
 bool use_color(const Options& options, int fd) {

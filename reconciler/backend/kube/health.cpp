@@ -1,0 +1,339 @@
+// Health rules over live objects; the same rules and messages as the simulator (../sim/simulator.cpp).
+#include "backend/kube/health.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace meridian::kube {
+namespace {
+
+std::string text_at(const Json& value, std::string_view path, std::string_view fallback = {}) {
+  const Json* found = find_path(value, path);
+  if (found == nullptr || !found->IsString())
+    return std::string(fallback);
+  return {found->GetString(), found->GetStringLength()};
+}
+
+long long int_at(const Json& value, std::string_view path, long long fallback = 0) {
+  const Json* found = find_path(value, path);
+  if (found == nullptr)
+    return fallback;
+  if (found->IsInt64())
+    return found->GetInt64();
+  if (found->IsNumber())
+    return static_cast<long long>(found->GetDouble());
+  return fallback;
+}
+
+bool condition_is(const Json& object, std::string_view type, std::string_view status) {
+  const Json* conditions = find_path(object, "status.conditions");
+  if (conditions == nullptr || !conditions->IsArray())
+    return false;
+  for (const auto& condition : conditions->GetArray()) {
+    if (string_member(condition, "type") == type)
+      return string_member(condition, "status") == status;
+  }
+  return false;
+}
+
+//! An int-or-percent field (partition: 10 or "10%") scaled against `total`, rounded up.
+long long scaled(const Json* value, long long total) {
+  if (value == nullptr || value->IsNull())
+    return 0;
+  if (value->IsInt64())
+    return value->GetInt64();
+  if (!value->IsString())
+    return 0;
+  std::string text(value->GetString(), value->GetStringLength());
+  const bool percent = !text.empty() && text.back() == '%';
+  if (percent)
+    text.pop_back();
+  char* end = nullptr;
+  const long long number = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str())
+    return 0;
+  return percent ? (number * total + 99) / 100 : number;
+}
+
+bool observed(const Json& live) { return int_at(live, "metadata.generation", 1) <= int_at(live, "status.observedGeneration", 0); }
+
+//! A workload with a pod the scheduler cannot place is Degraded (the simulator's rule; the
+//! simulator calls it Progressing while one of its node pools scales, which a cluster cannot tell).
+Health pending_health(const HealthInputs& inputs) {
+  for (const Json* pod : inputs.pods) {
+    if (pod_terminating(*pod))
+      continue;
+    const std::string message = unschedulable_message(*pod);
+    if (message.empty())
+      continue;
+    return {HealthStatus::degraded, fmt::format("pod {} is Pending: {}", text_at(*pod, "metadata.name"), message)};
+  }
+  return {HealthStatus::healthy, ""};
+}
+
+Health deployment_health(const std::string& name, const Json& live, const HealthInputs& inputs) {
+  if (!observed(live))
+    return {HealthStatus::progressing, "Waiting for deployment spec update to be observed..."};
+  if (const Json* conditions = find_path(live, "status.conditions"); conditions != nullptr && conditions->IsArray()) {
+    for (const auto& condition : conditions->GetArray()) {
+      if (string_member(condition, "type") == "Progressing" && string_member(condition, "reason") == "ProgressDeadlineExceeded")
+        return {HealthStatus::degraded, fmt::format("deployment \"{}\" exceeded its progress deadline", name)};
+    }
+  }
+  if (Health pending = pending_health(inputs); pending.status != HealthStatus::healthy)
+    return pending;
+  const Json* paused = find_path(live, "spec.paused");
+  if (paused != nullptr && paused->IsTrue())
+    return {HealthStatus::suspended, fmt::format("deployment \"{}\" is paused", name)};
+  const long long replicas = int_at(live, "spec.replicas", 1);
+  const long long updated = int_at(live, "status.updatedReplicas", 0);
+  const long long total = int_at(live, "status.replicas", 0);
+  const long long available = int_at(live, "status.availableReplicas", 0);
+  if (updated < replicas)
+    return {HealthStatus::progressing,
+            fmt::format("Waiting for deployment \"{}\" rollout to finish: {} out of {} new replicas have been updated...", name, updated, replicas)};
+  if (total > updated)
+    return {HealthStatus::progressing,
+            fmt::format("Waiting for deployment \"{}\" rollout to finish: {} old replicas are pending termination...", name, total - updated)};
+  if (available < updated)
+    return {HealthStatus::progressing,
+            fmt::format("Waiting for deployment \"{}\" rollout to finish: {} of {} updated replicas are available...", name, available, updated)};
+  return {HealthStatus::healthy, fmt::format("deployment \"{}\" successfully rolled out", name)};
+}
+
+//! Pods of an OpenKruise DaemonSet on nodes its rollingUpdate.selector picks, and how many of them
+//! run the current revision (status.daemonSetHash).
+std::pair<long long, long long> kruise_selected(const Json& live, const Json& selector, const HealthInputs& inputs) {
+  const std::string hash = text_at(live, "status.daemonSetHash");
+  long long selected = 0;
+  long long updated = 0;
+  for (const Json* pod : inputs.pods) {
+    if (pod_terminating(*pod))
+      continue;
+    const std::string node_name = text_at(*pod, "spec.nodeName");
+    const auto node = std::find_if(inputs.nodes.begin(), inputs.nodes.end(),
+                                   [&](const Json* candidate) { return text_at(*candidate, "metadata.name") == node_name; });
+    if (node == inputs.nodes.end() || !selector_matches(selector, find_path(**node, "metadata.labels")))
+      continue;
+    ++selected;
+    const Json* labels = find_path(*pod, "metadata.labels");
+    if (!hash.empty() && labels != nullptr && string_member(*labels, "controller-revision-hash") == hash)
+      ++updated;
+  }
+  return {selected, updated};
+}
+
+Health daemonset_health(const ObjectRef& ref, const Json& live, const HealthInputs& inputs) {
+  const std::string& name = ref.name;
+  if (!observed(live))
+    return {HealthStatus::progressing, "Waiting for daemon set spec update to be observed..."};
+  if (Health pending = pending_health(inputs); pending.status != HealthStatus::healthy)
+    return pending;
+  const long long desired = int_at(live, "status.desiredNumberScheduled", 0);
+  const long long updated_all = int_at(live, "status.updatedNumberScheduled", 0);
+  const long long available = int_at(live, "status.numberAvailable", 0);
+  if (text_at(live, "spec.updateStrategy.type", "RollingUpdate") == "OnDelete") {
+    // kubectl has no rollout status for OnDelete: pods change only when deleted, so the set is as
+    // healthy as its pods are available.
+    if (available < desired)
+      return {HealthStatus::progressing, fmt::format("daemon set \"{}\": {} of {} pods are available...", name, available, desired)};
+    return {HealthStatus::healthy,
+            fmt::format("daemon set \"{}\": {} of {} pods updated (OnDelete: pods change when deleted)", name, updated_all, desired)};
+  }
+  const bool kruise = ref.group == "apps.kruise.io";
+  long long wanted = desired;
+  long long updated = updated_all;
+  bool paused = false;
+  if (kruise) {
+    const Json* rolling = find_path(live, "spec.updateStrategy.rollingUpdate");
+    const Json* selector = rolling != nullptr ? find_member(*rolling, "selector") : nullptr;
+    long long desired_selected = desired;
+    if (selector != nullptr && selector->IsObject())
+      std::tie(desired_selected, updated) = kruise_selected(live, *selector, inputs);
+    const long long partition = rolling != nullptr ? std::clamp(scaled(find_member(*rolling, "partition"), desired), 0LL, desired) : 0;
+    wanted = std::max(0LL, desired_selected - partition);
+    const Json* pause = rolling != nullptr ? find_member(*rolling, "paused") : nullptr;
+    paused = pause != nullptr && pause->IsTrue();
+  }
+  if (updated < wanted) {
+    const std::string message =
+        fmt::format("Waiting for daemon set \"{}\" rollout to finish: {} out of {} new pods have been updated...", name, updated, wanted);
+    if (paused)
+      return {HealthStatus::suspended, "rollout paused: " + message};
+    return {HealthStatus::progressing, message};
+  }
+  if (available < desired)
+    return {HealthStatus::progressing,
+            fmt::format("Waiting for daemon set \"{}\" rollout to finish: {} of {} updated pods are available...", name, available, desired)};
+  return {HealthStatus::healthy, fmt::format("daemon set \"{}\" successfully rolled out", name)};
+}
+
+Health statefulset_health(const std::string& name, const Json& live, const HealthInputs& inputs) {
+  if (text_at(live, "spec.updateStrategy.type", "RollingUpdate") == "OnDelete")
+    return {HealthStatus::healthy, fmt::format("statefulset \"{}\": OnDelete strategy, pods change when deleted", name)};
+  if (int_at(live, "status.observedGeneration", 0) == 0 || !observed(live))
+    return {HealthStatus::progressing, "Waiting for statefulset spec update to be observed..."};
+  if (Health pending = pending_health(inputs); pending.status != HealthStatus::healthy)
+    return pending;
+  const long long replicas = int_at(live, "spec.replicas", 1);
+  const long long ready = int_at(live, "status.readyReplicas", 0);
+  if (ready < replicas)
+    return {HealthStatus::progressing, fmt::format("Waiting for {} pods to be ready...", replicas - ready)};
+  if (const Json* partition = find_path(live, "spec.updateStrategy.rollingUpdate.partition"); partition != nullptr && partition->IsInt64()) {
+    const long long updated = int_at(live, "status.updatedReplicas", 0);
+    if (updated < replicas - partition->GetInt64())
+      return {HealthStatus::progressing, fmt::format("Waiting for partitioned roll out to finish: {} out of {} new pods have been updated...",
+                                                     updated, replicas - partition->GetInt64())};
+    return {HealthStatus::healthy, fmt::format("partitioned roll out complete: {} new pods have been updated...", updated)};
+  }
+  if (text_at(live, "status.updateRevision") != text_at(live, "status.currentRevision"))
+    return {HealthStatus::progressing,
+            fmt::format("waiting for statefulset rolling update to complete {} pods at revision {}...", int_at(live, "status.updatedReplicas", 0),
+                        text_at(live, "status.updateRevision"))};
+  return {HealthStatus::healthy, fmt::format("statefulset rolling update complete {} pods at revision {}...", int_at(live, "status.currentReplicas", 0),
+                                             text_at(live, "status.currentRevision"))};
+}
+
+Health replicaset_health(const Json& live, const HealthInputs& inputs) {
+  if (Health pending = pending_health(inputs); pending.status != HealthStatus::healthy)
+    return pending;
+  const long long replicas = int_at(live, "spec.replicas", 1);
+  const long long available = int_at(live, "status.availableReplicas", 0);
+  if (available < replicas)
+    return {HealthStatus::progressing, fmt::format("Waiting for rollout to finish: {} of {} replicas are available...", available, replicas)};
+  return {HealthStatus::healthy, ""};
+}
+
+Health pod_health(const std::string& name, const Json& pod) {
+  if (pod_terminating(pod))
+    return {HealthStatus::progressing, "pod is Terminating"};
+  const std::string phase = text_at(pod, "status.phase", "Pending");
+  if (phase == "Running")
+    return condition_is(pod, "Ready", "True") ? Health{HealthStatus::healthy, ""} : Health{HealthStatus::progressing, "pod is not ready"};
+  if (phase == "Succeeded")
+    return {HealthStatus::healthy, "pod completed"};
+  if (phase == "Failed")
+    return {HealthStatus::degraded, text_at(pod, "status.message", "pod failed")};
+  if (const std::string message = unschedulable_message(pod); !message.empty())
+    return {HealthStatus::degraded, fmt::format("pod {} is Pending: {}", name, message)};
+  return {HealthStatus::progressing, "pod is Pending"};
+}
+
+} // namespace
+
+bool pod_terminating(const Json& pod) {
+  const Json* deletion = find_path(pod, "metadata.deletionTimestamp");
+  return deletion != nullptr && deletion->IsString();
+}
+
+std::string unschedulable_message(const Json& pod) {
+  const Json* conditions = find_path(pod, "status.conditions");
+  if (conditions == nullptr || !conditions->IsArray() || !text_at(pod, "spec.nodeName").empty())
+    return {};
+  for (const auto& condition : conditions->GetArray()) {
+    if (string_member(condition, "type") == "PodScheduled" && string_member(condition, "status") == "False")
+      return std::string(string_member(condition, "message"));
+  }
+  return {};
+}
+
+bool health_needs_pods(const ObjectRef& ref) {
+  if (ref.group == "apps")
+    return ref.kind == "Deployment" || ref.kind == "DaemonSet" || ref.kind == "ReplicaSet" || ref.kind == "StatefulSet";
+  return ref.group == "apps.kruise.io" && ref.kind == "DaemonSet";
+}
+
+Health live_health(const ObjectRef& ref, const Json& live, const HealthInputs& inputs) {
+  if (ref.group == "apps" && ref.kind == "Deployment")
+    return deployment_health(ref.name, live, inputs);
+  if ((ref.group == "apps" || ref.group == "apps.kruise.io") && ref.kind == "DaemonSet")
+    return daemonset_health(ref, live, inputs);
+  if (ref.group == "apps" && ref.kind == "StatefulSet")
+    return statefulset_health(ref.name, live, inputs);
+  if (ref.group == "apps" && ref.kind == "ReplicaSet")
+    return replicaset_health(live, inputs);
+  if (ref.group.empty() && ref.kind == "Pod")
+    return pod_health(ref.name, live);
+  if (ref.group == "apiextensions.k8s.io" && ref.kind == "CustomResourceDefinition") {
+    if (condition_is(live, "Established", "True"))
+      return {HealthStatus::healthy, "established"};
+    return {HealthStatus::progressing, fmt::format("waiting for CustomResourceDefinition {} to be Established", ref.name)};
+  }
+  if (ref.group.empty() && ref.kind == "Namespace") {
+    const std::string phase = text_at(live, "status.phase", "Active");
+    if (phase == "Active")
+      return {HealthStatus::healthy, ""};
+    return {HealthStatus::progressing, fmt::format("namespace is {}", phase)};
+  }
+  return {HealthStatus::healthy, ""};
+}
+
+bool selector_matches(const Json& selector, const Json* labels) {
+  const auto label = [&](std::string_view key) -> std::optional<std::string_view> {
+    const Json* value = labels != nullptr ? find_member(*labels, key) : nullptr;
+    if (value == nullptr || !value->IsString())
+      return std::nullopt;
+    return std::string_view(value->GetString(), value->GetStringLength());
+  };
+  if (!selector.IsObject())
+    return false;
+  const Json* match_labels = find_member(selector, "matchLabels");
+  const Json* expressions = find_member(selector, "matchExpressions");
+  if (match_labels == nullptr && expressions == nullptr)
+    match_labels = &selector; // a plain map of label to value
+  if (match_labels != nullptr && match_labels->IsObject()) {
+    for (const auto& member : match_labels->GetObject()) {
+      const auto value = label({member.name.GetString(), member.name.GetStringLength()});
+      if (!value || !member.value.IsString() || *value != member.value.GetString())
+        return false;
+    }
+  }
+  if (expressions != nullptr && expressions->IsArray()) {
+    for (const auto& expression : expressions->GetArray()) {
+      const auto value = label(string_member(expression, "key"));
+      const std::string_view op = string_member(expression, "operator");
+      bool listed = false;
+      if (const Json* values = find_member(expression, "values"); values != nullptr && values->IsArray() && value) {
+        for (const auto& candidate : values->GetArray())
+          listed = listed || (candidate.IsString() && *value == candidate.GetString());
+      }
+      if ((op == "In" && !listed) || (op == "NotIn" && listed) || (op == "Exists" && !value) || (op == "DoesNotExist" && value))
+        return false;
+    }
+  }
+  return true;
+}
+
+std::string selector_query(const Json& selector) {
+  std::vector<std::string> terms;
+  const Json* match_labels = find_member(selector, "matchLabels");
+  if (match_labels != nullptr && match_labels->IsObject()) {
+    for (const auto& member : match_labels->GetObject())
+      if (member.value.IsString())
+        terms.push_back(fmt::format("{}={}", member.name.GetString(), member.value.GetString()));
+  }
+  if (const Json* expressions = find_member(selector, "matchExpressions"); expressions != nullptr && expressions->IsArray()) {
+    for (const auto& expression : expressions->GetArray()) {
+      const std::string key(string_member(expression, "key"));
+      const std::string_view op = string_member(expression, "operator");
+      std::vector<std::string> values;
+      if (const Json* list = find_member(expression, "values"); list != nullptr && list->IsArray())
+        for (const auto& value : list->GetArray())
+          if (value.IsString())
+            values.emplace_back(value.GetString());
+      if (op == "In")
+        terms.push_back(fmt::format("{} in ({})", key, fmt::join(values, ",")));
+      else if (op == "NotIn")
+        terms.push_back(fmt::format("{} notin ({})", key, fmt::join(values, ",")));
+      else if (op == "Exists")
+        terms.push_back(key);
+      else if (op == "DoesNotExist")
+        terms.push_back("!" + key);
+    }
+  }
+  std::sort(terms.begin(), terms.end());
+  return fmt::format("{}", fmt::join(terms, ","));
+}
+
+} // namespace meridian::kube

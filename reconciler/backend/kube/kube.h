@@ -1,0 +1,65 @@
+// The Kubernetes backend: real clusters reached through kubeconfig contexts, over the REST API.
+//
+// Every Kubernetes object is read with paginated LISTs (one per resource type and namespace, cached
+// for a few seconds so that a plan's N gets of one type cost one request), applied with server-side
+// apply (field manager `meridian`, force on; dry-run with dryRun=All) and deleted with a
+// propagation policy, waiting until the server answers 404. Kinds map to REST paths through the
+// cluster's discovery documents, never through guessed plurals. CRDs are waited for until
+// Established, then discovery is refreshed.
+//
+// Clusters are not created here: a Meridian Cluster is "bound" when its kubeconfig context is
+// configured and the API server answers /version. NodePools need the alibabacloud backend.
+//
+// A KubeBackend is used from one thread at a time (the engine's); it owns one HTTPS client per
+// cluster. Credentials from exec plugins and token files are refreshed as they expire or rotate.
+#pragma once
+
+#include "backend/backend.h"
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace meridian::kube {
+
+//! Where one Meridian cluster's API server is found: a kubeconfig file and a context in it.
+struct ClusterBinding {
+  std::string kubeconfig; //!< "" = $KUBECONFIG, else ~/.kube/config, else in-cluster config
+  std::string context;    //!< "" = the kubeconfig's current-context
+};
+
+//! How the backend is configured (the `--kube-config` file, or defaults).
+struct KubeOptions {
+  //! Explicit bindings by Meridian cluster name. When empty, every cluster uses `fallback`.
+  std::map<std::string, ClusterBinding> clusters;
+  //! Binding for clusters without an explicit one; nullopt (with explicit bindings) = unbound.
+  std::optional<ClusterBinding> fallback = ClusterBinding{};
+  std::string field_manager = "meridian";
+  std::string propagation_policy = "Background"; //!< or Foreground
+  std::chrono::milliseconds delete_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds establish_timeout{std::chrono::minutes(1)};
+  std::chrono::milliseconds poll_interval{std::chrono::milliseconds(500)};
+  std::chrono::milliseconds list_cache_ttl{std::chrono::seconds(5)};
+  int list_page_size = 500;
+  int max_attempts = 5; //!< per request, for 429, 5xx and connection failures
+  //! Where Cluster specs applied through this backend are remembered ("" = in memory only).
+  std::string state_file;
+};
+
+//! Reads a Meridian kube config file (YAML):
+//!
+//!   clusters:                      # Meridian cluster name → kubeconfig path and context
+//!     edge: {kubeconfig: ~/.kube/edge.yaml, context: edge-admin}
+//!     ml-prod: {context: ml-prod}  # kubeconfig defaults as kubectl's
+//!   default: {context: dev}        # optional: clusters not listed (without it they are unbound)
+//!   deletePropagation: Foreground  # optional: Background (default) or Foreground
+//!
+//! Throws UserError naming the file and the field.
+KubeOptions load_kube_options(const std::string& path);
+
+//! The backend. Connections are opened on first use of each cluster.
+std::unique_ptr<Backend> open_kube_backend(KubeOptions options);
+
+} // namespace meridian::kube

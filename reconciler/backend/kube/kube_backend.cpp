@@ -1,0 +1,657 @@
+// The Kubernetes backend: Backend over ApiClient (one per cluster), with LIST caches, server-side
+// apply, deletion waits and health from live status.
+#include "backend/kube/client.h"
+#include "backend/kube/health.h"
+#include "backend/kube/kube.h"
+
+#include "base/error.h"
+#include "manifest/yaml_parser.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace meridian::kube {
+namespace {
+
+constexpr std::string_view kFleetGroup = "meridian.io";
+constexpr std::string_view kManagedByAnnotation = "meridian.io/managed-by";
+constexpr std::string_view kRegionLabel = "topology.kubernetes.io/region";
+constexpr std::string_view kCrdGroup = "apiextensions.k8s.io";
+
+//! Kinds list_managed always looks at (kubectl's prune allow-list and what fleets here carry);
+//! kinds this process read or applied are added. Kinds a cluster does not serve are skipped.
+const std::vector<std::pair<std::string_view, std::string_view>>& default_managed_kinds() {
+  static const std::vector<std::pair<std::string_view, std::string_view>> kinds = {
+      {"", "Namespace"},
+      {"", "ConfigMap"},
+      {"", "Secret"},
+      {"", "Service"},
+      {"", "ServiceAccount"},
+      {"", "PersistentVolumeClaim"},
+      {"apps", "Deployment"},
+      {"apps", "DaemonSet"},
+      {"apps", "StatefulSet"},
+      {"batch", "Job"},
+      {"batch", "CronJob"},
+      {"networking.k8s.io", "Ingress"},
+      {"policy", "PodDisruptionBudget"},
+      {"rbac.authorization.k8s.io", "Role"},
+      {"rbac.authorization.k8s.io", "RoleBinding"},
+      {"rbac.authorization.k8s.io", "ClusterRole"},
+      {"rbac.authorization.k8s.io", "ClusterRoleBinding"},
+      {"apiextensions.k8s.io", "CustomResourceDefinition"},
+      {"apps.kruise.io", "DaemonSet"},
+      {"scheduling.alibabacloud.com", "ResourcePolicy"},
+  };
+  return kinds;
+}
+
+std::string text_at(const Json& value, std::string_view path, std::string_view fallback = {}) {
+  const Json* found = find_path(value, path);
+  if (found == nullptr || !found->IsString())
+    return std::string(fallback);
+  return {found->GetString(), found->GetStringLength()};
+}
+
+void set_member(Json& object, std::string_view key, Json value, JsonAllocator& allocator) {
+  object.RemoveMember(Json(rapidjson::StringRef(key.data(), key.size())));
+  object.AddMember(Json(key.data(), static_cast<rapidjson::SizeType>(key.size()), allocator), value, allocator);
+}
+
+Json string_value(std::string_view text, JsonAllocator& allocator) {
+  return Json(text.data(), static_cast<rapidjson::SizeType>(text.size()), allocator);
+}
+
+//! The manifest to send: without what the server owns (status, uid, resourceVersion, managedFields...).
+std::string apply_body(const Json& desired) {
+  JsonDocument clean;
+  clean.CopyFrom(desired, clean.GetAllocator());
+  clean.RemoveMember("status");
+  if (auto metadata = clean.FindMember("metadata"); metadata != clean.MemberEnd() && metadata->value.IsObject()) {
+    for (const char* key : {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp", "selfLink"})
+      metadata->value.RemoveMember(key);
+  }
+  return write_compact(clean);
+}
+
+std::string group_of(std::string_view api_version) {
+  const size_t slash = api_version.find('/');
+  return slash == std::string_view::npos ? std::string() : std::string(api_version.substr(0, slash));
+}
+
+std::string version_of(std::string_view api_version) {
+  const size_t slash = api_version.find('/');
+  return std::string(slash == std::string_view::npos ? api_version : api_version.substr(slash + 1));
+}
+
+bool condition_true(const Json& object, std::string_view type) {
+  const Json* conditions = find_path(object, "status.conditions");
+  if (conditions == nullptr || !conditions->IsArray())
+    return false;
+  for (const auto& condition : conditions->GetArray())
+    if (string_member(condition, "type") == type)
+      return string_member(condition, "status") == "True";
+  return false;
+}
+
+const Json* condition(const Json& object, std::string_view type) {
+  const Json* conditions = find_path(object, "status.conditions");
+  if (conditions == nullptr || !conditions->IsArray())
+    return nullptr;
+  for (const auto& entry : conditions->GetArray())
+    if (string_member(entry, "type") == type)
+      return &entry;
+  return nullptr;
+}
+
+std::string controller_uid(const Json& object) {
+  const Json* owners = find_path(object, "metadata.ownerReferences");
+  if (owners == nullptr || !owners->IsArray())
+    return {};
+  for (const auto& owner : owners->GetArray()) {
+    const Json* controller = find_member(owner, "controller");
+    if (controller != nullptr && controller->IsTrue())
+      return std::string(string_member(owner, "uid"));
+  }
+  return {};
+}
+
+class KubeBackend final : public Backend {
+public:
+  explicit KubeBackend(KubeOptions options) : options_(std::move(options)) { load_cluster_specs(); }
+
+  std::string name() const override { return "kube"; }
+
+  std::vector<LiveObject> list_managed(std::string_view owner) override {
+    std::vector<LiveObject> result;
+    std::set<std::string> clusters = clusters_in_use();
+    for (const std::string& cluster : clusters) {
+      if (!bound(cluster))
+        continue;
+      if (cluster_specs_.count(cluster) != 0)
+        result.push_back({fleet_ref("Cluster", cluster), synthetic_cluster(cluster)});
+      ApiClient& api = client(cluster);
+      std::set<std::pair<std::string, std::string>> kinds(touched_kinds_.begin(), touched_kinds_.end());
+      for (const auto& [group, kind] : default_managed_kinds())
+        kinds.emplace(group, kind);
+      for (const auto& [group, kind] : kinds) {
+        // Kinds this process touched were resolved (and refreshed) already; no refresh per default kind.
+        const auto type = api.resource_for_kind(group, kind, false);
+        if (!type || !type->supports("list"))
+          continue;
+        for (auto& item : api.list(type->collection_path(""), options_.list_page_size)) {
+          const Json* annotations = find_path(*item, "metadata.annotations");
+          if (annotations == nullptr || string_member(*annotations, kManagedByAnnotation) != owner)
+            continue;
+          ObjectRef ref{cluster, group, kind, type->namespaced ? text_at(*item, "metadata.namespace") : "", text_at(*item, "metadata.name")};
+          result.push_back({std::move(ref), std::move(item)});
+        }
+      }
+    }
+    std::sort(result.begin(), result.end(), [](const LiveObject& a, const LiveObject& b) { return a.ref < b.ref; });
+    return result;
+  }
+
+  std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override {
+    if (ref.is_fleet_level()) {
+      if (ref.kind != "Cluster" || !bound(ref.name))
+        return nullptr;
+      return synthetic_cluster(ref.name, cluster_version(ref.name));
+    }
+    seen_clusters_.insert(ref.cluster);
+    touched_kinds_.emplace(ref.group, ref.kind);
+    ApiClient& api = client(ref.cluster);
+    const auto type = api.resource_for_kind(ref.group, ref.kind);
+    if (!type)
+      return nullptr; // the kind is not served, so no object of it exists
+    const auto& cached = cached_list(api, *type, type->namespaced ? ref.namespace_ : "");
+    const auto found = cached.find(ref.name);
+    return found == cached.end() ? nullptr : found->second;
+  }
+
+  std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
+    if (!desired.IsObject())
+      throw UserError(fmt::format("{}: the manifest is not an object", ref.display()));
+    if (ref.is_fleet_level()) {
+      if (ref.kind == "NodePool")
+        throw UserError(fmt::format("{}: NodePool needs the alibabacloud backend", ref.display()));
+      if (ref.kind != "Cluster")
+        throw UserError(fmt::format("{}: the kube backend cannot apply {}", ref.display(), ref.kind));
+      return bind_cluster(ref, desired, dry_run);
+    }
+    seen_clusters_.insert(ref.cluster);
+    touched_kinds_.emplace(ref.group, ref.kind);
+    ApiClient& api = client(ref.cluster);
+    const std::string api_version = text_at(desired, "apiVersion");
+    const std::string kind = text_at(desired, "kind");
+    return with_context(ref, [&] {
+      const auto type = api.resource_for(group_of(api_version), version_of(api_version), kind);
+      if (!type)
+        throw UserError(fmt::format("no matches for kind \"{}\" in version \"{}\"{}", kind, api_version,
+                                    group_of(api_version).empty() ? "" : " (is its CustomResourceDefinition installed?)"));
+      const std::string ns = type->namespaced ? ref.namespace_ : "";
+      std::string target = fmt::format("{}?fieldManager={}&force=true", type->object_path(ns, ref.name), url_encode(options_.field_manager));
+      if (dry_run)
+        target += "&dryRun=All";
+      const ApiResponse response = api.request({"PATCH", target, apply_body(desired), "application/apply-patch+yaml"});
+      if (!dry_run) {
+        remember(api, *type, ns, ref.name, response.object);
+        if (ref.group == kCrdGroup && ref.kind == "CustomResourceDefinition")
+          wait_established(api, *type, ref.name, text_at(desired, "spec.group"));
+      }
+      return std::shared_ptr<const JsonDocument>(response.object);
+    });
+  }
+
+  void remove(const ObjectRef& ref, bool dry_run) override {
+    if (ref.is_fleet_level()) {
+      // Clusters are not deleted through Kubernetes: Meridian only stops managing the binding.
+      if (ref.kind == "Cluster" && !dry_run && cluster_specs_.erase(ref.name) != 0)
+        save_cluster_specs();
+      return;
+    }
+    ApiClient& api = client(ref.cluster);
+    with_context(ref, [&] {
+      const auto type = api.resource_for_kind(ref.group, ref.kind);
+      if (!type)
+        return 0;
+      const std::string ns = type->namespaced ? ref.namespace_ : "";
+      const std::string path = type->object_path(ns, ref.name);
+      const std::string body = fmt::format(R"({{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"{}"}})", options_.propagation_policy);
+      const ApiResponse response = api.request({"DELETE", dry_run ? path + "?dryRun=All" : path, body, "application/json"}, {404});
+      if (dry_run)
+        return 0;
+      forget(api, *type, ns, ref.name);
+      if (response.status == 404)
+        return 0;
+      wait_gone(api, path);
+      return 0;
+    });
+  }
+
+  Health health(const ObjectRef& ref) override {
+    try {
+      return read_health(ref);
+    } catch (const TransientError& error) {
+      return {HealthStatus::progressing, fmt::format("cannot read live state: {}", error.what())};
+    } catch (const UserError& error) {
+      return {HealthStatus::degraded, error.what()};
+    }
+  }
+
+  std::vector<PodPlacement> placements(const ObjectRef& workload) override {
+    if (workload.is_fleet_level())
+      return {};
+    ApiClient& api = client(workload.cluster);
+    const auto type = api.resource_for_kind(workload.group, workload.kind);
+    if (!type)
+      return {};
+    const ApiResponse live = api.request({"GET", type->object_path(type->namespaced ? workload.namespace_ : "", workload.name), {}, {}}, {404});
+    if (live.status == 404)
+      return {};
+    std::map<std::string, std::string> regions;
+    for (const auto& node : api.list("/api/v1/nodes", options_.list_page_size)) {
+      const Json* labels = find_path(*node, "metadata.labels");
+      regions[text_at(*node, "metadata.name")] = labels == nullptr ? "" : std::string(string_member(*labels, kRegionLabel));
+    }
+    std::vector<PodPlacement> result;
+    for (const auto& pod : workload_pods(api, workload, *live.object)) {
+      PodPlacement placement;
+      placement.name = text_at(*pod, "metadata.name");
+      placement.node = text_at(*pod, "spec.nodeName");
+      placement.phase = pod_terminating(*pod) ? "Terminating" : text_at(*pod, "status.phase", "Pending");
+      placement.message = unschedulable_message(*pod);
+      if (const auto region = regions.find(placement.node); region != regions.end())
+        placement.region = region->second;
+      result.push_back(std::move(placement));
+    }
+    std::sort(result.begin(), result.end(), [](const PodPlacement& a, const PodPlacement& b) { return a.name < b.name; });
+    return result;
+  }
+
+  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>&) override { return {}; }
+
+  void wait(std::chrono::milliseconds duration) override {
+    if (duration.count() > 0)
+      std::this_thread::sleep_for(duration);
+  }
+
+  long long now_ms() override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
+  std::vector<std::string> node_regions(const std::string& cluster) override {
+    std::set<std::string> regions;
+    if (bound(cluster)) {
+      for (const auto& node : client(cluster).list("/api/v1/nodes", options_.list_page_size)) {
+        const Json* labels = find_path(*node, "metadata.labels");
+        if (labels != nullptr && !string_member(*labels, kRegionLabel).empty())
+          regions.emplace(string_member(*labels, kRegionLabel));
+      }
+    }
+    if (regions.empty()) {
+      if (const auto spec = cluster_specs_.find(cluster); spec != cluster_specs_.end() && !text_at(*spec->second, "spec.region").empty())
+        regions.insert(text_at(*spec->second, "spec.region"));
+    }
+    return {regions.begin(), regions.end()};
+  }
+
+private:
+  using NameIndex = std::map<std::string, std::shared_ptr<const JsonDocument>>;
+  struct CachedList {
+    std::chrono::steady_clock::time_point fetched;
+    NameIndex objects;
+  };
+
+  static ObjectRef fleet_ref(std::string_view kind, const std::string& name) {
+    return {"", std::string(kFleetGroup), std::string(kind), "", name};
+  }
+
+  //! Runs `body`, prefixing errors with the object and its cluster (TransientError stays transient).
+  template <typename Body> static auto with_context(const ObjectRef& ref, Body&& body) -> decltype(body()) {
+    const auto prefix = [&](const std::string& message) {
+      const std::string cluster_prefix = fmt::format("cluster {}: ", ref.cluster);
+      const std::string rest = message.starts_with(cluster_prefix) ? message.substr(cluster_prefix.size()) : message;
+      return fmt::format("{} (cluster {}): {}", ref.display(), ref.cluster, rest);
+    };
+    try {
+      return body();
+    } catch (const TransientError& error) {
+      throw TransientError(prefix(error.what()));
+    } catch (const UserError& error) {
+      throw UserError(prefix(error.what()));
+    }
+  }
+
+  bool bound(const std::string& cluster) const { return options_.clusters.count(cluster) != 0 || options_.fallback.has_value(); }
+
+  std::set<std::string> clusters_in_use() const {
+    std::set<std::string> clusters = seen_clusters_;
+    for (const auto& [name, binding] : options_.clusters)
+      clusters.insert(name);
+    for (const auto& [name, spec] : cluster_specs_)
+      clusters.insert(name);
+    return clusters;
+  }
+
+  ApiClient& client(const std::string& cluster) {
+    if (const auto found = clients_.find(cluster); found != clients_.end())
+      return *found->second;
+    ClusterBinding binding;
+    if (const auto explicit_binding = options_.clusters.find(cluster); explicit_binding != options_.clusters.end())
+      binding = explicit_binding->second;
+    else if (options_.fallback)
+      binding = *options_.fallback;
+    else
+      throw UserError(fmt::format("cluster {}: not bound to a kubeconfig context (add it to the --kube-config file)", cluster));
+    Connection connection;
+    try {
+      connection = resolve_connection(binding);
+    } catch (const UserError& error) {
+      throw UserError(fmt::format("cluster {}: {}", cluster, error.what()));
+    }
+    auto transport = make_https_transport(connection.endpoint);
+    RetryPolicy retry;
+    retry.max_attempts = options_.max_attempts;
+    auto api = std::make_unique<ApiClient>(cluster, std::move(connection), std::move(transport), retry);
+    return *clients_.emplace(cluster, std::move(api)).first->second;
+  }
+
+  //! `{"gitVersion": ...}` of the cluster's /version; throws when it does not answer.
+  std::string cluster_version(const std::string& cluster) {
+    const ApiResponse version = client(cluster).request({"GET", "/version", {}, {}});
+    return text_at(*version.object, "gitVersion");
+  }
+
+  std::shared_ptr<const JsonDocument> synthetic_cluster(const std::string& cluster, const std::string& version = {}) {
+    auto document = std::make_shared<JsonDocument>();
+    JsonAllocator& allocator = document->GetAllocator();
+    const auto spec = cluster_specs_.find(cluster);
+    if (spec != cluster_specs_.end())
+      document->CopyFrom(*spec->second, allocator);
+    else
+      document->SetObject();
+    set_member(*document, "apiVersion", string_value(text_at(*document, "apiVersion", "meridian.io/v1alpha1"), allocator), allocator);
+    set_member(*document, "kind", string_value("Cluster", allocator), allocator);
+    if (find_member(*document, "metadata") == nullptr)
+      set_member(*document, "metadata", Json(rapidjson::kObjectType), allocator);
+    set_member((*document)["metadata"], "name", string_value(cluster, allocator), allocator);
+    Json status(rapidjson::kObjectType);
+    set_member(status, "state", string_value("running", allocator), allocator);
+    set_member(status, "server", string_value(client(cluster).endpoint().server, allocator), allocator);
+    if (!version.empty())
+      set_member(status, "currentVersion", string_value(version, allocator), allocator);
+    set_member(*document, "status", std::move(status), allocator);
+    return document;
+  }
+
+  std::shared_ptr<const JsonDocument> bind_cluster(const ObjectRef& ref, const Json& desired, bool dry_run) {
+    if (!bound(ref.name))
+      throw UserError(fmt::format("{}: the kube backend cannot create clusters and this one is not bound to a kubeconfig context "
+                                  "(add it to the --kube-config file)",
+                                  ref.display()));
+    std::string version;
+    try {
+      version = cluster_version(ref.name);
+    } catch (const TransientError& error) {
+      throw TransientError(fmt::format("{}: not reachable: {}", ref.display(), error.what()));
+    }
+    auto stored = std::make_shared<JsonDocument>();
+    JsonDocument clean;
+    parse_json(apply_body(desired), clean);
+    stored->CopyFrom(clean, stored->GetAllocator());
+    if (dry_run) {
+      const auto previous = cluster_specs_.find(ref.name);
+      std::shared_ptr<const JsonDocument> saved = previous == cluster_specs_.end() ? nullptr : previous->second;
+      cluster_specs_[ref.name] = stored;
+      auto result = synthetic_cluster(ref.name, version);
+      if (saved)
+        cluster_specs_[ref.name] = saved;
+      else
+        cluster_specs_.erase(ref.name);
+      return result;
+    }
+    cluster_specs_[ref.name] = stored;
+    save_cluster_specs();
+    return synthetic_cluster(ref.name, version);
+  }
+
+  Health read_health(const ObjectRef& ref) {
+    if (ref.is_fleet_level()) {
+      if (ref.kind == "NodePool")
+        return {HealthStatus::missing, "NodePool needs the alibabacloud backend"};
+      if (!bound(ref.name))
+        return {HealthStatus::missing, fmt::format("cluster {} is not bound to a kubeconfig context", ref.name)};
+      const std::string version = cluster_version(ref.name);
+      return {HealthStatus::healthy, version.empty() ? "cluster is running" : fmt::format("cluster is running (Kubernetes {})", version)};
+    }
+    ApiClient& api = client(ref.cluster);
+    const auto type = api.resource_for_kind(ref.group, ref.kind);
+    if (!type)
+      return {HealthStatus::missing, fmt::format("{} does not exist (the cluster does not serve kind {})", ref.display(), ref.kind)};
+    const ApiResponse live = api.request({"GET", type->object_path(type->namespaced ? ref.namespace_ : "", ref.name), {}, {}}, {404});
+    if (live.status == 404)
+      return {HealthStatus::missing, fmt::format("{} does not exist", ref.display())};
+    std::vector<std::shared_ptr<JsonDocument>> pods;
+    std::vector<std::shared_ptr<JsonDocument>> nodes;
+    HealthInputs inputs;
+    if (health_needs_pods(ref)) {
+      pods = workload_pods(api, ref, *live.object);
+      if (ref.group == "apps.kruise.io" && find_path(*live.object, "spec.updateStrategy.rollingUpdate.selector") != nullptr)
+        nodes = api.list("/api/v1/nodes", options_.list_page_size);
+    }
+    for (const auto& pod : pods)
+      inputs.pods.push_back(pod.get());
+    for (const auto& node : nodes)
+      inputs.nodes.push_back(node.get());
+    return live_health(ref, *live.object, inputs);
+  }
+
+  //! Pods the workload controls: listed by its selector, kept when their controller is the workload
+  //! (for a Deployment: one of its ReplicaSets).
+  std::vector<std::shared_ptr<JsonDocument>> workload_pods(ApiClient& api, const ObjectRef& workload, const Json& live) {
+    if (workload.group.empty() && workload.kind == "Pod") {
+      auto self = std::make_shared<JsonDocument>();
+      self->CopyFrom(live, self->GetAllocator());
+      return {self};
+    }
+    const Json* selector = find_path(live, "spec.selector");
+    if (selector == nullptr || !selector->IsObject())
+      return {};
+    const std::string query = "labelSelector=" + url_encode(selector_query(*selector));
+    const std::string ns_path = fmt::format("/namespaces/{}", url_encode(workload.namespace_));
+    std::set<std::string> owners = {text_at(live, "metadata.uid")};
+    if (workload.kind == "Deployment") {
+      owners.clear();
+      for (const auto& set : api.list(fmt::format("/apis/apps/v1{}/replicasets", ns_path), options_.list_page_size, query)) {
+        if (controller_uid(*set) == text_at(live, "metadata.uid"))
+          owners.insert(text_at(*set, "metadata.uid"));
+      }
+    }
+    std::vector<std::shared_ptr<JsonDocument>> pods;
+    for (auto& pod : api.list(fmt::format("/api/v1{}/pods", ns_path), options_.list_page_size, query)) {
+      if (owners.count(controller_uid(*pod)) != 0)
+        pods.push_back(std::move(pod));
+    }
+    std::sort(pods.begin(), pods.end(), [](const auto& a, const auto& b) { return text_at(*a, "metadata.name") < text_at(*b, "metadata.name"); });
+    return pods;
+  }
+
+  const NameIndex& cached_list(ApiClient& api, const ResourceType& type, const std::string& ns) {
+    const std::string key = api.cluster() + " " + type.collection_path(ns);
+    const auto now = std::chrono::steady_clock::now();
+    auto& entry = lists_[key];
+    if (entry.fetched != std::chrono::steady_clock::time_point{} && now - entry.fetched < options_.list_cache_ttl)
+      return entry.objects;
+    entry.objects.clear();
+    for (auto& item : api.list(type.collection_path(ns), options_.list_page_size))
+      entry.objects[text_at(*item, "metadata.name")] = std::move(item);
+    entry.fetched = now;
+    return entry.objects;
+  }
+
+  void remember(ApiClient& api, const ResourceType& type, const std::string& ns, const std::string& name,
+                const std::shared_ptr<JsonDocument>& object) {
+    const auto entry = lists_.find(api.cluster() + " " + type.collection_path(ns));
+    if (entry != lists_.end())
+      entry->second.objects[name] = object;
+  }
+
+  void forget(ApiClient& api, const ResourceType& type, const std::string& ns, const std::string& name) {
+    const auto entry = lists_.find(api.cluster() + " " + type.collection_path(ns));
+    if (entry != lists_.end())
+      entry->second.objects.erase(name);
+  }
+
+  //! Polls a CRD until Established, then refreshes discovery of its group so its kind resolves.
+  void wait_established(ApiClient& api, const ResourceType& type, const std::string& name, const std::string& group) {
+    const auto deadline = std::chrono::steady_clock::now() + options_.establish_timeout;
+    const std::string path = type.object_path("", name);
+    for (;;) {
+      const ApiResponse live = api.request({"GET", path, {}, {}});
+      if (condition_true(*live.object, "Established")) {
+        api.forget_group(group);
+        return;
+      }
+      if (const Json* names = condition(*live.object, "NamesAccepted"); names != nullptr && string_member(*names, "status") == "False")
+        throw UserError(fmt::format("names not accepted: {}", string_member(*names, "message")));
+      if (std::chrono::steady_clock::now() >= deadline)
+        throw TransientError(fmt::format("not Established after {}s", options_.establish_timeout.count() / 1000));
+      wait(options_.poll_interval);
+    }
+  }
+
+  //! Polls until the object answers 404 (finalizers and foreground deletion take time).
+  void wait_gone(ApiClient& api, const std::string& path) {
+    const auto deadline = std::chrono::steady_clock::now() + options_.delete_timeout;
+    for (;;) {
+      const ApiResponse live = api.request({"GET", path, {}, {}}, {404});
+      if (live.status == 404)
+        return;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::string finalizers;
+        if (const Json* list = find_path(*live.object, "metadata.finalizers"); list != nullptr && list->IsArray())
+          for (const auto& finalizer : list->GetArray())
+            if (finalizer.IsString())
+              finalizers += (finalizers.empty() ? "" : ", ") + std::string(finalizer.GetString());
+        throw TransientError(fmt::format("still present {}s after deletion{}", options_.delete_timeout.count() / 1000,
+                                         finalizers.empty() ? "" : " (finalizers: " + finalizers + ")"));
+      }
+      wait(options_.poll_interval);
+    }
+  }
+
+  void load_cluster_specs() {
+    if (options_.state_file.empty() || !std::filesystem::exists(options_.state_file))
+      return;
+    std::ifstream in(options_.state_file);
+    std::ostringstream text;
+    text << in.rdbuf();
+    JsonDocument document;
+    if (const auto error = parse_json(text.str(), document))
+      throw UserError(fmt::format("{}: corrupt JSON: {}", options_.state_file, *error));
+    if (!document.IsObject())
+      return;
+    for (const auto& member : document.GetObject()) {
+      auto spec = std::make_shared<JsonDocument>();
+      spec->CopyFrom(member.value, spec->GetAllocator());
+      cluster_specs_[member.name.GetString()] = std::move(spec);
+    }
+  }
+
+  void save_cluster_specs() {
+    if (options_.state_file.empty())
+      return;
+    JsonDocument document(rapidjson::kObjectType);
+    for (const auto& [name, spec] : cluster_specs_)
+      set_member(document, name, Json(*spec, document.GetAllocator()), document.GetAllocator());
+    const std::string temporary = options_.state_file + ".tmp";
+    {
+      std::ofstream out(temporary, std::ios::trunc);
+      out << write_canonical(document, true) << "\n";
+      if (!out)
+        throw UserError(fmt::format("{}: cannot write", temporary));
+    }
+    std::filesystem::rename(temporary, options_.state_file);
+  }
+
+  KubeOptions options_;
+  std::map<std::string, std::unique_ptr<ApiClient>> clients_;
+  std::map<std::string, CachedList> lists_; //!< by "cluster collection-path"
+  std::map<std::string, std::shared_ptr<const JsonDocument>> cluster_specs_;
+  std::set<std::string> seen_clusters_;
+  std::set<std::pair<std::string, std::string>> touched_kinds_;
+};
+
+ClusterBinding parse_binding(const Json& value, const std::string& where) {
+  if (!value.IsObject())
+    throw UserError(fmt::format("{}: expected a mapping with kubeconfig and/or context", where));
+  ClusterBinding binding;
+  for (const auto& member : value.GetObject()) {
+    const std::string key = member.name.GetString();
+    if (key != "kubeconfig" && key != "context")
+      throw UserError(fmt::format("{}.{}: unknown field (expected kubeconfig, context)", where, key));
+    if (!member.value.IsString())
+      throw UserError(fmt::format("{}.{}: expected a string", where, key));
+    (key == "kubeconfig" ? binding.kubeconfig : binding.context) = member.value.GetString();
+  }
+  return binding;
+}
+
+} // namespace
+
+KubeOptions load_kube_options(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    throw UserError(fmt::format("{}: cannot read the kube config file", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  const auto file = parse_yaml(text.str());
+  if (file->error)
+    throw UserError(fmt::format("{}:{}: {}", path, file->error->line, file->error->message));
+  KubeOptions options;
+  options.fallback.reset();
+  if (file->documents.empty())
+    return options;
+  const Json& root = file->documents[0].value;
+  if (!root.IsObject())
+    throw UserError(fmt::format("{}: expected a mapping with clusters", path));
+  const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
+  const auto absolute = [&](ClusterBinding binding) {
+    if (!binding.kubeconfig.empty() && !binding.kubeconfig.starts_with("~") && std::filesystem::path(binding.kubeconfig).is_relative())
+      binding.kubeconfig = (base / binding.kubeconfig).string();
+    return binding;
+  };
+  for (const auto& member : root.GetObject()) {
+    const std::string key = member.name.GetString();
+    if (key == "apiVersion" || key == "kind")
+      continue;
+    if (key == "clusters") {
+      if (!member.value.IsObject())
+        throw UserError(fmt::format("{}: clusters: expected a mapping of cluster name to {{kubeconfig, context}}", path));
+      for (const auto& cluster : member.value.GetObject())
+        options.clusters[cluster.name.GetString()] =
+            absolute(parse_binding(cluster.value, fmt::format("{}: clusters.{}", path, cluster.name.GetString())));
+    } else if (key == "default") {
+      options.fallback = absolute(parse_binding(member.value, fmt::format("{}: default", path)));
+    } else if (key == "deletePropagation") {
+      const std::string policy = member.value.IsString() ? member.value.GetString() : "";
+      if (policy != "Background" && policy != "Foreground")
+        throw UserError(fmt::format("{}: deletePropagation: expected Background or Foreground, got \"{}\"", path, policy));
+      options.propagation_policy = policy;
+    } else {
+      throw UserError(fmt::format("{}: {}: unknown field (expected clusters, default, deletePropagation)", path, key));
+    }
+  }
+  return options;
+}
+
+std::unique_ptr<Backend> open_kube_backend(KubeOptions options) { return std::make_unique<KubeBackend>(std::move(options)); }
+
+} // namespace meridian::kube
