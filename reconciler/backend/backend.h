@@ -94,6 +94,10 @@ public:
   //! removed). Returns the resulting live object. With dry_run nothing changes.
   virtual std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) = 0;
 
+  //! True when `apply(..., dry_run=true)` returns what the server itself would store (defaults,
+  //! admission, field ownership applied): plan then diffs that against live, as `kubectl diff` does.
+  virtual bool server_side_dry_run() const { return false; }
+
   //! Deletes `ref` (a no-op when it does not exist).
   virtual void remove(const ObjectRef& ref, bool dry_run) = 0;
 

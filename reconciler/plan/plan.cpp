@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace meridian {
@@ -120,6 +121,26 @@ void order_changes(Plan& plan, const DesiredState& desired) {
   (void)desired;
 }
 
+// The server's own answer (dry-run apply) compared with live in both directions, as `kubectl diff`
+// does: defaults and admission changes never show, and fields the apply would drop do. Falls back
+// to the client-side diff (nullopt) when the backend cannot dry-run or the dry run fails.
+std::optional<std::vector<FieldChange>> server_diff(Backend& backend, const DesiredObject& object, const Json& live,
+                                                    DiffOptions options, std::vector<std::string>& warnings) {
+  if (!backend.server_side_dry_run() || object.ref.is_fleet_level())
+    return std::nullopt;
+  std::shared_ptr<const JsonDocument> dry;
+  try {
+    dry = backend.apply(object.ref, *object.body, true);
+  } catch (const UserError& error) {
+    warnings.push_back(fmt::format("{}: server dry-run failed, diff computed locally: {}", object.ref.display(), error.what()));
+    return std::nullopt;
+  }
+  if (dry == nullptr)
+    return std::nullopt;
+  options.last_applied = &live; // every live field the dry-run result lacks is a removal
+  return diff_object(*dry, live, options);
+}
+
 } // namespace
 
 std::string_view to_string(Action action) {
@@ -167,7 +188,10 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       JsonDocument last_applied;
       if (const auto text = store.last_applied(desired.owner, object.ref.key()); text && !parse_json(*text, last_applied))
         diff_options.last_applied = &last_applied;
-      change.fields = diff_object(*object.body, *live, diff_options);
+      if (auto server_fields = server_diff(backend, object, *live, diff_options, plan.warnings))
+        change.fields = std::move(*server_fields);
+      else
+        change.fields = diff_object(*object.body, *live, diff_options);
       change.action = change.fields.empty() ? Action::unchanged : Action::update;
     }
     if (change.action == Action::update && object.region_rollout != RegionRollout::none && touches_template(change.fields)) {

@@ -127,6 +127,7 @@ public:
   explicit KubeBackend(KubeOptions options) : options_(std::move(options)) { load_cluster_specs(); }
 
   std::string name() const override { return "kube"; }
+  bool server_side_dry_run() const override { return true; }
 
   std::vector<LiveObject> list_managed(std::string_view owner) override {
     std::vector<LiveObject> result;
