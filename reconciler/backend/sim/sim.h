@@ -40,6 +40,7 @@
 namespace meridian::sim {
 
 class Store;
+class World;
 
 //! One event of an object, as `kubectl describe` lists them.
 struct EventRecord {
@@ -119,7 +120,19 @@ public:
   std::string integrity_check();
 
 private:
+  //! The fleet for a read-only call, inside the caller's transaction: the World last loaded or
+  //! saved, while no other connection has committed since (PRAGMA data_version); else a fresh load.
+  //! Health gates poll after every change, and loading the whole fleet per poll made an apply and
+  //! the loop's status quadratic in the size of the fleet.
+  World& snapshot();
+  //! Keeps `world`, just saved and committed, for later reads; `version` is the data_version read
+  //! inside its write transaction (a connection's own commits leave it unchanged).
+  void keep(std::unique_ptr<World> world, long long version);
+  long long data_version();
+
   std::unique_ptr<Store> store_;
+  std::unique_ptr<World> snapshot_;
+  long long snapshot_version_ = -1;
 };
 
 //! The simulator as the engine sees it.

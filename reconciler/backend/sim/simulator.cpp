@@ -31,8 +31,19 @@ bool builtin_namespace(std::string_view ns) {
   return ns == "default" || ns == "kube-system" || ns == "kube-public" || ns == "kube-node-lease";
 }
 
+//! An empty document with a small allocator pool of its own. RapidJSON's default pool takes 64 KiB
+//! chunks, dozens of times an object: handing out thousands of objects was mostly page faults.
+std::shared_ptr<JsonDocument> new_document() {
+  struct Owned {
+    JsonAllocator allocator{4096};
+    JsonDocument document{&allocator};
+  };
+  auto owned = std::make_shared<Owned>();
+  return std::shared_ptr<JsonDocument>(owned, &owned->document);
+}
+
 std::shared_ptr<const JsonDocument> copy_document(const Json& value) {
-  auto document = std::make_shared<JsonDocument>();
+  auto document = new_document();
   document->CopyFrom(value, document->GetAllocator());
   return document;
 }
@@ -550,17 +561,41 @@ Simulator::Simulator(const std::string& db_path) : store_(open_store(db_path)) {
 
 Simulator::~Simulator() = default;
 
+long long Simulator::data_version() { return store_->data_version(); }
+
+World& Simulator::snapshot() {
+  const long long version = data_version();
+  if (snapshot_ == nullptr || version != snapshot_version_) {
+    snapshot_.reset();
+    snapshot_ = std::make_unique<World>(*store_);
+    snapshot_version_ = version;
+  }
+  return *snapshot_;
+}
+
+void Simulator::keep(std::unique_ptr<World> world, long long version) {
+  snapshot_ = std::move(world);
+  snapshot_version_ = version;
+}
+
 std::unique_ptr<Backend> open_simulator(const std::string& db_path) { return std::make_unique<Simulator>(db_path); }
 
 std::vector<LiveObject> Simulator::list_managed(std::string_view owner) {
+  // Straight from the rows, parsing only those that can qualify: pods, nodes and replica sets
+  // (most of a fleet) never carry the annotation, and loading the World parsed them all.
   Store::Transaction transaction(*store_, false);
-  World world(*store_);
   std::vector<LiveObject> result;
-  for (Object* object : world.all()) {
-    const bool fleet = object->ref.group == kFleetGroup && (object->ref.kind == "Cluster" || object->ref.kind == "NodePool");
-    if (fleet || annotation_text(object->body(), kManagedByAnnotation) == owner)
-      result.push_back({object->ref, copy_document(object->body())});
+  for (const StoredObject& stored : store_->load_objects()) {
+    const bool fleet = stored.ref.group == kFleetGroup && (stored.ref.kind == "Cluster" || stored.ref.kind == "NodePool");
+    if (!fleet && !owner.empty() && stored.body.find(kManagedByAnnotation) == std::string::npos)
+      continue;
+    auto document = new_document();
+    if (const auto error = parse_json(stored.body, *document))
+      throw UserError(fmt::format("{}: object {}: corrupt JSON: {}", store_->path(), stored.ref.key(), *error));
+    if (fleet || annotation_text(*document, kManagedByAnnotation) == owner)
+      result.push_back({stored.ref, std::move(document)});
   }
+  std::sort(result.begin(), result.end(), [](const LiveObject& a, const LiveObject& b) { return a.ref < b.ref; });
   return result;
 }
 
@@ -568,7 +603,7 @@ std::shared_ptr<const JsonDocument> Simulator::get(const ObjectRef& ref) {
   const auto stored = store_->load_object(ref);
   if (!stored)
     return nullptr;
-  auto document = std::make_shared<JsonDocument>();
+  auto document = new_document();
   if (const auto error = parse_json(stored->body, *document))
     throw UserError(fmt::format("{}: object {}: corrupt JSON: {}", store_->path(), ref.key(), *error));
   return document;
@@ -576,37 +611,43 @@ std::shared_ptr<const JsonDocument> Simulator::get(const ObjectRef& ref) {
 
 std::shared_ptr<const JsonDocument> Simulator::apply(const ObjectRef& ref, const Json& desired, bool dry_run) {
   Store::Transaction transaction(*store_, !dry_run);
-  World world(*store_);
-  Object& live = apply_in(world, ref, desired, Manager::meridian);
-  world.stamp();
+  if (!dry_run)
+    snapshot_.reset();
+  auto world = std::make_unique<World>(*store_);
+  Object& live = apply_in(*world, ref, desired, Manager::meridian);
+  world->stamp();
   auto result = copy_document(live.body());
   if (!dry_run) {
-    world.save();
+    world->save();
+    const long long version = data_version();
     transaction.commit();
+    keep(std::move(world), version);
   }
   return result;
 }
 
 void Simulator::remove(const ObjectRef& ref, bool dry_run) {
   Store::Transaction transaction(*store_, !dry_run);
-  World world(*store_);
-  remove_in(world, ref);
+  if (!dry_run)
+    snapshot_.reset();
+  auto world = std::make_unique<World>(*store_);
+  remove_in(*world, ref);
   if (dry_run)
     return;
-  world.save();
+  world->save();
+  const long long version = data_version();
   transaction.commit();
+  keep(std::move(world), version);
 }
 
 Health Simulator::health(const ObjectRef& ref) {
   Store::Transaction transaction(*store_, false);
-  World world(*store_);
-  return health_in(world, ref);
+  return health_in(snapshot(), ref);
 }
 
 std::vector<PodPlacement> Simulator::placements(const ObjectRef& workload) {
   Store::Transaction transaction(*store_, false);
-  World world(*store_);
-  return placements_in(world, workload);
+  return placements_in(snapshot(), workload);
 }
 
 std::vector<PlacementForecast> Simulator::predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) {
@@ -686,12 +727,15 @@ void Simulator::wait(std::chrono::milliseconds duration) {
   if (duration.count() <= 0)
     return;
   Store::Transaction transaction(*store_, true);
-  World world(*store_);
+  snapshot_.reset();
+  auto world = std::make_unique<World>(*store_);
   const long long ticks = (duration.count() + kTickMs - 1) / kTickMs;
   for (long long step = 0; step < ticks; ++step)
-    tick(world);
-  world.save();
+    tick(*world);
+  world->save();
+  const long long version = data_version();
   transaction.commit();
+  keep(std::move(world), version);
 }
 
 long long Simulator::now_ms() {
@@ -702,7 +746,7 @@ long long Simulator::now_ms() {
 
 std::vector<std::string> Simulator::node_regions(const std::string& cluster) {
   Store::Transaction transaction(*store_, false);
-  World world(*store_);
+  World& world = snapshot();
   std::set<std::string> regions;
   for (Object* node : world.list(cluster, "", "Node")) {
     const std::string region = string_map_at(node->body(), "metadata.labels")[std::string(kRegionLabel)];
@@ -729,6 +773,7 @@ void Simulator::init(std::string_view text, const std::string& origin) {
       throw UserError(fmt::format("{}: {}: unknown field (expected seed, stock, clusters, objects)", origin, key));
   }
   Store::Transaction transaction(*store_, true);
+  snapshot_.reset();
   store_->clear();
   World world(*store_);
   world.set_meta("seed", std::to_string(int_at(fixture, "seed", 1)));
@@ -884,6 +929,7 @@ ObjectRef Simulator::ref_for(const Json& object, const std::string& default_clus
 
 std::shared_ptr<const JsonDocument> Simulator::apply_foreign(const ObjectRef& ref, const Json& object) {
   Store::Transaction transaction(*store_, true);
+  snapshot_.reset();
   World world(*store_);
   Object& live = apply_in(world, ref, object, Manager::foreign);
   world.save();
@@ -894,6 +940,7 @@ std::shared_ptr<const JsonDocument> Simulator::apply_foreign(const ObjectRef& re
 
 void Simulator::delete_foreign(const ObjectRef& ref) {
   Store::Transaction transaction(*store_, true);
+  snapshot_.reset();
   World world(*store_);
   if (world.find(ref) == nullptr)
     throw UserError(fmt::format("{}: not found{}", ref.display(), ref.cluster.empty() ? "" : " in cluster " + ref.cluster));

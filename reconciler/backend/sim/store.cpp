@@ -137,12 +137,17 @@ std::vector<StoredObject> Store::load_objects() {
 }
 
 std::optional<StoredObject> Store::load_object(const ObjectRef& ref) {
-  Statement statement(db_.get(),
-                      "SELECT body, applied FROM objects WHERE cluster=?1 AND grp=?2 AND kind=?3 AND namespace=?4 AND name=?5", path_);
+  if (load_object_ == nullptr)
+    load_object_ = std::make_unique<Statement>(
+        db_.get(), "SELECT body, applied FROM objects WHERE cluster=?1 AND grp=?2 AND kind=?3 AND namespace=?4 AND name=?5", path_);
+  Statement& statement = *load_object_;
+  statement.reset(); // a statement left stepping would hold its read transaction open
   bind_ref(statement, 1, ref);
-  if (!statement.step())
-    return std::nullopt;
-  return StoredObject{ref, statement.text(0), statement.text(1)};
+  std::optional<StoredObject> result;
+  if (statement.step())
+    result = StoredObject{ref, statement.text(0), statement.text(1)};
+  statement.reset();
+  return result;
 }
 
 void Store::put_object(const StoredObject& object) {
@@ -225,6 +230,12 @@ void Store::prune_events(long long keep) {
 }
 
 void Store::clear() { exec("DELETE FROM objects; DELETE FROM meta; DELETE FROM stock; DELETE FROM events;"); }
+
+long long Store::data_version() {
+  Statement statement(db_.get(), "PRAGMA data_version", path_);
+  statement.step();
+  return statement.integer(0);
+}
 
 std::string Store::integrity_check() {
   Statement statement(db_.get(), "PRAGMA integrity_check", path_);

@@ -110,6 +110,9 @@ public:
   //! Empties every table (inside the caller's transaction).
   void clear();
 
+  //! PRAGMA data_version: changes when another connection commits (never for this one's commits).
+  long long data_version();
+
   //! "ok" when `PRAGMA integrity_check` finds nothing wrong, else what it found.
   std::string integrity_check();
 
@@ -119,6 +122,7 @@ private:
   friend class Transaction;
   std::string path_;
   DatabaseHandle db_; // declared before statements: finalized after them
+  std::unique_ptr<Statement> load_object_; //!< prepared once: plan reads every object by key
 };
 
 } // namespace meridian::sim
