@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <unistd.h>
@@ -36,6 +39,32 @@ ReportFormat parse_report_format(const std::string& format) {
   throw UserError(fmt::format("--format: expected text, json or markdown, got \"{}\"", format));
 }
 
+namespace {
+
+//! Writes the plan beside `path` and renames it into place, so a reader never sees half a plan. A
+//! path that exists and is not a regular file (/dev/null, a pipe, /dev/stdout) is written in
+//! place: renaming over it would replace the device or pipe with a file.
+void write_plan_file(const std::string& path, const std::string& text) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  const bool in_place = !error && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status);
+  const std::string target = in_place ? path : path + ".partial";
+  {
+    std::ofstream file(target, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.flush();
+    if (!file)
+      throw UserError(fmt::format("{}: cannot write the plan: {}", path, std::strerror(errno)));
+  }
+  if (!in_place && std::rename(target.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    std::remove(target.c_str());
+    throw UserError(fmt::format("{}: cannot write the plan: {}", path, std::strerror(saved)));
+  }
+}
+
+} // namespace
+
 int run_plan(const std::vector<std::string>& args) {
   const CommandSpec spec = plan_spec();
   const Options options(spec, args);
@@ -50,14 +79,7 @@ int run_plan(const std::vector<std::string>& args) {
   plan_options.allow_mass_prune = options.flag("allow-mass-prune");
   const Plan plan = make_plan(workspace->desired, *workspace->backend, *workspace->store, plan_options);
   if (const auto out = options.get("out")) {
-    const std::string staging = *out + ".partial";
-    {
-      std::ofstream file(staging, std::ios::binary | std::ios::trunc);
-      file << render_plan(plan, format, false);
-      if (!file)
-        throw UserError(fmt::format("{}: cannot write the plan", *out));
-    }
-    std::rename(staging.c_str(), out->c_str());
+    write_plan_file(*out, render_plan(plan, format, false));
     std::cerr << fmt::format("plan written to {} ({})\n", *out, plan.has_changes() ? "changes" : "no changes");
   } else {
     std::cout << render_plan(plan, format, format == ReportFormat::text && use_color(options, STDOUT_FILENO));

@@ -119,6 +119,18 @@ $OUT"
 run 0 "$MERIDIAN" sim get configmaps --cluster hz
 expect_not_in "limits"
 expect_in "extra" # nothing was applied
+# --out onto something that is not a regular file (a pipe here; /dev/null alike) is written in
+# place, never replaced by a file.
+mkfifo "$WORK/plan.fifo"
+cat "$WORK/plan.fifo" >"$WORK/from-fifo.json" &
+reader=$!
+run 2 "$MERIDIAN" plan --repo "$REPO" --format json --out "$WORK/plan.fifo" --detailed-exitcode
+wait "$reader"
+run 2 "$MERIDIAN" plan --repo "$REPO" --format json --out "$WORK/p2.json" --detailed-exitcode
+CHECKS=$((CHECKS + 1))
+[[ -p "$WORK/plan.fifo" ]] || fail "--out replaced the pipe with a file"
+CHECKS=$((CHECKS + 1))
+cmp -s "$WORK/from-fifo.json" "$WORK/p2.json" || fail "the plan read from the pipe differs from the plan file"
 # Re-plan, then change live state by hand (kubectl apply of a field): refused again.
 run 2 "$MERIDIAN" plan --repo "$REPO" --format json --out "$WORK/p.json" --detailed-exitcode
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: default\n  annotations:\n    meridian.io/cluster: hz\ndata:\n  key: by-hand\n' >"$WORK/by-hand.yaml"

@@ -48,8 +48,7 @@ bool pod_available(const Json& pod, long long min_ready_seconds, long long now) 
 std::vector<Object*> pods_owned_by(World& world, const std::string& cluster, std::string_view uid) {
   std::vector<Object*> pods;
   for (Object* pod : world.list(cluster, "", "Pod")) {
-    const auto owner = controller_of(pod->body());
-    if (owner && owner->uid == uid)
+    if (!uid.empty() && controller_uid(pod->body()) == uid)
       pods.push_back(pod);
   }
   return pods;
@@ -58,8 +57,7 @@ std::vector<Object*> pods_owned_by(World& world, const std::string& cluster, std
 std::vector<Object*> replicasets_owned_by(World& world, const std::string& cluster, std::string_view uid) {
   std::vector<Object*> sets;
   for (Object* set : world.list(cluster, "apps", "ReplicaSet")) {
-    const auto owner = controller_of(set->body());
-    if (owner && owner->uid == uid)
+    if (!uid.empty() && controller_uid(set->body()) == uid)
       sets.push_back(set);
   }
   return sets;

@@ -125,9 +125,12 @@ private:
   //! Health gates poll after every change, and loading the whole fleet per poll made an apply and
   //! the loop's status quadratic in the size of the fleet.
   World& snapshot();
-  //! Keeps `world`, just saved and committed, for later reads; `version` is the data_version read
-  //! inside its write transaction (a connection's own commits leave it unchanged).
-  void keep(std::unique_ptr<World> world, long long version);
+  //! Runs `edit(world)` on the kept World inside one write transaction, saves what it changed and
+  //! commits. The World stays loaded for the next call (a connection's own commits leave
+  //! data_version unchanged), so applying one object costs that object, not the fleet. When
+  //! anything throws, the transaction rolls back and the half-edited World is dropped.
+  template <typename Edit>
+  auto change(Edit&& edit);
   long long data_version();
 
   std::unique_ptr<Store> store_;

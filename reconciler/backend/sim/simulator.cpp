@@ -573,10 +573,22 @@ World& Simulator::snapshot() {
   return *snapshot_;
 }
 
-void Simulator::keep(std::unique_ptr<World> world, long long version) {
-  snapshot_ = std::move(world);
-  snapshot_version_ = version;
+template <typename Edit>
+auto Simulator::change(Edit&& edit) {
+  Store::Transaction transaction(*store_, true);
+  try {
+    World& world = snapshot(); // inside the write lock: nobody can commit between the check and the save
+    auto result = edit(world);
+    world.save();
+    snapshot_version_ = data_version();
+    transaction.commit();
+    return result;
+  } catch (...) {
+    snapshot_.reset();
+    throw;
+  }
 }
+
 
 std::unique_ptr<Backend> open_simulator(const std::string& db_path) { return std::make_unique<Simulator>(db_path); }
 
@@ -610,34 +622,32 @@ std::shared_ptr<const JsonDocument> Simulator::get(const ObjectRef& ref) {
 }
 
 std::shared_ptr<const JsonDocument> Simulator::apply(const ObjectRef& ref, const Json& desired, bool dry_run) {
-  Store::Transaction transaction(*store_, !dry_run);
-  if (!dry_run)
-    snapshot_.reset();
-  auto world = std::make_unique<World>(*store_);
-  Object& live = apply_in(*world, ref, desired, Manager::meridian);
-  world->stamp();
-  auto result = copy_document(live.body());
-  if (!dry_run) {
-    world->save();
-    const long long version = data_version();
-    transaction.commit();
-    keep(std::move(world), version);
+  if (dry_run) {
+    // A World of its own that is never saved: the kept one must not see the change.
+    Store::Transaction transaction(*store_, false);
+    World world(*store_);
+    Object& live = apply_in(world, ref, desired, Manager::meridian);
+    world.stamp();
+    return copy_document(live.body());
   }
-  return result;
+  return change([&](World& world) {
+    Object& live = apply_in(world, ref, desired, Manager::meridian);
+    world.stamp();
+    return copy_document(live.body());
+  });
 }
 
 void Simulator::remove(const ObjectRef& ref, bool dry_run) {
-  Store::Transaction transaction(*store_, !dry_run);
-  if (!dry_run)
-    snapshot_.reset();
-  auto world = std::make_unique<World>(*store_);
-  remove_in(*world, ref);
-  if (dry_run)
+  if (dry_run) {
+    Store::Transaction transaction(*store_, false);
+    World world(*store_);
+    remove_in(world, ref);
     return;
-  world->save();
-  const long long version = data_version();
-  transaction.commit();
-  keep(std::move(world), version);
+  }
+  change([&](World& world) {
+    remove_in(world, ref);
+    return 0;
+  });
 }
 
 Health Simulator::health(const ObjectRef& ref) {
@@ -726,16 +736,12 @@ std::vector<PlacementForecast> Simulator::predict(const std::vector<std::pair<Ob
 void Simulator::wait(std::chrono::milliseconds duration) {
   if (duration.count() <= 0)
     return;
-  Store::Transaction transaction(*store_, true);
-  snapshot_.reset();
-  auto world = std::make_unique<World>(*store_);
-  const long long ticks = (duration.count() + kTickMs - 1) / kTickMs;
-  for (long long step = 0; step < ticks; ++step)
-    tick(*world);
-  world->save();
-  const long long version = data_version();
-  transaction.commit();
-  keep(std::move(world), version);
+  change([&](World& world) {
+    const long long ticks = (duration.count() + kTickMs - 1) / kTickMs;
+    for (long long step = 0; step < ticks; ++step)
+      tick(world);
+    return 0;
+  });
 }
 
 long long Simulator::now_ms() {
@@ -928,25 +934,20 @@ ObjectRef Simulator::ref_for(const Json& object, const std::string& default_clus
 }
 
 std::shared_ptr<const JsonDocument> Simulator::apply_foreign(const ObjectRef& ref, const Json& object) {
-  Store::Transaction transaction(*store_, true);
-  snapshot_.reset();
-  World world(*store_);
-  Object& live = apply_in(world, ref, object, Manager::foreign);
-  world.save();
-  auto result = copy_document(live.body());
-  transaction.commit();
-  return result;
+  return change([&](World& world) {
+    Object& live = apply_in(world, ref, object, Manager::foreign);
+    world.stamp();
+    return copy_document(live.body());
+  });
 }
 
 void Simulator::delete_foreign(const ObjectRef& ref) {
-  Store::Transaction transaction(*store_, true);
-  snapshot_.reset();
-  World world(*store_);
-  if (world.find(ref) == nullptr)
-    throw UserError(fmt::format("{}: not found{}", ref.display(), ref.cluster.empty() ? "" : " in cluster " + ref.cluster));
-  remove_in(world, ref);
-  world.save();
-  transaction.commit();
+  change([&](World& world) {
+    if (world.find(ref) == nullptr)
+      throw UserError(fmt::format("{}: not found{}", ref.display(), ref.cluster.empty() ? "" : " in cluster " + ref.cluster));
+    remove_in(world, ref);
+    return 0;
+  });
 }
 
 std::string Simulator::integrity_check() { return store_->integrity_check(); }

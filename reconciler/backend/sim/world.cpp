@@ -59,6 +59,8 @@ World::World(Store& store) : store_(store) {
 
 void World::stamp() {
   for (auto& [ref, object] : objects_) {
+    if (!object->touched)
+      continue;
     const std::string text = write_compact(object->doc);
     if (text == object->stamped)
       continue;
@@ -72,10 +74,16 @@ void World::save() {
   stamp();
   for (const ObjectRef& ref : erased_)
     store_.delete_object(ref);
+  erased_.clear();
   for (auto& [ref, object] : objects_) {
+    if (!object->touched)
+      continue;
+    object->touched = false;
     if (object->stamped == object->stored_body && object->applied == object->stored_applied)
       continue;
     store_.put_object({ref, object->stamped, object->applied});
+    object->stored_body = object->stamped;
+    object->stored_applied = object->applied;
   }
   meta_["clock_ms"] = std::to_string(now_);
   for (const auto& [key, value] : meta_) {
@@ -83,23 +91,34 @@ void World::save() {
     if (stored == stored_meta_.end() || stored->second != value)
       store_.put_meta(key, value);
   }
+  stored_meta_ = meta_;
   for (const auto& [key, count] : stock_) {
     const auto stored = stored_stock_.find(key);
     if (stored == stored_stock_.end() || stored->second != count)
       store_.put_stock(key.first, key.second, count);
   }
+  stored_stock_ = stock_;
   bool added_events = false;
   for (const size_t index : changed_events_) {
     added_events = added_events || events_[index].id == 0;
     events_[index].id = store_.put_event(events_[index]);
   }
-  if (added_events)
+  changed_events_.clear();
+  if (added_events) {
     store_.prune_events(kKeptEvents);
+    // Pruned rows are gone from the file: read the events again when next asked.
+    events_.clear();
+    event_index_.clear();
+    events_loaded_ = false;
+  }
 }
 
 Object* World::find(const ObjectRef& ref) {
   const auto found = objects_.find(ref);
-  return found == objects_.end() ? nullptr : found->second.get();
+  if (found == objects_.end())
+    return nullptr;
+  found->second->touched = true;
+  return found->second.get();
 }
 
 Object& World::insert(const ObjectRef& ref, const Json& body) {
@@ -124,6 +143,7 @@ Object& World::insert(const ObjectRef& ref, const Json& body) {
     object->stored_body = "\x01"; // was in the database: make sure the new body is written
   }
   erased_.erase(ref);
+  object->touched = true;
   Object& result = *object;
   objects_[ref] = std::move(object);
   return result;
@@ -145,6 +165,7 @@ std::vector<Object*> World::list(std::string_view cluster, std::string_view grou
     const ObjectRef& ref = it->first;
     if (ref.cluster != cluster || ref.group != group || ref.kind != kind)
       break;
+    it->second->touched = true;
     result.push_back(it->second.get());
   }
   return result;
@@ -153,8 +174,10 @@ std::vector<Object*> World::list(std::string_view cluster, std::string_view grou
 std::vector<Object*> World::all() {
   std::vector<Object*> result;
   result.reserve(objects_.size());
-  for (auto& [ref, object] : objects_)
+  for (auto& [ref, object] : objects_) {
+    object->touched = true;
     result.push_back(object.get());
+  }
   return result;
 }
 
@@ -534,6 +557,19 @@ std::optional<OwnerRef> controller_of(const Json& object) {
       return OwnerRef{text_at(owner, "kind"), text_at(owner, "name"), text_at(owner, "uid")};
   }
   return std::nullopt;
+}
+
+std::string_view controller_uid(const Json& object) {
+  const Json* metadata = find_member(object, "metadata");
+  const Json* owners = metadata != nullptr ? find_member(*metadata, "ownerReferences") : nullptr;
+  if (owners == nullptr || !owners->IsArray())
+    return {};
+  for (const auto& owner : owners->GetArray()) {
+    const Json* controller = find_member(owner, "controller");
+    if (controller != nullptr && controller->IsTrue())
+      return string_member(owner, "uid");
+  }
+  return {};
 }
 
 bool pod_terminating(const Json& pod) {

@@ -50,6 +50,9 @@ struct Object {
   std::string stored_body;    //!< as loaded; "" for an object created during this operation
   std::string stored_applied;
   std::string stamped;        //!< body text when it last received a resourceVersion
+  //! Handed out for editing (find, list, all, insert) since the last save: only these can have
+  //! changed, so stamp and save serialize them and skip the rest of the fleet.
+  bool touched = false;
 
   Json& body() { return doc; }
   const Json& body() const { return doc; }
@@ -63,7 +66,8 @@ public:
   World(const World&) = delete;
   World& operator=(const World&) = delete;
 
-  //! Stamps changed objects with a new resourceVersion and writes every change (inside a write transaction).
+  //! Stamps changed objects with a new resourceVersion and writes every change (inside a write
+  //! transaction); afterwards the World matches the database again and can serve the next call.
   void save();
   //! Gives changed objects a new metadata.resourceVersion (idempotent until the next change).
   void stamp();
@@ -186,6 +190,9 @@ struct OwnerRef {
   std::string uid;
 };
 std::optional<OwnerRef> controller_of(const Json& object);
+//! The uid of the controller owner ("" when none); a view into `object`, for the hot loops that
+//! match pods to their owners every tick.
+std::string_view controller_uid(const Json& object);
 
 //! Deletes a pod as the API server does: a pod on a node turns Terminating (deletionTimestamp set,
 //! not Ready) and the kubelet removes it once its containers stopped; an unbound pod goes at once.
