@@ -13,6 +13,7 @@
 #include "base/json.h"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,14 @@ public:
   //! Every object the backend holds that carries `meridian.io/managed-by: <owner>` (for prune and
   //! status), plus every Cluster and NodePool, sorted by ref.
   virtual std::vector<LiveObject> list_managed(std::string_view owner) = 0;
+
+  //! The objects of list_managed, one at a time and in no set order, so that a caller keeping
+  //! only what it needs (plan) never holds the whole fleet. A backend that reads its objects one by
+  //! one overrides this; by default it walks list_managed.
+  virtual void visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) {
+    for (LiveObject& live : list_managed(owner))
+      visit(std::move(live));
+  }
 
   //! The live object, or nullptr when it does not exist.
   virtual std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) = 0;

@@ -11,6 +11,19 @@
 
 namespace meridian {
 
+JsonArena::JsonArena(size_t chunk_bytes) : pool_(std::make_shared<Pool>(chunk_bytes)) {}
+
+std::shared_ptr<JsonDocument> JsonArena::make_document() {
+  JsonDocument& document = pool_->documents.emplace_back(&pool_->allocator);
+  return std::shared_ptr<JsonDocument>(pool_, &document);
+}
+
+std::shared_ptr<JsonDocument> JsonArena::copy(const Json& value) {
+  auto document = make_document();
+  document->CopyFrom(value, pool_->allocator);
+  return document;
+}
+
 const Json* find_member(const Json& value, std::string_view key) {
   if (!value.IsObject())
     return nullptr;

@@ -65,7 +65,11 @@ public:
 
   std::string name() const override { return inner_.name(); }
   std::vector<LiveObject> list_managed(std::string_view owner) override { return inner_.list_managed(owner); }
+  void visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) override {
+    inner_.visit_managed(owner, visit);
+  }
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
+  bool server_side_dry_run() const override { return inner_.server_side_dry_run(); }
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (!dry_run)
       on_change_(ref);

@@ -55,20 +55,6 @@ FleetSettings read_fleet(const Json& fleet) {
   return settings;
 }
 
-// A copy of a manifest in a document of its own. RapidJSON's default pool allocates 64 KiB chunks,
-// some 50 times a typical manifest: with one document per object that was most of plan's memory
-// and page faults. The pool lives as long as the document (the returned pointer shares it).
-std::shared_ptr<JsonDocument> copy_document(const Json& value) {
-  struct Owned {
-    JsonAllocator allocator;
-    JsonDocument document;
-    Owned() : allocator(4096), document(&allocator) {}
-  };
-  auto owned = std::make_shared<Owned>();
-  owned->document.CopyFrom(value, owned->allocator);
-  return std::shared_ptr<JsonDocument>(owned, &owned->document);
-}
-
 void set_annotation(JsonDocument& body, std::string_view key, std::string_view value) {
   auto& allocator = body.GetAllocator();
   if (!body.HasMember("metadata"))
@@ -174,6 +160,7 @@ const DesiredObject* DesiredState::find(const ObjectRef& ref) const {
 
 DesiredState build_desired_state(const ManifestSet& set, std::string owner) {
   DesiredState state;
+  JsonArena arena; // the desired objects share one pool (see JsonArena)
   state.owner = std::move(owner);
   state.repository = set.repository;
   state.commit = set.commit;
@@ -198,7 +185,7 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner) {
     if (!manifest.is_meridian_kind() && object.ref.namespace_.empty() && is_namespaced_kind(manifest.group, manifest.kind))
       object.ref.namespace_ = "default";
     object.tier = kind_tier(manifest.group, manifest.kind);
-    object.body = copy_document(*manifest.object);
+    object.body = arena.copy(*manifest.object);
     set_annotation(*object.body, managed_by_annotation, state.owner);
     if (!manifest.is_meridian_kind()) {
       if (object.ref.namespace_ != manifest.namespace_ && (*object.body)["metadata"].IsObject())

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 #include <set>
@@ -74,11 +75,19 @@ void order_changes(Plan& plan, const DesiredState& desired) {
   for (size_t i = 0; i < plan.changes.size(); ++i)
     plan.changes[i].wave = wave_of(i, 0);
 
-  auto rank = [&](const PlannedChange& change) {
+  // Ranks computed once: comparing tuples that held the ObjectRef copied five strings per comparison.
+  std::vector<size_t> by_ref(plan.changes.size());
+  for (size_t i = 0; i < by_ref.size(); ++i)
+    by_ref[i] = i;
+  std::sort(by_ref.begin(), by_ref.end(), [&](size_t a, size_t b) { return plan.changes[a].ref < plan.changes[b].ref; });
+  std::vector<std::array<long long, 5>> ranks(plan.changes.size());
+  for (size_t position_by_ref = 0; position_by_ref < by_ref.size(); ++position_by_ref) {
+    const PlannedChange& change = plan.changes[by_ref[position_by_ref]];
     const bool deletion = change.action == Action::remove;
-    const int region = region_index.count(change.region) != 0 ? region_index[change.region] : 0;
-    return std::make_tuple(change.wave, deletion ? 1 : 0, deletion ? -change.tier : change.tier, region, change.ref);
-  };
+    const auto region = region_index.find(change.region);
+    ranks[by_ref[position_by_ref]] = {change.wave, deletion ? 1 : 0, deletion ? -change.tier : change.tier,
+                                      region != region_index.end() ? region->second : 0, static_cast<long long>(position_by_ref)};
+  }
   std::vector<size_t> pending_dependencies(plan.changes.size(), 0);
   std::vector<std::vector<size_t>> dependents(plan.changes.size());
   for (size_t i = 0; i < plan.changes.size(); ++i) {
@@ -91,7 +100,7 @@ void order_changes(Plan& plan, const DesiredState& desired) {
         dependents[found->second].push_back(i);
       }
   }
-  auto later = [&](size_t a, size_t b) { return rank(plan.changes[b]) < rank(plan.changes[a]); };
+  auto later = [&](size_t a, size_t b) { return ranks[b] < ranks[a]; };
   std::vector<size_t> ready;
   for (size_t i = 0; i < plan.changes.size(); ++i)
     if (pending_dependencies[i] == 0)
@@ -171,13 +180,19 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   plan.backend = backend.name();
   plan.fleet = desired.fleet;
 
-  for (const DesiredObject& object : desired.objects) {
+  // Live state in one pass, an object at a time: each managed object is diffed against its
+  // desired object as it arrives and dropped, so plan never holds the live fleet (the arrival
+  // order does not matter: changes keep the desired order, deletions are ranked below). What is
+  // not listed (absent, or made by someone else) is asked for afterwards. No other backend call
+  // happens inside the visit, except the dry-run of backends that stream no visit of their own.
+  const std::map<std::string, std::string> applied_bodies = store.all_last_applied(desired.owner);
+  std::vector<std::optional<PlannedChange>> planned(desired.objects.size());
+  const auto plan_object = [&](const DesiredObject& object, const JsonDocument* live) {
     PlannedChange change;
     change.ref = object.ref;
     change.region = object.region;
     change.tier = object.tier;
     change.desired = &object;
-    const auto live = backend.get(object.ref);
     if (live == nullptr) {
       change.action = Action::create;
       change.fields = creation_fields(*object.body);
@@ -186,7 +201,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       diff_options.ignore_pointers = ignore_pointers(desired.fleet, object.ref);
       add_rollout_ignores(object, diff_options.ignore_pointers);
       JsonDocument last_applied;
-      if (const auto text = store.last_applied(desired.owner, object.ref.key()); text && !parse_json(*text, last_applied))
+      if (const auto text = applied_bodies.find(object.ref.key()); text != applied_bodies.end() && !parse_json(text->second, last_applied))
         diff_options.last_applied = &last_applied;
       if (auto server_fields = server_diff(backend, object, *live, diff_options, plan.warnings))
         change.fields = std::move(*server_fields);
@@ -194,55 +209,85 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
         change.fields = diff_object(*object.body, *live, diff_options);
       change.action = change.fields.empty() ? Action::unchanged : Action::update;
     }
-    if (change.action == Action::update && object.region_rollout != RegionRollout::none && touches_template(change.fields)) {
-      const std::vector<std::string> node_regions = order_regions(desired.fleet, backend.node_regions(object.ref.cluster));
-      if (node_regions.size() > 1) {
-        change.region_rollout = true;
-        change.rollout_regions = node_regions;
-      }
-    }
-    plan.changes.push_back(std::move(change));
-  }
+    planned[static_cast<size_t>(&object - desired.objects.data())] = std::move(change);
+  };
 
-  // Prune: only what Meridian created for this repository and Git no longer has.
-  const bool prune = options.prune || desired.fleet.prune;
-  std::vector<PlannedChange> deletions;
+  // Prune candidates: what Meridian created for this repository and Git no longer has.
+  struct Leftover {
+    ObjectRef ref;
+    bool prune_disabled = false;
+    bool registered_cluster = false;
+    std::string region; //!< a fleet-level object's own spec.region
+  };
+  std::vector<Leftover> leftovers;
   size_t managed = 0;
-  std::vector<std::string> extra;
-  const std::vector<LiveObject> live_objects = backend.list_managed(desired.owner);
   // A Kubernetes object whose Cluster is gone from Git still takes its cluster's (live) region.
   std::map<std::string, std::string> live_cluster_regions;
-  for (const LiveObject& live : live_objects)
-    if (live.ref.is_fleet_level() && live.ref.kind == "Cluster")
-      if (const Json* spec = find_member(*live.object, "spec"))
-        live_cluster_regions[live.ref.name] = std::string(string_member(*spec, "region"));
-  for (const LiveObject& live : live_objects) {
+  backend.visit_managed(desired.owner, [&](LiveObject&& live) {
+    const Json* spec = find_member(*live.object, "spec");
+    if (live.ref.is_fleet_level() && live.ref.kind == "Cluster" && spec != nullptr)
+      live_cluster_regions[live.ref.name] = std::string(string_member(*spec, "region"));
     const Json* annotations = find_path(*live.object, "metadata.annotations");
     const bool ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner;
+    if (const DesiredObject* object = desired.find(live.ref)) {
+      managed += ours ? 1 : 0;
+      plan_object(*object, live.object.get());
+      return;
+    }
     if (!ours)
-      continue;
+      return;
     ++managed;
-    if (desired.find(live.ref) != nullptr)
-      continue;
-    extra.push_back(live.ref.display());
-    if (string_member(*annotations, prune_annotation) == "disabled") {
-      plan.warnings.push_back(fmt::format("{} is no longer in Git but has {}: disabled; not deleting it", live.ref.display(), prune_annotation));
+    Leftover leftover;
+    leftover.ref = std::move(live.ref);
+    leftover.prune_disabled = string_member(*annotations, prune_annotation) == "disabled";
+    leftover.registered_cluster = leftover.ref.kind == "Cluster" && leftover.ref.is_fleet_level() && spec != nullptr &&
+                                  string_member(*spec, "type") == "Registered";
+    if (leftover.ref.is_fleet_level() && spec != nullptr)
+      leftover.region = std::string(string_member(*spec, "region"));
+    leftovers.push_back(std::move(leftover));
+  });
+  for (const DesiredObject& object : desired.objects) {
+    if (!planned[static_cast<size_t>(&object - desired.objects.data())]) {
+      const auto live = backend.get(object.ref);
+      plan_object(object, live.get());
+    }
+  }
+  // After the visit: the backend serves one call at a time.
+  for (std::optional<PlannedChange>& change : planned) {
+    const DesiredObject& object = *change->desired;
+    if (change->action == Action::update && object.region_rollout != RegionRollout::none && touches_template(change->fields)) {
+      std::vector<std::string> node_regions = order_regions(desired.fleet, backend.node_regions(object.ref.cluster));
+      if (node_regions.size() > 1) {
+        change->region_rollout = true;
+        change->rollout_regions = std::move(node_regions);
+      }
+    }
+    plan.changes.push_back(std::move(*change));
+  }
+
+  const bool prune = options.prune || desired.fleet.prune;
+  std::vector<PlannedChange> deletions;
+  std::vector<std::string> extra;
+  std::sort(leftovers.begin(), leftovers.end(), [](const Leftover& a, const Leftover& b) { return a.ref < b.ref; });
+  for (Leftover& leftover : leftovers) {
+    extra.push_back(leftover.ref.display());
+    if (leftover.prune_disabled) {
+      plan.warnings.push_back(fmt::format("{} is no longer in Git but has {}: disabled; not deleting it", leftover.ref.display(), prune_annotation));
       continue;
     }
-    const Json* spec = find_member(*live.object, "spec");
-    if (live.ref.kind == "Cluster" && live.ref.is_fleet_level() && spec != nullptr && string_member(*spec, "type") == "Registered") {
-      plan.warnings.push_back(fmt::format("{} is no longer in Git; it is a Registered cluster, which Meridian never deletes", live.ref.display()));
+    if (leftover.registered_cluster) {
+      plan.warnings.push_back(fmt::format("{} is no longer in Git; it is a Registered cluster, which Meridian never deletes", leftover.ref.display()));
       continue;
     }
     PlannedChange change;
-    change.ref = live.ref;
+    change.ref = std::move(leftover.ref);
     change.action = Action::remove;
-    change.tier = kind_tier(live.ref.group, live.ref.kind);
-    if (live.ref.is_fleet_level())
-      change.region = spec != nullptr ? std::string(string_member(*spec, "region")) : "";
-    else if (const auto cluster = desired.clusters.find(live.ref.cluster); cluster != desired.clusters.end())
+    change.tier = kind_tier(change.ref.group, change.ref.kind);
+    if (change.ref.is_fleet_level())
+      change.region = leftover.region;
+    else if (const auto cluster = desired.clusters.find(change.ref.cluster); cluster != desired.clusters.end())
       change.region = cluster->second.region;
-    else if (const auto region = live_cluster_regions.find(live.ref.cluster); region != live_cluster_regions.end())
+    else if (const auto region = live_cluster_regions.find(change.ref.cluster); region != live_cluster_regions.end())
       change.region = region->second;
     change.note = "no longer in Git";
     deletions.push_back(std::move(change));

@@ -181,6 +181,15 @@ std::optional<std::string> StateStore::last_applied(const std::string& owner, co
   return column(select.get(), 0);
 }
 
+std::map<std::string, std::string> StateStore::all_last_applied(const std::string& owner) {
+  Statement select = prepare(db_, "SELECT key, body FROM applied WHERE owner = ?");
+  bind(select.get(), 1, owner);
+  std::map<std::string, std::string> bodies;
+  while (sqlite3_step(select.get()) == SQLITE_ROW)
+    bodies.emplace(column(select.get(), 0), column(select.get(), 1));
+  return bodies;
+}
+
 std::vector<std::string> StateStore::applied_keys(const std::string& owner) {
   Statement select = prepare(db_, "SELECT key FROM applied WHERE owner = ? ORDER BY key");
   bind(select.get(), 1, owner);

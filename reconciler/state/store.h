@@ -9,6 +9,7 @@
 #include "base/json.h"
 
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,6 +62,8 @@ public:
 
   //! What Meridian last applied to `key` (canonical JSON), if anything.
   std::optional<std::string> last_applied(const std::string& owner, const std::string& key);
+  //! What Meridian last applied for `owner`, by key (one query: plan reads them all).
+  std::map<std::string, std::string> all_last_applied(const std::string& owner);
   //! Every key Meridian has applied for `owner` and not deleted since, sorted.
   std::vector<std::string> applied_keys(const std::string& owner);
   void set_owner(std::string owner) { owner_ = std::move(owner); }

@@ -69,6 +69,7 @@ public:
 
   std::string name() const override { return "sim"; }
   std::vector<LiveObject> list_managed(std::string_view owner) override;
+  void visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) override;
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override;
   //! Server-side apply with Meridian as the only field manager; a Registered cluster must exist
   //! already, and Kubernetes objects need their cluster and namespace (UserError otherwise).

@@ -593,22 +593,32 @@ auto Simulator::change(Edit&& edit) {
 std::unique_ptr<Backend> open_simulator(const std::string& db_path) { return std::make_unique<Simulator>(db_path); }
 
 std::vector<LiveObject> Simulator::list_managed(std::string_view owner) {
-  // Straight from the rows, parsing only those that can qualify: pods, nodes and replica sets
-  // (most of a fleet) never carry the annotation, and loading the World parsed them all.
-  Store::Transaction transaction(*store_, false);
   std::vector<LiveObject> result;
-  for (const StoredObject& stored : store_->load_objects()) {
+  visit_managed(owner, [&](LiveObject&& live) { result.push_back(std::move(live)); });
+  std::sort(result.begin(), result.end(), [](const LiveObject& a, const LiveObject& b) { return a.ref < b.ref; });
+  return result;
+}
+
+void Simulator::visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) {
+  // Straight from the rows, parsing only those that can qualify: pods, nodes and replica sets
+  // (most of a fleet) never carry the annotation, and SQLite leaves them out.
+  Store::Transaction transaction(*store_, false);
+  const auto consider = [&](StoredObject&& stored) {
     const bool fleet = stored.ref.group == kFleetGroup && (stored.ref.kind == "Cluster" || stored.ref.kind == "NodePool");
     if (!fleet && !owner.empty() && stored.body.find(kManagedByAnnotation) == std::string::npos)
-      continue;
+      return;
     auto document = new_document();
     if (const auto error = parse_json(stored.body, *document))
       throw UserError(fmt::format("{}: object {}: corrupt JSON: {}", store_->path(), stored.ref.key(), *error));
     if (fleet || annotation_text(*document, kManagedByAnnotation) == owner)
-      result.push_back({stored.ref, std::move(document)});
+      visit({std::move(stored.ref), std::move(document)});
+  };
+  if (owner.empty()) {
+    for (StoredObject& stored : store_->load_objects())
+      consider(std::move(stored));
+  } else {
+    store_->visit_objects_mentioning(kFleetGroup, kManagedByAnnotation, consider);
   }
-  std::sort(result.begin(), result.end(), [](const LiveObject& a, const LiveObject& b) { return a.ref < b.ref; });
-  return result;
 }
 
 std::shared_ptr<const JsonDocument> Simulator::get(const ObjectRef& ref) {

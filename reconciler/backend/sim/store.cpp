@@ -136,6 +136,14 @@ std::vector<StoredObject> Store::load_objects() {
   return objects;
 }
 
+void Store::visit_objects_mentioning(std::string_view group, std::string_view text, const std::function<void(StoredObject&&)>& visit) {
+  Statement statement(db_.get(), "SELECT cluster, grp, kind, namespace, name, body, applied FROM objects WHERE grp = ?1 OR instr(body, ?2) > 0",
+                      path_);
+  statement.bind(1, group).bind(2, text);
+  while (statement.step())
+    visit({ref_from(statement, 0), statement.text(5), statement.text(6)});
+}
+
 std::optional<StoredObject> Store::load_object(const ObjectRef& ref) {
   if (load_object_ == nullptr)
     load_object_ = std::make_unique<Statement>(

@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -91,6 +92,10 @@ public:
   };
 
   std::vector<StoredObject> load_objects();
+  //! Objects of `group` plus those whose JSON text contains `text` (SQLite filters the rows, so
+  //! the pods and nodes that make up most of a fleet are never copied out).
+  //! Calls `visit` with each of them, one row at a time.
+  void visit_objects_mentioning(std::string_view group, std::string_view text, const std::function<void(StoredObject&&)>& visit);
   std::optional<StoredObject> load_object(const ObjectRef& ref);
   void put_object(const StoredObject& object);
   void delete_object(const ObjectRef& ref);
