@@ -42,7 +42,10 @@ std::string health_line(const Health& health) {
 class Rollout {
 public:
   Rollout(const Plan& plan, const DesiredState& desired, Backend& backend, const ApplyOptions& options)
-      : plan_(plan), desired_(desired), backend_(backend), options_(options) {}
+      : plan_(plan), desired_(desired), backend_(backend), options_(options) {
+    for (const PlannedChange& change : plan_.changes)
+      by_ref_.emplace(change.ref, &change);
+  }
 
   ApplyReport run(StateStore& store) {
     ApplyReport report;
@@ -250,10 +253,8 @@ private:
   }
 
   const PlannedChange* find_change(const ObjectRef& ref) const {
-    for (const PlannedChange& change : plan_.changes)
-      if (change.ref == ref)
-        return &change;
-    return nullptr;
+    const auto found = by_ref_.find(ref);
+    return found == by_ref_.end() ? nullptr : found->second;
   }
 
   // Polls health until the change is healthy (gone, for a deletion) or healthTimeout passes.
@@ -394,6 +395,7 @@ private:
   Backend& backend_;
   const ApplyOptions& options_;
   std::map<ObjectRef, ObjectState> states_;
+  std::map<ObjectRef, const PlannedChange*> by_ref_; //!< dependencies are looked up once per change
   std::map<ObjectRef, std::string> messages_;
   size_t done_ = 0;
 };

@@ -394,10 +394,14 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
     status.rollout = RolloutStatus{true, commit.id, trigger, 0, static_cast<int>(plan.waves.size()), "", "", 0, total, unix_now()};
   });
   std::set<ObjectRef> touched;
+  std::map<ObjectRef, const PlannedChange*> changes;
+  for (const PlannedChange& change : plan.changes)
+    changes.emplace(change.ref, &change);
   ObservedBackend observed(backend_, [&](const ObjectRef& ref) {
-    const auto change = std::find_if(plan.changes.begin(), plan.changes.end(), [&](const PlannedChange& c) { return c.ref == ref; });
-    if (change == plan.changes.end())
+    const auto found = changes.find(ref);
+    if (found == changes.end())
       return; // a pod replaced during a region-by-region DaemonSet rollout
+    const PlannedChange* change = found->second;
     touched.insert(ref);
     board_.update([&](LoopStatus& status) {
       status.rollout.wave = change->wave + 1;

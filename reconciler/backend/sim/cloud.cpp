@@ -228,10 +228,8 @@ void delete_cluster_now(World& world, Object& cluster) {
   }
   for (Object* node : world.list(name, "", "Node"))
     release_node(world, *node, "deleted with its cluster");
-  for (Object* object : world.all()) {
-    if (object->ref.cluster == name)
-      world.erase(object->ref);
-  }
+  for (Object* object : world.in_cluster(name))
+    world.erase(object->ref);
   world.erase(cluster.ref);
 }
 

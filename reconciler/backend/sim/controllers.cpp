@@ -273,8 +273,8 @@ void collect_garbage(World& world, const std::string& cluster) {
   std::set<std::string> namespaces;
   for (Object* ns : world.list(cluster, "", "Namespace"))
     namespaces.insert(ns->ref.name);
-  for (Object* object : world.all()) {
-    if (object->ref.cluster != cluster || object->ref.kind == "Node")
+  for (Object* object : world.in_cluster(cluster)) {
+    if (object->ref.kind == "Node")
       continue;
     const std::string& ns = object->ref.namespace_;
     if (!ns.empty() && !builtin_namespace(ns) && namespaces.count(ns) == 0) {

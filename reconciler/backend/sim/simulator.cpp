@@ -693,8 +693,8 @@ std::vector<PlacementForecast> Simulator::predict(const std::vector<std::pair<Ob
   const auto workloads_of = [&](World& state) {
     std::map<ObjectRef, std::vector<PodPlacement>> result;
     for (const std::string& cluster : clusters) {
-      for (Object* object : state.all()) {
-        if (object->ref.cluster == cluster && is_workload(object->ref) && object->ref.kind != "ReplicaSet" &&
+      for (Object* object : state.in_cluster(cluster)) {
+        if (is_workload(object->ref) && object->ref.kind != "ReplicaSet" &&
             !(object->ref.kind == "Pod" && controller_of(object->body())))
           result[object->ref] = placements_in(state, object->ref);
       }

@@ -57,10 +57,18 @@ World::World(Store& store) : store_(store) {
   now_ = parse_long(meta("clock_ms", "0"), 0);
 }
 
+void World::touch(Object& object) {
+  if (object.touched)
+    return;
+  object.touched = true;
+  touched_.push_back(&object);
+}
+
 void World::stamp() {
-  for (auto& [ref, object] : objects_) {
-    if (!object->touched)
-      continue;
+  // Only what was handed out can have changed; resource versions go out in ref order.
+  touched_.erase(std::remove_if(touched_.begin(), touched_.end(), [](const Object* object) { return object->erased; }), touched_.end());
+  std::sort(touched_.begin(), touched_.end(), [](const Object* a, const Object* b) { return a->ref < b->ref; });
+  for (Object* object : touched_) {
     const std::string text = write_compact(object->doc);
     if (text == object->stamped)
       continue;
@@ -75,16 +83,16 @@ void World::save() {
   for (const ObjectRef& ref : erased_)
     store_.delete_object(ref);
   erased_.clear();
-  for (auto& [ref, object] : objects_) {
-    if (!object->touched)
-      continue;
+  for (Object* object : touched_) {
     object->touched = false;
     if (object->stamped == object->stored_body && object->applied == object->stored_applied)
       continue;
-    store_.put_object({ref, object->stamped, object->applied});
+    store_.put_object({object->ref, object->stamped, object->applied});
     object->stored_body = object->stamped;
     object->stored_applied = object->applied;
   }
+  touched_.clear();
+  graveyard_.clear();
   meta_["clock_ms"] = std::to_string(now_);
   for (const auto& [key, value] : meta_) {
     const auto stored = stored_meta_.find(key);
@@ -117,7 +125,7 @@ Object* World::find(const ObjectRef& ref) {
   const auto found = objects_.find(ref);
   if (found == objects_.end())
     return nullptr;
-  found->second->touched = true;
+  touch(*found->second);
   return found->second.get();
 }
 
@@ -139,11 +147,13 @@ Object& World::insert(const ObjectRef& ref, const Json& body) {
   if (const auto existing = objects_.find(ref); existing != objects_.end()) {
     object->stored_body = existing->second->stored_body;
     object->stored_applied = existing->second->stored_applied;
+    existing->second->erased = true;
+    graveyard_.push_back(std::move(existing->second));
   } else if (erased_.count(ref) != 0) {
     object->stored_body = "\x01"; // was in the database: make sure the new body is written
   }
   erased_.erase(ref);
-  object->touched = true;
+  touch(*object);
   Object& result = *object;
   objects_[ref] = std::move(object);
   return result;
@@ -155,6 +165,8 @@ void World::erase(const ObjectRef& ref) {
     return;
   if (!found->second->stored_body.empty())
     erased_.insert(ref);
+  found->second->erased = true;
+  graveyard_.push_back(std::move(found->second));
   objects_.erase(found);
 }
 
@@ -165,7 +177,7 @@ std::vector<Object*> World::list(std::string_view cluster, std::string_view grou
     const ObjectRef& ref = it->first;
     if (ref.cluster != cluster || ref.group != group || ref.kind != kind)
       break;
-    it->second->touched = true;
+    touch(*it->second);
     result.push_back(it->second.get());
   }
   return result;
@@ -175,8 +187,20 @@ std::vector<Object*> World::all() {
   std::vector<Object*> result;
   result.reserve(objects_.size());
   for (auto& [ref, object] : objects_) {
-    object->touched = true;
+    touch(*object);
     result.push_back(object.get());
+  }
+  return result;
+}
+
+std::vector<Object*> World::in_cluster(std::string_view cluster) {
+  std::vector<Object*> result;
+  if (cluster.empty())
+    return result; // fleet-level objects are nobody's Kubernetes objects
+  for (auto it = objects_.lower_bound(ObjectRef{std::string(cluster), "", "", "", ""}); it != objects_.end() && it->first.cluster == cluster;
+       ++it) {
+    touch(*it->second);
+    result.push_back(it->second.get());
   }
   return result;
 }

@@ -53,6 +53,7 @@ struct Object {
   //! Handed out for editing (find, list, all, insert) since the last save: only these can have
   //! changed, so stamp and save serialize them and skip the rest of the fleet.
   bool touched = false;
+  bool erased = false; //!< erased or replaced during this operation (kept until save: see World::graveyard_)
 
   Json& body() { return doc; }
   const Json& body() const { return doc; }
@@ -83,6 +84,8 @@ public:
   std::vector<Object*> list(std::string_view cluster, std::string_view group, std::string_view kind);
   //! Every object, in ref order.
   std::vector<Object*> all();
+  //! The Kubernetes objects of one cluster, in ref order (they are contiguous: cluster sorts first).
+  std::vector<Object*> in_cluster(std::string_view cluster);
 
   //! `length` characters of Kubernetes' name alphabet from the seeded generator.
   std::string random_string(size_t length);
@@ -112,8 +115,13 @@ public:
 private:
   long long counter(const std::string& key);
 
+  //! Marks `object` as handed out for editing.
+  void touch(Object& object);
+
   Store& store_;
   std::map<ObjectRef, std::unique_ptr<Object>> objects_;
+  std::vector<Object*> touched_;                    //!< objects with `touched` set, in the order first touched
+  std::vector<std::unique_ptr<Object>> graveyard_; //!< erased objects, alive until save so touched_ never dangles
   std::set<ObjectRef> erased_;
   std::map<std::string, std::string> meta_;
   std::map<std::string, std::string> stored_meta_;
