@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 #include <random>
 #include <set>
 #include <thread>
@@ -394,8 +395,8 @@ private:
   const DesiredState& desired_;
   Backend& backend_;
   const ApplyOptions& options_;
-  std::map<ObjectRef, ObjectState> states_;
-  std::map<ObjectRef, const PlannedChange*> by_ref_; //!< dependencies are looked up once per change
+  std::unordered_map<ObjectRef, ObjectState, ObjectRefHash> states_;
+  std::unordered_map<ObjectRef, const PlannedChange*, ObjectRefHash> by_ref_; //!< dependencies are looked up once per change
   std::map<ObjectRef, std::string> messages_;
   size_t done_ = 0;
 };

@@ -45,6 +45,16 @@ struct ObjectRef {
   }
 };
 
+//! For unordered containers of refs (a std::map compares five strings per step).
+struct ObjectRefHash {
+  size_t operator()(const ObjectRef& ref) const noexcept {
+    size_t hash = 0;
+    for (const std::string* part : {&ref.cluster, &ref.group, &ref.kind, &ref.namespace_, &ref.name})
+      hash = hash * 1099511628211ull ^ std::hash<std::string>()(*part);
+    return hash;
+  }
+};
+
 enum class HealthStatus { healthy, progressing, degraded, missing, suspended };
 std::string_view to_string(HealthStatus status);
 
@@ -94,6 +104,11 @@ public:
     for (LiveObject& live : list_managed(owner))
       visit(std::move(live));
   }
+
+  //! A token that changes whenever any object of the backend changes (created, changed, deleted,
+  //! by anyone), or nullopt when the backend cannot tell. While it stays the same, what was read
+  //! before still holds: `meridian run` then re-diffs only the objects whose manifests changed.
+  virtual std::optional<std::string> revision() { return std::nullopt; }
 
   //! The live object, or nullptr when it does not exist.
   virtual std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) = 0;

@@ -123,7 +123,7 @@ HttpResponse Api::handle(const HttpRequest& request) {
   if (path == "/metrics")
     return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(), {}};
   if (path == "/api/v1/status")
-    return json(200, render_status_json(board_.snapshot()));
+    return json(200, board_.status_json());
   if (path == "/api/v1/history")
     return history(request);
   std::string plan = board_.plan();

@@ -70,6 +70,7 @@ public:
   }
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
   bool server_side_dry_run() const override { return inner_.server_side_dry_run(); }
+  std::optional<std::string> revision() override { return inner_.revision(); }
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (!dry_run)
       on_change_(ref);
@@ -297,9 +298,9 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
   board_.update([](LoopStatus& status) { status.phase = "planning"; });
   auto generation = std::make_unique<Generation>();
   generation->set = load_manifests(*repository_, commit, options_.path, cache_);
-  std::vector<Finding> findings = validate_manifests(generation->set);
+  std::vector<Finding> findings = validate_manifests(generation->set, SchemaSet::builtin(), &validation_memo_);
   if (is_valid(findings)) {
-    generation->desired = build_desired_state(generation->set, options_.owner);
+    generation->desired = build_desired_state(generation->set, options_.owner, good_ ? &good_->desired : nullptr);
     findings.insert(findings.end(), generation->desired.findings.begin(), generation->desired.findings.end());
   }
   if (!is_valid(findings)) {
@@ -350,6 +351,7 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   PlanOptions plan_options;
   plan_options.prune = options_.prune;
   plan_options.allow_mass_prune = options_.allow_mass_prune;
+  plan_options.memo = plan_memo_.get();
   const Plan plan = make_plan(generation->desired, backend_, store_, plan_options);
   board_.set_plan(render_plan(plan, ReportFormat::json, false));
   const bool new_commit = generation->desired.commit.id != attempted_commit_;
@@ -394,7 +396,7 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
     status.rollout = RolloutStatus{true, commit.id, trigger, 0, static_cast<int>(plan.waves.size()), "", "", 0, total, unix_now()};
   });
   std::set<ObjectRef> touched;
-  std::map<ObjectRef, const PlannedChange*> changes;
+  std::unordered_map<ObjectRef, const PlannedChange*, ObjectRefHash> changes;
   for (const PlannedChange& change : plan.changes)
     changes.emplace(change.ref, &change);
   ObservedBackend observed(backend_, [&](const ObjectRef& ref) {
@@ -473,8 +475,18 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
   std::vector<ObjectStatus> objects;
   std::vector<DriftStatus> drift;
   std::map<std::pair<std::string, std::string>, int> counts;
+  // Health only changes with live state: while the backend's revision holds, it is not asked again.
+  const std::optional<std::string> revision = backend_.revision();
+  if (!revision || *revision != health_revision_) {
+    health_cache_.clear();
+    health_revision_ = revision.value_or("");
+  }
+  std::unordered_map<ObjectRef, Health, ObjectRefHash> healths;
   for (const PlannedChange& change : plan.changes) {
-    const Health health = backend_.health(change.ref);
+    const auto cached = revision ? health_cache_.find(change.ref) : health_cache_.end();
+    const Health health = cached != health_cache_.end() ? cached->second : backend_.health(change.ref);
+    if (revision)
+      healths.emplace(change.ref, health);
     ObjectStatus object{change.ref.key(), change.ref.display(), change.ref.cluster, change.region, sync_of(change.action),
                         std::string(to_string(health.status)), health.message};
     ++counts[{object.sync, object.health}];
@@ -492,6 +504,7 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
   // Drift is a difference from a commit that was rolled out; before that it is just the plan.
   if (generation.desired.commit.id != attempted_commit_)
     drift.clear();
+  health_cache_ = std::move(healths);
   metrics_.clear("meridian_objects");
   for (const auto& [state, count] : counts)
     metrics_.set("meridian_objects", {state.first, state.second}, count);

@@ -23,11 +23,14 @@
 #include "loop/suspend.h"
 #include "loop/trigger.h"
 #include "manifest/manifest.h"
+#include "plan/plan.h"
+#include "validate/validate.h"
 #include "source/git.h"
 
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -125,6 +128,10 @@ private:
   std::mt19937_64 random_;
   HealBackoff backoff_;
   ManifestCache cache_;                     //!< one for the life of the process: unchanged blobs parse once
+  ValidationMemo validation_memo_;           //!< unchanged documents are not schema-checked again
+  std::shared_ptr<PlanMemo> plan_memo_ = make_plan_memo(); //!< unchanged manifests keep their diff while live state stays
+  std::string health_revision_;              //!< backend revision the cached healths were read at
+  std::unordered_map<ObjectRef, Health, ObjectRefHash> health_cache_;
   std::unique_ptr<GitRepository> repository_;
   CommitInfo fetched_;
   std::unique_ptr<Generation> good_;        //!< the newest valid commit, loaded

@@ -47,6 +47,23 @@ void commit(Writer& writer, const char* name, const std::optional<CommitStatus>&
 void StatusBoard::update(const std::function<void(LoopStatus&)>& change) {
   const std::lock_guard lock(mutex_);
   change(status_);
+  ++version_;
+}
+
+std::string StatusBoard::status_json() const {
+  std::unique_lock lock(mutex_);
+  if (json_version_ == version_)
+    return json_;
+  const LoopStatus status = status_;
+  const long long version = version_;
+  lock.unlock();
+  std::string text = render_status_json(status);
+  lock.lock();
+  if (version == version_) {
+    json_ = text;
+    json_version_ = version;
+  }
+  return text;
 }
 
 LoopStatus StatusBoard::snapshot() const {

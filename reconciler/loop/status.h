@@ -92,6 +92,9 @@ class StatusBoard {
 public:
   void update(const std::function<void(LoopStatus&)>& change);
   LoopStatus snapshot() const;
+  //! render_status_json of the current status, rendered once per change: with a large fleet the
+  //! object list is most of it, and dashboards poll it far more often than it changes.
+  std::string status_json() const;
 
   void set_plan(std::string plan_json);
   //! The latest plan as `plan --format json` renders it; "" before the first plan.
@@ -100,6 +103,9 @@ public:
 private:
   mutable std::mutex mutex_;
   LoopStatus status_;
+  long long version_ = 0; //!< raised by every update
+  mutable std::string json_;
+  mutable long long json_version_ = -1;
   std::string plan_json_;
 };
 

@@ -158,7 +158,7 @@ const DesiredObject* DesiredState::find(const ObjectRef& ref) const {
   return found != objects.end() && found->ref == ref ? &*found : nullptr;
 }
 
-DesiredState build_desired_state(const ManifestSet& set, std::string owner) {
+DesiredState build_desired_state(const ManifestSet& set, std::string owner, const DesiredState* previous) {
   DesiredState state;
   JsonArena arena; // the desired objects share one pool (see JsonArena)
   state.owner = std::move(owner);
@@ -185,9 +185,17 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner) {
     if (!manifest.is_meridian_kind() && object.ref.namespace_.empty() && is_namespaced_kind(manifest.group, manifest.kind))
       object.ref.namespace_ = "default";
     object.tier = kind_tier(manifest.group, manifest.kind);
-    object.body = arena.copy(*manifest.object);
-    set_annotation(*object.body, managed_by_annotation, state.owner);
-    if (!manifest.is_meridian_kind()) {
+    // The body is a function of the manifest document and the owner: the same parse as last time
+    // (ManifestCache) gives the same body, shared instead of copied again.
+    const DesiredObject* before = previous != nullptr && previous->owner == state.owner ? previous->find(object.ref) : nullptr;
+    const bool reused = before != nullptr && before->manifest != nullptr && before->manifest->object == manifest.object;
+    if (reused)
+      object.body = before->body;
+    else
+      object.body = arena.copy(*manifest.object);
+    if (!reused)
+      set_annotation(*object.body, managed_by_annotation, state.owner);
+    if (!manifest.is_meridian_kind() && !reused) {
       if (object.ref.namespace_ != manifest.namespace_ && (*object.body)["metadata"].IsObject())
         (*object.body)["metadata"].AddMember("namespace", Json(object.ref.namespace_.c_str(), object.body->GetAllocator()),
                                              object.body->GetAllocator());
@@ -211,7 +219,7 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner) {
         else if (mode == "by-region")
           object.region_rollout = RegionRollout::on_delete;
         // Meridian replaces the pods itself, region by region: the controller must not.
-        if (object.region_rollout == RegionRollout::on_delete && (*object.body)["spec"].IsObject()) {
+        if (object.region_rollout == RegionRollout::on_delete && !reused && (*object.body)["spec"].IsObject()) {
           Json& body_spec = (*object.body)["spec"];
           auto& allocator = object.body->GetAllocator();
           body_spec.RemoveMember("updateStrategy");
@@ -276,16 +284,19 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner) {
     object.depends_on = std::move(kept);
   }
   // A cycle is reported once, naming its members in order.
-  std::map<ObjectRef, int> color; // 0 unvisited, 1 on the stack, 2 done
+  std::vector<int> color(state.objects.size(), 0); // by object index: 0 unvisited, 1 on the stack, 2 done
+  const auto index_of = [&](const DesiredObject& object) { return static_cast<size_t>(&object - state.objects.data()); };
   std::vector<const DesiredObject*> stack;
   std::function<void(const DesiredObject&)> visit = [&](const DesiredObject& object) {
-    color[object.ref] = 1;
+    color[index_of(object)] = 1;
     stack.push_back(&object);
     for (const ObjectRef& dependency : object.depends_on) {
       const DesiredObject* next = state.find(dependency);
-      if (color[dependency] == 1) {
+      if (next == nullptr)
+        continue; // not in the repository: nothing to order
+      if (color[index_of(*next)] == 1) {
         std::string cycle;
-        auto begin = std::find_if(stack.begin(), stack.end(), [&](const DesiredObject* o) { return o->ref == dependency; });
+        auto begin = std::find(stack.begin(), stack.end(), next);
         for (auto it = begin; it != stack.end(); ++it)
           cycle += (*it)->ref.display() + " → ";
         cycle += dependency.display();
@@ -293,15 +304,15 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner) {
         state.findings.push_back({manifest.file, manifest.line_of("/metadata/annotations/meridian.io~1depends-on"),
                                   manifest.display_name(), "metadata.annotations.meridian.io/depends-on",
                                   "dependency cycle: " + cycle});
-      } else if (color[dependency] == 0) {
+      } else if (color[index_of(*next)] == 0) {
         visit(*next);
       }
     }
     stack.pop_back();
-    color[object.ref] = 2;
+    color[index_of(object)] = 2;
   };
   for (const DesiredObject& object : state.objects)
-    if (color[object.ref] == 0)
+    if (color[index_of(object)] == 0)
       visit(object);
   std::sort(state.findings.begin(), state.findings.end());
   return state;

@@ -66,7 +66,10 @@ struct DesiredState {
 };
 
 //! Builds the desired state of a valid ManifestSet. `owner` identifies the fleet repository.
-DesiredState build_desired_state(const ManifestSet& set, std::string owner);
+//! With `previous` (the last state built, still alive with its ManifestSet), objects whose manifest
+//! is the same parsed document share its body instead of copying it again: the bodies are never
+//! changed once built. A shared body keeps the pool it came from alive (see JsonArena).
+DesiredState build_desired_state(const ManifestSet& set, std::string owner, const DesiredState* previous = nullptr);
 
 //! Dependency tier of a kind (see DesiredObject::tier).
 int kind_tier(std::string_view group, std::string_view kind);

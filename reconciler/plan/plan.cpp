@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 namespace meridian {
 namespace {
@@ -54,7 +55,7 @@ void order_changes(Plan& plan, const DesiredState& desired) {
   for (size_t i = 0; i < plan.regions.size(); ++i)
     region_index[plan.regions[i]] = static_cast<int>(i);
   const int per_wave = std::max(1, plan.fleet.max_parallel_regions);
-  std::map<ObjectRef, size_t> position;
+  std::unordered_map<ObjectRef, size_t, ObjectRefHash> position;
   for (size_t i = 0; i < plan.changes.size(); ++i)
     position[plan.changes[i].ref] = i;
   // A change's wave: its region's wave, but never before the waves of what it depends on.
@@ -150,7 +151,41 @@ std::optional<std::vector<FieldChange>> server_diff(Backend& backend, const Desi
   return diff_object(*dry, live, options);
 }
 
+// What plan needs of a live object it does not diff: whether it is ours, and for prune.
+struct LiveFacts {
+  ObjectRef ref;
+  bool ours = false;
+  bool prune_disabled = false;
+  bool registered_cluster = false;
+  std::string region; //!< a fleet-level object's own spec.region
+};
+
+std::string memo_settings(const DesiredState& desired) {
+  std::string text = desired.owner;
+  for (const IgnoreRule& rule : desired.fleet.ignore) {
+    text += fmt::format("\n{}/{}/{}/{}", rule.group, rule.kind, rule.namespace_, rule.name);
+    for (const std::string& pointer : rule.pointers)
+      text += " " + pointer;
+  }
+  return text;
+}
+
 } // namespace
+
+struct PlanMemo {
+  struct Entry {
+    const Json* source = nullptr;              //!< the manifest document the diff was made from
+    std::shared_ptr<const ParsedBlob> keep;   //!< keeps `source` from being freed (and its address reused)
+    Action action = Action::unchanged;
+    std::vector<FieldChange> fields;
+  };
+  std::string key; //!< backend revision, store revision, settings; "" before the first plan
+  std::unordered_map<ObjectRef, Entry, ObjectRefHash> entries;
+  std::vector<LiveFacts> live;
+  std::map<std::string, std::string> live_cluster_regions;
+};
+
+std::shared_ptr<PlanMemo> make_plan_memo() { return std::make_shared<PlanMemo>(); }
 
 std::string_view to_string(Action action) {
   switch (action) {
@@ -180,12 +215,21 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   plan.backend = backend.name();
   plan.fleet = desired.fleet;
 
-  // Live state in one pass, an object at a time: each managed object is diffed against its
-  // desired object as it arrives and dropped, so plan never holds the live fleet (the arrival
-  // order does not matter: changes keep the desired order, deletions are ranked below). What is
-  // not listed (absent, or made by someone else) is asked for afterwards. No other backend call
-  // happens inside the visit, except the dry-run of backends that stream no visit of their own.
-  const std::map<std::string, std::string> applied_bodies = store.all_last_applied(desired.owner);
+  // With a memo whose key still holds, live state is what it was: no list, and only objects whose
+  // manifest changed are diffed again.
+  std::string memo_key;
+  if (options.memo != nullptr)
+    if (const auto revision = backend.revision())
+      memo_key = *revision + "\n" + store.revision() + "\n" + memo_settings(desired);
+  const bool reuse = !memo_key.empty() && options.memo->key == memo_key;
+
+  std::map<std::string, std::string> applied_bodies;
+  const auto last_applied_text = [&](const ObjectRef& ref) -> std::optional<std::string> {
+    if (reuse)
+      return store.last_applied(desired.owner, ref.key());
+    const auto found = applied_bodies.find(ref.key());
+    return found == applied_bodies.end() ? std::nullopt : std::optional<std::string>(found->second);
+  };
   std::vector<std::optional<PlannedChange>> planned(desired.objects.size());
   const auto plan_object = [&](const DesiredObject& object, const JsonDocument* live) {
     PlannedChange change;
@@ -201,7 +245,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       diff_options.ignore_pointers = ignore_pointers(desired.fleet, object.ref);
       add_rollout_ignores(object, diff_options.ignore_pointers);
       JsonDocument last_applied;
-      if (const auto text = applied_bodies.find(object.ref.key()); text != applied_bodies.end() && !parse_json(text->second, last_applied))
+      if (const auto text = last_applied_text(object.ref); text && !parse_json(*text, last_applied))
         diff_options.last_applied = &last_applied;
       if (auto server_fields = server_diff(backend, object, *live, diff_options, plan.warnings))
         change.fields = std::move(*server_fields);
@@ -212,45 +256,69 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     planned[static_cast<size_t>(&object - desired.objects.data())] = std::move(change);
   };
 
-  // Prune candidates: what Meridian created for this repository and Git no longer has.
-  struct Leftover {
-    ObjectRef ref;
-    bool prune_disabled = false;
-    bool registered_cluster = false;
-    std::string region; //!< a fleet-level object's own spec.region
-  };
-  std::vector<Leftover> leftovers;
-  size_t managed = 0;
+  // Live state in one pass, an object at a time: each managed object is diffed against its
+  // desired object as it arrives and dropped, so plan never holds the live fleet (the arrival
+  // order does not matter: changes keep the desired order, deletions are ranked below). What is
+  // not listed (absent, or made by someone else) is asked for afterwards. No other backend call
+  // happens inside the visit, except the dry-run of backends that stream no visit of their own.
+  std::vector<LiveFacts> live_facts;
   // A Kubernetes object whose Cluster is gone from Git still takes its cluster's (live) region.
   std::map<std::string, std::string> live_cluster_regions;
-  backend.visit_managed(desired.owner, [&](LiveObject&& live) {
-    const Json* spec = find_member(*live.object, "spec");
-    if (live.ref.is_fleet_level() && live.ref.kind == "Cluster" && spec != nullptr)
-      live_cluster_regions[live.ref.name] = std::string(string_member(*spec, "region"));
-    const Json* annotations = find_path(*live.object, "metadata.annotations");
-    const bool ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner;
-    if (const DesiredObject* object = desired.find(live.ref)) {
-      managed += ours ? 1 : 0;
-      plan_object(*object, live.object.get());
-      return;
+  if (reuse) {
+    live_facts = options.memo->live;
+    live_cluster_regions = options.memo->live_cluster_regions;
+    for (const DesiredObject& object : desired.objects) {
+      const auto entry = options.memo->entries.find(object.ref);
+      if (entry == options.memo->entries.end() || object.manifest == nullptr || entry->second.source != object.manifest->object)
+        continue;
+      PlannedChange change;
+      change.ref = object.ref;
+      change.region = object.region;
+      change.tier = object.tier;
+      change.desired = &object;
+      change.action = entry->second.action;
+      change.fields = entry->second.fields;
+      planned[static_cast<size_t>(&object - desired.objects.data())] = std::move(change);
     }
-    if (!ours)
-      return;
-    ++managed;
-    Leftover leftover;
-    leftover.ref = std::move(live.ref);
-    leftover.prune_disabled = string_member(*annotations, prune_annotation) == "disabled";
-    leftover.registered_cluster = leftover.ref.kind == "Cluster" && leftover.ref.is_fleet_level() && spec != nullptr &&
-                                  string_member(*spec, "type") == "Registered";
-    if (leftover.ref.is_fleet_level() && spec != nullptr)
-      leftover.region = std::string(string_member(*spec, "region"));
-    leftovers.push_back(std::move(leftover));
-  });
+  } else {
+    applied_bodies = store.all_last_applied(desired.owner);
+    backend.visit_managed(desired.owner, [&](LiveObject&& live) {
+      const Json* spec = find_member(*live.object, "spec");
+      if (live.ref.is_fleet_level() && live.ref.kind == "Cluster" && spec != nullptr)
+        live_cluster_regions[live.ref.name] = std::string(string_member(*spec, "region"));
+      const Json* annotations = find_path(*live.object, "metadata.annotations");
+      LiveFacts facts;
+      facts.ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner;
+      facts.prune_disabled = annotations != nullptr && string_member(*annotations, prune_annotation) == "disabled";
+      facts.registered_cluster = live.ref.kind == "Cluster" && live.ref.is_fleet_level() && spec != nullptr &&
+                                 string_member(*spec, "type") == "Registered";
+      if (live.ref.is_fleet_level() && spec != nullptr)
+        facts.region = std::string(string_member(*spec, "region"));
+      if (const DesiredObject* object = desired.find(live.ref))
+        plan_object(*object, live.object.get());
+      facts.ref = std::move(live.ref);
+      live_facts.push_back(std::move(facts));
+    });
+  }
   for (const DesiredObject& object : desired.objects) {
     if (!planned[static_cast<size_t>(&object - desired.objects.data())]) {
       const auto live = backend.get(object.ref);
       plan_object(object, live.get());
     }
+  }
+  if (!memo_key.empty()) {
+    PlanMemo& memo = *options.memo;
+    memo.entries.clear();
+    for (const std::optional<PlannedChange>& change : planned) {
+      if (change->desired->manifest == nullptr)
+        continue;
+      memo.entries[change->ref] = {change->desired->manifest->object, change->desired->manifest->blob, change->action, change->fields};
+    }
+    if (!reuse) {
+      memo.live = live_facts;
+      memo.live_cluster_regions = live_cluster_regions;
+    }
+    memo.key = memo_key;
   }
   // After the visit: the backend serves one call at a time.
   for (std::optional<PlannedChange>& change : planned) {
@@ -265,26 +333,37 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     plan.changes.push_back(std::move(*change));
   }
 
+  // Prune candidates: what Meridian created for this repository and Git no longer has.
+  size_t managed = 0;
+  std::vector<const LiveFacts*> leftovers;
+  for (const LiveFacts& facts : live_facts) {
+    if (!facts.ours)
+      continue;
+    ++managed;
+    if (desired.find(facts.ref) == nullptr)
+      leftovers.push_back(&facts);
+  }
+  std::sort(leftovers.begin(), leftovers.end(), [](const LiveFacts* a, const LiveFacts* b) { return a->ref < b->ref; });
+
   const bool prune = options.prune || desired.fleet.prune;
   std::vector<PlannedChange> deletions;
   std::vector<std::string> extra;
-  std::sort(leftovers.begin(), leftovers.end(), [](const Leftover& a, const Leftover& b) { return a.ref < b.ref; });
-  for (Leftover& leftover : leftovers) {
-    extra.push_back(leftover.ref.display());
-    if (leftover.prune_disabled) {
-      plan.warnings.push_back(fmt::format("{} is no longer in Git but has {}: disabled; not deleting it", leftover.ref.display(), prune_annotation));
+  for (const LiveFacts* leftover : leftovers) {
+    extra.push_back(leftover->ref.display());
+    if (leftover->prune_disabled) {
+      plan.warnings.push_back(fmt::format("{} is no longer in Git but has {}: disabled; not deleting it", leftover->ref.display(), prune_annotation));
       continue;
     }
-    if (leftover.registered_cluster) {
-      plan.warnings.push_back(fmt::format("{} is no longer in Git; it is a Registered cluster, which Meridian never deletes", leftover.ref.display()));
+    if (leftover->registered_cluster) {
+      plan.warnings.push_back(fmt::format("{} is no longer in Git; it is a Registered cluster, which Meridian never deletes", leftover->ref.display()));
       continue;
     }
     PlannedChange change;
-    change.ref = std::move(leftover.ref);
+    change.ref = leftover->ref;
     change.action = Action::remove;
     change.tier = kind_tier(change.ref.group, change.ref.kind);
     if (change.ref.is_fleet_level())
-      change.region = leftover.region;
+      change.region = leftover->region;
     else if (const auto cluster = desired.clusters.find(change.ref.cluster); cluster != desired.clusters.end())
       change.region = cluster->second.region;
     else if (const auto region = live_cluster_regions.find(change.ref.cluster); region != live_cluster_regions.end())

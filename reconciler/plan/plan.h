@@ -12,6 +12,7 @@
 #include "diff/diff.h"
 #include "model/desired.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,10 +36,19 @@ struct PlannedChange {
   std::string note;                       //!< why (deletions), or what else to know
 };
 
+//! What make_plan keeps between the plans of one process (`meridian run`): while the backend's
+//! revision, the state store's applies, the owner and the ignore rules stay the same, live state
+//! is not read again, and an object whose manifest is the very document parsed last time (the
+//! ManifestCache hands out the same parse for the same blob) keeps its diff. A one-file commit
+//! then costs the objects of that file, not the fleet.
+struct PlanMemo;
+std::shared_ptr<PlanMemo> make_plan_memo();
+
 struct PlanOptions {
   bool prune = false;            //!< --prune (Fleet.spec.prune also enables it)
   bool allow_mass_prune = false;
   bool predict = true;           //!< ask the backend what will happen to pods
+  PlanMemo* memo = nullptr;      //!< read and refreshed when set (backends without a revision never use it)
 };
 
 struct Plan {

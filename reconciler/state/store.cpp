@@ -181,6 +181,13 @@ std::optional<std::string> StateStore::last_applied(const std::string& owner, co
   return column(select.get(), 0);
 }
 
+std::string StateStore::revision() {
+  Statement select = prepare(db_, "SELECT id, finished, result FROM applies ORDER BY id DESC LIMIT 1");
+  if (sqlite3_step(select.get()) != SQLITE_ROW)
+    return "none";
+  return column(select.get(), 0) + "/" + column(select.get(), 1) + "/" + column(select.get(), 2);
+}
+
 std::map<std::string, std::string> StateStore::all_last_applied(const std::string& owner) {
   Statement select = prepare(db_, "SELECT key, body FROM applied WHERE owner = ?");
   bind(select.get(), 1, owner);

@@ -57,6 +57,9 @@ public:
                     const std::vector<std::pair<std::string, std::string>>& applied_bodies,
                     const std::vector<std::string>& deleted_keys);
 
+  //! Changes whenever an apply starts or finishes (so whenever the last-applied bodies may have).
+  std::string revision();
+
   //! The last `limit` applies, newest first, with their object results.
   std::vector<ApplyRecord> history(size_t limit);
 

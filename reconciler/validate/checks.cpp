@@ -80,14 +80,29 @@ std::string closest_name(std::string_view, const std::map<std::string, const Man
 
 } // namespace
 
-std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas) {
+std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas, ValidationMemo* memo) {
   std::vector<Finding> findings = set.findings;
   std::map<std::string, const Manifest*> clusters;
   std::map<std::string, const Manifest*> seen;
   const Manifest* fleet = nullptr;
+  std::map<std::pair<const Json*, std::string>, ValidationMemo::Entry> checked;
 
   for (const Manifest& manifest : set.manifests) {
-    check_document(manifest, schemas, findings);
+    if (memo == nullptr) {
+      check_document(manifest, schemas, findings);
+    } else {
+      auto key = std::make_pair(manifest.object, manifest.file);
+      const auto known = memo->entries.find(key);
+      ValidationMemo::Entry entry;
+      if (known != memo->entries.end()) {
+        entry = std::move(known->second);
+      } else {
+        entry.keep = manifest.blob;
+        check_document(manifest, schemas, entry.findings);
+      }
+      findings.insert(findings.end(), entry.findings.begin(), entry.findings.end());
+      checked.emplace(std::move(key), std::move(entry));
+    }
     if (!manifest.object->IsObject() || manifest.kind.empty() || manifest.name.empty())
       continue;
     const auto [existing, inserted] = seen.emplace(identity_key(manifest), &manifest);
@@ -151,6 +166,8 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
                                                   labels != nullptr ? describe_value(*labels) : "{}", manifest.kind)));
     }
   }
+  if (memo != nullptr)
+    memo->entries = std::move(checked);
   std::sort(findings.begin(), findings.end());
   findings.erase(std::unique(findings.begin(), findings.end(),
                              [](const Finding& a, const Finding& b) { return !(a < b) && !(b < a); }),

@@ -52,8 +52,21 @@ private:
   mutable std::map<std::string, std::regex> regexes_;
 };
 
+//! Schema findings of documents validated before, for a process that validates commit after
+//! commit (`meridian run`): a document that is the very parse seen last time (the ManifestCache
+//! hands out the same parse for the same blob) at the same path is not checked again. Holds the
+//! documents of the last set only.
+struct ValidationMemo {
+  struct Entry {
+    std::shared_ptr<const ParsedBlob> keep; //!< keeps the key's document (and its address) alive
+    std::vector<Finding> findings;
+  };
+  std::map<std::pair<const Json*, std::string>, Entry> entries; //!< by document and file
+};
+
 //! Validates every manifest; the result holds the loader's findings too, sorted.
-std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas = SchemaSet::builtin());
+std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas = SchemaSet::builtin(),
+                                        ValidationMemo* memo = nullptr);
 
 //! True when no finding is an error.
 bool is_valid(const std::vector<Finding>& findings);

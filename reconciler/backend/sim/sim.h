@@ -71,6 +71,8 @@ public:
   std::vector<LiveObject> list_managed(std::string_view owner) override;
   void visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) override;
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override;
+  //! A counter in the file, raised by every operation that writes or deletes an object.
+  std::optional<std::string> revision() override;
   //! Server-side apply with Meridian as the only field manager; a Registered cluster must exist
   //! already, and Kubernetes objects need their cluster and namespace (UserError otherwise).
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override;

@@ -621,6 +621,8 @@ void Simulator::visit_managed(std::string_view owner, const std::function<void(L
   }
 }
 
+std::optional<std::string> Simulator::revision() { return store_->meta_value("revision"); }
+
 std::shared_ptr<const JsonDocument> Simulator::get(const ObjectRef& ref) {
   const auto stored = store_->load_object(ref);
   if (!stored)
@@ -790,8 +792,10 @@ void Simulator::init(std::string_view text, const std::string& origin) {
   }
   Store::Transaction transaction(*store_, true);
   snapshot_.reset();
+  const std::string revision = store_->meta_value("revision"); // carried on: a reset fleet is a new revision
   store_->clear();
   World world(*store_);
+  world.set_meta("revision", std::to_string(std::atoll(revision.c_str()) + 1));
   world.set_meta("seed", std::to_string(int_at(fixture, "seed", 1)));
   world.set_meta("fixture", std::string(text));
   world.set_meta("fixture_origin", origin);

@@ -180,6 +180,12 @@ std::map<std::string, std::string> Store::load_meta() {
   return meta;
 }
 
+std::string Store::meta_value(std::string_view key) {
+  Statement statement(db_.get(), "SELECT value FROM meta WHERE key = ?1", path_);
+  statement.bind(1, key);
+  return statement.step() ? statement.text(0) : std::string();
+}
+
 void Store::put_meta(std::string_view key, std::string_view value) {
   Statement statement(db_.get(), "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", path_);
   statement.bind(1, key).bind(2, value);

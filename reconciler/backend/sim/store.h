@@ -101,6 +101,8 @@ public:
   void delete_object(const ObjectRef& ref);
 
   std::map<std::string, std::string> load_meta();
+  //! One value of `meta`, "" when absent.
+  std::string meta_value(std::string_view key);
   void put_meta(std::string_view key, std::string_view value);
 
   std::map<std::pair<std::string, std::string>, long long> load_stock();

@@ -80,6 +80,7 @@ void World::stamp() {
 
 void World::save() {
   stamp();
+  bool written = !erased_.empty();
   for (const ObjectRef& ref : erased_)
     store_.delete_object(ref);
   erased_.clear();
@@ -90,7 +91,10 @@ void World::save() {
     store_.put_object({object->ref, object->stamped, object->applied});
     object->stored_body = object->stamped;
     object->stored_applied = object->applied;
+    written = true;
   }
+  if (written)
+    counter("revision"); // Simulator::revision: readers know that what they read before is stale
   touched_.clear();
   graveyard_.clear();
   meta_["clock_ms"] = std::to_string(now_);
