@@ -30,6 +30,7 @@ CommandSpec apply_spec() {
   spec.options.push_back({"plan", "FILE", "apply only if this saved JSON plan is still what a new plan would do"});
   spec.options.push_back({"prune", "", "delete managed objects that Git no longer has"});
   spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
+  spec.options.push_back({"no-forecast", "", "skip the pod-placement forecast (it simulates the rollout; large new fleets take longest)"});
   return spec;
 }
 
@@ -53,6 +54,7 @@ int run_apply(const std::vector<std::string>& args) {
   PlanOptions plan_options;
   plan_options.prune = options.flag("prune");
   plan_options.allow_mass_prune = options.flag("allow-mass-prune");
+  plan_options.predict = !options.flag("no-forecast");
   const Plan plan = make_plan(workspace->desired, *workspace->backend, *workspace->store, plan_options);
   if (const auto saved_path = options.get("plan")) {
     const SavedPlan saved = read_saved_plan(*saved_path);

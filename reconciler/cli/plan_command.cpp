@@ -24,6 +24,7 @@ CommandSpec plan_spec() {
   spec.options.push_back({"detailed-exitcode", "", "exit 2 when the plan has changes"});
   spec.options.push_back({"prune", "", "plan the deletion of managed objects that Git no longer has"});
   spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
+  spec.options.push_back({"no-forecast", "", "skip the pod-placement forecast (it simulates the rollout; large new fleets take longest)"});
   return spec;
 }
 
@@ -77,6 +78,7 @@ int run_plan(const std::vector<std::string>& args) {
   PlanOptions plan_options;
   plan_options.prune = options.flag("prune");
   plan_options.allow_mass_prune = options.flag("allow-mass-prune");
+  plan_options.predict = !options.flag("no-forecast");
   const Plan plan = make_plan(workspace->desired, *workspace->backend, *workspace->store, plan_options);
   if (const auto out = options.get("out")) {
     write_plan_file(*out, render_plan(plan, format, false));

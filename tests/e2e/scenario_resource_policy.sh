@@ -61,6 +61,10 @@ expect_pods "2 4 0"
 set_replicas 7
 run 2 "$MERIDIAN" plan --repo "$REPO" --detailed-exitcode
 expect_in "Deployment/default/nginx (cluster idc-hybrid): 1 pod will stay Pending: 0/4 nodes are available: 4 node(s) exceed ResourcePolicy unit max."
+# --no-forecast: the same changes, no simulated placement.
+run 2 "$MERIDIAN" plan --repo "$REPO" --detailed-exitcode --no-forecast
+expect_in "spec.replicas: 6 → 7"
+expect_not_in "will stay Pending"
 run 1 "$MERIDIAN" apply --repo "$REPO" --auto-approve
 expect_in "region cn-hangzhou failed: Deployment/default/nginx: not healthy after 10m: Degraded: pod nginx-"
 expect_in "is Pending: 0/4 nodes are available: 4 node(s) exceed ResourcePolicy unit max."
