@@ -160,12 +160,15 @@ struct LiveFacts {
   std::string region; //!< a fleet-level object's own spec.region
 };
 
+// Every field length-prefixed: no two different rule lists give the same text (a pointer may hold
+// spaces or newlines).
 std::string memo_settings(const DesiredState& desired) {
-  std::string text = desired.owner;
+  const auto field = [](std::string_view text) { return fmt::format("{}:{}", text.size(), text); };
+  std::string text = field(desired.owner);
   for (const IgnoreRule& rule : desired.fleet.ignore) {
-    text += fmt::format("\n{}/{}/{}/{}", rule.group, rule.kind, rule.namespace_, rule.name);
+    text += fmt::format("|{}{}{}{}{}", field(rule.group), field(rule.kind), field(rule.namespace_), field(rule.name), rule.pointers.size());
     for (const std::string& pointer : rule.pointers)
-      text += " " + pointer;
+      text += field(pointer);
   }
   return text;
 }
@@ -178,6 +181,7 @@ struct PlanMemo {
     std::shared_ptr<const ParsedBlob> keep;   //!< keeps `source` from being freed (and its address reused)
     Action action = Action::unchanged;
     std::vector<FieldChange> fields;
+    std::vector<std::string> warnings; //!< the object's own plan warnings (a failed server dry run)
   };
   std::string key; //!< backend revision, store revision, settings; "" before the first plan
   std::unordered_map<ObjectRef, Entry, ObjectRefHash> entries;
@@ -231,6 +235,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     return found == applied_bodies.end() ? std::nullopt : std::optional<std::string>(found->second);
   };
   std::vector<std::optional<PlannedChange>> planned(desired.objects.size());
+  std::vector<std::vector<std::string>> object_warnings(desired.objects.size()); // in desired order, whatever the visit order
   const auto plan_object = [&](const DesiredObject& object, const JsonDocument* live) {
     PlannedChange change;
     change.ref = object.ref;
@@ -247,7 +252,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       JsonDocument last_applied;
       if (const auto text = last_applied_text(object.ref); text && !parse_json(*text, last_applied))
         diff_options.last_applied = &last_applied;
-      if (auto server_fields = server_diff(backend, object, *live, diff_options, plan.warnings))
+      if (auto server_fields = server_diff(backend, object, *live, diff_options, object_warnings[static_cast<size_t>(&object - desired.objects.data())]))
         change.fields = std::move(*server_fields);
       else
         change.fields = diff_object(*object.body, *live, diff_options);
@@ -278,6 +283,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       change.desired = &object;
       change.action = entry->second.action;
       change.fields = entry->second.fields;
+      object_warnings[static_cast<size_t>(&object - desired.objects.data())] = entry->second.warnings;
       planned[static_cast<size_t>(&object - desired.objects.data())] = std::move(change);
     }
   } else {
@@ -309,10 +315,12 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   if (!memo_key.empty()) {
     PlanMemo& memo = *options.memo;
     memo.entries.clear();
-    for (const std::optional<PlannedChange>& change : planned) {
-      if (change->desired->manifest == nullptr)
+    for (size_t index = 0; index < planned.size(); ++index) {
+      const PlannedChange& change = *planned[index];
+      if (change.desired->manifest == nullptr)
         continue;
-      memo.entries[change->ref] = {change->desired->manifest->object, change->desired->manifest->blob, change->action, change->fields};
+      memo.entries[change.ref] = {change.desired->manifest->object, change.desired->manifest->blob, change.action, change.fields,
+                                  object_warnings[index]};
     }
     if (!reuse) {
       memo.live = live_facts;
@@ -320,6 +328,9 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     }
     memo.key = memo_key;
   }
+  for (std::vector<std::string>& warnings : object_warnings)
+    for (std::string& warning : warnings)
+      plan.warnings.push_back(std::move(warning));
   // After the visit: the backend serves one call at a time.
   for (std::optional<PlannedChange>& change : planned) {
     const DesiredObject& object = *change->desired;
