@@ -73,6 +73,9 @@ std::unique_ptr<Workspace> open_workspace(const Options& options) {
         message += "\n  " + finding.format();
     throw UserError(message);
   }
+  // The desired state holds its own copies: the parse (a third of a plan's memory) can go.
+  workspace->loaded->manifests.release_documents();
+  workspace->cache.clear();
   workspace->store = std::make_unique<StateStore>(state_dir(options) + "/meridian.db");
   workspace->backend = open_backend(options);
   return workspace;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
 #include <unordered_set>
 
 namespace meridian {
@@ -28,6 +31,13 @@ int Manifest::line_of(std::string_view pointer) const {
   return found > 0 ? found : line;
 }
 
+void ManifestSet::release_documents() {
+  for (Manifest& manifest : manifests) {
+    manifest.object = nullptr;
+    manifest.blob.reset();
+  }
+}
+
 std::shared_ptr<const ParsedBlob> ManifestCache::get(const GitRepository& repository, const TreeFile& file, bool& parsed_now) {
   parsed_now = false;
   if (const auto cached = blobs_.find(file.blob_id); cached != blobs_.end())
@@ -39,6 +49,36 @@ std::shared_ptr<const ParsedBlob> ManifestCache::get(const GitRepository& reposi
   parsed_now = true;
   blobs_.emplace(file.blob_id, blob);
   return blob;
+}
+
+size_t ManifestCache::prefetch(const GitRepository& repository, const std::vector<TreeFile>& files) {
+  std::vector<std::shared_ptr<ParsedBlob>> missing;
+  std::unordered_set<std::string> seen;
+  for (const TreeFile& file : files) {
+    if (blobs_.count(file.blob_id) != 0 || !seen.insert(file.blob_id).second)
+      continue;
+    auto blob = std::make_shared<ParsedBlob>();
+    blob->blob_id = file.blob_id;
+    blob->text = repository.read_blob(file.blob_id);
+    missing.push_back(std::move(blob));
+  }
+  // Parsing is most of loading a commit and each file parses on its own: spread it over the cores.
+  constexpr size_t kFilesPerThread = 64;
+  const size_t threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 8, missing.size() / kFilesPerThread + 1});
+  std::atomic<size_t> next{0};
+  const auto work = [&] {
+    for (size_t index = next++; index < missing.size(); index = next++)
+      missing[index]->yaml = parse_yaml(missing[index]->text, limits_);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t i = 1; i < threads; ++i)
+    helpers.emplace_back(work);
+  work();
+  for (std::thread& helper : helpers)
+    helper.join();
+  for (std::shared_ptr<ParsedBlob>& blob : missing)
+    blobs_.emplace(blob->blob_id, std::move(blob));
+  return missing.size();
 }
 
 void ManifestCache::retain(const std::vector<Manifest>&, const std::vector<TreeFile>& files) {
@@ -123,10 +163,10 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
     set.path.pop_back();
   const std::vector<TreeFile> files = repository.list_files(commit.id, set.path, is_manifest_name);
   set.files = files.size();
+  set.parsed_files = cache.prefetch(repository, files);
   for (const TreeFile& file : files) {
     bool parsed_now = false;
     std::shared_ptr<const ParsedBlob> blob = cache.get(repository, file, parsed_now);
-    set.parsed_files += parsed_now ? 1 : 0;
     add_blob(set, file.path, file.blob_id, std::move(blob));
   }
   cache.retain(set.manifests, files);

@@ -57,6 +57,11 @@ struct ManifestSet {
   std::vector<Finding> findings;     //!< files that could not be parsed
   size_t files = 0;
   size_t parsed_files = 0;           //!< files parsed by this load (the rest came from the cache)
+
+  //! Lets go of the parsed documents and texts once nothing needs them (a command that has built
+  //! its desired state, which holds copies): manifests keep file, line and identity, `object`
+  //! becomes null and line_of() gives the document's line. Memory is freed when no cache holds them.
+  void release_documents();
 };
 
 //! Parsed blobs by blob id. Not thread-safe.
@@ -65,9 +70,13 @@ public:
   explicit ManifestCache(YamlLimits limits = {}) : limits_(limits) {}
 
   std::shared_ptr<const ParsedBlob> get(const GitRepository& repository, const TreeFile& file, bool& parsed_now);
+  //! Reads the blobs of `files` not cached yet (one thread: libgit2) and parses them on up to one
+  //! thread per core; returns how many it parsed. get() then finds them all.
+  size_t prefetch(const GitRepository& repository, const std::vector<TreeFile>& files);
   //! Drops blobs that no longer appear in `keep` (the latest commit), bounding memory.
   void retain(const std::vector<Manifest>& keep, const std::vector<TreeFile>& files);
   size_t size() const { return blobs_.size(); }
+  void clear() { blobs_.clear(); }
 
 private:
   YamlLimits limits_;

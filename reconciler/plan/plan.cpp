@@ -227,13 +227,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       memo_key = *revision + "\n" + store.revision() + "\n" + memo_settings(desired);
   const bool reuse = !memo_key.empty() && options.memo->key == memo_key;
 
-  std::map<std::string, std::string> applied_bodies;
-  const auto last_applied_text = [&](const ObjectRef& ref) -> std::optional<std::string> {
-    if (reuse)
-      return store.last_applied(desired.owner, ref.key());
-    const auto found = applied_bodies.find(ref.key());
-    return found == applied_bodies.end() ? std::nullopt : std::optional<std::string>(found->second);
-  };
+  const auto last_applied_text = [&](const ObjectRef& ref) { return store.last_applied(desired.owner, ref.key()); };
   std::vector<std::optional<PlannedChange>> planned(desired.objects.size());
   std::vector<std::vector<std::string>> object_warnings(desired.objects.size()); // in desired order, whatever the visit order
   const auto plan_object = [&](const DesiredObject& object, const JsonDocument* live) {
@@ -287,7 +281,6 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       planned[static_cast<size_t>(&object - desired.objects.data())] = std::move(change);
     }
   } else {
-    applied_bodies = store.all_last_applied(desired.owner);
     backend.visit_managed(desired.owner, [&](LiveObject&& live) {
       const Json* spec = find_member(*live.object, "spec");
       if (live.ref.is_fleet_level() && live.ref.kind == "Cluster" && spec != nullptr)

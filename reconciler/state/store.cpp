@@ -70,7 +70,10 @@ StateStore::StateStore(const std::string& path) : path_(path) {
                      "WHERE id = {}", id).c_str());
 }
 
-StateStore::~StateStore() { sqlite3_close(db_); }
+StateStore::~StateStore() {
+  sqlite3_finalize(last_applied_);
+  sqlite3_close(db_);
+}
 
 void StateStore::exec(const char* sql) {
   char* error = nullptr;
@@ -173,12 +176,16 @@ std::vector<ApplyRecord> StateStore::history(size_t limit) {
 }
 
 std::optional<std::string> StateStore::last_applied(const std::string& owner, const std::string& key) {
-  Statement select = prepare(db_, "SELECT body FROM applied WHERE owner = ? AND key = ?");
-  bind(select.get(), 1, owner);
-  bind(select.get(), 2, key);
-  if (sqlite3_step(select.get()) != SQLITE_ROW)
-    return std::nullopt;
-  return column(select.get(), 0);
+  if (last_applied_ == nullptr)
+    last_applied_ = prepare(db_, "SELECT body FROM applied WHERE owner = ? AND key = ?").release();
+  sqlite3_reset(last_applied_);
+  bind(last_applied_, 1, owner);
+  bind(last_applied_, 2, key);
+  std::optional<std::string> body;
+  if (sqlite3_step(last_applied_) == SQLITE_ROW)
+    body = column(last_applied_, 0);
+  sqlite3_reset(last_applied_); // a statement left on a row would hold its read transaction open
+  return body;
 }
 
 std::string StateStore::revision() {
@@ -186,15 +193,6 @@ std::string StateStore::revision() {
   if (sqlite3_step(select.get()) != SQLITE_ROW)
     return "none";
   return column(select.get(), 0) + "/" + column(select.get(), 1) + "/" + column(select.get(), 2);
-}
-
-std::map<std::string, std::string> StateStore::all_last_applied(const std::string& owner) {
-  Statement select = prepare(db_, "SELECT key, body FROM applied WHERE owner = ?");
-  bind(select.get(), 1, owner);
-  std::map<std::string, std::string> bodies;
-  while (sqlite3_step(select.get()) == SQLITE_ROW)
-    bodies.emplace(column(select.get(), 0), column(select.get(), 1));
-  return bodies;
 }
 
 std::vector<std::string> StateStore::applied_keys(const std::string& owner) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace meridian {
 
@@ -63,10 +64,9 @@ public:
   //! The last `limit` applies, newest first, with their object results.
   std::vector<ApplyRecord> history(size_t limit);
 
-  //! What Meridian last applied to `key` (canonical JSON), if anything.
+  //! What Meridian last applied to `key` (canonical JSON), if anything. The statement is prepared
+  //! once: plan asks for every object of the fleet.
   std::optional<std::string> last_applied(const std::string& owner, const std::string& key);
-  //! What Meridian last applied for `owner`, by key (one query: plan reads them all).
-  std::map<std::string, std::string> all_last_applied(const std::string& owner);
   //! Every key Meridian has applied for `owner` and not deleted since, sorted.
   std::vector<std::string> applied_keys(const std::string& owner);
   void set_owner(std::string owner) { owner_ = std::move(owner); }
@@ -74,6 +74,7 @@ public:
 private:
   void exec(const char* sql);
   sqlite3* db_ = nullptr;
+  sqlite3_stmt* last_applied_ = nullptr; //!< finalized before db_ is closed
   std::string path_;
   std::string owner_;
 };

@@ -572,7 +572,7 @@ void run_autoscaler(World& world) {
   std::map<std::string, std::vector<Object*>> pools_by_cluster;
   for (Object* pool : world.list("", kFleetGroup, "NodePool")) {
     const std::string state = text_at(pool->body(), "status.state");
-    if (autoscaling(*pool) && state != "deleting" && cluster_serving(world, pool_cluster(*pool)))
+    if (autoscaling(*pool) && state != "deleting" && world.in_focus(pool_cluster(*pool)) && cluster_serving(world, pool_cluster(*pool)))
       pools_by_cluster[pool_cluster(*pool)].push_back(pool);
   }
   for (auto& [cluster, pools] : pools_by_cluster) {
@@ -683,16 +683,21 @@ JsonDocument node_document(const NodeShape& shape) {
 }
 
 void run_cloud(World& world) {
+  std::vector<Object*> clusters;
   for (Object* cluster : world.list("", kFleetGroup, "Cluster"))
+    if (world.in_focus(cluster->ref.name))
+      clusters.push_back(cluster);
+  for (Object* cluster : clusters)
     run_cluster(world, *cluster);
-  for (Object* cluster : world.list("", kFleetGroup, "Cluster"))
+  for (Object* cluster : clusters)
     run_virtual_node(world, *cluster);
-  for (Object* cluster : world.list("", kFleetGroup, "Cluster")) {
+  for (Object* cluster : clusters) {
     for (Object* node : world.list(cluster->ref.name, "", "Node"))
       run_node_readiness(world, *node);
   }
   for (Object* pool : world.list("", kFleetGroup, "NodePool"))
-    run_pool(world, *pool);
+    if (world.in_focus(pool_cluster(*pool)))
+      run_pool(world, *pool);
   run_autoscaler(world);
 }
 

@@ -674,16 +674,20 @@ std::vector<PodPlacement> Simulator::placements(const ObjectRef& workload) {
 
 std::vector<PlacementForecast> Simulator::predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) {
   // A read transaction that is never committed: the forecast happens in memory and is dropped.
+  // Only the clusters the changes touch are loaded and run: the rest of the fleet cannot move
+  // their pods (they share nothing but instance stock, which the forecast takes as it stands).
   Store::Transaction transaction(*store_, false);
-  World world(*store_);
   std::set<std::string> clusters;
   std::set<ObjectRef> changed_workloads;
   for (const auto& [ref, desired] : changes) {
     if (ref.is_fleet_level()) {
       if (ref.kind == "Cluster")
         clusters.insert(ref.name);
-      else if (const Object* pool = world.find(ref))
-        clusters.insert(text_at(pool->body(), "spec.cluster"));
+      else if (const auto pool = store_->load_object(ref)) {
+        JsonDocument body;
+        if (!parse_json(pool->body, body))
+          clusters.insert(text_at(body, "spec.cluster"));
+      }
       if (desired != nullptr && ref.kind == "NodePool")
         clusters.insert(text_at(*desired, "spec.cluster"));
     } else {
@@ -692,6 +696,7 @@ std::vector<PlacementForecast> Simulator::predict(const std::vector<std::pair<Ob
         changed_workloads.insert(ref);
     }
   }
+  World world(*store_, clusters);
   const auto workloads_of = [&](World& state) {
     std::map<ObjectRef, std::vector<PodPlacement>> result;
     for (const std::string& cluster : clusters) {

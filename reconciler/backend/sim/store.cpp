@@ -144,6 +144,21 @@ void Store::visit_objects_mentioning(std::string_view group, std::string_view te
     visit({ref_from(statement, 0), statement.text(5), statement.text(6)});
 }
 
+std::vector<StoredObject> Store::load_objects_of(const std::set<std::string>& clusters) {
+  Statement statement(db_.get(), "SELECT cluster, grp, kind, namespace, name, body, applied FROM objects WHERE cluster = ?1", path_);
+  std::vector<StoredObject> objects;
+  std::set<std::string> wanted = clusters;
+  wanted.insert("");
+  for (const std::string& cluster : wanted) {
+    statement.reset();
+    statement.bind(1, cluster);
+    while (statement.step())
+      objects.push_back({ref_from(statement, 0), statement.text(5), statement.text(6)});
+  }
+  statement.reset();
+  return objects;
+}
+
 std::optional<StoredObject> Store::load_object(const ObjectRef& ref) {
   if (load_object_ == nullptr)
     load_object_ = std::make_unique<Statement>(

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -92,6 +93,8 @@ public:
   };
 
   std::vector<StoredObject> load_objects();
+  //! Fleet-level objects (cluster "") and the Kubernetes objects of `clusters` (primary-key ranges).
+  std::vector<StoredObject> load_objects_of(const std::set<std::string>& clusters);
   //! Objects of `group` plus those whose JSON text contains `text` (SQLite filters the rows, so
   //! the pods and nodes that make up most of a fleet are never copied out).
   //! Calls `visit` with each of them, one row at a time.

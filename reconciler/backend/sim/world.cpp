@@ -38,8 +38,18 @@ std::string event_key(const ObjectRef& involved, std::string_view type, std::str
 
 } // namespace
 
-World::World(Store& store) : store_(store) {
-  for (StoredObject& stored : store_.load_objects()) {
+World::World(Store& store) : store_(store) { load(store_.load_objects()); }
+
+World::World(Store& store, const std::set<std::string>& clusters) : store_(store), focus_(clusters) {
+  load(store_.load_objects_of(clusters));
+}
+
+bool World::in_focus(std::string_view cluster) const {
+  return !focus_ || focus_->count(std::string(cluster)) != 0;
+}
+
+void World::load(std::vector<StoredObject> rows) {
+  for (StoredObject& stored : rows) {
     auto object = std::make_unique<Object>();
     object->ref = stored.ref;
     if (const auto error = parse_json(stored.body, object->doc))
@@ -663,7 +673,7 @@ void tick(World& world) {
   for (Object* cluster : world.list("", kFleetGroup, "Cluster"))
     clusters.push_back(cluster->ref.name);
   for (const std::string& cluster : clusters) {
-    if (cluster_serving(world, cluster))
+    if (world.in_focus(cluster) && cluster_serving(world, cluster))
       run_kubernetes(world, cluster);
   }
 }

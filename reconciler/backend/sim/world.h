@@ -64,6 +64,13 @@ class World {
 public:
   //! Loads everything from `store` (call inside a transaction).
   explicit World(Store& store);
+  //! Loads the fleet-level objects and the Kubernetes objects of `clusters` only, and runs the
+  //! controllers of those clusters only (their pools, nodes and pods): the rest of the fleet is not
+  //! there. For forecasts that touch a few clusters of a large fleet; never saved.
+  World(Store& store, const std::set<std::string>& clusters);
+
+  //! Whether the controllers of `cluster` run (always, unless the World was loaded for some clusters).
+  bool in_focus(std::string_view cluster) const;
   World(const World&) = delete;
   World& operator=(const World&) = delete;
 
@@ -118,7 +125,10 @@ private:
   //! Marks `object` as handed out for editing.
   void touch(Object& object);
 
+  void load(std::vector<StoredObject> rows);
+
   Store& store_;
+  std::optional<std::set<std::string>> focus_;
   std::map<ObjectRef, std::unique_ptr<Object>> objects_;
   std::vector<Object*> touched_;                    //!< objects with `touched` set, in the order first touched
   std::vector<std::unique_ptr<Object>> graveyard_; //!< erased objects, alive until save so touched_ never dangles
