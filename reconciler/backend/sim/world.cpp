@@ -55,7 +55,7 @@ void World::load(std::vector<StoredObject> rows) {
     if (const auto error = parse_json(stored.body, object->doc))
       throw UserError(fmt::format("{}: object {}: corrupt JSON: {}", store_.path(), stored.ref.key(), *error));
     object->stored_body = std::move(stored.body);
-    object->stamped = object->stored_body;
+    object->stamped_is_stored = true;
     object->applied = stored.applied;
     object->stored_applied = std::move(stored.applied);
     objects_.emplace(object->ref, std::move(object));
@@ -80,11 +80,12 @@ void World::stamp() {
   std::sort(touched_.begin(), touched_.end(), [](const Object* a, const Object* b) { return a->ref < b->ref; });
   for (Object* object : touched_) {
     const std::string text = write_compact(object->doc);
-    if (text == object->stamped)
+    if (text == object->stamped_text())
       continue;
     Json& metadata = object_member(object->doc, "metadata", object->allocator());
     set_string(metadata, "resourceVersion", std::to_string(counter("resource_version")), object->allocator());
     object->stamped = write_compact(object->doc);
+    object->stamped_is_stored = false;
   }
 }
 
@@ -96,10 +97,14 @@ void World::save() {
   erased_.clear();
   for (Object* object : touched_) {
     object->touched = false;
-    if (object->stamped == object->stored_body && object->applied == object->stored_applied)
+    if (object->stamped_text() == object->stored_body && object->applied == object->stored_applied)
       continue;
-    store_.put_object({object->ref, object->stamped, object->applied});
-    object->stored_body = object->stamped;
+    store_.put_object({object->ref, object->stamped_text(), object->applied});
+    if (!object->stamped_is_stored) {
+      object->stored_body = std::move(object->stamped);
+      object->stamped.clear();
+      object->stamped_is_stored = true;
+    }
     object->stored_applied = object->applied;
     written = true;
   }

@@ -49,7 +49,11 @@ struct Object {
   std::string applied;        //!< configuration Meridian last applied (JSON text), "" when none
   std::string stored_body;    //!< as loaded; "" for an object created during this operation
   std::string stored_applied;
-  std::string stamped;        //!< body text when it last received a resourceVersion
+  std::string stamped;        //!< body text when it last received a resourceVersion, unless stamped_is_stored
+  //! The stamped text is stored_body (and `stamped` is empty): true after a load or a save, which
+  //! is most objects most of the time; one copy of each body instead of two.
+  bool stamped_is_stored = false;
+  const std::string& stamped_text() const { return stamped_is_stored ? stored_body : stamped; }
   //! Handed out for editing (find, list, all, insert) since the last save: only these can have
   //! changed, so stamp and save serialize them and skip the rest of the fleet.
   bool touched = false;
