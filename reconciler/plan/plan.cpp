@@ -228,6 +228,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   const bool reuse = !memo_key.empty() && options.memo->key == memo_key;
 
   const auto last_applied_text = [&](const ObjectRef& ref) { return store.last_applied(desired.owner, ref.key()); };
+  const auto index_of = [&](const DesiredObject& object) { return static_cast<size_t>(&object - desired.objects.data()); };
   std::vector<std::optional<PlannedChange>> planned(desired.objects.size());
   std::vector<std::vector<std::string>> object_warnings(desired.objects.size()); // in desired order, whatever the visit order
   const auto plan_object = [&](const DesiredObject& object, const JsonDocument* live) {
@@ -246,13 +247,13 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       JsonDocument last_applied;
       if (const auto text = last_applied_text(object.ref); text && !parse_json(*text, last_applied))
         diff_options.last_applied = &last_applied;
-      if (auto server_fields = server_diff(backend, object, *live, diff_options, object_warnings[static_cast<size_t>(&object - desired.objects.data())]))
+      if (auto server_fields = server_diff(backend, object, *live, diff_options, object_warnings[index_of(object)]))
         change.fields = std::move(*server_fields);
       else
         change.fields = diff_object(*object.body, *live, diff_options);
       change.action = change.fields.empty() ? Action::unchanged : Action::update;
     }
-    planned[static_cast<size_t>(&object - desired.objects.data())] = std::move(change);
+    planned[index_of(object)] = std::move(change);
   };
 
   // Live state in one pass, an object at a time: each managed object is diffed against its
@@ -268,7 +269,8 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     live_cluster_regions = options.memo->live_cluster_regions;
     for (const DesiredObject& object : desired.objects) {
       const auto entry = options.memo->entries.find(object.ref);
-      if (entry == options.memo->entries.end() || object.manifest == nullptr || entry->second.source != object.manifest->object)
+      if (entry == options.memo->entries.end() || object.manifest == nullptr || object.manifest->object == nullptr ||
+          entry->second.source != object.manifest->object)
         continue;
       PlannedChange change;
       change.ref = object.ref;
@@ -277,8 +279,8 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       change.desired = &object;
       change.action = entry->second.action;
       change.fields = entry->second.fields;
-      object_warnings[static_cast<size_t>(&object - desired.objects.data())] = entry->second.warnings;
-      planned[static_cast<size_t>(&object - desired.objects.data())] = std::move(change);
+      object_warnings[index_of(object)] = entry->second.warnings;
+      planned[index_of(object)] = std::move(change);
     }
   } else {
     backend.visit_managed(desired.owner, [&](LiveObject&& live) {
@@ -300,7 +302,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     });
   }
   for (const DesiredObject& object : desired.objects) {
-    if (!planned[static_cast<size_t>(&object - desired.objects.data())]) {
+    if (!planned[index_of(object)]) {
       const auto live = backend.get(object.ref);
       plan_object(object, live.get());
     }
@@ -310,8 +312,8 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     memo.entries.clear();
     for (size_t index = 0; index < planned.size(); ++index) {
       const PlannedChange& change = *planned[index];
-      if (change.desired->manifest == nullptr)
-        continue;
+      if (change.desired->manifest == nullptr || change.desired->manifest->object == nullptr)
+        continue; // no parse to recognise it by (released documents)
       memo.entries[change.ref] = {change.desired->manifest->object, change.desired->manifest->blob, change.action, change.fields,
                                   object_warnings[index]};
     }
