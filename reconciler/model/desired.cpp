@@ -153,6 +153,10 @@ std::vector<std::string> order_regions(const FleetSettings& fleet, std::vector<s
 }
 
 const DesiredObject* DesiredState::find(const ObjectRef& ref) const {
+  if (!index.empty() || objects.empty()) {
+    const auto position = index.find(ref);
+    return position == index.end() ? nullptr : &objects[position->second];
+  }
   const auto found = std::lower_bound(objects.begin(), objects.end(), ref,
                                       [](const DesiredObject& object, const ObjectRef& key) { return object.ref < key; });
   return found != objects.end() && found->ref == ref ? &*found : nullptr;
@@ -232,6 +236,9 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
     state.objects.push_back(std::move(object));
   }
   std::sort(state.objects.begin(), state.objects.end(), [](const DesiredObject& a, const DesiredObject& b) { return a.ref < b.ref; });
+  state.index.reserve(state.objects.size());
+  for (size_t position = 0; position < state.objects.size(); ++position)
+    state.index.emplace(state.objects[position].ref, position);
 
   // Workloads wait for the node pools of their cluster, and custom resources for their CRDs.
   std::map<std::string, std::vector<ObjectRef>> pools_by_cluster;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace meridian {
@@ -62,6 +63,11 @@ struct DesiredState {
   std::vector<DesiredObject> objects;         //!< sorted by ref
   std::vector<Finding> findings;              //!< dependency problems (unknown depends-on, cycles)
 
+  //! Positions in `objects` by ref, filled by build_desired_state: plan and the dependency checks
+  //! look up every object, and a binary search compares five strings per step.
+  std::unordered_map<ObjectRef, size_t, ObjectRefHash> index;
+
+  //! The object with `ref`, or nullptr (a binary search when `index` was not filled).
   const DesiredObject* find(const ObjectRef& ref) const;
 };
 
