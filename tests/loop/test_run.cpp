@@ -413,7 +413,11 @@ TEST_CASE("SIGTERM mid-rollout leaves a consistent state and history; a restart 
   CHECK(once.status == 0);
   const std::string after = fleet.history();
   CHECK(after.find("running") == std::string::npos);
-  CHECK(after.rfind("succeeded") != std::string::npos);
+  // Either a second apply finished the rest, or the stop came after the last object had been
+  // written (only its health wait was cut short) and the restart found the fleet in sync.
+  const bool finished = after.find("succeeded") != std::string::npos;
+  const bool in_sync = once.err.find("is in sync, nothing to apply") != std::string::npos;
+  CHECK((finished || in_sync));
   const ProcessResult plan = fleet.meridian({"plan", "--repo", fleet.url(), "--detailed-exitcode", "--no-color"});
   INFO(plan.out << plan.err);
   CHECK(plan.status == 0); // no changes left

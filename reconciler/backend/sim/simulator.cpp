@@ -10,6 +10,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <set>
 
@@ -599,26 +604,124 @@ std::vector<LiveObject> Simulator::list_managed(std::string_view owner) {
   return result;
 }
 
+namespace {
+
+// Batches of live objects from the thread reading rows to the thread visiting them, at most
+// `capacity` batches in flight (so the fleet is never held whole).
+class BatchQueue {
+public:
+  using Batch = std::vector<LiveObject>;
+  explicit BatchQueue(size_t capacity) : capacity_(capacity) {}
+
+  //! False once the consumer has stopped.
+  bool push(Batch batch) {
+    std::unique_lock lock(mutex_);
+    not_full_.wait(lock, [&] { return batches_.size() < capacity_ || stopped_; });
+    if (stopped_)
+      return false;
+    batches_.push_back(std::move(batch));
+    not_empty_.notify_one();
+    return true;
+  }
+  //! The producer is done (with the error that ended it, if any).
+  void close(std::exception_ptr error) {
+    const std::lock_guard lock(mutex_);
+    done_ = true;
+    error_ = std::move(error);
+    not_empty_.notify_all();
+  }
+  //! The consumer gives up: the producer's next push fails.
+  void stop() {
+    const std::lock_guard lock(mutex_);
+    stopped_ = true;
+    not_full_.notify_all();
+  }
+  //! The next batch; nullopt at the end (rethrowing the producer's error).
+  std::optional<Batch> pop() {
+    std::unique_lock lock(mutex_);
+    not_empty_.wait(lock, [&] { return !batches_.empty() || done_; });
+    if (batches_.empty()) {
+      if (error_)
+        std::rethrow_exception(error_);
+      return std::nullopt;
+    }
+    Batch batch = std::move(batches_.front());
+    batches_.pop_front();
+    not_full_.notify_one();
+    return batch;
+  }
+
+private:
+  const size_t capacity_;
+  std::mutex mutex_;
+  std::condition_variable not_full_;
+  std::condition_variable not_empty_;
+  std::deque<Batch> batches_;
+  bool done_ = false;
+  bool stopped_ = false;
+  std::exception_ptr error_;
+};
+
+struct ConsumerStopped {};
+
+} // namespace
+
 void Simulator::visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) {
   // Straight from the rows, parsing only those that can qualify: pods, nodes and replica sets
-  // (most of a fleet) never carry the annotation, and SQLite leaves them out.
+  // (most of a fleet) never carry the annotation, and SQLite leaves them out. Reading and parsing
+  // run on a thread of their own while the caller diffs what arrived (this connection is used by
+  // that thread alone until it is joined).
   Store::Transaction transaction(*store_, false);
-  const auto consider = [&](StoredObject&& stored) {
+  const auto qualify = [&](StoredObject&& stored) -> std::optional<LiveObject> {
     const bool fleet = stored.ref.group == kFleetGroup && (stored.ref.kind == "Cluster" || stored.ref.kind == "NodePool");
     if (!fleet && !owner.empty() && stored.body.find(kManagedByAnnotation) == std::string::npos)
-      return;
+      return std::nullopt;
     auto document = new_document();
     if (const auto error = parse_json(stored.body, *document))
       throw UserError(fmt::format("{}: object {}: corrupt JSON: {}", store_->path(), stored.ref.key(), *error));
-    if (fleet || annotation_text(*document, kManagedByAnnotation) == owner)
-      visit({std::move(stored.ref), std::move(document)});
+    if (!fleet && annotation_text(*document, kManagedByAnnotation) != owner)
+      return std::nullopt;
+    return LiveObject{std::move(stored.ref), std::move(document)};
   };
   if (owner.empty()) {
     for (StoredObject& stored : store_->load_objects())
-      consider(std::move(stored));
-  } else {
-    store_->visit_objects_mentioning(kFleetGroup, kManagedByAnnotation, consider);
+      if (auto live = qualify(std::move(stored)))
+        visit(std::move(*live));
+    return;
   }
+  constexpr size_t kBatch = 64;
+  BatchQueue queue(8);
+  std::thread reader([&] {
+    try {
+      BatchQueue::Batch batch;
+      store_->visit_objects_mentioning(kFleetGroup, kManagedByAnnotation, [&](StoredObject&& stored) {
+        if (auto live = qualify(std::move(stored)))
+          batch.push_back(std::move(*live));
+        if (batch.size() == kBatch) {
+          if (!queue.push(std::move(batch)))
+            throw ConsumerStopped{};
+          batch = {};
+        }
+      });
+      if (!batch.empty())
+        queue.push(std::move(batch));
+      queue.close(nullptr);
+    } catch (const ConsumerStopped&) {
+      queue.close(nullptr);
+    } catch (...) {
+      queue.close(std::current_exception());
+    }
+  });
+  try {
+    while (auto batch = queue.pop())
+      for (LiveObject& live : *batch)
+        visit(std::move(live));
+  } catch (...) {
+    queue.stop();
+    reader.join();
+    throw;
+  }
+  reader.join();
 }
 
 std::optional<std::string> Simulator::revision() { return store_->meta_value("revision"); }

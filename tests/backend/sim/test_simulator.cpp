@@ -4,6 +4,9 @@
 
 #include "base/error.h"
 
+#include <fmt/format.h>
+#include <sqlite3.h>
+
 #include <regex>
 #include <set>
 
@@ -148,6 +151,50 @@ TEST_CASE("list_managed returns owned objects plus every Cluster and NodePool", 
     keys.push_back(object.ref.display());
   CHECK(keys == std::vector<std::string>{"Cluster/edge-central", "NodePool/edge-beijing", "NodePool/edge-hangzhou",
                                          "NodePool/edge-shanghai", "ConfigMap/default/settings"});
+}
+
+TEST_CASE("visit_managed streams every owned object once, in the order of the rows, and stops cleanly", "[apply]") {
+  // More objects than one batch of the reading thread (64), so several batches cross the queue.
+  EdgeFleet fleet;
+  for (int i = 0; i < 300; ++i) {
+    const std::string name = fmt::format("cm-{:03}", i);
+    fleet.sim->apply({"edge-central", "", "ConfigMap", "default", name},
+                     *edited(*config("{}", R"(,"annotations":{"meridian.io/managed-by":"fleet-a"})"), "settings", name), false);
+  }
+  std::vector<std::string> visited;
+  fleet.sim->visit_managed("fleet-a", [&](LiveObject&& live) { visited.push_back(live.ref.display()); });
+  std::vector<std::string> listed;
+  for (const LiveObject& object : fleet.sim->list_managed("fleet-a"))
+    listed.push_back(object.ref.display());
+  CHECK(visited.size() == 304); // 300 ConfigMaps, the Cluster, 3 NodePools
+  std::vector<std::string> sorted = visited;
+  std::sort(sorted.begin(), sorted.end());
+  std::sort(listed.begin(), listed.end());
+  CHECK(sorted == listed);
+  CHECK(std::set<std::string>(visited.begin(), visited.end()).size() == visited.size());
+
+  // A visitor that throws stops the reading thread; the error reaches the caller and the
+  // simulator serves the next call.
+  int seen = 0;
+  CHECK_THROWS_WITH(fleet.sim->visit_managed("fleet-a",
+                                             [&](LiveObject&&) {
+                                               if (++seen == 100)
+                                                 throw UserError("visitor gave up");
+                                             }),
+                    "visitor gave up");
+  CHECK(seen == 100);
+  CHECK(fleet.sim->list_managed("fleet-a").size() == 304);
+
+  // A corrupt row: one line naming the file and the object, from the reading thread.
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open((fleet.dir.path / "sim.db").string().c_str(), &raw) == SQLITE_OK);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close);
+    REQUIRE(sqlite3_exec(db.get(), "UPDATE objects SET body = '{\"metadata\": {\"annotations\": {\"meridian.io/managed-by\": ' WHERE name = 'cm-150'",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  CHECK_THROWS_WITH(fleet.sim->visit_managed("fleet-a", [](LiveObject&&) {}),
+                    Catch::Contains("object edge-central//ConfigMap/default/cm-150: corrupt JSON"));
 }
 
 // ---- cloud layer ----
