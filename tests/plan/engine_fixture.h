@@ -100,6 +100,21 @@ inline std::string configmap_yaml(const std::string& name, const std::string& ns
   return text + "data:\n  key: value\n";
 }
 
+//! A one-replica Deployment `web` in namespace default (nginx 1.25, 100m CPU requested).
+inline const std::string web_deployment_yaml = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "nginx:1.25", resources: {requests: {cpu: 100m}}}]
+)";
+
 inline std::string fleet_yaml(const std::vector<std::string>& regions, int parallel = 1, bool halt = true,
                               const std::string& timeout = "10m", const std::string& extra_spec = "") {
   std::string list;

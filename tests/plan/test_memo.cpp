@@ -201,19 +201,7 @@ const ObjectRef flags_ref{"hz", "", "ConfigMap", "default", "flags"};
 const ObjectRef extra_ref{"hz", "", "ConfigMap", "default", "extra"};
 const ObjectRef web_ref{"hz", "apps", "Deployment", "default", "web"};
 
-const std::string web_yaml = R"(apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: default
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: "nginx:1.25", resources: {requests: {cpu: 100m}}}]
-)";
+const std::string& web_yaml = web_deployment_yaml;
 
 std::string config_yaml(const std::string& settings_value) {
   return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  key: " + settings_value +

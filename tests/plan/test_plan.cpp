@@ -308,19 +308,7 @@ TEST_CASE("prune refuses to delete more than half of the managed objects without
 
 TEST_CASE("ignoreDifferences suppresses drift on the listed pointers only", "[plan][diff]") {
   Engine engine;
-  const std::string deployment = R"(apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: default
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: "nginx:1.25", resources: {requests: {cpu: 100m}}}]
-)";
+  const std::string& deployment = web_deployment_yaml;
   Files files = {{"clusters.yaml", cluster_yaml("c1", "cn-hangzhou")},
                  {"pools.yaml", pool_yaml("c1-pool", "c1", "cn-hangzhou", "ecs.g7.large", 1)},
                  {"clusters/c1/web.yaml", deployment}};
