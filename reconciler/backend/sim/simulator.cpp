@@ -36,16 +36,8 @@ bool builtin_namespace(std::string_view ns) {
   return ns == "default" || ns == "kube-system" || ns == "kube-public" || ns == "kube-node-lease";
 }
 
-//! An empty document with a small allocator pool of its own. RapidJSON's default pool takes 64 KiB
-//! chunks, dozens of times an object: handing out thousands of objects was mostly page faults.
-std::shared_ptr<JsonDocument> new_document() {
-  struct Owned {
-    JsonAllocator allocator{4096};
-    JsonDocument document{&allocator};
-  };
-  auto owned = std::make_shared<Owned>();
-  return std::shared_ptr<JsonDocument>(owned, &owned->document);
-}
+//! An empty document (JsonAllocator's small chunks suit one object).
+std::shared_ptr<JsonDocument> new_document() { return std::make_shared<JsonDocument>(); }
 
 std::shared_ptr<const JsonDocument> copy_document(const Json& value) {
   auto document = new_document();
