@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 namespace meridian {
@@ -235,6 +236,40 @@ bool json_equal(const Json& a, const Json& b) {
     return true;
   }
   return a == b;
+}
+
+bool json_identical(const Json& a, const Json& b) {
+  if (a.GetType() != b.GetType())
+    return false;
+  if (a.IsObject()) {
+    if (a.MemberCount() != b.MemberCount())
+      return false;
+    for (auto x = a.MemberBegin(), y = b.MemberBegin(); x != a.MemberEnd(); ++x, ++y)
+      if (!json_identical(x->name, y->name) || !json_identical(x->value, y->value))
+        return false;
+    return true;
+  }
+  if (a.IsArray()) {
+    if (a.Size() != b.Size())
+      return false;
+    for (rapidjson::SizeType i = 0; i < a.Size(); ++i)
+      if (!json_identical(a[i], b[i]))
+        return false;
+    return true;
+  }
+  if (a.IsString())
+    return std::string_view(a.GetString(), a.GetStringLength()) == std::string_view(b.GetString(), b.GetStringLength());
+  if (a.IsNumber()) {
+    if (a.IsDouble() != b.IsDouble() || a.IsInt64() != b.IsInt64() || a.IsUint64() != b.IsUint64())
+      return false;
+    if (a.IsDouble()) {
+      const double x = a.GetDouble();
+      const double y = b.GetDouble();
+      return std::memcmp(&x, &y, sizeof x) == 0;
+    }
+    return a.IsInt64() ? a.GetInt64() == b.GetInt64() : a.GetUint64() == b.GetUint64();
+  }
+  return true; // null, true, false: the type says it all
 }
 
 } // namespace meridian

@@ -85,4 +85,8 @@ std::optional<std::string> parse_json(std::string_view text, JsonDocument& docum
 //! Deep equality (numbers compare by value, so 1 == 1.0 as Kubernetes compares quantities of JSON).
 bool json_equal(const Json& a, const Json& b);
 
+//! Sameness as written: members in the same order, numbers of the same type and value (1 and 1.0
+//! differ). Two identical documents render, diff and apply byte for byte alike.
+bool json_identical(const Json& a, const Json& b);
+
 } // namespace meridian

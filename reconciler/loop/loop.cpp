@@ -297,7 +297,16 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
     return good_.get();
   board_.update([](LoopStatus& status) { status.phase = "planning"; });
   auto generation = std::make_unique<Generation>();
-  generation->set = load_manifests(*repository_, commit, options_.path, cache_);
+  generation->set = load_manifests(*repository_, commit, options_.path, cache_, good_ ? &good_->set : nullptr);
+  if (good_ && same_documents(good_->set, generation->set)) {
+    // No document changed (comments, blank lines, files that are not manifests): the last commit's
+    // desired state, valid as it was, is this one's. Planning it again reuses the last plan.
+    generation->desired = std::move(good_->desired);
+    rebase_desired_state(generation->desired, good_->set, generation->set);
+    log_event("commit {}: no manifest changed since commit {} ({} manifests in {} files)", short_id(commit.id),
+              short_id(good_->set.commit.id), generation->set.manifests.size(), generation->set.files);
+    return accept(std::move(generation));
+  }
   std::vector<Finding> findings = validate_manifests(generation->set, SchemaSet::builtin(), &validation_memo_);
   if (is_valid(findings)) {
     generation->desired = build_desired_state(generation->set, options_.owner, good_ ? &good_->desired : nullptr);
@@ -330,7 +339,11 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
   log_event("commit {}: {} manifests in {} files ({} parsed, {} from the cache)", short_id(commit.id),
             generation->set.manifests.size(), generation->set.files, generation->set.parsed_files,
             generation->set.files - generation->set.parsed_files);
-  if (commit.id == fetched_.id) {
+  return accept(std::move(generation));
+}
+
+const ReconcileLoop::Generation* ReconcileLoop::accept(std::unique_ptr<Generation> generation) {
+  if (generation->set.commit.id == fetched_.id) {
     invalid_commit_.clear();
     invalid_message_.clear();
     metrics_.set("meridian_invalid_commit", 0);
@@ -472,11 +485,27 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
 }
 
 void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
+  const auto commit_details = [&](LoopStatus& status) {
+    if (status.last_applied && status.last_applied->id == generation.desired.commit.id && status.last_applied->time == 0) {
+      status.last_applied->summary = generation.desired.commit.summary;
+      status.last_applied->time = generation.desired.commit.time;
+      metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(generation.desired.commit.time));
+    }
+  };
+  // Health only changes with live state: while the backend's revision holds, it is not asked again.
+  const std::optional<std::string> revision = backend_.revision();
+  // Drift is a difference from a commit that was rolled out; before that it is just the plan.
+  const bool rolled_out = generation.desired.commit.id == attempted_commit_;
+  // The same changes (Plan::inputs), healths and drift rule as last time: the board already says it.
+  const std::string published =
+      plan.inputs.empty() || !revision ? std::string() : fmt::format("{}\n{}\n{}", plan.inputs, *revision, rolled_out);
+  if (!published.empty() && published == published_) {
+    board_.update(commit_details);
+    return;
+  }
   std::vector<ObjectStatus> objects;
   std::vector<DriftStatus> drift;
   std::map<std::pair<std::string, std::string>, int> counts;
-  // Health only changes with live state: while the backend's revision holds, it is not asked again.
-  const std::optional<std::string> revision = backend_.revision();
   if (!revision || *revision != health_revision_) {
     health_cache_.clear();
     health_revision_ = revision.value_or("");
@@ -501,8 +530,7 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
   }
   std::sort(objects.begin(), objects.end(), [](const ObjectStatus& a, const ObjectStatus& b) { return a.key < b.key; });
   std::sort(drift.begin(), drift.end(), [](const DriftStatus& a, const DriftStatus& b) { return a.key < b.key; });
-  // Drift is a difference from a commit that was rolled out; before that it is just the plan.
-  if (generation.desired.commit.id != attempted_commit_)
+  if (!rolled_out)
     drift.clear();
   health_cache_ = std::move(healths);
   metrics_.clear("meridian_objects");
@@ -512,12 +540,9 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
   board_.update([&](LoopStatus& status) {
     status.objects = std::move(objects);
     status.drift = std::move(drift);
-    if (status.last_applied && status.last_applied->id == generation.desired.commit.id && status.last_applied->time == 0) {
-      status.last_applied->summary = generation.desired.commit.summary;
-      status.last_applied->time = generation.desired.commit.time;
-      metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(generation.desired.commit.time));
-    }
+    commit_details(status);
   });
+  published_ = published;
 }
 
 void ReconcileLoop::run(TriggerQueue& triggers) {

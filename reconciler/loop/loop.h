@@ -111,6 +111,7 @@ private:
   Outcome reconcile_commit(TriggerKind trigger);
   bool fetch();
   const Generation* load(const CommitInfo& commit);
+  const Generation* accept(std::unique_ptr<Generation> generation);
   Outcome apply(const Generation& generation, const Plan& plan, const std::string& trigger);
   Outcome check_drift(const Generation& generation, const Plan& plan);
   void publish(const Generation& generation, const Plan& plan);
@@ -132,6 +133,7 @@ private:
   std::shared_ptr<PlanMemo> plan_memo_ = make_plan_memo(); //!< unchanged manifests keep their diff while live state stays
   std::string health_revision_;              //!< backend revision the cached healths were read at
   std::unordered_map<ObjectRef, Health, ObjectRefHash> health_cache_;
+  std::string published_;                    //!< what the objects and drift on the board were made from; "" unknown
   std::unique_ptr<GitRepository> repository_;
   CommitInfo fetched_;
   std::unique_ptr<Generation> good_;        //!< the newest valid commit, loaded

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace meridian {
@@ -154,7 +155,7 @@ void add_blob(ManifestSet& set, const std::string& path, const std::string& blob
 } // namespace
 
 ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& commit, std::string_view path,
-                           ManifestCache& cache) {
+                           ManifestCache& cache, const ManifestSet* previous) {
   ManifestSet set;
   set.repository = repository.location();
   set.commit = commit;
@@ -163,14 +164,55 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
     set.path.pop_back();
   const std::vector<TreeFile> files = repository.list_files(commit.id, set.path, is_manifest_name);
   set.files = files.size();
-  set.parsed_files = cache.prefetch(repository, files);
+  // The manifests of `previous` by file, for files whose blob is the same (and still parsed).
+  std::unordered_map<std::string_view, std::pair<size_t, size_t>> earlier;
+  if (previous != nullptr && previous->repository == set.repository && previous->path == set.path) {
+    for (size_t begin = 0, end = 0; begin < previous->manifests.size(); begin = end) {
+      const Manifest& first = previous->manifests[begin];
+      end = begin + 1;
+      while (end < previous->manifests.size() && previous->manifests[end].file == first.file)
+        ++end;
+      if (std::all_of(previous->manifests.begin() + static_cast<long>(begin), previous->manifests.begin() + static_cast<long>(end),
+                      [](const Manifest& manifest) { return manifest.object != nullptr; }))
+        earlier.emplace(first.file, std::make_pair(begin, end));
+    }
+    set.manifests.reserve(previous->manifests.size());
+  }
+  const auto kept = [&](const TreeFile& file) -> const std::pair<size_t, size_t>* {
+    const auto found = earlier.find(file.path);
+    return found != earlier.end() && previous->manifests[found->second.first].blob_id == file.blob_id ? &found->second : nullptr;
+  };
+  std::vector<TreeFile> to_read;
+  for (const TreeFile& file : files)
+    if (kept(file) == nullptr)
+      to_read.push_back(file);
+  set.parsed_files = cache.prefetch(repository, to_read);
   for (const TreeFile& file : files) {
+    if (const auto* range = kept(file)) {
+      set.manifests.insert(set.manifests.end(), previous->manifests.begin() + static_cast<long>(range->first),
+                           previous->manifests.begin() + static_cast<long>(range->second));
+      continue;
+    }
     bool parsed_now = false;
     std::shared_ptr<const ParsedBlob> blob = cache.get(repository, file, parsed_now);
     add_blob(set, file.path, file.blob_id, std::move(blob));
   }
   cache.retain(set.manifests, files);
   return set;
+}
+
+bool same_documents(const ManifestSet& a, const ManifestSet& b) {
+  if (a.repository != b.repository || a.path != b.path || a.manifests.size() != b.manifests.size() || !a.findings.empty() || !b.findings.empty())
+    return false;
+  for (size_t i = 0; i < a.manifests.size(); ++i) {
+    const Manifest& x = a.manifests[i];
+    const Manifest& y = b.manifests[i];
+    if (x.object == nullptr || y.object == nullptr || x.file != y.file)
+      return false;
+    if (x.object != y.object && !json_identical(*x.object, *y.object))
+      return false;
+  }
+  return true;
 }
 
 ManifestSet manifests_from_texts(const std::vector<std::pair<std::string, std::string>>& files, const YamlLimits& limits) {

@@ -83,9 +83,17 @@ private:
   std::unordered_map<std::string, std::shared_ptr<const ParsedBlob>> blobs_;
 };
 
-//! Loads every manifest of `commit` under `path`.
+//! Loads every manifest of `commit` under `path`. With `previous` (a set of the same repository and
+//! path, still alive, documents not released), a file whose blob is the one it had there takes its
+//! manifests from it: neither parsed nor read again, so loading a commit costs its changed files.
 ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& commit, std::string_view path,
-                           ManifestCache& cache);
+                           ManifestCache& cache, const ManifestSet* previous = nullptr);
+
+//! True when `a` and `b` hold identical documents (json_identical) under the same paths, in the
+//! same order, and no parse errors: everything validation and the desired state read is the same,
+//! so a commit that changed only comments, blank lines, or files outside the manifests needs
+//! neither again. Lines may differ. Cheap when the cache handed both sets the same parses.
+bool same_documents(const ManifestSet& a, const ManifestSet& b);
 
 //! Loads manifests from in-memory files (path, text): for tests and tools that have no repository.
 ManifestSet manifests_from_texts(const std::vector<std::pair<std::string, std::string>>& files, const YamlLimits& limits = {});

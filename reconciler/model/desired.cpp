@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <set>
 
@@ -163,7 +164,9 @@ const DesiredObject* DesiredState::find(const ObjectRef& ref) const {
 }
 
 DesiredState build_desired_state(const ManifestSet& set, std::string owner, const DesiredState* previous) {
+  static std::atomic<uint64_t> next_content_id{1};
   DesiredState state;
+  state.content_id = next_content_id++;
   JsonArena arena; // the desired objects share one pool (see JsonArena)
   state.owner = std::move(owner);
   state.repository = set.repository;
@@ -323,6 +326,17 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
       visit(object);
   std::sort(state.findings.begin(), state.findings.end());
   return state;
+}
+
+void rebase_desired_state(DesiredState& state, const ManifestSet& from, const ManifestSet& to) {
+  if (from.manifests.size() != to.manifests.size())
+    throw std::logic_error("rebase_desired_state: the sets hold different documents");
+  for (DesiredObject& object : state.objects)
+    if (object.manifest != nullptr)
+      object.manifest = &to.manifests[static_cast<size_t>(object.manifest - from.manifests.data())];
+  state.repository = to.repository;
+  state.commit = to.commit;
+  state.path = to.path;
 }
 
 } // namespace meridian

@@ -63,6 +63,11 @@ struct DesiredState {
   std::vector<DesiredObject> objects;         //!< sorted by ref
   std::vector<Finding> findings;              //!< dependency problems (unknown depends-on, cycles)
 
+  //! Names this content: unique per build_desired_state call in the process, kept by a move and by
+  //! rebase_desired_state. Two states with the same id have the same objects, bodies and settings
+  //! (the commit may differ), so a plan of one is a plan of the other (see PlanMemo). 0: unknown.
+  uint64_t content_id = 0;
+
   //! Positions in `objects` by ref, filled by build_desired_state: plan and the dependency checks
   //! look up every object, and a binary search compares five strings per step.
   std::unordered_map<ObjectRef, size_t, ObjectRefHash> index;
@@ -76,6 +81,11 @@ struct DesiredState {
 //! is the same parsed document share its body instead of copying it again: the bodies are never
 //! changed once built. A shared body keeps the pool it came from alive (see JsonArena).
 DesiredState build_desired_state(const ManifestSet& set, std::string owner, const DesiredState* previous = nullptr);
+
+//! Moves `state`, built from `from`, onto `to`, a set with the same documents (same_documents): its
+//! objects point at `to`'s manifests and its commit is `to`'s. Nothing is rebuilt or re-validated:
+//! what a commit that changed no document needs. The content_id stays.
+void rebase_desired_state(DesiredState& state, const ManifestSet& from, const ManifestSet& to);
 
 //! Dependency tier of a kind (see DesiredObject::tier).
 int kind_tier(std::string_view group, std::string_view kind);

@@ -39,13 +39,26 @@ void add_rollout_ignores(const DesiredObject& object, std::vector<std::string>& 
   }
 }
 
-std::string fnv_hex(const std::string& text) {
+// FNV-1a, 64 bits, over `parts` as if joined.
+std::string fnv_hex(std::initializer_list<std::string_view> parts) {
   uint64_t hash = 14695981039346656037ull;
-  for (const char c : text) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 1099511628211ull;
-  }
+  for (const std::string_view part : parts)
+    for (const char c : part) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ull;
+    }
   return fmt::format("{:016x}", hash);
+}
+
+// What the fingerprint says of the changes; the fingerprint is of the commit followed by this.
+std::string changes_identity(const Plan& plan) {
+  std::string identity;
+  for (const PlannedChange& change : plan.changes) {
+    identity += "\n" + change.ref.key() + " " + std::string(to_string(change.action));
+    for (const FieldChange& field : change.fields)
+      identity += "\n " + field.pointer + " " + field.before.value_or("-") + " " + field.after.value_or("-");
+  }
+  return identity;
 }
 
 // Orders changes: by wave, then dependencies (Kahn), ties by region order, tier, ref. Deletions come
@@ -184,6 +197,12 @@ struct PlanMemo {
     std::vector<std::string> warnings; //!< the object's own plan warnings (a failed server dry run)
   };
   std::string key; //!< backend revision, store revision, settings; "" before the first plan
+  //! The last plan made with a desired state's content_id (Plan::inputs says under what), of
+  //! objects that started at `plan_objects` (PlannedChange::desired is re-pointed by offset).
+  std::optional<Plan> plan;
+  std::string plan_inputs; //!< Plan::inputs but `predict`
+  std::string plan_identity; //!< changes_identity(*plan): its fingerprint for another commit
+  const DesiredObject* plan_objects = nullptr;
   std::unordered_map<ObjectRef, Entry, ObjectRefHash> entries;
   std::vector<LiveFacts> live;
   std::map<std::string, std::string> live_cluster_regions;
@@ -226,6 +245,28 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     if (const auto revision = backend.revision())
       memo_key = *revision + "\n" + store.revision() + "\n" + memo_settings(desired);
   const bool reuse = !memo_key.empty() && options.memo->key == memo_key;
+  // What the plan is made from, when it can be named (Plan::inputs).
+  const std::string inputs = memo_key.empty() || desired.content_id == 0
+                                 ? std::string()
+                                 : fmt::format("{}\n{}\nprune={} mass={}", memo_key, desired.content_id, options.prune, options.allow_mass_prune);
+  plan.inputs = inputs.empty() ? "" : fmt::format("{} predict={}", inputs, options.predict);
+
+  // The same content against the same live state: the last plan, for this commit. (Forecasts run
+  // only for a plan with changes, so without changes `predict` makes no difference.)
+  if (reuse && !inputs.empty() && options.memo->plan && options.memo->plan_inputs == inputs &&
+      (options.memo->plan->inputs == plan.inputs || !options.memo->plan->has_changes())) {
+    Plan again = *options.memo->plan;
+    again.repository = desired.repository;
+    again.commit = desired.commit.id;
+    again.commit_summary = desired.commit.summary;
+    again.path = desired.path;
+    for (PlannedChange& change : again.changes)
+      if (change.desired != nullptr)
+        change.desired = desired.objects.data() + (change.desired - options.memo->plan_objects);
+    again.fingerprint = fnv_hex({again.commit, options.memo->plan_identity});
+    again.inputs = plan.inputs;
+    return again;
+  }
 
   const auto last_applied_text = [&](const ObjectRef& ref) { return store.last_applied(desired.owner, ref.key()); };
   const auto index_of = [&](const DesiredObject& object) { return static_cast<size_t>(&object - desired.objects.data()); };
@@ -422,13 +463,14 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
               [](const PlacementForecast& a, const PlacementForecast& b) { return a.workload < b.workload; });
   }
 
-  std::string identity = plan.commit;
-  for (const PlannedChange& change : plan.changes) {
-    identity += "\n" + change.ref.key() + " " + std::string(to_string(change.action));
-    for (const FieldChange& field : change.fields)
-      identity += "\n " + field.pointer + " " + field.before.value_or("-") + " " + field.after.value_or("-");
+  std::string identity = changes_identity(plan);
+  plan.fingerprint = fnv_hex({plan.commit, identity});
+  if (!inputs.empty()) {
+    options.memo->plan_identity = std::move(identity);
+    options.memo->plan = plan;
+    options.memo->plan_inputs = inputs;
+    options.memo->plan_objects = desired.objects.data();
   }
-  plan.fingerprint = fnv_hex(identity);
   return plan;
 }
 

@@ -40,7 +40,9 @@ struct PlannedChange {
 //! revision, the state store's applies, the owner and the ignore rules stay the same, live state
 //! is not read again, and an object whose manifest is the very document parsed last time (the
 //! ManifestCache hands out the same parse for the same blob) keeps its diff. A one-file commit
-//! then costs the objects of that file, not the fleet.
+//! then costs the objects of that file, not the fleet. A desired state with the content of the
+//! last plan's (DesiredState::content_id: a commit that changed no document) gets that plan back,
+//! with its own commit.
 struct PlanMemo;
 std::shared_ptr<PlanMemo> make_plan_memo();
 
@@ -66,6 +68,10 @@ struct Plan {
   std::vector<PlacementForecast> forecasts;
   std::vector<std::string> warnings;
   std::string fingerprint;                          //!< of the changes: a saved plan is stale when it differs
+  //! What the plan was made from when make_plan could name it (a memo and a backend revision): the
+  //! desired state's content, the live and store revisions, the options. Plans with the same
+  //! non-empty inputs hold the same changes, whatever their commit. Empty: unknown.
+  std::string inputs;
 
   size_t count(Action action) const;
   bool has_changes() const { return count(Action::create) + count(Action::update) + count(Action::remove) > 0; }
