@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
@@ -76,6 +78,9 @@ std::unique_ptr<Workspace> open_workspace(const Options& options) {
   // The desired state holds its own copies: the parse (a third of a plan's memory) can go.
   workspace->loaded->manifests.release_documents();
   workspace->cache.clear();
+  // Parsing ran on every core, so the freed parse sits in several malloc arenas: give it back to
+  // the system before live state is read, or it stays in the process's peak.
+  malloc_trim(0);
   workspace->store = std::make_unique<StateStore>(state_dir(options) + "/meridian.db");
   workspace->backend = open_backend(options);
   return workspace;

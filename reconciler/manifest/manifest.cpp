@@ -187,6 +187,14 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
     if (kept(file) == nullptr)
       to_read.push_back(file);
   set.parsed_files = cache.prefetch(repository, to_read);
+  if (previous == nullptr) { // sized once: growing it doubles the largest vector of a load
+    size_t documents = 0;
+    for (const TreeFile& file : files) {
+      bool parsed_now = false;
+      documents += cache.get(repository, file, parsed_now)->yaml->documents.size();
+    }
+    set.manifests.reserve(documents);
+  }
   for (const TreeFile& file : files) {
     if (const auto* range = kept(file)) {
       set.manifests.insert(set.manifests.end(), previous->manifests.begin() + static_cast<long>(range->first),

@@ -183,6 +183,7 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
                                        spec ? std::string(string_member(*spec, "region")) : ""};
     }
   }
+  state.objects.reserve(set.manifests.size());
   for (const Manifest& manifest : set.manifests) {
     if (!manifest.object->IsObject() || manifest.kind == "Fleet")
       continue;
