@@ -110,6 +110,15 @@ public:
   //! before still holds: `meridian run` then re-diffs only the objects whose manifests changed.
   virtual std::optional<std::string> revision() { return std::nullopt; }
 
+  //! The objects created, changed or deleted since `revision` (a value revision() returned), in
+  //! no set order, or nullopt when the backend cannot tell (it keeps no such history, or someone
+  //! it does not see wrote). What was read at `revision` of every other object still holds, as a
+  //! watch from that resourceVersion would say: the loop re-reads only these after an apply.
+  virtual std::optional<std::vector<ObjectRef>> changes_since(const std::string& revision) {
+    (void)revision;
+    return std::nullopt;
+  }
+
   //! The live object, or nullptr when it does not exist.
   virtual std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) = 0;
 

@@ -71,6 +71,9 @@ public:
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
   bool server_side_dry_run() const override { return inner_.server_side_dry_run(); }
   std::optional<std::string> revision() override { return inner_.revision(); }
+  std::optional<std::vector<ObjectRef>> changes_since(const std::string& revision) override {
+    return inner_.changes_since(revision);
+  }
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (!dry_run)
       on_change_(ref);
@@ -506,10 +509,26 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
   std::vector<ObjectStatus> objects;
   std::vector<DriftStatus> drift;
   std::map<std::pair<std::string, std::string>, int> counts;
-  if (!revision || *revision != health_revision_) {
+  if (!revision) {
     health_cache_.clear();
-    health_revision_ = revision.value_or("");
+  } else if (*revision != health_revision_) {
+    // A health reads objects of its own cluster only (pods, nodes, replica sets) and a Cluster's or
+    // NodePool's its own object: writes the backend can name drop the healths of their clusters.
+    const auto changes = health_revision_.empty() ? std::nullopt : backend_.changes_since(health_revision_);
+    std::set<std::string> clusters;
+    bool all = !changes.has_value();
+    for (const ObjectRef& ref : changes.value_or(std::vector<ObjectRef>{})) {
+      if (ref.is_fleet_level())
+        all = true;
+      clusters.insert(ref.cluster);
+    }
+    if (all)
+      health_cache_.clear();
+    else
+      for (auto entry = health_cache_.begin(); entry != health_cache_.end();)
+        entry = clusters.count(entry->first.cluster) != 0 ? health_cache_.erase(entry) : std::next(entry);
   }
+  health_revision_ = revision.value_or("");
   std::unordered_map<ObjectRef, Health, ObjectRefHash> healths;
   for (const PlannedChange& change : plan.changes) {
     const auto cached = revision ? health_cache_.find(change.ref) : health_cache_.end();

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace meridian {
 namespace {
@@ -197,6 +198,8 @@ struct PlanMemo {
     std::vector<std::string> warnings; //!< the object's own plan warnings (a failed server dry run)
   };
   std::string key; //!< backend revision, store revision, settings; "" before the first plan
+  std::string live_revision; //!< the backend revision in `key`
+  std::string settings;      //!< memo_settings in `key`
   //! The last plan made with a desired state's content_id (Plan::inputs says under what), of
   //! objects that started at `plan_objects` (PlannedChange::desired is re-pointed by offset).
   std::optional<Plan> plan;
@@ -241,10 +244,24 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   // With a memo whose key still holds, live state is what it was: no list, and only objects whose
   // manifest changed are diffed again.
   std::string memo_key;
+  std::optional<std::string> live_revision;
+  std::string settings;
   if (options.memo != nullptr)
-    if (const auto revision = backend.revision())
-      memo_key = *revision + "\n" + store.revision() + "\n" + memo_settings(desired);
+    live_revision = backend.revision();
+  if (live_revision) {
+    settings = memo_settings(desired);
+    memo_key = *live_revision + "\n" + store.revision() + "\n" + settings;
+  }
   const bool reuse = !memo_key.empty() && options.memo->key == memo_key;
+  // Live state moved by writes the backend can name (the loop's own apply): only those objects are
+  // read again. The state store moved with them: an apply records the last-applied body of what it
+  // wrote to the backend, and of objects it found unchanged, whose body becomes their desired one;
+  // diffed against the same live object that leaves no field removed, so they stay unchanged.
+  std::optional<std::unordered_set<ObjectRef, ObjectRefHash>> changed;
+  if (!reuse && live_revision && !options.memo->key.empty() && options.memo->settings == settings &&
+      options.memo->live_revision != *live_revision)
+    if (auto refs = backend.changes_since(options.memo->live_revision))
+      changed.emplace(refs->begin(), refs->end());
   // What the plan is made from, when it can be named (Plan::inputs).
   const std::string inputs = memo_key.empty() || desired.content_id == 0
                                  ? std::string()
@@ -305,10 +322,48 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   std::vector<LiveFacts> live_facts;
   // A Kubernetes object whose Cluster is gone from Git still takes its cluster's (live) region.
   std::map<std::string, std::string> live_cluster_regions;
-  if (reuse) {
-    live_facts = options.memo->live;
+  // What plan keeps of one listed live object; its desired object, if any, is diffed against it.
+  const auto take_live = [&](ObjectRef ref, const JsonDocument& object) {
+    const Json* spec = find_member(object, "spec");
+    if (ref.is_fleet_level() && ref.kind == "Cluster" && spec != nullptr)
+      live_cluster_regions[ref.name] = std::string(string_member(*spec, "region"));
+    const Json* annotations = find_path(object, "metadata.annotations");
+    LiveFacts facts;
+    facts.ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner;
+    facts.prune_disabled = annotations != nullptr && string_member(*annotations, prune_annotation) == "disabled";
+    facts.registered_cluster = ref.kind == "Cluster" && ref.is_fleet_level() && spec != nullptr && string_member(*spec, "type") == "Registered";
+    if (ref.is_fleet_level() && spec != nullptr)
+      facts.region = std::string(string_member(*spec, "region"));
+    if (const DesiredObject* desired_object = desired.find(ref))
+      plan_object(*desired_object, &object);
+    facts.ref = std::move(ref);
+    live_facts.push_back(std::move(facts));
+  };
+  if (reuse || changed) {
+    for (const LiveFacts& facts : options.memo->live)
+      if (!changed || changed->count(facts.ref) == 0)
+        live_facts.push_back(facts);
     live_cluster_regions = options.memo->live_cluster_regions;
+    if (changed) {
+      std::vector<ObjectRef> refs(changed->begin(), changed->end());
+      std::sort(refs.begin(), refs.end());
+      for (const ObjectRef& ref : refs) {
+        if (ref.is_fleet_level() && ref.kind == "Cluster")
+          live_cluster_regions.erase(ref.name);
+        const auto live = backend.get(ref);
+        // Listed as list_managed would: ours, or any Cluster and NodePool.
+        const Json* annotations = live != nullptr ? find_path(*live, "metadata.annotations") : nullptr;
+        const bool listed = live != nullptr && ((ref.is_fleet_level() && (ref.kind == "Cluster" || ref.kind == "NodePool")) ||
+                                                (annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner));
+        if (listed)
+          take_live(ref, *live);
+        else if (const DesiredObject* object = desired.find(ref))
+          plan_object(*object, live.get());
+      }
+    }
     for (const DesiredObject& object : desired.objects) {
+      if (changed && changed->count(object.ref) != 0)
+        continue;
       const auto entry = options.memo->entries.find(object.ref);
       if (entry == options.memo->entries.end() || object.manifest == nullptr || object.manifest->object == nullptr ||
           entry->second.source != object.manifest->object)
@@ -324,23 +379,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       planned[index_of(object)] = std::move(change);
     }
   } else {
-    backend.visit_managed(desired.owner, [&](LiveObject&& live) {
-      const Json* spec = find_member(*live.object, "spec");
-      if (live.ref.is_fleet_level() && live.ref.kind == "Cluster" && spec != nullptr)
-        live_cluster_regions[live.ref.name] = std::string(string_member(*spec, "region"));
-      const Json* annotations = find_path(*live.object, "metadata.annotations");
-      LiveFacts facts;
-      facts.ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner;
-      facts.prune_disabled = annotations != nullptr && string_member(*annotations, prune_annotation) == "disabled";
-      facts.registered_cluster = live.ref.kind == "Cluster" && live.ref.is_fleet_level() && spec != nullptr &&
-                                 string_member(*spec, "type") == "Registered";
-      if (live.ref.is_fleet_level() && spec != nullptr)
-        facts.region = std::string(string_member(*spec, "region"));
-      if (const DesiredObject* object = desired.find(live.ref))
-        plan_object(*object, live.object.get());
-      facts.ref = std::move(live.ref);
-      live_facts.push_back(std::move(facts));
-    });
+    backend.visit_managed(desired.owner, [&](LiveObject&& live) { take_live(std::move(live.ref), *live.object); });
   }
   for (const DesiredObject& object : desired.objects) {
     if (!planned[index_of(object)]) {
@@ -363,6 +402,8 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       memo.live_cluster_regions = live_cluster_regions;
     }
     memo.key = memo_key;
+    memo.live_revision = *live_revision;
+    memo.settings = settings;
   }
   for (std::vector<std::string>& warnings : object_warnings)
     for (std::string& warning : warnings)

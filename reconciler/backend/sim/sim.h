@@ -73,6 +73,10 @@ public:
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override;
   //! A counter in the file, raised by every operation that writes or deletes an object.
   std::optional<std::string> revision() override;
+  //! Known for the writes this Simulator made itself since it last loaded the fleet; nullopt once
+  //! another connection has written (PRAGMA data_version), for a revision before that load, or
+  //! when the history grew past a bound.
+  std::optional<std::vector<ObjectRef>> changes_since(const std::string& revision) override;
   //! Server-side apply with Meridian as the only field manager; a Registered cluster must exist
   //! already, and Kubernetes objects need their cluster and namespace (UserError otherwise).
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override;
@@ -139,6 +143,10 @@ private:
   std::unique_ptr<Store> store_;
   std::unique_ptr<World> snapshot_;
   long long snapshot_version_ = -1;
+  //! What changes_since knows: every object this Simulator wrote after revision `history_since_`
+  //! (the revision its World was loaded at; -1 unknown), with the revision of the write.
+  long long history_since_ = -1;
+  std::vector<std::pair<long long, ObjectRef>> history_;
 };
 
 //! The simulator as the engine sees it.

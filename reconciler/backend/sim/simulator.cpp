@@ -564,26 +564,60 @@ World& Simulator::snapshot() {
   const long long version = data_version();
   if (snapshot_ == nullptr || version != snapshot_version_) {
     snapshot_.reset();
+    history_since_ = -1;
+    history_.clear();
     snapshot_ = std::make_unique<World>(*store_);
     snapshot_version_ = version;
+    // From here on every write goes through change(), which keeps the history.
+    history_since_ = std::atoll(store_->meta_value("revision").c_str());
   }
   return *snapshot_;
 }
 
 template <typename Edit>
 auto Simulator::change(Edit&& edit) {
+  constexpr size_t kHistoryBound = 1 << 20; // objects; past it changes_since forgets the oldest writes
   Store::Transaction transaction(*store_, true);
   try {
     World& world = snapshot(); // inside the write lock: nobody can commit between the check and the save
+    world.forget_touched();    // read-only calls before this one changed nothing
     auto result = edit(world);
-    world.save();
+    std::vector<ObjectRef> written = world.save();
     snapshot_version_ = data_version();
     transaction.commit();
+    if (!written.empty()) {
+      const long long revision = std::atoll(store_->meta_value("revision").c_str());
+      if (history_.size() + written.size() > kHistoryBound) {
+        history_.clear();
+        history_since_ = revision;
+      } else {
+        for (ObjectRef& ref : written)
+          history_.emplace_back(revision, std::move(ref));
+      }
+    }
     return result;
   } catch (...) {
     snapshot_.reset();
+    history_since_ = -1;
+    history_.clear();
     throw;
   }
+}
+
+std::optional<std::vector<ObjectRef>> Simulator::changes_since(const std::string& revision) {
+  Store::Transaction transaction(*store_, false);
+  char* end = nullptr;
+  const long long since = std::strtoll(revision.c_str(), &end, 10);
+  if (revision.empty() || end == nullptr || *end != '\0' || snapshot_ == nullptr || history_since_ < 0 ||
+      since < history_since_ || data_version() != snapshot_version_)
+    return std::nullopt;
+  std::vector<ObjectRef> changed;
+  // The history is in revision order: the writes after `since` are its tail.
+  auto first = std::upper_bound(history_.begin(), history_.end(), since,
+                                [](long long value, const std::pair<long long, ObjectRef>& entry) { return value < entry.first; });
+  for (; first != history_.end(); ++first)
+    changed.push_back(first->second);
+  return changed;
 }
 
 

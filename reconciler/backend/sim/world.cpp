@@ -74,6 +74,12 @@ void World::touch(Object& object) {
   touched_.push_back(&object);
 }
 
+void World::forget_touched() {
+  for (Object* object : touched_)
+    object->touched = false;
+  touched_.clear();
+}
+
 void World::stamp() {
   // Only what was handed out can have changed; resource versions go out in ref order.
   touched_.erase(std::remove_if(touched_.begin(), touched_.end(), [](const Object* object) { return object->erased; }), touched_.end());
@@ -89,9 +95,9 @@ void World::stamp() {
   }
 }
 
-void World::save() {
+std::vector<ObjectRef> World::save() {
   stamp();
-  bool written = !erased_.empty();
+  std::vector<ObjectRef> written(erased_.begin(), erased_.end());
   for (const ObjectRef& ref : erased_)
     store_.delete_object(ref);
   erased_.clear();
@@ -106,9 +112,9 @@ void World::save() {
       object->stamped_is_stored = true;
     }
     object->stored_applied = object->applied;
-    written = true;
+    written.push_back(object->ref);
   }
-  if (written)
+  if (!written.empty())
     counter("revision"); // Simulator::revision: readers know that what they read before is stale
   touched_.clear();
   graveyard_.clear();
@@ -138,6 +144,7 @@ void World::save() {
     event_index_.clear();
     events_loaded_ = false;
   }
+  return written;
 }
 
 Object* World::find(const ObjectRef& ref) {

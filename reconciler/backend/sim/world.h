@@ -80,9 +80,13 @@ public:
 
   //! Stamps changed objects with a new resourceVersion and writes every change (inside a write
   //! transaction); afterwards the World matches the database again and can serve the next call.
-  void save();
+  //! Returns the objects written or deleted (the revision was raised when there are any).
+  std::vector<ObjectRef> save();
   //! Gives changed objects a new metadata.resourceVersion (idempotent until the next change).
   void stamp();
+  //! Forgets what read-only calls handed out since the last save (they change nothing): the next
+  //! save then serializes only what its own operation touched, not every object a status poll read.
+  void forget_touched();
 
   long long now() const { return now_; }
   void advance(long long ms) { now_ += ms; }
