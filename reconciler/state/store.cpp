@@ -123,7 +123,10 @@ void StateStore::finish_apply(long long id, const std::string& result, const std
       bind(insert.get(), 9, object.message);
       step_done(db_, insert.get());
     }
-    Statement remember = prepare(db_, "INSERT OR REPLACE INTO applied VALUES (?, ?, ?)");
+    // Most bodies are those of unchanged objects, the same as stored: rewriting them would dirty
+    // every page of the table on each apply.
+    Statement remember = prepare(db_, "INSERT INTO applied VALUES (?, ?, ?) ON CONFLICT (owner, key) DO UPDATE "
+                                      "SET body = excluded.body WHERE body IS NOT excluded.body");
     for (const auto& [key, body] : applied_bodies) {
       sqlite3_reset(remember.get());
       bind(remember.get(), 1, owner_);
