@@ -159,9 +159,15 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
   ManifestSet set;
   set.repository = repository.location();
   set.commit = commit;
+  // Spelled as list_files reads it: "./fleet/" is "fleet" and "." the root, so that clusters/<name>/
+  // counts from the same place and a later load recognises the same path.
   set.path = std::string(path);
   while (!set.path.empty() && set.path.back() == '/')
     set.path.pop_back();
+  while (set.path.substr(0, 2) == "./")
+    set.path.erase(0, 2);
+  if (set.path == ".")
+    set.path.clear();
   const std::vector<TreeFile> files = repository.list_files(commit.id, set.path, is_manifest_name);
   set.files = files.size();
   // The manifests of `previous` by file, for files whose blob is the same (and still parsed).

@@ -8,6 +8,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
+#include <fcntl.h>
+#include <unistd.h>
+
 using namespace meridian;
 using namespace meridian::testing;
 using namespace std::chrono_literals;
@@ -44,6 +49,65 @@ struct LoopFixture {
   std::atomic<bool> stop{false};
   std::unique_ptr<ReconcileLoop> loop;
 };
+
+//! Redirects stderr, where the loop logs its events, to a file while alive.
+class LogCapture {
+public:
+  explicit LogCapture(fs::path file) : file_(std::move(file)) {
+    std::fflush(stderr);
+    saved_ = dup(2);
+    REQUIRE(saved_ >= 0);
+    const int fd = open(file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    REQUIRE(fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+  }
+  ~LogCapture() { restore(); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  //! Everything logged so far; stderr is restored.
+  std::string text() {
+    restore();
+    return read_text(file_);
+  }
+
+private:
+  void restore() {
+    if (saved_ < 0)
+      return;
+    std::fflush(stderr);
+    dup2(saved_, 2);
+    close(saved_);
+    saved_ = -1;
+  }
+  fs::path file_;
+  int saved_ = -1;
+};
+
+//! One reconcile, with what it logged.
+std::pair<std::string, std::string> reconcile_logged(LoopFixture& fixture, TriggerKind trigger) {
+  LogCapture capture(fixture.dir / "reconcile.log");
+  std::string result = fixture.loop->reconcile(trigger);
+  return {result, capture.text()};
+}
+
+//! The objects on the board, one line each: key, region, sync, health and message.
+std::vector<std::string> object_lines(const LoopStatus& status) {
+  std::vector<std::string> lines;
+  for (const ObjectStatus& object : status.objects)
+    lines.push_back(object.key + " " + object.region + " " + object.sync + " " + object.health + " " + object.message);
+  return lines;
+}
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const size_t at = text.find(from);
+  INFO("replacing " << from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+std::string short_id(const std::string& commit) { return commit.substr(0, 12); }
 
 } // namespace
 
@@ -131,4 +195,150 @@ TEST_CASE("a stop before the apply leaves the fleet and history untouched", "[lo
   fixture.stop.store(true);
   CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "interrupted");
   CHECK(fixture.applies() == 0);
+}
+
+TEST_CASE("a commit that changes no manifest is in sync at once; the next real change is applied", "[loop]") {
+  LoopFixture fixture(false);
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.applies() == 1);
+  const LoopStatus converged = fixture.board.snapshot();
+  REQUIRE(converged.objects.size() == 6);
+  const auto revision = fixture.simulator.revision();
+  REQUIRE(revision);
+
+  // Comments, blank lines, a manifest file of comments only and a file that is not a manifest.
+  write_file(fixture.repo / "nodepools.yaml", "# one edge pool per region\n\n" + read_text(fixture.repo / "nodepools.yaml"));
+  write_file(fixture.repo / "clusters/edge-central/notes.yaml", "# more agents to come\n");
+  write_file(fixture.repo / "README.md", "The edge fleet.\n");
+  const std::string comments = commit_all(fixture.repo, "comments only");
+  const auto [result, log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(log);
+  CHECK(result == "succeeded");
+  CHECK(contains(log, "commit " + short_id(comments) + ": no manifest changed since commit " + short_id(fixture.first)));
+  LoopStatus status = fixture.board.snapshot();
+  REQUIRE(status.last_applied);
+  CHECK(status.last_applied->id == comments);
+  CHECK(status.last_applied->summary == "comments only");
+  CHECK(status.last_applied_result == "in sync");
+  REQUIRE(status.last_reconcile);
+  CHECK(status.last_reconcile->message == "commit " + short_id(comments) + " is in sync, nothing to apply");
+  CHECK(status.invalid_commit.empty());
+  CHECK(status.drift.empty());
+  CHECK(object_lines(status) == object_lines(converged));
+  CHECK(fixture.applies() == 1);
+  CHECK(fixture.simulator.revision() == revision);
+  CHECK(contains(fixture.board.plan(), "\"commit\": \"" + comments + "\""));
+  CHECK_FALSE(contains(fixture.board.plan(), fixture.first));
+
+  // Reconciled again: the commit was rolled out, so only drift is looked for.
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  status = fixture.board.snapshot();
+  CHECK(status.last_reconcile->message == "commit " + short_id(comments) + " in sync");
+  CHECK(object_lines(status) == object_lines(converged));
+  CHECK(fixture.applies() == 1);
+
+  // A real change: a label on the Namespace.
+  const fs::path agent_file = fixture.repo / "clusters/edge-central/security-agent.yaml";
+  write_file(agent_file, replaced(read_text(agent_file), "  name: security\n---", "  name: security\n  labels:\n    team: security\n---"));
+  const std::string labelled = commit_all(fixture.repo, "label the security namespace");
+  const auto [labelled_result, labelled_log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(labelled_log);
+  CHECK(labelled_result == "succeeded");
+  CHECK_FALSE(contains(labelled_log, "no manifest changed"));
+  CHECK(contains(labelled_log, "commit " + short_id(labelled) + ": 7 manifests in 5 files"));
+  CHECK(fixture.applies() == 2);
+  CHECK(fixture.store.history(1).at(0).commit == labelled);
+  const auto live = fixture.simulator.get({"edge-central", "", "Namespace", "", "security"});
+  REQUIRE(live != nullptr);
+  const Json* label = find_path(*live, "metadata.labels.team");
+  REQUIRE(label != nullptr);
+  CHECK(std::string(label->GetString()) == "security");
+  CHECK(fixture.simulator.revision() != revision);
+  status = fixture.board.snapshot();
+  CHECK(status.last_applied->id == labelled);
+  CHECK(status.last_applied_result == "succeeded");
+  CHECK(object_lines(status) == object_lines(converged)); // the same objects, all synced and healthy again
+  CHECK(contains(fixture.board.plan(), "\"commit\": \"" + labelled + "\""));
+
+  // A new object: applied, and listed on the board.
+  write_file(agent_file, read_text(agent_file) + "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: agent-config\n"
+                                                  "  namespace: security\ndata:\n  level: info\n");
+  const std::string added = commit_all(fixture.repo, "agent configuration");
+  CHECK(fixture.loop->reconcile(TriggerKind::webhook) == "succeeded");
+  CHECK(fixture.applies() == 3);
+  CHECK(fixture.simulator.get({"edge-central", "", "ConfigMap", "security", "agent-config"}) != nullptr);
+  status = fixture.board.snapshot();
+  CHECK(status.last_applied->id == added);
+  REQUIRE(status.objects.size() == 7);
+  CHECK(std::count_if(status.objects.begin(), status.objects.end(), [](const ObjectStatus& object) {
+          return object.display == "ConfigMap/security/agent-config" && object.sync == "Synced";
+        }) == 1);
+}
+
+TEST_CASE("a commit that changes no manifest after drift is a new rollout: the drift is applied away", "[loop]") {
+  LoopFixture fixture(false);
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  fixture.simulator.delete_foreign(agent);
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.board.snapshot().drift.size() == 1);
+  REQUIRE(fixture.applies() == 1);
+
+  write_file(fixture.repo / "fleet.yaml", read_text(fixture.repo / "fleet.yaml") + "# regions in rollout order\n");
+  const std::string comments = commit_all(fixture.repo, "comment on the rollout order");
+  const auto [result, log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(log);
+  CHECK(result == "succeeded");
+  CHECK(contains(log, "commit " + short_id(comments) + ": no manifest changed since commit " + short_id(fixture.first)));
+  CHECK(fixture.applies() == 2);
+  CHECK(fixture.store.history(1).at(0).commit == comments);
+  CHECK(fixture.simulator.get(agent) != nullptr);
+  const LoopStatus status = fixture.board.snapshot();
+  CHECK(status.last_applied->id == comments);
+  CHECK(status.last_applied_result == "succeeded");
+  CHECK(status.drift.empty());
+  CHECK(fixture.metrics.value("meridian_drift_objects") == 0);
+}
+
+TEST_CASE("a commit with the last good commit's documents clears an invalid commit; comments on a bad one do not", "[loop]") {
+  LoopFixture fixture(false);
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  const auto revision = fixture.simulator.revision();
+  const fs::path pools = fixture.repo / "nodepools.yaml";
+  const std::string good = read_text(pools);
+  const std::string bad = replaced(good, "desiredSize: 2\n", "desiredSize: -1\n");
+  write_file(pools, bad);
+  const std::string invalid = commit_all(fixture.repo, "negative pool");
+  CHECK(fixture.loop->reconcile(TriggerKind::webhook) == "invalid");
+  CHECK(fixture.board.snapshot().invalid_commit == invalid);
+  CHECK(fixture.metrics.value("meridian_invalid_commit") == 1);
+
+  // A comment on top of the invalid commit: its documents are still not the last good commit's.
+  write_file(pools, "# to be fixed\n" + bad);
+  const std::string still = commit_all(fixture.repo, "comment on the negative pool");
+  const auto [still_result, still_log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(still_log);
+  CHECK(still_result == "invalid");
+  CHECK_FALSE(contains(still_log, "no manifest changed"));
+  LoopStatus status = fixture.board.snapshot();
+  CHECK(status.invalid_commit == still);
+  CHECK(status.last_applied->id == fixture.first);
+  CHECK(contains(status.last_error, "nodepools.yaml"));
+  CHECK(fixture.metrics.value("meridian_invalid_commit") == 1);
+
+  // Fixed, with a comment: the last good commit's documents again.
+  write_file(pools, "# fixed\n" + good);
+  const std::string fixed = commit_all(fixture.repo, "fix the pool");
+  const auto [fixed_result, fixed_log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(fixed_log);
+  CHECK(fixed_result == "succeeded");
+  CHECK(contains(fixed_log, "commit " + short_id(fixed) + ": no manifest changed since commit " + short_id(fixture.first)));
+  status = fixture.board.snapshot();
+  CHECK(status.invalid_commit.empty());
+  CHECK(status.last_error.empty());
+  CHECK(fixture.metrics.value("meridian_invalid_commit") == 0);
+  REQUIRE(status.last_applied);
+  CHECK(status.last_applied->id == fixed);
+  CHECK(status.last_reconcile->message == "commit " + short_id(fixed) + " is in sync, nothing to apply");
+  CHECK(fixture.applies() == 1);
+  CHECK(fixture.simulator.revision() == revision);
 }

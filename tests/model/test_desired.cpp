@@ -318,3 +318,145 @@ spec:
   CHECK(object(loaded.desired, "DaemonSet", "plain").region_rollout == RegionRollout::none);
   CHECK(object(loaded.desired, "DaemonSet", "cache").region_rollout == RegionRollout::kruise_selector);
 }
+
+namespace {
+
+//! The files of the `objects` fleet, with `prefix` in front of each (comments: the same documents).
+std::vector<std::pair<std::string, std::string>> fleet_files(const std::string& prefix = "") {
+  return {{"clusters.yaml", prefix + clusters}, {"clusters/hz/app.yaml", prefix + objects}};
+}
+
+std::unique_ptr<ManifestSet> fleet_set(const std::string& prefix, const std::string& commit, const std::string& summary) {
+  auto set = std::make_unique<ManifestSet>(manifests_from_texts(fleet_files(prefix)));
+  REQUIRE(set->findings.empty());
+  set->repository = "https://git.example.com/fleet.git";
+  set->commit.id = commit;
+  set->commit.summary = summary;
+  set->commit.time = 1700000000;
+  return set;
+}
+
+} // namespace
+
+TEST_CASE("rebase_desired_state moves a state onto another commit with the same documents", "[model][rebase]") {
+  auto from = fleet_set("", std::string(40, '1'), "first");
+  DesiredState built = build_desired_state(*from, "owner");
+  REQUIRE(built.findings.empty());
+  REQUIRE(built.objects.size() == 8);
+  const uint64_t content_id = built.content_id;
+  CHECK(content_id != 0);
+  CHECK(built.commit.id == from->commit.id);
+
+  // Comments and blank lines in front of every file: every document moves down.
+  auto to = fleet_set("# the fleet\n\n", std::string(40, '2'), "comments only");
+  to->commit.time = 1700000100;
+  REQUIRE(same_documents(*from, *to));
+
+  struct Before {
+    ObjectRef ref;
+    size_t position; //!< of the object's manifest in its set
+    const JsonDocument* body;
+    int line;
+  };
+  std::vector<Before> before;
+  for (const DesiredObject& object : built.objects) {
+    REQUIRE(object.manifest >= from->manifests.data());
+    REQUIRE(object.manifest < from->manifests.data() + from->manifests.size());
+    before.push_back({object.ref, static_cast<size_t>(object.manifest - from->manifests.data()), object.body.get(), object.manifest->line});
+  }
+
+  DesiredState state = std::move(built); // as the loop moves the last good state
+  rebase_desired_state(state, *from, *to);
+  CHECK(state.content_id == content_id);
+  CHECK(state.commit.id == to->commit.id);
+  CHECK(state.commit.summary == "comments only");
+  CHECK(state.commit.time == 1700000100);
+  CHECK(state.repository == to->repository);
+  CHECK(state.owner == "owner");
+  CHECK(state.clusters.size() == 2);
+  REQUIRE(state.objects.size() == before.size());
+  for (size_t i = 0; i < state.objects.size(); ++i) {
+    const DesiredObject& object = state.objects[i];
+    INFO(object.ref.key());
+    CHECK(object.ref == before[i].ref);
+    REQUIRE(object.manifest == &to->manifests[before[i].position]);
+    CHECK(object.manifest->kind == object.ref.kind);
+    CHECK(object.manifest->name == object.ref.name);
+    CHECK(object.manifest->line == before[i].line + 2);
+    CHECK(object.body.get() == before[i].body); // nothing rebuilt
+    CHECK(state.find(object.ref) == &object);
+  }
+  // What a build on the new set would have made, but for the content id.
+  const DesiredState fresh = build_desired_state(*to, "owner");
+  CHECK(fresh.content_id != content_id);
+  REQUIRE(fresh.objects.size() == state.objects.size());
+  for (size_t i = 0; i < fresh.objects.size(); ++i) {
+    INFO(fresh.objects[i].ref.key());
+    CHECK(state.objects[i].manifest == fresh.objects[i].manifest);
+    CHECK(json_equal(*state.objects[i].body, *fresh.objects[i].body));
+    CHECK(state.objects[i].region == fresh.objects[i].region);
+    CHECK(state.objects[i].depends_on == fresh.objects[i].depends_on);
+  }
+  CHECK(state.commit.id == fresh.commit.id);
+
+  // The old set can go: nothing of the state points into it any more.
+  from.reset();
+  for (const DesiredObject& object : state.objects)
+    CHECK(object.manifest->display_name().find(object.ref.name) != std::string::npos);
+
+  SECTION("the repository and path come from the new set too") {
+    auto moved = fleet_set("", std::string(40, '3'), "moved");
+    moved->repository = "https://git.example.com/moved.git";
+    moved->path = "fleet";
+    rebase_desired_state(state, *to, *moved);
+    CHECK(state.repository == "https://git.example.com/moved.git");
+    CHECK(state.path == "fleet");
+    CHECK(state.commit.id == std::string(40, '3'));
+    CHECK(state.content_id == content_id);
+    for (const DesiredObject& object : state.objects) {
+      CHECK(object.manifest >= moved->manifests.data());
+      CHECK(object.manifest < moved->manifests.data() + moved->manifests.size());
+    }
+  }
+}
+
+TEST_CASE("rebase_desired_state refuses sets of different sizes and leaves the state alone", "[model][rebase]") {
+  auto from = fleet_set("", std::string(40, '1'), "first");
+  DesiredState state = build_desired_state(*from, "owner");
+  const std::vector<const Manifest*> manifests = [&] {
+    std::vector<const Manifest*> out;
+    for (const DesiredObject& object : state.objects)
+      out.push_back(object.manifest);
+    return out;
+  }();
+  auto fewer = std::make_unique<ManifestSet>(manifests_from_texts({{"clusters.yaml", clusters}}));
+  fewer->commit.id = std::string(40, '2');
+  CHECK_THROWS_AS(rebase_desired_state(state, *from, *fewer), std::logic_error);
+  auto more = std::make_unique<ManifestSet>(
+      manifests_from_texts({{"clusters.yaml", clusters}, {"clusters/hz/app.yaml", objects}, {"clusters/hz/extra.yaml", objects}}));
+  more->commit.id = std::string(40, '3');
+  CHECK_THROWS_AS(rebase_desired_state(state, *from, *more), std::logic_error);
+  CHECK(state.commit.id == std::string(40, '1'));
+  for (size_t i = 0; i < state.objects.size(); ++i)
+    CHECK(state.objects[i].manifest == manifests[i]);
+}
+
+TEST_CASE("content_id names one build: every build gets its own, a move keeps it", "[model][rebase]") {
+  const auto set = fleet_set("", std::string(40, '1'), "first");
+  const DesiredState first = build_desired_state(*set, "owner");
+  const DesiredState second = build_desired_state(*set, "owner");
+  const DesiredState with_previous = build_desired_state(*set, "owner", &first);
+  const DesiredState other_owner = build_desired_state(*set, "other");
+  CHECK(first.content_id != 0);
+  CHECK(second.content_id != 0);
+  CHECK(first.content_id != second.content_id);
+  CHECK(with_previous.content_id != first.content_id);
+  CHECK(with_previous.content_id != second.content_id);
+  CHECK(other_owner.content_id != first.content_id);
+  CHECK(other_owner.content_id != second.content_id);
+  CHECK(other_owner.content_id != with_previous.content_id);
+  DesiredState copy = second;
+  const DesiredState moved = std::move(copy);
+  CHECK(moved.content_id == second.content_id);
+  CHECK(DesiredState{}.content_id == 0);
+}

@@ -139,6 +139,23 @@ public:
     return *history_.back();
   }
 
+  //! The next commit, whose documents are the last commit's (REQUIREd): as the loop does, the last
+  //! commit's desired state is moved into it and rebased onto its set instead of being built.
+  const Commit& commit_same_documents(const Files& files) {
+    REQUIRE_FALSE(history_.empty());
+    Commit& last = *history_.back();
+    REQUIRE(last.desired);
+    auto next = std::make_unique<Commit>();
+    next->files = files;
+    next->set = std::make_unique<ManifestSet>(next_set(files, *next));
+    REQUIRE(same_documents(*last.set, *next->set));
+    next->desired = std::make_unique<DesiredState>(std::move(*last.desired));
+    last.desired.reset();
+    rebase_desired_state(*next->desired, *last.set, *next->set);
+    history_.push_back(std::move(next));
+    return *history_.back();
+  }
+
   //! Drops every commit but the last, as `meridian run` lets go of the generation before: what the
   //! last one shares with them (parses, bodies) must stay alive on its own.
   void forget_older() {
@@ -283,6 +300,47 @@ std::vector<std::string> keys(const std::vector<ObjectRef>& refs) {
     out.push_back(ref.key());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+//! The backend calls of the last plan other than revision(): empty when the memo handed back its plan.
+std::vector<std::string> calls_but_revision(const CountingBackend& counting) {
+  std::vector<std::string> out;
+  for (const auto& [call, count] : counting.calls)
+    if (call != "revision" && count > 0)
+      out.push_back(call);
+  return out;
+}
+
+//! The memo plan renders exactly like a plan of a desired state built afresh from the commit's set
+//! (not rebased), made without a memo.
+void check_same_as_rebuilt(MemoFleet& fleet, const Commit& commit, const Plan& with_memo, PlanOptions options = {}) {
+  const DesiredState rebuilt = build_desired_state(*commit.set, owner_a);
+  REQUIRE(rebuilt.findings.empty());
+  options.memo = nullptr;
+  const Plan fresh = make_plan(rebuilt, fleet.sim, fleet.store, options);
+  CHECK(rendered(with_memo) == rendered(fresh));
+  CHECK(render_plan(with_memo, ReportFormat::text, false) == render_plan(fresh, ReportFormat::text, false));
+  CHECK(with_memo.fingerprint == fresh.fingerprint);
+}
+
+//! Every change of `plan` that has a desired object points at the object of `desired` with its ref.
+void check_points_into(const Plan& plan, const DesiredState& desired) {
+  for (const PlannedChange& change : plan.changes) {
+    if (change.desired == nullptr)
+      continue;
+    INFO(change.ref.key());
+    REQUIRE(change.desired >= desired.objects.data());
+    REQUIRE(change.desired < desired.objects.data() + desired.objects.size());
+    CHECK(change.desired->ref == change.ref);
+  }
+}
+
+const Manifest& manifest_of(const ManifestSet& set, const ObjectRef& ref) {
+  for (const Manifest& manifest : set.manifests)
+    if (manifest.kind == ref.kind && manifest.name == ref.name && manifest.cluster == ref.cluster)
+      return manifest;
+  FAIL("no manifest for " << ref.key());
+  throw std::logic_error("unreachable");
 }
 
 } // namespace
@@ -636,6 +694,227 @@ TEST_CASE("plan memo: a server dry-run warning is the same with and without a me
   const Plan second = fleet.plan_with_memo(commit);
   CHECK(fleet.counting.count("visit_managed") == 0);
   CHECK(rendered(second) == expected); // the memo keeps the diff but drops the warning
+}
+
+TEST_CASE("plan memo: a commit that changes no document gets the last plan back, with its own commit", "[plan][memo]") {
+  MemoFleet fleet;
+  Files files = base_files();
+  const Commit& before = fleet.converge(files);
+  const Plan first = fleet.plan_with_memo(before);
+  REQUIRE_FALSE(first.inputs.empty());
+  REQUIRE_FALSE(first.has_changes());
+  const uint64_t content_id = before.desired->content_id;
+  const DesiredObject* objects = before.desired->objects.data();
+
+  // A comment and blank lines: the file parses again (new documents, new lines), the same documents.
+  files["clusters/hz/config.yaml"] = "# settings of the web tier\n\n" + replaced(config_yaml("value"), "---\n", "\n---\n");
+  const Commit& after = fleet.repo.commit_same_documents(files);
+  REQUIRE(after.parsed == std::set<std::string>{"clusters/hz/config.yaml"});
+  REQUIRE(after.desired->content_id == content_id);
+  REQUIRE(after.desired->objects.data() == objects); // moved, not rebuilt
+  const Manifest& settings = *after.desired->find(settings_ref)->manifest;
+  CHECK(&settings == &manifest_of(*after.set, settings_ref));
+  CHECK(settings.line == manifest_of(*before.set, settings_ref).line + 2);
+  CHECK(settings.object != manifest_of(*before.set, settings_ref).object); // unknown to the memo's per-object diffs
+
+  const Plan plan = fleet.plan_with_memo(after);
+  CHECK(fleet.counting.count("revision") >= 1);
+  CHECK(calls_but_revision(fleet.counting) == std::vector<std::string>{});
+  CHECK(fleet.counting.count("get") == 0);
+  CHECK(fleet.counting.count("visit_managed") == 0);
+  CHECK(fleet.counting.count("apply_dry_run") == 0);
+  CHECK(fleet.counting.count("predict") == 0);
+  CHECK(plan.commit == after.set->commit.id);
+  CHECK(plan.commit != first.commit);
+  CHECK(plan.commit_summary == after.set->commit.summary);
+  CHECK(plan.repository == after.set->repository);
+  CHECK(plan.fingerprint != first.fingerprint);
+  CHECK(plan.inputs == first.inputs);
+  CHECK_FALSE(plan.has_changes());
+  CHECK(plan.count(Action::unchanged) == 6);
+  check_points_into(plan, *after.desired);
+  check_same_as_fresh(fleet, after, plan);
+  check_same_as_rebuilt(fleet, after, plan);
+
+  // Asked again for the same commit: the same plan, still without a backend call.
+  const Plan again = fleet.plan_with_memo(after);
+  CHECK(calls_but_revision(fleet.counting) == std::vector<std::string>{});
+  CHECK(rendered(again) == rendered(plan));
+
+  // A copy of the state (the same content id, its objects elsewhere): the changes point into the copy.
+  const DesiredState copy = *after.desired;
+  REQUIRE(copy.objects.data() != after.desired->objects.data());
+  fleet.counting.clear();
+  PlanOptions with_memo;
+  with_memo.memo = fleet.memo.get();
+  const Plan of_copy = make_plan(copy, fleet.counting, fleet.store, with_memo);
+  CHECK(calls_but_revision(fleet.counting) == std::vector<std::string>{});
+  CHECK(rendered(of_copy) == rendered(plan));
+  check_points_into(of_copy, copy);
+
+  // One more comment-only commit on top: the same content, yet another commit.
+  files["clusters/hz/web.yaml"] = "# the web tier\n" + web_yaml;
+  const Commit& third = fleet.repo.commit_same_documents(files);
+  fleet.repo.forget_older(); // `before` and `after` are gone, as in the loop
+  const Plan third_plan = fleet.plan_with_memo(third);
+  CHECK(calls_but_revision(fleet.counting) == std::vector<std::string>{});
+  CHECK(third_plan.commit == third.set->commit.id);
+  CHECK(third_plan.commit_summary == "commit 3");
+  CHECK(third_plan.fingerprint != plan.fingerprint);
+  CHECK(third_plan.fingerprint != first.fingerprint);
+  check_points_into(third_plan, *third.desired);
+  check_same_as_fresh(fleet, third, third_plan);
+  check_same_as_rebuilt(fleet, third, third_plan);
+
+  // Other options than the last plan's: planned, not handed back. The memo's per-object diffs are
+  // of the first commit's parses, so the objects of the two files with comments are read again.
+  PlanOptions prune;
+  prune.prune = true;
+  const Plan pruned = fleet.plan_with_memo(third, prune);
+  CHECK(pruned.inputs != third_plan.inputs);
+  CHECK(fleet.counting.count("visit_managed") == 0);
+  CHECK(fleet.counting.sorted_gets() == keys({settings_ref, flags_ref, web_ref}));
+  CHECK(pruned.commit == third.set->commit.id);
+  check_same_as_fresh(fleet, third, pruned, prune);
+}
+
+TEST_CASE("plan memo: live changes since the last plan are read even when no document changed", "[plan][memo][drift]") {
+  MemoFleet fleet;
+  Files files = base_files();
+  const Commit& before = fleet.converge(files);
+  const Plan first = fleet.plan_with_memo(before);
+  REQUIRE_FALSE(first.has_changes());
+  files["clusters/hz/extra.yaml"] = "# extra settings\n" + configmap_yaml("extra");
+
+  SECTION("an object deleted by another tool") {
+    fleet.sim.delete_foreign(flags_ref);
+    const Commit& after = fleet.repo.commit_same_documents(files);
+    const Plan plan = fleet.plan_with_memo(after);
+    CHECK(fleet.counting.count("visit_managed") == 1);
+    CHECK(changes_of(plan) == std::vector<std::string>{"create ConfigMap/default/flags"});
+    CHECK(plan.commit == after.set->commit.id);
+    check_points_into(plan, *after.desired);
+    check_same_as_fresh(fleet, after, plan);
+    check_same_as_rebuilt(fleet, after, plan);
+  }
+  SECTION("a field changed by another tool") {
+    fleet.sim.apply_foreign(extra_ref, *json(R"({"apiVersion":"v1","kind":"ConfigMap",
+                                                 "metadata":{"name":"extra","namespace":"default"},"data":{"key":"drifted"}})"));
+    const Commit& after = fleet.repo.commit_same_documents(files);
+    const Plan plan = fleet.plan_with_memo(after);
+    CHECK(fleet.counting.count("visit_managed") == 1);
+    REQUIRE(changes_of(plan) == std::vector<std::string>{"update ConfigMap/default/extra"});
+    CHECK(change_for(plan, "ConfigMap", "extra").fields.at(0).before == std::optional<std::string>("\"drifted\""));
+    CHECK(plan.commit == after.set->commit.id);
+    check_same_as_fresh(fleet, after, plan);
+    check_same_as_rebuilt(fleet, after, plan);
+  }
+  SECTION("an apply recorded in the state store") {
+    const long long id = fleet.store.begin_apply("https://git.example.com/fleet.git", before.set->commit.id, "cli");
+    fleet.store.finish_apply(id, "succeeded", "nothing", {}, {}, {});
+    const Commit& after = fleet.repo.commit_same_documents(files);
+    const Plan plan = fleet.plan_with_memo(after);
+    CHECK(fleet.counting.count("visit_managed") == 1);
+    CHECK_FALSE(plan.has_changes());
+    CHECK(plan.inputs != first.inputs);
+    CHECK(plan.commit == after.set->commit.id);
+    check_same_as_fresh(fleet, after, plan);
+  }
+}
+
+TEST_CASE("plan memo: a plan without forecasts is handed back for one with forecasts only when it has no changes",
+          "[plan][memo][predict]") {
+  MemoFleet fleet;
+  Files files = base_files();
+  const Commit& before = fleet.converge(files);
+  PlanOptions no_forecast;
+  no_forecast.predict = false;
+  files["clusters/hz/config.yaml"] = "# configuration\n" + config_yaml("value");
+
+  SECTION("with changes: forecast now") {
+    fleet.sim.delete_foreign(flags_ref);
+    const Plan without = fleet.plan_with_memo(before, no_forecast);
+    REQUIRE(changes_of(without) == std::vector<std::string>{"create ConfigMap/default/flags"});
+    CHECK(fleet.counting.count("predict") == 0);
+    CHECK(without.forecasts.empty());
+
+    const Commit& after = fleet.repo.commit_same_documents(files);
+    const Plan with = fleet.plan_with_memo(after);
+    CHECK(fleet.counting.count("predict") == 1);
+    CHECK(fleet.counting.count("visit_managed") == 0); // live state is still the memo's
+    CHECK(fleet.counting.sorted_gets() == keys({settings_ref, flags_ref}));
+    CHECK(changes_of(with) == std::vector<std::string>{"create ConfigMap/default/flags"});
+    CHECK(with.commit == after.set->commit.id);
+    CHECK(with.inputs != without.inputs);
+    check_same_as_fresh(fleet, after, with);
+    check_same_as_rebuilt(fleet, after, with);
+
+    // That plan has its forecasts: handed back for the same options.
+    const Plan again = fleet.plan_with_memo(after);
+    CHECK(calls_but_revision(fleet.counting) == std::vector<std::string>{});
+    CHECK(rendered(again) == rendered(with));
+    // But not for a plan without them (it would show forecasts nobody asked for).
+    const Plan plain = fleet.plan_with_memo(after, no_forecast);
+    CHECK(fleet.counting.count("predict") == 0);
+    CHECK(plain.forecasts.empty());
+    check_same_as_fresh(fleet, after, plain, no_forecast);
+
+    // A plan handed back applies: its changes point into this commit's state.
+    const Plan handed_back = fleet.plan_with_memo(after, no_forecast);
+    CHECK(calls_but_revision(fleet.counting) == std::vector<std::string>{});
+    check_points_into(handed_back, *after.desired);
+    fleet.apply(after, handed_back);
+    CHECK(fleet.sim.get(flags_ref) != nullptr);
+    const Plan synced = fleet.plan_with_memo(after);
+    CHECK(fleet.counting.count("visit_managed") == 1);
+    CHECK_FALSE(synced.has_changes());
+    check_same_as_fresh(fleet, after, synced);
+  }
+  SECTION("without changes: nothing to forecast") {
+    const Plan without = fleet.plan_with_memo(before, no_forecast);
+    REQUIRE_FALSE(without.has_changes());
+    const Commit& after = fleet.repo.commit_same_documents(files);
+    const Plan with = fleet.plan_with_memo(after);
+    CHECK(calls_but_revision(fleet.counting) == std::vector<std::string>{});
+    CHECK(with.commit == after.set->commit.id);
+    CHECK(with.inputs != without.inputs); // it says what it was asked with
+    check_same_as_fresh(fleet, after, with);
+    check_same_as_rebuilt(fleet, after, with);
+    const Plan back = fleet.plan_with_memo(after, no_forecast);
+    CHECK(calls_but_revision(fleet.counting) == std::vector<std::string>{});
+    check_same_as_fresh(fleet, after, back, no_forecast);
+  }
+}
+
+TEST_CASE("plan memo: a commit that changes a document is a new desired state, planned again", "[plan][memo]") {
+  MemoFleet fleet;
+  Files files = base_files();
+  const Commit& before = fleet.converge(files);
+  const Plan first = fleet.plan_with_memo(before);
+
+  SECTION("a value") {
+    files["clusters/hz/config.yaml"] = "# changed\n" + config_yaml("changed");
+    const Commit& after = fleet.repo.commit(files);
+    CHECK_FALSE(same_documents(*before.set, *after.set));
+    CHECK(after.desired->content_id != before.desired->content_id);
+    const Plan plan = fleet.plan_with_memo(after);
+    CHECK(fleet.counting.sorted_gets() == keys({settings_ref, flags_ref}));
+    CHECK(changes_of(plan) == std::vector<std::string>{"update ConfigMap/default/settings"});
+    CHECK(plan.commit == after.set->commit.id);
+    CHECK(plan.inputs != first.inputs);
+    check_same_as_fresh(fleet, after, plan);
+  }
+  SECTION("the order of keys: the same objects, other documents") {
+    files["clusters/hz/config.yaml"] = replaced(config_yaml("value"), "apiVersion: v1\nkind: ConfigMap\n", "kind: ConfigMap\napiVersion: v1\n");
+    const Commit& after = fleet.repo.commit(files);
+    CHECK_FALSE(same_documents(*before.set, *after.set));
+    CHECK(json_equal(*manifest_of(*after.set, settings_ref).object, *manifest_of(*before.set, settings_ref).object));
+    const Plan plan = fleet.plan_with_memo(after);
+    CHECK(fleet.counting.sorted_gets() == keys({settings_ref, flags_ref}));
+    CHECK_FALSE(plan.has_changes());
+    CHECK(plan.commit == after.set->commit.id);
+    check_same_as_fresh(fleet, after, plan);
+  }
 }
 
 TEST_CASE("Simulator::revision moves with every write and only then", "[sim][revision]") {
