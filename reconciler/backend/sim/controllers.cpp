@@ -46,21 +46,11 @@ bool pod_available(const Json& pod, long long min_ready_seconds, long long now) 
 
 //! Pods whose controller is the object with `uid`, in name order.
 std::vector<Object*> pods_owned_by(World& world, const std::string& cluster, std::string_view uid) {
-  std::vector<Object*> pods;
-  for (Object* pod : world.list(cluster, "", "Pod")) {
-    if (!uid.empty() && controller_uid(pod->body()) == uid)
-      pods.push_back(pod);
-  }
-  return pods;
+  return world.owned_by(cluster, "", "Pod", uid);
 }
 
 std::vector<Object*> replicasets_owned_by(World& world, const std::string& cluster, std::string_view uid) {
-  std::vector<Object*> sets;
-  for (Object* set : world.list(cluster, "apps", "ReplicaSet")) {
-    if (!uid.empty() && controller_uid(set->body()) == uid)
-      sets.push_back(set);
-  }
-  return sets;
+  return world.owned_by(cluster, "apps", "ReplicaSet", uid);
 }
 
 Json owner_reference(const Object& owner, JsonAllocator& allocator) {

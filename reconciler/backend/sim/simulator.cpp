@@ -137,6 +137,7 @@ void check_kubernetes_target(World& world, const ObjectRef& ref) {
 Object& apply_in(World& world, const ObjectRef& ref, const Json& raw, Manager manager) {
   if (!raw.IsObject())
     throw UserError(fmt::format("{}: the manifest is not an object", ref.display()));
+  world.forget_owners(ref.cluster); // an apply may set ownerReferences in place
   const JsonDocument desired = sanitize(raw);
   const std::string desired_name = name_of(desired);
   if (!desired_name.empty() && desired_name != ref.name)

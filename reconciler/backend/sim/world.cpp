@@ -156,6 +156,7 @@ Object* World::find(const ObjectRef& ref) {
 }
 
 Object& World::insert(const ObjectRef& ref, const Json& body) {
+  owners_.erase(ref.cluster);
   auto object = std::make_unique<Object>();
   object->ref = ref;
   object->doc.CopyFrom(body, object->allocator());
@@ -189,6 +190,7 @@ void World::erase(const ObjectRef& ref) {
   const auto found = objects_.find(ref);
   if (found == objects_.end())
     return;
+  owners_.erase(ref.cluster);
   if (!found->second->stored_body.empty())
     erased_.insert(ref);
   found->second->erased = true;
@@ -217,6 +219,26 @@ std::vector<Object*> World::all() {
     result.push_back(object.get());
   }
   return result;
+}
+
+std::vector<Object*> World::owned_by(const std::string& cluster, std::string_view group, std::string_view kind, std::string_view uid) {
+  if (uid.empty() || cluster.empty())
+    return {};
+  auto index = owners_.find(cluster);
+  if (index == owners_.end()) {
+    index = owners_.emplace(cluster, std::map<std::tuple<std::string, std::string, std::string>, std::vector<Object*>>{}).first;
+    for (auto it = objects_.lower_bound(ObjectRef{cluster, "", "", "", ""}); it != objects_.end() && it->first.cluster == cluster; ++it) {
+      const std::string_view owner = controller_uid(it->second->doc);
+      if (!owner.empty())
+        index->second[{it->first.group, it->first.kind, std::string(owner)}].push_back(it->second.get());
+    }
+  }
+  const auto found = index->second.find(std::make_tuple(std::string(group), std::string(kind), std::string(uid)));
+  if (found == index->second.end())
+    return {};
+  for (Object* object : found->second)
+    touch(*object);
+  return found->second;
 }
 
 std::vector<Object*> World::in_cluster(std::string_view cluster) {

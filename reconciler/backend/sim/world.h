@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <string_view>
 #include <vector>
 
@@ -101,6 +102,14 @@ public:
   std::vector<Object*> all();
   //! The Kubernetes objects of one cluster, in ref order (they are contiguous: cluster sorts first).
   std::vector<Object*> in_cluster(std::string_view cluster);
+  //! Objects of one kind in `cluster` whose controller (ownerReference with controller: true) has
+  //! `uid`, in ref order. Served from an index of the cluster built on first use and dropped by any
+  //! insert or erase in it, or by forget_owners: controllers ask it for every workload on every
+  //! tick, and a scan of the cluster's pods per question made ticks quadratic.
+  std::vector<Object*> owned_by(const std::string& cluster, std::string_view group, std::string_view kind, std::string_view uid);
+  //! Drops the ownership index of `cluster`: after an edit that may have changed ownerReferences
+  //! of an object in place (an apply).
+  void forget_owners(const std::string& cluster) { owners_.erase(cluster); }
 
   //! `length` characters of Kubernetes' name alphabet from the seeded generator.
   std::string random_string(size_t length);
@@ -141,6 +150,8 @@ private:
   std::vector<Object*> touched_;                    //!< objects with `touched` set, in the order first touched
   std::vector<std::unique_ptr<Object>> graveyard_; //!< erased objects, alive until save so touched_ never dangles
   std::set<ObjectRef> erased_;
+  //! owned_by's index: cluster → (group, kind, controller uid) → objects in ref order.
+  std::map<std::string, std::map<std::tuple<std::string, std::string, std::string>, std::vector<Object*>>, std::less<>> owners_;
   std::map<std::string, std::string> meta_;
   std::map<std::string, std::string> stored_meta_;
   std::map<std::pair<std::string, std::string>, long long> stock_;
