@@ -414,7 +414,7 @@ void run_deployment(World& world, const std::string& cluster, Object& deployment
   const Json* pod_template = find_path(deployment.body(), "spec.template");
   if (pod_template == nullptr)
     return;
-  const std::string hash = template_hash(*pod_template, int_at(deployment.body(), "status.collisionCount", 0));
+  const std::string hash = object_template_hash(deployment);
   std::vector<Object*> sets = replicasets_owned_by(world, cluster, text_at(deployment.body(), "metadata.uid"));
   Object* fresh = nullptr;
   std::vector<Object*> old;
@@ -492,8 +492,7 @@ void run_deployment(World& world, const std::string& cluster, Object& deployment
 void update_deployment_status(World& world, const std::string& cluster, Object& deployment) {
   const long long replicas = int_at(deployment.body(), "spec.replicas", 1);
   const std::vector<Object*> sets = replicasets_owned_by(world, cluster, text_at(deployment.body(), "metadata.uid"));
-  const Json* pod_template = find_path(deployment.body(), "spec.template");
-  const std::string hash = pod_template == nullptr ? std::string() : template_hash(*pod_template, int_at(deployment.body(), "status.collisionCount", 0));
+  const std::string hash = object_template_hash(deployment);
   const Object* fresh = nullptr;
   for (const Object* set : sets) {
     if (string_map_at(set->body(), "metadata.labels")[std::string(kTemplateHashLabel)] == hash)
@@ -620,8 +619,7 @@ JsonDocument daemon_candidate(const Json& ds, const std::string& name) {
 
 DaemonState daemon_state(World& world, const std::string& cluster, Object& ds) {
   DaemonState state;
-  const Json* pod_template = find_path(ds.body(), "spec.template");
-  state.hash = pod_template == nullptr ? std::string() : template_hash(*pod_template, int_at(ds.body(), "status.collisionCount", 0));
+  state.hash = object_template_hash(ds);
   std::map<std::string, std::vector<Object*>> by_node;
   for (Object* pod : pods_owned_by(world, cluster, text_at(ds.body(), "metadata.uid"))) {
     if (!pod_terminating(pod->body())) // on its way out: the node needs a pod of its own

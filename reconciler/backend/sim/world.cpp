@@ -560,6 +560,22 @@ std::string template_hash(const Json& template_spec, long long collision_count) 
   return out;
 }
 
+std::string object_template_hash(Object& workload) {
+  const Json* pod_template = find_path(workload.body(), "spec.template");
+  if (pod_template == nullptr)
+    return {};
+  const long long collisions = int_at(workload.body(), "status.collisionCount", 0);
+  const Json* generation = find_path(workload.body(), "metadata.generation");
+  if (generation == nullptr || !generation->IsInt64())
+    return template_hash(*pod_template, collisions);
+  if (generation->GetInt64() != workload.template_hash_generation || collisions != workload.template_hash_collisions) {
+    workload.template_hash = template_hash(*pod_template, collisions);
+    workload.template_hash_generation = generation->GetInt64();
+    workload.template_hash_collisions = collisions;
+  }
+  return workload.template_hash;
+}
+
 // ---- shared helpers ----
 
 Object* cluster_object(World& world, std::string_view cluster) {

@@ -59,6 +59,10 @@ struct Object {
   //! changed, so stamp and save serialize them and skip the rest of the fleet.
   bool touched = false;
   bool erased = false; //!< erased or replaced during this operation (kept until save: see World::graveyard_)
+  //! object_template_hash, as of the metadata.generation and status.collisionCount it was made at.
+  std::string template_hash;
+  long long template_hash_generation = -1;
+  long long template_hash_collisions = -1;
 
   Json& body() { return doc; }
   const Json& body() const { return doc; }
@@ -199,6 +203,10 @@ std::optional<long long> parse_time(std::string_view text);
 
 //! Kubernetes' hash of a pod template: FNV-32a, rendered with its safe alphabet (as pod-template-hash).
 std::string template_hash(const Json& template_spec, long long collision_count = 0);
+//! template_hash of a workload's spec.template and status.collisionCount ("" without a template).
+//! Kept on the object while its metadata.generation holds (every spec change raises it), since
+//! controllers ask for it on every tick.
+std::string object_template_hash(Object& workload);
 
 // ---- shared between the simulator's parts ----
 
