@@ -254,12 +254,14 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   }
   const bool reuse = !memo_key.empty() && options.memo->key == memo_key;
   // Live state moved by writes the backend can name (the loop's own apply): only those objects are
-  // read again. The state store moved with them: an apply records the last-applied body of what it
-  // wrote to the backend, and of objects it found unchanged, whose body becomes their desired one;
-  // diffed against the same live object that leaves no field removed, so they stay unchanged.
+  // read again, and those whose last diff was not "unchanged". The state store moved with them: an
+  // apply records the last-applied body of what it applied, written or found already in place, and
+  // of objects it found unchanged, whose body becomes their desired one; diffed against the same
+  // live object that leaves no field removed, so they stay unchanged. Not with a server dry-run:
+  // its answer for one object depends on others (its namespace, admission), written or not.
   std::optional<std::unordered_set<ObjectRef, ObjectRefHash>> changed;
-  if (!reuse && live_revision && !options.memo->key.empty() && options.memo->settings == settings &&
-      options.memo->live_revision != *live_revision)
+  if (!reuse && live_revision && !backend.server_side_dry_run() && !options.memo->key.empty() &&
+      options.memo->settings == settings && options.memo->live_revision != *live_revision)
     if (auto refs = backend.changes_since(options.memo->live_revision))
       changed.emplace(refs->begin(), refs->end());
   // What the plan is made from, when it can be named (Plan::inputs).
@@ -366,7 +368,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
         continue;
       const auto entry = options.memo->entries.find(object.ref);
       if (entry == options.memo->entries.end() || object.manifest == nullptr || object.manifest->object == nullptr ||
-          entry->second.source != object.manifest->object)
+          entry->second.source != object.manifest->object || (changed && entry->second.action != Action::unchanged))
         continue;
       PlannedChange change;
       change.ref = object.ref;
