@@ -3,304 +3,25 @@
 // (Simulator::revision, StateStore::revision). A plan made with a memo must render byte for byte
 // like a plan made without one in the same situation; a counting Backend shows which calls the
 // memo saved. Unchanged files share their parse across commits, as the ManifestCache does.
-#include "engine_fixture.h"
+#include "memo_fixture.h"
 
-#include "base/error.h"
-
-#include <deque>
 #include <set>
 
 using namespace engine_test;
+using namespace memo_test;
 
 namespace {
 
-//! Forwards every call to `inner` and counts them; records the keys of the refs passed to get().
-class CountingBackend : public Backend {
-public:
-  explicit CountingBackend(Backend& inner) : inner_(inner) {}
-
-  std::string name() const override { return inner_.name(); }
-  std::vector<LiveObject> list_managed(std::string_view owner) override {
-    ++calls["list_managed"];
-    return inner_.list_managed(owner);
-  }
-  void visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) override {
-    ++calls["visit_managed"];
-    if (claim_server_side_dry_run) {
-      // Like a backend that streams no visit of its own: plan dry-runs inside the visit.
-      for (LiveObject& live : inner_.list_managed(owner))
-        visit(std::move(live));
-      return;
-    }
-    inner_.visit_managed(owner, visit);
-  }
-  std::optional<std::string> revision() override {
-    ++calls["revision"];
-    return inner_.revision();
-  }
-  std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override {
-    ++calls["get"];
-    gets.push_back(ref.key());
-    return inner_.get(ref);
-  }
-  std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
-    ++calls[dry_run ? "apply_dry_run" : "apply"];
-    if (dry_run && fail_dry_run_of && *fail_dry_run_of == ref)
-      throw UserError("admission webhook denied the request");
-    return inner_.apply(ref, desired, dry_run);
-  }
-  bool server_side_dry_run() const override { return claim_server_side_dry_run || inner_.server_side_dry_run(); }
-  void remove(const ObjectRef& ref, bool dry_run) override {
-    ++calls[dry_run ? "remove_dry_run" : "remove"];
-    inner_.remove(ref, dry_run);
-  }
-  Health health(const ObjectRef& ref) override {
-    ++calls["health"];
-    return inner_.health(ref);
-  }
-  std::vector<PodPlacement> placements(const ObjectRef& workload) override {
-    ++calls["placements"];
-    return inner_.placements(workload);
-  }
-  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) override {
-    ++calls["predict"];
-    return inner_.predict(changes);
-  }
-  void wait(std::chrono::milliseconds duration) override {
-    ++calls["wait"];
-    inner_.wait(duration);
-  }
-  long long now_ms() override {
-    ++calls["now_ms"];
-    return inner_.now_ms();
-  }
-  std::vector<std::string> node_regions(const std::string& cluster) override {
-    ++calls["node_regions"];
-    return inner_.node_regions(cluster);
-  }
-
-  int count(const std::string& call) const {
-    const auto found = calls.find(call);
-    return found == calls.end() ? 0 : found->second;
-  }
-  void clear() {
-    calls.clear();
-    gets.clear();
-  }
-  //! The keys get() was asked for, sorted.
-  std::vector<std::string> sorted_gets() const {
-    std::vector<std::string> sorted = gets;
-    std::sort(sorted.begin(), sorted.end());
-    return sorted;
-  }
-
-  std::map<std::string, int> calls;
-  std::vector<std::string> gets;
-  bool claim_server_side_dry_run = false;     //!< pretend to be a backend whose dry-run is the server's
-  std::optional<ObjectRef> fail_dry_run_of;   //!< a dry-run apply of this ref throws UserError
-
-private:
-  Backend& inner_;
-};
-
-//! One commit of the fleet repository: its files, the ManifestSet and the desired state.
-struct Commit {
-  Files files;
-  std::unique_ptr<ManifestSet> set;
-  std::unique_ptr<DesiredState> desired;
-  std::set<std::string> parsed; //!< files parsed for this commit (the rest share a parse of the commit before)
-};
-
-//! Commits in order, all kept alive. A file whose text is the same as in the commit before keeps
-//! that commit's Manifests (same `object` pointer and `blob`), as the ManifestCache hands them out;
-//! a file whose text some file of the commit before had (a rename, a copy) gets that parse too.
-class Repo {
-public:
-  //! The next commit; validated (REQUIREd valid unless `require_valid` is false) and, when valid,
-  //! its desired state built with the commit before as `previous` (when the owner is the same).
-  const Commit& commit(const Files& files, const std::string& owner = Engine::owner, bool require_valid = true) {
-    auto next = std::make_unique<Commit>();
-    next->files = files;
-    next->set = std::make_unique<ManifestSet>(next_set(files, *next));
-    const std::vector<Finding> findings = validate_manifests(*next->set);
-    if (require_valid) {
-      std::string text;
-      for (const Finding& finding : findings)
-        text += finding.format() + "\n";
-      INFO(text);
-      REQUIRE(is_valid(findings));
-    }
-    if (is_valid(findings)) {
-      const DesiredState* previous = !history_.empty() && history_.back()->desired ? history_.back()->desired.get() : nullptr;
-      next->desired = std::make_unique<DesiredState>(build_desired_state(*next->set, owner, previous));
-      REQUIRE(next->desired->findings.empty());
-    }
-    history_.push_back(std::move(next));
-    return *history_.back();
-  }
-
-  //! The next commit, whose documents are the last commit's (REQUIREd): as the loop does, the last
-  //! commit's desired state is moved into it and rebased onto its set instead of being built.
-  const Commit& commit_same_documents(const Files& files) {
-    REQUIRE_FALSE(history_.empty());
-    Commit& last = *history_.back();
-    REQUIRE(last.desired);
-    auto next = std::make_unique<Commit>();
-    next->files = files;
-    next->set = std::make_unique<ManifestSet>(next_set(files, *next));
-    REQUIRE(same_documents(*last.set, *next->set));
-    next->desired = std::make_unique<DesiredState>(std::move(*last.desired));
-    last.desired.reset();
-    rebase_desired_state(*next->desired, *last.set, *next->set);
-    history_.push_back(std::move(next));
-    return *history_.back();
-  }
-
-  //! Drops every commit but the last, as `meridian run` lets go of the generation before: what the
-  //! last one shares with them (parses, bodies) must stay alive on its own.
-  void forget_older() {
-    while (history_.size() > 1)
-      history_.pop_front();
-  }
-
-private:
-  ManifestSet next_set(const Files& files, Commit& next) {
-    const Commit* previous = history_.empty() ? nullptr : history_.back().get();
-    ManifestSet set;
-    set.repository = "https://git.example.com/fleet.git";
-    const size_t number = history_.size() + 1;
-    set.commit.id = std::string(39, 'a') + "0123456789abcdef"[number % 16];
-    set.commit.summary = "commit " + std::to_string(number);
-    set.files = files.size();
-    for (const auto& [path, text] : files) {
-      const auto old = previous != nullptr ? previous->files.find(path) : Files::const_iterator();
-      if (previous != nullptr && old != previous->files.end() && old->second == text) {
-        for (const Manifest& manifest : previous->set->manifests)
-          if (manifest.file == path)
-            set.manifests.push_back(manifest);
-        for (const Finding& finding : previous->set->findings)
-          if (finding.file == path)
-            set.findings.push_back(finding);
-        continue;
-      }
-      ManifestSet parsed = manifests_from_texts({{path, text}});
-      // The same text under another path is the same blob: the cache hands out its parse.
-      std::shared_ptr<const ParsedBlob> same_blob;
-      if (previous != nullptr)
-        for (const Manifest& manifest : previous->set->manifests)
-          if (manifest.blob != nullptr && manifest.blob->text == text)
-            same_blob = manifest.blob;
-      for (Manifest& manifest : parsed.manifests) {
-        if (same_blob != nullptr) {
-          manifest.blob = same_blob;
-          manifest.object = &same_blob->yaml->documents.at(manifest.document_index).value;
-          REQUIRE(same_blob->yaml->documents.at(manifest.document_index).index == manifest.document_index);
-        }
-        set.manifests.push_back(std::move(manifest));
-      }
-      for (Finding& finding : parsed.findings)
-        set.findings.push_back(std::move(finding));
-      if (same_blob == nullptr) {
-        ++set.parsed_files;
-        next.parsed.insert(path);
-      }
-    }
-    return set;
-  }
-
-  std::deque<std::unique_ptr<Commit>> history_;
-};
-
 const std::string owner_a = Engine::owner;
-
-const ObjectRef settings_ref{"hz", "", "ConfigMap", "default", "settings"};
-const ObjectRef flags_ref{"hz", "", "ConfigMap", "default", "flags"};
-const ObjectRef extra_ref{"hz", "", "ConfigMap", "default", "extra"};
-const ObjectRef web_ref{"hz", "apps", "Deployment", "default", "web"};
 
 const std::string& web_yaml = web_deployment_yaml;
 
-std::string config_yaml(const std::string& settings_value) {
-  return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  key: " + settings_value +
-         "\n---\n" + configmap_yaml("flags");
-}
-
-//! A small fleet: a cluster, its pool, three ConfigMaps in two files and a Deployment.
-Files base_files(const std::string& fleet_extra = "") {
-  return {{"fleet.yaml", fleet_yaml({"cn-hangzhou"}, 1, true, "5m", fleet_extra)},
-          {"clusters.yaml", cluster_yaml("hz", "cn-hangzhou")},
-          {"pools.yaml", pool_yaml("hz-pool", "hz", "cn-hangzhou")},
-          {"clusters/hz/config.yaml", config_yaml("value")},
-          {"clusters/hz/extra.yaml", configmap_yaml("extra")},
-          {"clusters/hz/web.yaml", web_yaml}};
-}
-
-std::shared_ptr<JsonDocument> json(const std::string& text) {
-  auto document = std::make_shared<JsonDocument>();
-  INFO(text);
-  REQUIRE_FALSE(parse_json(text, *document));
-  return document;
-}
-
-//! The simulator, the state store and a memo, as one `meridian run` process holds them.
-struct MemoFleet {
-  TempDir dir;
-  sim::Simulator sim{(dir.path / "sim.db").string()};
-  StateStore store{(dir.path / "meridian.db").string()};
-  CountingBackend counting{sim};
-  std::shared_ptr<PlanMemo> memo = make_plan_memo();
-  Repo repo;
-  std::vector<std::string> log;
-
-  //! A plan through the counting backend with the memo (counts cleared first).
-  Plan plan_with_memo(const Commit& commit, PlanOptions options = {}) {
-    REQUIRE(commit.desired);
-    counting.clear();
-    options.memo = memo.get();
-    return make_plan(*commit.desired, counting, store, options);
-  }
-  //! A plan of the same situation without any memo.
-  Plan plan_fresh(const Commit& commit, PlanOptions options = {}) {
-    REQUIRE(commit.desired);
-    options.memo = nullptr;
-    return make_plan(*commit.desired, sim, store, options);
-  }
-  void apply(const Commit& commit, const Plan& plan) {
-    ApplyOptions options;
-    options.progress = [this](const std::string& line) { log.push_back(line); };
-    const ApplyReport report = apply_plan(plan, *commit.desired, sim, store, options);
-    std::string text;
-    for (const std::string& line : log)
-      text += line + "\n";
-    INFO(text);
-    REQUIRE(report.result == "succeeded");
-  }
-  //! Loads `files` as the first commit and applies it; REQUIREs a second plan in sync.
-  const Commit& converge(const Files& files) {
-    const Commit& commit = repo.commit(files);
-    apply(commit, plan_fresh(commit));
-    REQUIRE_FALSE(plan_fresh(commit).has_changes());
-    return commit;
-  }
+//! The memo tests' fleet. Its counting backend does not forward changes_since: it answers as a
+//! backend without history (nullopt), so a memo plan after drift or an apply reads all live state
+//! again, which these tests expect (test_changes.cpp covers the backend that names its writes).
+struct MemoFleet : PlanFleet {
+  MemoFleet() { counting.forward_changes = false; }
 };
-
-std::string rendered(const Plan& plan) { return render_plan(plan, ReportFormat::json, false); }
-
-//! The memo plan renders exactly like a plan made without a memo (JSON and text).
-void check_same_as_fresh(MemoFleet& fleet, const Commit& commit, const Plan& with_memo, PlanOptions options = {}) {
-  const Plan fresh = fleet.plan_fresh(commit, options);
-  CHECK(rendered(with_memo) == rendered(fresh));
-  CHECK(render_plan(with_memo, ReportFormat::text, false) == render_plan(fresh, ReportFormat::text, false));
-  CHECK(with_memo.fingerprint == fresh.fingerprint);
-}
-
-std::vector<std::string> keys(const std::vector<ObjectRef>& refs) {
-  std::vector<std::string> out;
-  for (const ObjectRef& ref : refs)
-    out.push_back(ref.key());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 //! The backend calls of the last plan other than revision(): empty when the memo handed back its plan.
 std::vector<std::string> calls_but_revision(const CountingBackend& counting) {
@@ -422,8 +143,7 @@ TEST_CASE("plan memo: drift behind Meridian's back moves the revision and shows 
 
   SECTION("a field changed by another tool") {
     const auto revision = fleet.sim.revision();
-    fleet.sim.apply_foreign(extra_ref, *json(R"({"apiVersion":"v1","kind":"ConfigMap",
-                                                 "metadata":{"name":"extra","namespace":"default"},"data":{"key":"drifted"}})"));
+    drift_extra(fleet.sim);
     CHECK(fleet.sim.revision() != revision);
     const Plan plan = fleet.plan_with_memo(commit);
     CHECK(fleet.counting.count("visit_managed") == 1);
@@ -537,7 +257,7 @@ TEST_CASE("plan memo: an object removed from Git is warned about or pruned as wi
   check_same_as_fresh(fleet, after, pruned, prune);
 
   // Pruned: both revisions move; the next memo plan reads live state again and finds it in sync.
-  fleet.apply(after, pruned);
+  fleet.apply_ok(after, pruned);
   REQUIRE(fleet.sim.get(extra_ref) == nullptr);
   const Plan done = fleet.plan_with_memo(after, prune);
   CHECK(fleet.counting.count("visit_managed") == 1);
@@ -567,7 +287,7 @@ TEST_CASE("plan memo: after applying a change the memo plan is in sync like a fr
 
   const auto revision = fleet.sim.revision();
   const std::string store_revision = fleet.store.revision();
-  fleet.apply(after, plan);
+  fleet.apply_ok(after, plan);
   CHECK(fleet.sim.revision() != revision);
   CHECK(fleet.store.revision() != store_revision);
   CHECK(text_at(*fleet.sim.get(settings_ref), "/data/key") == "changed");
@@ -798,8 +518,7 @@ TEST_CASE("plan memo: live changes since the last plan are read even when no doc
     check_same_as_rebuilt(fleet, after, plan);
   }
   SECTION("a field changed by another tool") {
-    fleet.sim.apply_foreign(extra_ref, *json(R"({"apiVersion":"v1","kind":"ConfigMap",
-                                                 "metadata":{"name":"extra","namespace":"default"},"data":{"key":"drifted"}})"));
+    drift_extra(fleet.sim);
     const Commit& after = fleet.repo.commit_same_documents(files);
     const Plan plan = fleet.plan_with_memo(after);
     CHECK(fleet.counting.count("visit_managed") == 1);
@@ -863,7 +582,7 @@ TEST_CASE("plan memo: a plan without forecasts is handed back for one with forec
     const Plan handed_back = fleet.plan_with_memo(after, no_forecast);
     CHECK(calls_but_revision(fleet.counting) == std::vector<std::string>{});
     check_points_into(handed_back, *after.desired);
-    fleet.apply(after, handed_back);
+    fleet.apply_ok(after, handed_back);
     CHECK(fleet.sim.get(flags_ref) != nullptr);
     const Plan synced = fleet.plan_with_memo(after);
     CHECK(fleet.counting.count("visit_managed") == 1);

@@ -34,6 +34,23 @@ std::string revision_of(sim::Simulator& sim) {
   return *revision;
 }
 
+//! The revisions before and after one write of this connection.
+struct Write {
+  std::string before;
+  std::string after;
+};
+
+//! This connection applies the ConfigMap settings with data.key "a": the revision moves and
+//! changes_since(before) is known (both REQUIREd).
+Write write_settings(sim::Simulator& sim) {
+  const std::string before = revision_of(sim);
+  sim.apply(kSettings, *configmap("settings", "a"), false);
+  const std::string after = revision_of(sim);
+  REQUIRE(after != before);
+  REQUIRE(sim.changes_since(before));
+  return {before, after};
+}
+
 //! The distinct keys of `refs`, sorted.
 std::vector<std::string> keys(const std::vector<ObjectRef>& refs) {
   std::set<std::string> distinct;
@@ -62,11 +79,7 @@ std::map<std::string, std::string> resource_versions(sim::Simulator& sim) {
 TEST_CASE("changes_since names the objects written after the revision asked about", "[sim][changes]") {
   Fleet fleet("idc");
   sim::Simulator& sim = *fleet.sim;
-  const std::string r0 = revision_of(sim);
-
-  sim.apply(kSettings, *configmap("settings", "a"), false);
-  const std::string r1 = revision_of(sim);
-  REQUIRE(r1 != r0);
+  const auto [r0, r1] = write_settings(sim);
   CHECK(changed_keys(sim, r0) == keys({kSettings}));
   const auto now = sim.changes_since(r1);
   REQUIRE(now);
@@ -131,9 +144,7 @@ TEST_CASE("changes_since does not know revisions from before its fleet was loade
 TEST_CASE("changes_since of a revision that is not a number is unknown", "[sim][changes]") {
   Fleet fleet("idc");
   sim::Simulator& sim = *fleet.sim;
-  const std::string r0 = revision_of(sim);
-  sim.apply(kSettings, *configmap("settings", "a"), false);
-  REQUIRE(sim.changes_since(r0)); // known, so only the text below makes the difference
+  const std::string r0 = write_settings(sim).before; // known, so only the text below makes the difference
   for (const std::string& text : {std::string(), std::string("abc"), r0 + "x", r0 + ".0", std::string("0x") + r0, std::string("-")}) {
     INFO("revision \"" << text << "\"");
     CHECK_FALSE(sim.changes_since(text));
@@ -143,10 +154,7 @@ TEST_CASE("changes_since of a revision that is not a number is unknown", "[sim][
 TEST_CASE("changes_since is unknown once another connection has written", "[sim][changes]") {
   Fleet fleet("idc");
   sim::Simulator& sim = *fleet.sim;
-  const std::string r0 = revision_of(sim);
-  sim.apply(kSettings, *configmap("settings", "a"), false);
-  const std::string r1 = revision_of(sim);
-  REQUIRE(sim.changes_since(r0));
+  const auto [r0, r1] = write_settings(sim);
 
   sim::Simulator other((fleet.dir.path / "sim.db").string());
   other.apply_foreign(kFlags, *configmap("flags", "foreign"));
@@ -235,8 +243,7 @@ TEST_CASE("changes_since names the cloud's writes to clusters, pools and nodes",
 TEST_CASE("changes_since is unknown for revisions before init or reset", "[sim][changes]") {
   Fleet fleet("idc");
   sim::Simulator& sim = *fleet.sim;
-  sim.apply(kSettings, *configmap("settings", "a"), false);
-  const std::string before = revision_of(sim);
+  const std::string before = write_settings(sim).after;
   REQUIRE(sim.changes_since(before));
 
   SECTION("reset") { sim.reset(); }
@@ -257,10 +264,7 @@ TEST_CASE("changes_since is unknown for revisions before init or reset", "[sim][
 TEST_CASE("changes_since is unknown after a write that failed and was rolled back", "[sim][changes]") {
   Fleet fleet("idc");
   sim::Simulator& sim = *fleet.sim;
-  const std::string r0 = revision_of(sim);
-  sim.apply(kSettings, *configmap("settings", "a"), false);
-  const std::string r1 = revision_of(sim);
-  REQUIRE(sim.changes_since(r0));
+  const auto [r0, r1] = write_settings(sim);
 
   SECTION("deleting what is not there") { CHECK_THROWS_AS(sim.delete_foreign(kAbsent), UserError); }
   SECTION("applying to a cluster that does not exist") {
