@@ -122,8 +122,12 @@ HttpResponse Api::handle(const HttpRequest& request) {
     return ready();
   if (path == "/metrics")
     return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(), {}};
-  if (path == "/api/v1/status")
-    return json(200, board_.status_json());
+  if (path == "/api/v1/status") {
+    const auto objects = request.query.find("objects");
+    if (objects != request.query.end() && objects->second != "true" && objects->second != "false")
+      return json(400, json_error(fmt::format("objects={}: expected true or false", objects->second)));
+    return json(200, objects != request.query.end() && objects->second == "false" ? board_.status_summary_json() : board_.status_json());
+  }
   if (path == "/api/v1/history")
     return history(request);
   std::string plan = board_.plan();

@@ -66,6 +66,11 @@ std::string StatusBoard::status_json() const {
   return text;
 }
 
+std::string StatusBoard::status_summary_json() const {
+  const std::lock_guard lock(mutex_);
+  return render_status_json(status_, false);
+}
+
 LoopStatus StatusBoard::snapshot() const {
   const std::lock_guard lock(mutex_);
   return status_;
@@ -81,7 +86,7 @@ std::string StatusBoard::plan() const {
   return plan_json_;
 }
 
-std::string render_status_json(const LoopStatus& status) {
+std::string render_status_json(const LoopStatus& status, bool objects) {
   rapidjson::StringBuffer buffer;
   Writer writer(buffer);
   writer.SetIndent(' ', 2);
@@ -127,9 +132,12 @@ std::string render_status_json(const LoopStatus& status) {
   time_or_null(writer, "started", status.rollout.started);
   writer.EndObject();
 
-  key(writer, "objects");
-  writer.StartArray();
-  for (const ObjectStatus& object : status.objects) {
+  if (objects) {
+    key(writer, "objects");
+    writer.StartArray();
+  }
+  static const std::vector<ObjectStatus> no_objects;
+  for (const ObjectStatus& object : objects ? status.objects : no_objects) {
     writer.StartObject();
     string(writer, "key", object.key);
     string(writer, "object", object.display);
@@ -140,15 +148,19 @@ std::string render_status_json(const LoopStatus& status) {
     string(writer, "message", object.message);
     writer.EndObject();
   }
-  writer.EndArray();
+  if (objects)
+    writer.EndArray();
 
   key(writer, "drift");
   writer.StartObject();
   key(writer, "count");
   writer.Uint64(status.drift.size());
-  key(writer, "objects");
-  writer.StartArray();
-  for (const DriftStatus& drift : status.drift) {
+  if (objects) {
+    key(writer, "objects");
+    writer.StartArray();
+  }
+  static const std::vector<DriftStatus> no_drift;
+  for (const DriftStatus& drift : objects ? status.drift : no_drift) {
     writer.StartObject();
     string(writer, "key", drift.key);
     string(writer, "object", drift.display);
@@ -162,7 +174,8 @@ std::string render_status_json(const LoopStatus& status) {
     writer.EndArray();
     writer.EndObject();
   }
-  writer.EndArray();
+  if (objects)
+    writer.EndArray();
   time_or_null(writer, "selfHealNextAttempt", status.self_heal_next_attempt);
   writer.EndObject();
 

@@ -95,6 +95,9 @@ public:
   //! render_status_json of the current status, rendered once per change: with a large fleet the
   //! object list is most of it, and dashboards poll it far more often than it changes.
   std::string status_json() const;
+  //! The same document without the per-object lists (`objects`, `drift.objects`), for clients that
+  //! poll for the phase and the last reconcile: rendered under the lock, nothing copied.
+  std::string status_summary_json() const;
 
   void set_plan(std::string plan_json);
   //! The latest plan as `plan --format json` renders it; "" before the first plan.
@@ -110,6 +113,7 @@ private:
 };
 
 //! The JSON document of `GET /api/v1/status`.
-std::string render_status_json(const LoopStatus& status);
+//! `objects` false leaves out the per-object lists (`drift.count` stays).
+std::string render_status_json(const LoopStatus& status, bool objects = true);
 
 } // namespace meridian

@@ -169,6 +169,49 @@ TEST_CASE("status, plan, readiness, suspend and resume", "[api]") {
   CHECK(fixture.call("POST", "/metrics").status == 405);
 }
 
+TEST_CASE("status with objects=false leaves out the per-object lists and nothing else", "[api]") {
+  ApiFixture fixture;
+  fixture.board.update([](LoopStatus& status) {
+    status.phase = "idle";
+    status.objects.push_back({"c/apps/Deployment/ns/web", "Deployment/ns/web", "c", "cn-hangzhou", "Synced", "Healthy", ""});
+    status.drift.push_back({"c//ConfigMap/ns/cfg", "ConfigMap/ns/cfg", "c", "cn-hangzhou", "changed", {"/data/key"}});
+    status.last_reconcile = ReconcileStatus{"webhook", "succeeded", "in sync", 1, 2, 0.25};
+  });
+  const auto parse = [](const std::string& body) {
+    auto document = std::make_unique<rapidjson::Document>();
+    document->Parse(body.c_str());
+    REQUIRE_FALSE(document->HasParseError());
+    return document;
+  };
+  const auto full = parse(fixture.call("GET", "/api/v1/status").body);
+  REQUIRE((*full)["objects"].Size() == 1);
+  REQUIRE((*full)["drift"]["objects"].Size() == 1);
+
+  HttpRequest request;
+  request.method = "GET";
+  request.path = "/api/v1/status";
+  request.query["objects"] = "false";
+  const HttpResponse response = fixture.api->handle(request);
+  REQUIRE(response.status == 200);
+  const auto summary = parse(response.body);
+  CHECK_FALSE(summary->HasMember("objects"));
+  CHECK_FALSE((*summary)["drift"].HasMember("objects"));
+  CHECK((*summary)["drift"]["count"].GetInt() == 1);
+  // Every other member is the full document's, in the same order.
+  (*full).RemoveMember("objects");
+  (*full)["drift"].RemoveMember("objects");
+  CHECK(*full == *summary);
+  CHECK(std::string((*summary)["phase"].GetString()) == "idle");
+  CHECK(std::string((*summary)["lastReconcile"]["trigger"].GetString()) == "webhook");
+
+  request.query["objects"] = "true";
+  CHECK(fixture.api->handle(request).body == fixture.call("GET", "/api/v1/status").body);
+  request.query["objects"] = "no";
+  const HttpResponse bad = fixture.api->handle(request);
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("objects=no: expected true or false") != std::string::npos);
+}
+
 TEST_CASE("control endpoints on a non-loopback listener need a signature", "[api]") {
   ApiOptions options;
   options.protect_control = true;
