@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -60,20 +62,52 @@ size_t ManifestCache::prefetch(const GitRepository& repository, const std::vecto
       continue;
     auto blob = std::make_shared<ParsedBlob>();
     blob->blob_id = file.blob_id;
-    blob->text = repository.read_blob(file.blob_id);
     missing.push_back(std::move(blob));
   }
   // Parsing is most of loading a commit and each file parses on its own: spread it over the cores.
+  // Reading stays on this thread (one libgit2 repository), and the helpers parse what it has read
+  // while it reads on; then it parses too.
   constexpr size_t kFilesPerThread = 64;
   const size_t threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 8, missing.size() / kFilesPerThread + 1});
+  std::mutex mutex;
+  std::condition_variable more;
+  size_t read = 0;     // missing[0, read) have their text
+  bool failed = false; // reading threw: the helpers stop
   std::atomic<size_t> next{0};
   const auto work = [&] {
-    for (size_t index = next++; index < missing.size(); index = next++)
+    for (size_t index = next++; index < missing.size(); index = next++) {
+      {
+        std::unique_lock lock(mutex);
+        more.wait(lock, [&] { return read > index || failed; });
+        if (failed)
+          return;
+      }
       missing[index]->yaml = parse_yaml(missing[index]->text, limits_);
+    }
   };
   std::vector<std::thread> helpers;
   for (size_t i = 1; i < threads; ++i)
     helpers.emplace_back(work);
+  try {
+    for (size_t index = 0; index < missing.size(); ++index) {
+      std::string text = repository.read_blob(missing[index]->blob_id);
+      {
+        const std::lock_guard lock(mutex);
+        missing[index]->text = std::move(text);
+        read = index + 1;
+      }
+      more.notify_all();
+    }
+  } catch (...) {
+    {
+      const std::lock_guard lock(mutex);
+      failed = true;
+    }
+    more.notify_all();
+    for (std::thread& helper : helpers)
+      helper.join();
+    throw;
+  }
   work();
   for (std::thread& helper : helpers)
     helper.join();
