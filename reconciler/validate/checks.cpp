@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace meridian {
 namespace {
@@ -87,9 +89,34 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
   const Manifest* fleet = nullptr;
   std::map<std::pair<const Json*, std::string>, ValidationMemo::Entry> checked;
 
-  for (const Manifest& manifest : set.manifests) {
+  // Each document's schema check stands alone: they run on every core, findings kept in order.
+  std::vector<char> needed(set.manifests.size(), 1);
+  if (memo != nullptr)
+    for (size_t index = 0; index < set.manifests.size(); ++index)
+      needed[index] = memo->entries.count({set.manifests[index].object, set.manifests[index].file}) == 0;
+  std::vector<std::vector<Finding>> documents(set.manifests.size());
+  {
+    constexpr size_t kDocumentsPerThread = 256;
+    const size_t threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 8,
+                                             set.manifests.size() / kDocumentsPerThread + 1});
+    std::atomic<size_t> next{0};
+    const auto work = [&] {
+      for (size_t index = next++; index < set.manifests.size(); index = next++)
+        if (needed[index])
+          check_document(set.manifests[index], schemas, documents[index]);
+    };
+    std::vector<std::thread> helpers;
+    for (size_t i = 1; i < threads; ++i)
+      helpers.emplace_back(work);
+    work();
+    for (std::thread& helper : helpers)
+      helper.join();
+  }
+
+  for (size_t index = 0; index < set.manifests.size(); ++index) {
+    const Manifest& manifest = set.manifests[index];
     if (memo == nullptr) {
-      check_document(manifest, schemas, findings);
+      findings.insert(findings.end(), std::make_move_iterator(documents[index].begin()), std::make_move_iterator(documents[index].end()));
     } else {
       auto key = std::make_pair(manifest.object, manifest.file);
       const auto known = memo->entries.find(key);
@@ -98,7 +125,7 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
         entry = std::move(known->second);
       } else {
         entry.keep = manifest.blob;
-        check_document(manifest, schemas, entry.findings);
+        entry.findings = std::move(documents[index]);
       }
       findings.insert(findings.end(), entry.findings.begin(), entry.findings.end());
       checked.emplace(std::move(key), std::move(entry));

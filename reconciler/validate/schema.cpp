@@ -155,6 +155,7 @@ std::string SchemaSet::schema_name(std::string_view api_version, std::string_vie
 }
 
 const std::regex& SchemaSet::regex_for(const std::string& pattern) const {
+  const std::lock_guard lock(regex_mutex_); // the map's nodes stay put: the reference outlives the lock
   auto found = regexes_.find(pattern);
   if (found == regexes_.end())
     found = regexes_.emplace(pattern, std::regex(pattern, std::regex::ECMAScript | std::regex::optimize)).first;

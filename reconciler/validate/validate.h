@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <regex>
 #include <string>
 #include <vector>
@@ -49,6 +50,7 @@ private:
   const std::regex& regex_for(const std::string& pattern) const;
 
   std::map<std::string, std::unique_ptr<JsonDocument>> schemas_;
+  mutable std::mutex regex_mutex_; //!< documents are checked on several threads
   mutable std::map<std::string, std::regex> regexes_;
 };
 
