@@ -283,3 +283,35 @@ TEST_CASE("warnings do not fail validation; findings format as file:line: object
   CHECK(warning.format() == "a.yaml:3: warning: Cluster/c1: spec.type: deprecated");
   CHECK(error.format() == "a.yaml: binary content");
 }
+
+TEST_CASE("schema findings of a large repository, checked on several threads, come in document order", "[checks]") {
+  // 1,200 documents in 40 files, every 7th with a schema error: enough for every core to take a share.
+  Files files = {{"clusters.yaml", cluster("hz")}};
+  std::vector<std::string> expected;
+  for (int file = 0; file < 40; ++file) {
+    std::string text;
+    for (int document = 0; document < 30; ++document) {
+      const int number = file * 30 + document;
+      const bool broken = number % 7 == 3;
+      const std::string name = "web-" + std::to_string(number);
+      std::string manifest = workload("Deployment", name, "hz");
+      if (broken)
+        manifest += "  replicas: many\n";
+      text += (document == 0 ? "" : "---\n") + manifest;
+      if (broken)
+        expected.push_back("Deployment/default/" + name);
+    }
+    char file_name[32];
+    std::snprintf(file_name, sizeof file_name, "apps/%02d.yaml", file);
+    files.emplace_back(file_name, text);
+  }
+  const std::vector<Finding> first = validate_files(files);
+  INFO(describe(first));
+  std::vector<std::string> objects;
+  for (const Finding& finding : first) {
+    CHECK(contains(finding.format(), "spec.replicas"));
+    objects.push_back(finding.object);
+  }
+  CHECK(objects == expected);
+  CHECK(describe(validate_files(files)) == describe(first));
+}
