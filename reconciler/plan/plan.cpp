@@ -283,7 +283,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       if (change.desired != nullptr)
         change.desired = desired.objects.data() + (change.desired - options.memo->plan_objects);
     again.fingerprint = fnv_hex({again.commit, options.memo->plan_identity});
-    again.inputs = plan.inputs;
+    again.inputs = again.has_changes() ? plan.inputs : inputs; // without changes, forecasts or not make the same plan
     return again;
   }
 
@@ -508,6 +508,8 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
 
   std::string identity = changes_identity(plan);
   plan.fingerprint = fnv_hex({plan.commit, identity});
+  if (!inputs.empty() && !plan.has_changes())
+    plan.inputs = inputs; // without changes, forecasts or not make the same plan
   if (!inputs.empty()) {
     options.memo->plan_identity = std::move(identity);
     options.memo->plan = plan;

@@ -69,8 +69,9 @@ struct Plan {
   std::vector<std::string> warnings;
   std::string fingerprint;                          //!< of the changes: a saved plan is stale when it differs
   //! What the plan was made from when make_plan could name it (a memo and a backend revision): the
-  //! desired state's content, the live and store revisions, the options. Plans with the same
-  //! non-empty inputs hold the same changes, whatever their commit. Empty: unknown.
+  //! desired state's content, the live and store revisions, the options (whether to forecast only
+  //! for a plan with changes). Plans with the same non-empty inputs hold the same changes, whatever
+  //! their commit. Empty: unknown.
   std::string inputs;
 
   size_t count(Action action) const;
