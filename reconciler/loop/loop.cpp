@@ -299,17 +299,20 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
   if (commit.id == invalid_commit_)
     return good_.get();
   board_.update([](LoopStatus& status) { status.phase = "planning"; });
+  // No document changed (comments, blank lines, files that are not manifests): the last commit's
+  // manifests and desired state, valid as they were, become this one's in place, and planning it
+  // again reuses the last plan.
+  if (good_) {
+    const std::string before = good_->set.commit.id;
+    if (update_same_documents(good_->set, *repository_, commit, cache_)) {
+      rebase_desired_state(good_->desired, good_->set, good_->set);
+      log_event("commit {}: no manifest changed since commit {} ({} manifests in {} files)", short_id(commit.id), short_id(before),
+                good_->set.manifests.size(), good_->set.files);
+      return accept(std::move(good_));
+    }
+  }
   auto generation = std::make_unique<Generation>();
   generation->set = load_manifests(*repository_, commit, options_.path, cache_, good_ ? &good_->set : nullptr);
-  if (good_ && same_documents(good_->set, generation->set)) {
-    // No document changed (comments, blank lines, files that are not manifests): the last commit's
-    // desired state, valid as it was, is this one's. Planning it again reuses the last plan.
-    generation->desired = std::move(good_->desired);
-    rebase_desired_state(generation->desired, good_->set, generation->set);
-    log_event("commit {}: no manifest changed since commit {} ({} manifests in {} files)", short_id(commit.id),
-              short_id(good_->set.commit.id), generation->set.manifests.size(), generation->set.files);
-    return accept(std::move(generation));
-  }
   std::vector<Finding> findings = validate_manifests(generation->set, SchemaSet::builtin(), &validation_memo_);
   if (is_valid(findings)) {
     generation->desired = build_desired_state(generation->set, options_.owner, good_ ? &good_->desired : nullptr);

@@ -263,6 +263,81 @@ bool same_documents(const ManifestSet& a, const ManifestSet& b) {
   return true;
 }
 
+bool update_same_documents(ManifestSet& set, const GitRepository& repository, const CommitInfo& commit, ManifestCache& cache) {
+  if (!set.findings.empty() || set.repository != repository.location())
+    return false;
+  const std::vector<TreeFile> files = repository.list_files(commit.id, set.path, is_manifest_name);
+  // The set's manifests by file (contiguous, in tree order).
+  std::unordered_map<std::string_view, std::pair<size_t, size_t>> earlier;
+  for (size_t begin = 0, end = 0; begin < set.manifests.size(); begin = end) {
+    end = begin + 1;
+    while (end < set.manifests.size() && set.manifests[end].file == set.manifests[begin].file)
+      ++end;
+    for (size_t index = begin; index < end; ++index)
+      if (set.manifests[index].object == nullptr)
+        return false;
+    earlier.emplace(set.manifests[begin].file, std::make_pair(begin, end));
+  }
+  // Every file of the commit: the same blob, or a new parse with the very same documents.
+  struct Replacement {
+    std::pair<size_t, size_t> range;
+    const TreeFile* file;
+    std::shared_ptr<const ParsedBlob> blob;
+  };
+  std::vector<const TreeFile*> changed;
+  for (const TreeFile& file : files) {
+    const auto found = earlier.find(file.path);
+    if (found == earlier.end() || set.manifests[found->second.first].blob_id != file.blob_id)
+      changed.push_back(&file);
+  }
+  std::vector<TreeFile> to_read;
+  for (const TreeFile* file : changed)
+    to_read.push_back(*file);
+  const size_t parsed = cache.prefetch(repository, to_read);
+  std::vector<Replacement> replacements;
+  size_t covered = 0; // files of the set that the commit still has
+  for (const TreeFile& file : files)
+    covered += earlier.count(file.path);
+  if (covered != earlier.size())
+    return false; // a file with documents is gone
+  for (const TreeFile* file : changed) {
+    bool parsed_now = false;
+    std::shared_ptr<const ParsedBlob> blob = cache.get(repository, *file, parsed_now);
+    if (blob->yaml->error)
+      return false;
+    const auto found = earlier.find(file->path);
+    const size_t documents = blob->yaml->documents.size();
+    if (found == earlier.end()) {
+      if (documents != 0)
+        return false; // a new file with documents
+      continue;
+    }
+    const auto [begin, end] = found->second;
+    if (documents != end - begin)
+      return false;
+    for (size_t index = begin; index < end; ++index)
+      if (!json_identical(*set.manifests[index].object, blob->yaml->documents[index - begin].value))
+        return false;
+    replacements.push_back({found->second, file, std::move(blob)});
+  }
+  // The same documents: only where they come from changes.
+  for (const Replacement& replacement : replacements)
+    for (size_t index = replacement.range.first; index < replacement.range.second; ++index) {
+      Manifest& manifest = set.manifests[index];
+      const YamlDocument& document = replacement.blob->yaml->documents[index - replacement.range.first];
+      manifest.blob_id = replacement.file->blob_id;
+      manifest.line = document.line;
+      manifest.document_index = document.index;
+      manifest.object = &document.value;
+      manifest.blob = replacement.blob;
+    }
+  set.commit = commit;
+  set.files = files.size();
+  set.parsed_files = parsed;
+  cache.retain(set.manifests, files);
+  return true;
+}
+
 ManifestSet manifests_from_texts(const std::vector<std::pair<std::string, std::string>>& files, const YamlLimits& limits) {
   ManifestSet set;
   set.repository = "(memory)";

@@ -95,6 +95,13 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
 //! neither again. Lines may differ. Cheap when the cache handed both sets the same parses.
 bool same_documents(const ManifestSet& a, const ManifestSet& b);
 
+//! When `commit` holds the same documents as `set` (as same_documents would find after a load),
+//! makes `set` that commit's in place: its commit, and for the files that changed (comments, blank
+//! lines) their blob, parse and lines; files without documents may come and go. Returns false and
+//! leaves `set` as it was otherwise, or when `set` has findings or released documents. Costs the
+//! changed files and the tree listing, not a copy of every manifest: `meridian run` tries it first.
+bool update_same_documents(ManifestSet& set, const GitRepository& repository, const CommitInfo& commit, ManifestCache& cache);
+
 //! Loads manifests from in-memory files (path, text): for tests and tools that have no repository.
 ManifestSet manifests_from_texts(const std::vector<std::pair<std::string, std::string>>& files, const YamlLimits& limits = {});
 

@@ -529,3 +529,73 @@ TEST_CASE("load_manifests ignores a previous set it cannot stand for", "[manifes
     CHECK(loaded.parsed_files == 3);
   }
 }
+
+TEST_CASE("update_same_documents: a commit with the same documents becomes the set's in place, or nothing changes",
+          "[manifest][git]") {
+  FleetRepo fleet;
+  const std::string first = fleet.commit({{"pools.yaml", pools},
+                                          {"clusters/hz/config.yaml", config},
+                                          {"clusters/hz/more.yml", replaced(config, "name: settings", "name: more")},
+                                          {"README.md", "not a manifest\n"}},
+                                         "first");
+  GitRepository repository = fleet.open();
+  ManifestCache cache;
+  ManifestSet set = load_manifests(repository, repository.resolve(first), "", cache);
+  REQUIRE(set.manifests.size() == 4);
+  const ManifestSet before = set; // a copy: shares the parses, owns its own Manifests
+  const Manifest* const addresses = set.manifests.data();
+
+  // What a load of `commit` says, and whether update_same_documents made `set` exactly that.
+  const auto check_updated = [&](const std::string& commit) {
+    ManifestCache fresh_cache;
+    const ManifestSet fresh = load_manifests(repository, repository.resolve(commit), "", fresh_cache);
+    REQUIRE(same_documents(before, fresh));
+    REQUIRE(update_same_documents(set, repository, repository.resolve(commit), cache));
+    check_same_load(set, fresh);
+    CHECK(set.manifests.data() == addresses); // in place: desired objects keep pointing at them
+  };
+  // update_same_documents refuses `commit`, as same_documents does after a load, and leaves the set alone.
+  const auto check_refused = [&](const std::string& commit) {
+    ManifestCache fresh_cache;
+    CHECK_FALSE(same_documents(before, load_manifests(repository, repository.resolve(commit), "", fresh_cache)));
+    CHECK_FALSE(update_same_documents(set, repository, repository.resolve(commit), cache));
+    check_same_load(set, before);
+    for (size_t i = 0; i < set.manifests.size(); ++i)
+      CHECK(set.manifests[i].object == before.manifests[i].object);
+  };
+
+  SECTION("comments and blank lines in one file: its lines and parse change, nothing else") {
+    const std::string second = fleet.commit({{"pools.yaml", "# the pools\n\n" + pools}}, "comment");
+    check_updated(second);
+    CHECK(set.parsed_files == 1);
+    CHECK(named(set, "hz-pool").line == named(before, "hz-pool").line + 2);
+    CHECK(named(set, "hz-pool").object != named(before, "hz-pool").object);
+    CHECK(named(set, "settings").object == named(before, "settings").object);
+  }
+  SECTION("files without documents come and go; files outside the manifests change") {
+    check_updated(fleet.commit({{"empty.yaml", "# nothing yet\n"}, {"README.md", "still not a manifest\n"}}, "notes"));
+    check_updated(fleet.commit({{"empty.yaml", ""}}, "emptier"));
+  }
+  SECTION("another value or another key order is refused") {
+    check_refused(fleet.commit({{"pools.yaml", replaced(pools, "desiredSize: 2", "desiredSize: 3")}}, "value"));
+    check_refused(fleet.commit({{"pools.yaml", replaced(pools, "  cluster: hz\n  region: cn-hangzhou\n", "  region: cn-hangzhou\n  cluster: hz\n")}},
+                               "key order"));
+  }
+  SECTION("a new file with a document is refused") {
+    check_refused(fleet.commit({{"clusters/hz/extra.yaml", replaced(config, "name: settings", "name: extra")}}, "new"));
+  }
+  SECTION("a file that does not parse is refused") {
+    check_refused(fleet.commit({{"clusters/hz/broken.yaml", "key: [unclosed\n"}}, "broken"));
+  }
+  SECTION("a renamed or removed file is refused (a renamed one's cluster may differ)") {
+    fs::remove(fleet.work / "clusters/hz/more.yml");
+    check_refused(fleet.commit({{"clusters/sh/more.yml", replaced(config, "name: settings", "name: more")}}, "moved"));
+    fs::remove(fleet.work / "clusters/sh/more.yml");
+    check_refused(fleet.commit({}, "removed"));
+  }
+  SECTION("a set with released documents is never updated") {
+    set.release_documents();
+    CHECK_FALSE(update_same_documents(set, repository, repository.resolve(fleet.commit({{"pools.yaml", "# c\n" + pools}}, "c")), cache));
+    CHECK(set.commit.id == before.commit.id);
+  }
+}
