@@ -207,6 +207,21 @@ std::optional<std::string> parse_json(std::string_view text, JsonDocument& docum
          std::to_string(document.GetErrorOffset());
 }
 
+namespace {
+
+// Arrays are alike when their elements are, in order, by `same`.
+template <typename Same>
+bool arrays_alike(const Json& a, const Json& b, Same same) {
+  if (a.Size() != b.Size())
+    return false;
+  for (rapidjson::SizeType i = 0; i < a.Size(); ++i)
+    if (!same(a[i], b[i]))
+      return false;
+  return true;
+}
+
+} // namespace
+
 bool json_equal(const Json& a, const Json& b) {
   if (a.IsNumber() && b.IsNumber()) {
     if (a.IsInt64() && b.IsInt64())
@@ -227,14 +242,8 @@ bool json_equal(const Json& a, const Json& b) {
     }
     return true;
   }
-  if (a.IsArray()) {
-    if (a.Size() != b.Size())
-      return false;
-    for (rapidjson::SizeType i = 0; i < a.Size(); ++i)
-      if (!json_equal(a[i], b[i]))
-        return false;
-    return true;
-  }
+  if (a.IsArray())
+    return arrays_alike(a, b, json_equal);
   return a == b;
 }
 
@@ -249,14 +258,8 @@ bool json_identical(const Json& a, const Json& b) {
         return false;
     return true;
   }
-  if (a.IsArray()) {
-    if (a.Size() != b.Size())
-      return false;
-    for (rapidjson::SizeType i = 0; i < a.Size(); ++i)
-      if (!json_identical(a[i], b[i]))
-        return false;
-    return true;
-  }
+  if (a.IsArray())
+    return arrays_alike(a, b, json_identical);
   if (a.IsString())
     return std::string_view(a.GetString(), a.GetStringLength()) == std::string_view(b.GetString(), b.GetStringLength());
   if (a.IsNumber()) {
