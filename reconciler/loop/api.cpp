@@ -81,7 +81,12 @@ std::string json_error(std::string_view message) {
 
 Api::Api(ApiOptions options, StatusBoard& board, Metrics& metrics, TriggerQueue& triggers, const SuspendFlag& suspend)
     : options_(std::move(options)), board_(board), metrics_(metrics), triggers_(triggers), suspend_(suspend),
-      limiter_(options_.webhook_burst, options_.webhook_per_second) {}
+      limiter_(options_.webhook_burst, options_.webhook_per_second) {
+  // OpenSSL sets its MAC machinery up on first use (tens of milliseconds of allocation): at start,
+  // not while the first push is waiting.
+  if (!options_.webhook_secret.empty())
+    (void)verify_hmac_signature(options_.webhook_secret, "", "sha256=" + std::string(64, '0'));
+}
 
 Api::~Api() = default;
 

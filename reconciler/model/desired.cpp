@@ -332,9 +332,10 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
 void rebase_desired_state(DesiredState& state, const ManifestSet& from, const ManifestSet& to) {
   if (from.manifests.size() != to.manifests.size())
     throw std::logic_error("rebase_desired_state: the sets hold different documents");
-  for (DesiredObject& object : state.objects)
-    if (object.manifest != nullptr)
-      object.manifest = &to.manifests[static_cast<size_t>(object.manifest - from.manifests.data())];
+  if (&from != &to) // a set updated in place (update_same_documents) is where the objects point already
+    for (DesiredObject& object : state.objects)
+      if (object.manifest != nullptr)
+        object.manifest = &to.manifests[static_cast<size_t>(object.manifest - from.manifests.data())];
   state.repository = to.repository;
   state.commit = to.commit;
   state.path = to.path;
