@@ -188,6 +188,27 @@ void add_blob(ManifestSet& set, const std::string& path, const std::string& blob
 
 } // namespace
 
+namespace {
+
+//! Positions [begin, end) in a set's manifests by file (a file's documents are contiguous).
+using FileRanges = std::unordered_map<std::string_view, std::pair<size_t, size_t>>;
+
+//! The ranges of `set`'s files whose documents are all still parsed (not released).
+FileRanges ranges_by_file(const ManifestSet& set) {
+  FileRanges ranges;
+  for (size_t begin = 0, end = 0; begin < set.manifests.size(); begin = end) {
+    end = begin + 1;
+    while (end < set.manifests.size() && set.manifests[end].file == set.manifests[begin].file)
+      ++end;
+    if (std::all_of(set.manifests.begin() + static_cast<long>(begin), set.manifests.begin() + static_cast<long>(end),
+                    [](const Manifest& manifest) { return manifest.object != nullptr; }))
+      ranges.emplace(set.manifests[begin].file, std::make_pair(begin, end));
+  }
+  return ranges;
+}
+
+} // namespace
+
 ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& commit, std::string_view path,
                            ManifestCache& cache, const ManifestSet* previous) {
   ManifestSet set;
@@ -205,17 +226,9 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
   const std::vector<TreeFile> files = repository.list_files(commit.id, set.path, is_manifest_name);
   set.files = files.size();
   // The manifests of `previous` by file, for files whose blob is the same (and still parsed).
-  std::unordered_map<std::string_view, std::pair<size_t, size_t>> earlier;
+  FileRanges earlier;
   if (previous != nullptr && previous->repository == set.repository && previous->path == set.path) {
-    for (size_t begin = 0, end = 0; begin < previous->manifests.size(); begin = end) {
-      const Manifest& first = previous->manifests[begin];
-      end = begin + 1;
-      while (end < previous->manifests.size() && previous->manifests[end].file == first.file)
-        ++end;
-      if (std::all_of(previous->manifests.begin() + static_cast<long>(begin), previous->manifests.begin() + static_cast<long>(end),
-                      [](const Manifest& manifest) { return manifest.object != nullptr; }))
-        earlier.emplace(first.file, std::make_pair(begin, end));
-    }
+    earlier = ranges_by_file(*previous);
     set.manifests.reserve(previous->manifests.size());
   }
   const auto kept = [&](const TreeFile& file) -> const std::pair<size_t, size_t>* {
@@ -267,17 +280,9 @@ bool update_same_documents(ManifestSet& set, const GitRepository& repository, co
   if (!set.findings.empty() || set.repository != repository.location())
     return false;
   const std::vector<TreeFile> files = repository.list_files(commit.id, set.path, is_manifest_name);
-  // The set's manifests by file (contiguous, in tree order).
-  std::unordered_map<std::string_view, std::pair<size_t, size_t>> earlier;
-  for (size_t begin = 0, end = 0; begin < set.manifests.size(); begin = end) {
-    end = begin + 1;
-    while (end < set.manifests.size() && set.manifests[end].file == set.manifests[begin].file)
-      ++end;
-    for (size_t index = begin; index < end; ++index)
-      if (set.manifests[index].object == nullptr)
-        return false;
-    earlier.emplace(set.manifests[begin].file, std::make_pair(begin, end));
-  }
+  if (std::any_of(set.manifests.begin(), set.manifests.end(), [](const Manifest& manifest) { return manifest.object == nullptr; }))
+    return false;
+  const FileRanges earlier = ranges_by_file(set);
   // Every file of the commit: the same blob, or a new parse with the very same documents.
   struct Replacement {
     std::pair<size_t, size_t> range;
