@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -115,6 +116,8 @@ size_t ManifestCache::prefetch(const GitRepository& repository, const std::vecto
     blobs_.emplace(blob->blob_id, std::move(blob));
   return missing.size();
 }
+
+void ManifestCache::forget(const std::string& blob_id) { blobs_.erase(blob_id); }
 
 void ManifestCache::retain(const std::vector<Manifest>&, const std::vector<TreeFile>& files) {
   std::unordered_set<std::string> live;
@@ -276,70 +279,104 @@ bool same_documents(const ManifestSet& a, const ManifestSet& b) {
   return true;
 }
 
-bool update_same_documents(ManifestSet& set, const GitRepository& repository, const CommitInfo& commit, ManifestCache& cache) {
-  if (!set.findings.empty() || set.repository != repository.location())
-    return false;
-  const std::vector<TreeFile> files = repository.list_files(commit.id, set.path, is_manifest_name);
+namespace {
+
+// The documents of `path` in `set`: a file's documents are contiguous and files come in tree order,
+// which is the byte order of their paths. {npos, npos} when the set has no document of `path`.
+std::pair<size_t, size_t> documents_of(const ManifestSet& set, std::string_view path) {
+  const auto by_file = [](const Manifest& manifest, std::string_view file) { return manifest.file < file; };
+  const auto begin = std::lower_bound(set.manifests.begin(), set.manifests.end(), path, by_file);
+  auto end = begin;
+  while (end != set.manifests.end() && end->file == path)
+    ++end;
+  if (begin == end)
+    return {std::string::npos, std::string::npos};
+  return {static_cast<size_t>(begin - set.manifests.begin()), static_cast<size_t>(end - set.manifests.begin())};
+}
+
+bool same_identity(const Manifest& a, const Manifest& b) {
+  return a.object->IsObject() == b.object->IsObject() && a.api_version == b.api_version && a.group == b.group && a.kind == b.kind &&
+         a.name == b.name && a.namespace_ == b.namespace_ && a.cluster == b.cluster && a.cluster_from_path == b.cluster_from_path;
+}
+
+} // namespace
+
+size_t ManifestEdit::changed() const {
+  return static_cast<size_t>(std::count_if(documents.begin(), documents.end(), [](const Document& document) { return !document.same; }));
+}
+
+std::optional<ManifestEdit> find_edit(const ManifestSet& set, const GitRepository& repository, const CommitInfo& commit, ManifestCache& cache) {
+  if (!set.findings.empty() || set.repository != repository.location() || set.commit.id.empty())
+    return std::nullopt;
   if (std::any_of(set.manifests.begin(), set.manifests.end(), [](const Manifest& manifest) { return manifest.object == nullptr; }))
-    return false;
-  const FileRanges earlier = ranges_by_file(set);
-  // Every file of the commit: the same blob, or a new parse with the very same documents.
-  struct Replacement {
-    std::pair<size_t, size_t> range;
-    const TreeFile* file;
-    std::shared_ptr<const ParsedBlob> blob;
-  };
-  std::vector<const TreeFile*> changed;
-  for (const TreeFile& file : files) {
-    const auto found = earlier.find(file.path);
-    if (found == earlier.end() || set.manifests[found->second.first].blob_id != file.blob_id)
-      changed.push_back(&file);
-  }
+    return std::nullopt;
+  ManifestEdit edit;
+  edit.commit = commit;
+  edit.files = set.files;
+  edit.changes = repository.changed_files(set.commit.id, commit.id, set.path, is_manifest_name);
   std::vector<TreeFile> to_read;
-  for (const TreeFile* file : changed)
-    to_read.push_back(*file);
-  const size_t parsed = cache.prefetch(repository, to_read);
-  std::vector<Replacement> replacements;
-  size_t covered = 0; // files of the set that the commit still has
-  for (const TreeFile& file : files)
-    covered += earlier.count(file.path);
-  if (covered != earlier.size())
-    return false; // a file with documents is gone
-  for (const TreeFile* file : changed) {
-    bool parsed_now = false;
-    std::shared_ptr<const ParsedBlob> blob = cache.get(repository, *file, parsed_now);
-    if (blob->yaml->error)
-      return false;
-    const auto found = earlier.find(file->path);
-    const size_t documents = blob->yaml->documents.size();
-    if (found == earlier.end()) {
-      if (documents != 0)
-        return false; // a new file with documents
+  for (const TreeChange& change : edit.changes)
+    if (!change.new_blob_id.empty())
+      to_read.push_back({change.path, change.new_blob_id});
+  edit.parsed_files = cache.prefetch(repository, to_read);
+  for (const TreeChange& change : edit.changes) {
+    const auto [begin, end] = documents_of(set, change.path);
+    const size_t before = begin == std::string::npos ? 0 : end - begin;
+    if (before != 0 && set.manifests[begin].blob_id != change.old_blob_id)
+      return std::nullopt; // not what the set was loaded from
+    if (change.new_blob_id.empty()) { // deleted
+      if (before != 0)
+        return std::nullopt;
+      --edit.files;
       continue;
     }
-    const auto [begin, end] = found->second;
-    if (documents != end - begin)
-      return false;
-    for (size_t index = begin; index < end; ++index)
-      if (!json_identical(*set.manifests[index].object, blob->yaml->documents[index - begin].value))
-        return false;
-    replacements.push_back({found->second, file, std::move(blob)});
-  }
-  // The same documents: only where they come from changes.
-  for (const Replacement& replacement : replacements)
-    for (size_t index = replacement.range.first; index < replacement.range.second; ++index) {
-      Manifest& manifest = set.manifests[index];
-      const YamlDocument& document = replacement.blob->yaml->documents[index - replacement.range.first];
-      manifest.blob_id = replacement.file->blob_id;
+    if (change.old_blob_id.empty())
+      ++edit.files;
+    bool parsed_now = false;
+    std::shared_ptr<const ParsedBlob> blob = cache.get(repository, {change.path, change.new_blob_id}, parsed_now);
+    if (blob->yaml->error || blob->yaml->documents.size() != before)
+      return std::nullopt; // a parse error, or documents added or removed
+    for (size_t index = 0; index < before; ++index) {
+      const YamlDocument& document = blob->yaml->documents[index];
+      const Manifest& old = set.manifests[begin + index];
+      ManifestEdit::Document edited{begin + index, {}, false};
+      Manifest& manifest = edited.manifest;
+      manifest.file = change.path;
+      manifest.blob_id = change.new_blob_id;
       manifest.line = document.line;
       manifest.document_index = document.index;
       manifest.object = &document.value;
-      manifest.blob = replacement.blob;
+      manifest.blob = blob;
+      if (document.value.IsObject())
+        read_identity(manifest, set.path);
+      if (!same_identity(old, manifest))
+        return std::nullopt;
+      edited.same = json_identical(*old.object, *manifest.object);
+      // What Meridian's own kinds say shapes other objects (regions, settings, dependencies).
+      if (!edited.same && (!manifest.object->IsObject() || manifest.is_meridian_kind()))
+        return std::nullopt;
+      edit.documents.push_back(std::move(edited));
     }
-  set.commit = commit;
-  set.files = files.size();
-  set.parsed_files = parsed;
-  cache.retain(set.manifests, files);
+  }
+  return edit;
+}
+
+void apply_edit(ManifestSet& set, ManifestEdit edit, ManifestCache& cache) {
+  for (ManifestEdit::Document& document : edit.documents)
+    set.manifests[document.index] = std::move(document.manifest);
+  set.commit = std::move(edit.commit);
+  set.files = edit.files;
+  set.parsed_files = edit.parsed_files;
+  for (const TreeChange& change : edit.changes)
+    if (!change.old_blob_id.empty())
+      cache.forget(change.old_blob_id); // the set holds what it still uses
+}
+
+bool update_same_documents(ManifestSet& set, const GitRepository& repository, const CommitInfo& commit, ManifestCache& cache) {
+  std::optional<ManifestEdit> edit = find_edit(set, repository, commit, cache);
+  if (!edit || edit->changed() != 0)
+    return false;
+  apply_edit(set, std::move(*edit), cache);
   return true;
 }
 

@@ -11,6 +11,7 @@
 #include "source/git.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -75,6 +76,8 @@ public:
   size_t prefetch(const GitRepository& repository, const std::vector<TreeFile>& files);
   //! Drops blobs that no longer appear in `keep` (the latest commit), bounding memory.
   void retain(const std::vector<Manifest>& keep, const std::vector<TreeFile>& files);
+  //! Drops one blob (a file's older version); whoever holds it keeps it.
+  void forget(const std::string& blob_id);
   size_t size() const { return blobs_.size(); }
   void clear() { blobs_.clear(); }
 
@@ -95,11 +98,38 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
 //! neither again. Lines may differ. Cheap when the cache handed both sets the same parses.
 bool same_documents(const ManifestSet& a, const ManifestSet& b);
 
-//! When `commit` holds the same documents as `set` (as same_documents would find after a load),
-//! makes `set` that commit's in place: its commit, and for the files that changed (comments, blank
-//! lines) their blob, parse and lines; files without documents may come and go. Returns false and
-//! leaves `set` as it was otherwise, or when `set` has findings or released documents. Costs the
-//! changed files and the tree listing, not a copy of every manifest: `meridian run` tries it first.
+//! What a commit changes in a set's documents when it only edits them in place (find_edit).
+struct ManifestEdit {
+  CommitInfo commit;
+  std::vector<TreeChange> changes; //!< the manifest files that differ from the set's commit
+  size_t files = 0;                //!< ManifestSet::files of the commit
+  size_t parsed_files = 0;
+  struct Document {
+    size_t index = 0;  //!< position in the set's manifests
+    Manifest manifest; //!< the commit's document there: same file, identity and position
+    bool same = false; //!< json_identical to the set's (comments, blank lines, layout changed)
+  };
+  std::vector<Document> documents; //!< every document of the changed files, by index
+  //! How many documents' content changed (not `same`).
+  size_t changed() const;
+};
+
+//! What `commit` changes in `set` (loaded from the same repository and path, documents not
+//! released, no findings), when every changed file keeps its documents in number, order and
+//! identity (apiVersion, kind, name, namespace, cluster), files without documents come and go, and
+//! Meridian's own kinds (Fleet, Cluster, NodePool) change only in comments and layout: their content
+//! shapes other objects. nullopt otherwise: load_manifests then. Compares the two commits' trees
+//! (unchanged folders are skipped) and parses only the changed files, so it costs what changed, not
+//! the repository. `set` is left as it is.
+std::optional<ManifestEdit> find_edit(const ManifestSet& set, const GitRepository& repository, const CommitInfo& commit, ManifestCache& cache);
+
+//! Makes `set` the edit's commit in place: the edited documents take their positions (every other
+//! manifest, and every pointer to one, stays where it is).
+void apply_edit(ManifestSet& set, ManifestEdit edit, ManifestCache& cache);
+
+//! find_edit and apply_edit when the commit changes no document's content (same_documents after a
+//! load would hold): comments, blank lines, files without documents. Returns false and leaves `set`
+//! as it was otherwise.
 bool update_same_documents(ManifestSet& set, const GitRepository& repository, const CommitInfo& commit, ManifestCache& cache);
 
 //! Loads manifests from in-memory files (path, text): for tests and tools that have no repository.

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -372,21 +373,10 @@ int collect_entry(const char* root, const git_tree_entry* entry, void* payload) 
 
 } // namespace
 
-std::vector<TreeFile> GitRepository::list_files(std::string_view commit_id, std::string_view subdir,
-                                                const std::function<bool(std::string_view)>& wanted) const {
-  git_repository* repository = state_->repository.get();
-  git_oid oid;
-  const std::string id(commit_id);
-  if (git_oid_fromstr(&oid, id.c_str()) != 0)
-    throw UserError(fmt::format("{}@{}: not a commit id", state_->location, id));
-  git_commit* raw_commit = nullptr;
-  if (git_commit_lookup(&raw_commit, repository, &oid) != 0)
-    throw UserError(fmt::format("{}@{}: {}", state_->location, id, last_git_message()));
-  CommitHandle commit(raw_commit);
-  git_tree* raw_tree = nullptr;
-  if (git_commit_tree(&raw_tree, commit.get()) != 0)
-    throw UserError(fmt::format("{}@{}: {}", state_->location, id, last_git_message()));
-  TreeHandle tree(raw_tree);
+namespace {
+
+// "./fleet/" → "fleet", "." → "": the tree path of --path.
+std::string tree_path(std::string_view subdir) {
   std::string path(subdir);
   while (!path.empty() && path.back() == '/')
     path.pop_back();
@@ -394,23 +384,90 @@ std::vector<TreeFile> GitRepository::list_files(std::string_view commit_id, std:
     path = path.substr(2);
   if (path == ".")
     path.clear();
+  return path;
+}
+
+using DiffHandle = Handle<git_diff, git_diff_free>;
+
+// The tree of `commit_id` at `path` (the root when empty); a missing path is an error.
+TreeHandle tree_at(git_repository* repository, const std::string& location, std::string_view commit_id, const std::string& path) {
+  git_oid oid;
+  const std::string id(commit_id);
+  if (git_oid_fromstr(&oid, id.c_str()) != 0)
+    throw UserError(fmt::format("{}@{}: not a commit id", location, id));
+  git_commit* raw_commit = nullptr;
+  if (git_commit_lookup(&raw_commit, repository, &oid) != 0)
+    throw UserError(fmt::format("{}@{}: {}", location, id, last_git_message()));
+  CommitHandle commit(raw_commit);
+  git_tree* raw_tree = nullptr;
+  if (git_commit_tree(&raw_tree, commit.get()) != 0)
+    throw UserError(fmt::format("{}@{}: {}", location, id, last_git_message()));
+  TreeHandle tree(raw_tree);
+  if (path.empty())
+    return tree;
+  git_tree_entry* raw_entry = nullptr;
+  if (git_tree_entry_bypath(&raw_entry, tree.get(), path.c_str()) != 0)
+    throw UserError(fmt::format("{}@{}: --path {}: no such directory in the commit", location, id.substr(0, 12), path));
+  TreeEntryHandle entry(raw_entry);
+  if (git_tree_entry_type(entry.get()) != GIT_OBJECT_TREE)
+    throw UserError(fmt::format("{}@{}: --path {}: is a file, expected a directory", location, id.substr(0, 12), path));
+  git_object* sub = nullptr;
+  if (git_tree_entry_to_object(&sub, repository, entry.get()) != 0)
+    throw UserError(fmt::format("{}@{}: {}", location, id, last_git_message()));
+  return TreeHandle(reinterpret_cast<git_tree*>(sub));
+}
+
+} // namespace
+
+std::vector<TreeFile> GitRepository::list_files(std::string_view commit_id, std::string_view subdir,
+                                                const std::function<bool(std::string_view)>& wanted) const {
+  const std::string path = tree_path(subdir);
+  TreeHandle tree = tree_at(state_->repository.get(), state_->location, commit_id, path);
   std::vector<TreeFile> files;
   WalkContext context{&wanted, path.empty() ? "" : path + "/", &files};
-  if (!path.empty()) {
-    git_tree_entry* raw_entry = nullptr;
-    if (git_tree_entry_bypath(&raw_entry, tree.get(), path.c_str()) != 0)
-      throw UserError(fmt::format("{}@{}: --path {}: no such directory in the commit", state_->location, id.substr(0, 12), path));
-    TreeEntryHandle entry(raw_entry);
-    if (git_tree_entry_type(entry.get()) != GIT_OBJECT_TREE)
-      throw UserError(fmt::format("{}@{}: --path {}: is a file, expected a directory", state_->location, id.substr(0, 12), path));
-    git_object* sub = nullptr;
-    if (git_tree_entry_to_object(&sub, repository, entry.get()) != 0)
-      throw UserError(fmt::format("{}@{}: {}", state_->location, id, last_git_message()));
-    tree.reset(reinterpret_cast<git_tree*>(sub));
-  }
   if (git_tree_walk(tree.get(), GIT_TREEWALK_PRE, collect_entry, &context) != 0)
-    throw UserError(fmt::format("{}@{}: cannot read the tree: {}", state_->location, id, last_git_message()));
+    throw UserError(fmt::format("{}@{}: cannot read the tree: {}", state_->location, commit_id, last_git_message()));
   return files;
+}
+
+std::vector<TreeChange> GitRepository::changed_files(std::string_view from_commit, std::string_view to_commit, std::string_view subdir,
+                                                     const std::function<bool(std::string_view)>& wanted) const {
+  const std::string path = tree_path(subdir);
+  git_repository* repository = state_->repository.get();
+  TreeHandle from = tree_at(repository, state_->location, from_commit, path);
+  TreeHandle to = tree_at(repository, state_->location, to_commit, path);
+  git_diff_options options = GIT_DIFF_OPTIONS_INIT;
+  git_diff* raw_diff = nullptr;
+  if (git_diff_tree_to_tree(&raw_diff, repository, from.get(), to.get(), &options) != 0)
+    throw UserError(fmt::format("{}@{}: cannot compare with commit {}: {}", state_->location, std::string(to_commit).substr(0, 12),
+                                std::string(from_commit).substr(0, 12), last_git_message()));
+  DiffHandle diff(raw_diff);
+  const std::string prefix = path.empty() ? "" : path + "/";
+  // One side of a delta as list_files would see it: a regular file with a wanted name, or nothing.
+  const auto side = [&](const git_diff_file& file, bool exists) -> std::string {
+    if (!exists || (file.mode != GIT_FILEMODE_BLOB && file.mode != GIT_FILEMODE_BLOB_EXECUTABLE))
+      return {};
+    const std::string_view name = file.path;
+    const size_t slash = name.rfind('/');
+    if (!wanted(slash == std::string_view::npos ? name : name.substr(slash + 1)))
+      return {};
+    char hex[GIT_OID_HEXSZ + 1] = {};
+    git_oid_tostr(hex, sizeof hex, &file.id);
+    return hex;
+  };
+  std::vector<TreeChange> changes;
+  for (size_t index = 0; index < git_diff_num_deltas(diff.get()); ++index) {
+    const git_diff_delta* delta = git_diff_get_delta(diff.get(), index);
+    TreeChange change;
+    change.old_blob_id = side(delta->old_file, delta->status != GIT_DELTA_ADDED);
+    change.new_blob_id = side(delta->new_file, delta->status != GIT_DELTA_DELETED);
+    if (change.old_blob_id == change.new_blob_id)
+      continue; // a mode change, or a file list_files never sees
+    change.path = prefix + (delta->status == GIT_DELTA_DELETED ? delta->old_file.path : delta->new_file.path);
+    changes.push_back(std::move(change));
+  }
+  std::sort(changes.begin(), changes.end(), [](const TreeChange& a, const TreeChange& b) { return a.path < b.path; });
+  return changes;
 }
 
 std::string GitRepository::read_blob(std::string_view blob_id) const {

@@ -28,6 +28,13 @@ struct TreeFile {
   std::string blob_id; //!< 40 hex digits
 };
 
+//! A manifest candidate that differs between two commits' trees.
+struct TreeChange {
+  std::string path;        //!< from the repository root
+  std::string old_blob_id; //!< empty: the older commit has no such file
+  std::string new_blob_id; //!< empty: the newer commit has no such file
+};
+
 struct CommitInfo {
   std::string id;       //!< 40 hex digits
   std::string summary;  //!< first line of the message
@@ -56,6 +63,11 @@ public:
   std::vector<TreeFile> list_files(std::string_view commit, std::string_view subdir,
                                    const std::function<bool(std::string_view)>& wanted) const;
 
+  //! The files list_files would list differently for `to_commit` than for `from_commit` (added,
+  //! deleted or with another blob), by path. Compares the two trees, skipping every subtree whose
+  //! id is the same: it costs what changed, not the size of the tree.
+  std::vector<TreeChange> changed_files(std::string_view from_commit, std::string_view to_commit, std::string_view subdir,
+                                        const std::function<bool(std::string_view)>& wanted) const;
   //! Contents of a blob.
   std::string read_blob(std::string_view blob_id) const;
 
