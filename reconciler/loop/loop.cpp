@@ -302,13 +302,28 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
   // No document changed (comments, blank lines, files that are not manifests): the last commit's
   // manifests and desired state, valid as they were, become this one's in place, and planning it
   // again reuses the last plan.
+  // Documents edited in place (the usual commit: a value here and there) are validated and turned
+  // into objects alone, and the plan re-diffs those objects alone; anything more is loaded in full.
   if (good_) {
     const std::string before = good_->set.commit.id;
-    if (update_same_documents(good_->set, *repository_, commit, cache_)) {
+    std::optional<ManifestEdit> edit = find_edit(good_->set, *repository_, commit, cache_);
+    if (edit && edit->changed() == 0) {
+      apply_edit(good_->set, std::move(*edit), cache_);
       rebase_desired_state(good_->desired, good_->set, good_->set);
       log_event("commit {}: no manifest changed since commit {} ({} manifests in {} files)", short_id(commit.id), short_id(before),
                 good_->set.manifests.size(), good_->set.files);
       return accept(std::move(good_));
+    }
+    if (edit && is_valid(validate_edit(good_->set, *edit, SchemaSet::builtin(), &validation_memo_))) {
+      if (std::optional<DesiredEdit> objects = prepare_desired_edit(good_->desired, good_->set, *edit)) {
+        const size_t documents = edit->changed();
+        const size_t files = edit->changes.size();
+        apply_edit(good_->set, std::move(*edit), cache_);
+        apply_desired_edit(good_->desired, std::move(*objects), good_->set);
+        log_event("commit {}: {} manifest{} edited in {} file{} since commit {} ({} manifests in {} files)", short_id(commit.id), documents,
+                  documents == 1 ? "" : "s", files, files == 1 ? "" : "s", short_id(before), good_->set.manifests.size(), good_->set.files);
+        return accept(std::move(good_));
+      }
     }
   }
   auto generation = std::make_unique<Generation>();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <set>
 
 namespace meridian {
@@ -163,10 +164,138 @@ const DesiredObject* DesiredState::find(const ObjectRef& ref) const {
   return found != objects.end() && found->ref == ref ? &*found : nullptr;
 }
 
-DesiredState build_desired_state(const ManifestSet& set, std::string owner, const DesiredState* previous) {
+namespace {
+
+uint64_t new_content_id() {
   static std::atomic<uint64_t> next_content_id{1};
+  return next_content_id++;
+}
+
+// The object of `manifest` (not a Fleet), but for the edges that need the other objects (add_edges).
+// When `previous` (an earlier state of the same owner) has this object made from the same parse,
+// its body is shared: the body is a function of the manifest document and the owner (the
+// ManifestCache hands out the same parse for the same blob), and bodies are never changed once built.
+DesiredObject make_object(const Manifest& manifest, const DesiredState& state, const DesiredState* previous, JsonArena& arena) {
+  DesiredObject object;
+  object.manifest = &manifest;
+  object.ref = {manifest.cluster, manifest.group, manifest.kind, manifest.namespace_, manifest.name};
+  if (!manifest.is_meridian_kind() && object.ref.namespace_.empty() && is_namespaced_kind(manifest.group, manifest.kind))
+    object.ref.namespace_ = "default";
+  object.tier = kind_tier(manifest.group, manifest.kind);
+  const DesiredObject* before = previous != nullptr ? previous->find(object.ref) : nullptr;
+  const bool reused = before != nullptr && before->manifest != nullptr && before->manifest->object == manifest.object;
+  if (reused)
+    object.body = before->body;
+  else
+    object.body = arena.copy(*manifest.object);
+  if (!reused)
+    set_annotation(*object.body, managed_by_annotation, state.owner);
+  if (!manifest.is_meridian_kind() && !reused) {
+    if (object.ref.namespace_ != manifest.namespace_ && (*object.body)["metadata"].IsObject())
+      (*object.body)["metadata"].AddMember("namespace", Json(object.ref.namespace_.c_str(), object.body->GetAllocator()),
+                                           object.body->GetAllocator());
+  }
+  const Json* spec = find_member(*manifest.object, "spec");
+  if (manifest.is_meridian_kind()) {
+    object.region = spec ? std::string(string_member(*spec, "region")) : "";
+    if (manifest.kind == "NodePool" && spec != nullptr)
+      object.depends_on.push_back({"", "meridian.io", "Cluster", "", std::string(string_member(*spec, "cluster"))});
+    return object;
+  }
+  const auto cluster = state.clusters.find(manifest.cluster);
+  object.region = cluster != state.clusters.end() ? cluster->second.region : "";
+  object.depends_on.push_back({"", "meridian.io", "Cluster", "", manifest.cluster});
+  if (!object.ref.namespace_.empty())
+    object.depends_on.push_back({manifest.cluster, "", "Namespace", "", object.ref.namespace_});
+  if (manifest.kind == "DaemonSet") {
+    const Json* annotations = find_path(*object.body, "metadata.annotations");
+    const std::string_view mode = annotations != nullptr ? string_member(*annotations, rollout_annotation) : "";
+    if (manifest.group == "apps.kruise.io")
+      object.region_rollout = RegionRollout::kruise_selector;
+    else if (mode == "by-region")
+      object.region_rollout = RegionRollout::on_delete;
+    // Meridian replaces the pods itself, region by region: the controller must not.
+    if (object.region_rollout == RegionRollout::on_delete && !reused && (*object.body)["spec"].IsObject()) {
+      Json& body_spec = (*object.body)["spec"];
+      auto& allocator = object.body->GetAllocator();
+      body_spec.RemoveMember("updateStrategy");
+      Json strategy(rapidjson::kObjectType);
+      strategy.AddMember("type", "OnDelete", allocator);
+      body_spec.AddMember("updateStrategy", strategy, allocator);
+    }
+  }
+  return object;
+}
+
+// The node pools of `cluster` in Git: a workload there waits for them.
+std::vector<ObjectRef> pools_of(const DesiredState& state, const std::string& cluster) {
+  std::vector<ObjectRef> pools;
+  for (const DesiredObject& object : state.objects)
+    if (object.ref.group == "meridian.io" && object.ref.kind == "NodePool")
+      if (const Json* spec = find_member(*object.manifest->object, "spec"); spec != nullptr && string_member(*spec, "cluster") == cluster)
+        pools.push_back(object.ref);
+  return pools;
+}
+
+// The edges that need the other objects of `state` (all made, sorted and indexed): a workload
+// waits for its cluster's node pools (`pools`), and `meridian.io/depends-on`; then only edges to
+// objects Git defines are kept (an implicit Namespace may be a built-in one), sorted.
+void add_edges(DesiredObject& object, const DesiredState& state, const std::vector<ObjectRef>& pools, std::vector<Finding>& findings) {
+  if (!object.ref.is_fleet_level()) {
+    if (object.tier == 4)
+      object.depends_on.insert(object.depends_on.end(), pools.begin(), pools.end());
+    const Json* annotations = find_path(*object.manifest->object, "metadata.annotations");
+    const std::string_view entries = annotations != nullptr ? string_member(*annotations, depends_on_annotation) : "";
+    size_t start = 0;
+    while (!entries.empty() && start <= entries.size()) {
+      const size_t comma = entries.find(',', start);
+      const std::string entry = trim(entries.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+      start = comma == std::string_view::npos ? entries.size() + 1 : comma + 1;
+      if (entry.empty())
+        continue;
+      const Manifest& manifest = *object.manifest;
+      const std::string pointer = "/metadata/annotations/meridian.io~1depends-on";
+      const auto dependency = parse_dependency(entry, object);
+      if (!dependency) {
+        findings.push_back({manifest.file, manifest.line_of(pointer), manifest.display_name(),
+                            "metadata.annotations.meridian.io/depends-on",
+                            fmt::format("\"{}\": expected Kind/name or Kind/namespace/name", entry)});
+        continue;
+      }
+      if (state.find(*dependency) == nullptr) {
+        findings.push_back({manifest.file, manifest.line_of(pointer), manifest.display_name(),
+                            "metadata.annotations.meridian.io/depends-on",
+                            fmt::format("\"{}\" names no object of the repository{}", entry,
+                                        dependency->cluster.empty() ? "" : " in cluster " + dependency->cluster)});
+        continue;
+      }
+      object.depends_on.push_back(*dependency);
+    }
+  }
+  std::vector<ObjectRef> kept;
+  for (const ObjectRef& dependency : object.depends_on)
+    if (!(dependency == object.ref) && state.find(dependency) != nullptr)
+      kept.push_back(dependency);
+  std::sort(kept.begin(), kept.end());
+  kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+  object.depends_on = std::move(kept);
+}
+
+// Positions of each object's dependencies, for the plan's ordering.
+void index_edges(DesiredState& state) {
+  for (DesiredObject& object : state.objects) {
+    object.depends_on_index.clear();
+    for (const ObjectRef& dependency : object.depends_on)
+      if (const auto found = state.index.find(dependency); found != state.index.end())
+        object.depends_on_index.push_back(found->second);
+  }
+}
+
+} // namespace
+
+DesiredState build_desired_state(const ManifestSet& set, std::string owner, const DesiredState* previous) {
   DesiredState state;
-  state.content_id = next_content_id++;
+  state.content_id = new_content_id();
   JsonArena arena; // the desired objects share one pool (see JsonArena)
   state.owner = std::move(owner);
   state.repository = set.repository;
@@ -184,61 +313,10 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
     }
   }
   state.objects.reserve(set.manifests.size());
-  for (const Manifest& manifest : set.manifests) {
-    if (!manifest.object->IsObject() || manifest.kind == "Fleet")
-      continue;
-    DesiredObject object;
-    object.manifest = &manifest;
-    object.ref = {manifest.cluster, manifest.group, manifest.kind, manifest.namespace_, manifest.name};
-    if (!manifest.is_meridian_kind() && object.ref.namespace_.empty() && is_namespaced_kind(manifest.group, manifest.kind))
-      object.ref.namespace_ = "default";
-    object.tier = kind_tier(manifest.group, manifest.kind);
-    // The body is a function of the manifest document and the owner: the same parse as last time
-    // (ManifestCache) gives the same body, shared instead of copied again.
-    const DesiredObject* before = previous != nullptr && previous->owner == state.owner ? previous->find(object.ref) : nullptr;
-    const bool reused = before != nullptr && before->manifest != nullptr && before->manifest->object == manifest.object;
-    if (reused)
-      object.body = before->body;
-    else
-      object.body = arena.copy(*manifest.object);
-    if (!reused)
-      set_annotation(*object.body, managed_by_annotation, state.owner);
-    if (!manifest.is_meridian_kind() && !reused) {
-      if (object.ref.namespace_ != manifest.namespace_ && (*object.body)["metadata"].IsObject())
-        (*object.body)["metadata"].AddMember("namespace", Json(object.ref.namespace_.c_str(), object.body->GetAllocator()),
-                                             object.body->GetAllocator());
-    }
-    const Json* spec = find_member(*manifest.object, "spec");
-    if (manifest.is_meridian_kind()) {
-      object.region = spec ? std::string(string_member(*spec, "region")) : "";
-      if (manifest.kind == "NodePool" && spec != nullptr)
-        object.depends_on.push_back({"", "meridian.io", "Cluster", "", std::string(string_member(*spec, "cluster"))});
-    } else {
-      const auto cluster = state.clusters.find(manifest.cluster);
-      object.region = cluster != state.clusters.end() ? cluster->second.region : "";
-      object.depends_on.push_back({"", "meridian.io", "Cluster", "", manifest.cluster});
-      if (!object.ref.namespace_.empty())
-        object.depends_on.push_back({manifest.cluster, "", "Namespace", "", object.ref.namespace_});
-      if (manifest.kind == "DaemonSet") {
-        const Json* annotations = find_path(*object.body, "metadata.annotations");
-        const std::string_view mode = annotations != nullptr ? string_member(*annotations, rollout_annotation) : "";
-        if (manifest.group == "apps.kruise.io")
-          object.region_rollout = RegionRollout::kruise_selector;
-        else if (mode == "by-region")
-          object.region_rollout = RegionRollout::on_delete;
-        // Meridian replaces the pods itself, region by region: the controller must not.
-        if (object.region_rollout == RegionRollout::on_delete && !reused && (*object.body)["spec"].IsObject()) {
-          Json& body_spec = (*object.body)["spec"];
-          auto& allocator = object.body->GetAllocator();
-          body_spec.RemoveMember("updateStrategy");
-          Json strategy(rapidjson::kObjectType);
-          strategy.AddMember("type", "OnDelete", allocator);
-          body_spec.AddMember("updateStrategy", strategy, allocator);
-        }
-      }
-    }
-    state.objects.push_back(std::move(object));
-  }
+  const DesiredState* earlier = previous != nullptr && previous->owner == state.owner ? previous : nullptr;
+  for (const Manifest& manifest : set.manifests)
+    if (manifest.object->IsObject() && manifest.kind != "Fleet")
+      state.objects.push_back(make_object(manifest, state, earlier, arena));
   std::sort(state.objects.begin(), state.objects.end(), [](const DesiredObject& a, const DesiredObject& b) { return a.ref < b.ref; });
   state.index.reserve(state.objects.size());
   for (size_t position = 0; position < state.objects.size(); ++position)
@@ -250,50 +328,12 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
     if (object.ref.group == "meridian.io" && object.ref.kind == "NodePool")
       if (const Json* spec = find_member(*object.manifest->object, "spec"))
         pools_by_cluster[std::string(string_member(*spec, "cluster"))].push_back(object.ref);
+  const std::vector<ObjectRef> no_pools;
   for (DesiredObject& object : state.objects) {
-    if (object.ref.is_fleet_level())
-      continue;
-    if (object.tier == 4)
-      for (const ObjectRef& pool : pools_by_cluster[object.ref.cluster])
-        object.depends_on.push_back(pool);
-    const Json* annotations = find_path(*object.manifest->object, "metadata.annotations");
-    const std::string_view entries = annotations != nullptr ? string_member(*annotations, depends_on_annotation) : "";
-    size_t start = 0;
-    while (!entries.empty() && start <= entries.size()) {
-      const size_t comma = entries.find(',', start);
-      const std::string entry = trim(entries.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-      start = comma == std::string_view::npos ? entries.size() + 1 : comma + 1;
-      if (entry.empty())
-        continue;
-      const Manifest& manifest = *object.manifest;
-      const std::string pointer = "/metadata/annotations/meridian.io~1depends-on";
-      const auto dependency = parse_dependency(entry, object);
-      if (!dependency) {
-        state.findings.push_back({manifest.file, manifest.line_of(pointer), manifest.display_name(),
-                                  "metadata.annotations.meridian.io/depends-on",
-                                  fmt::format("\"{}\": expected Kind/name or Kind/namespace/name", entry)});
-        continue;
-      }
-      if (state.find(*dependency) == nullptr) {
-        state.findings.push_back({manifest.file, manifest.line_of(pointer), manifest.display_name(),
-                                  "metadata.annotations.meridian.io/depends-on",
-                                  fmt::format("\"{}\" names no object of the repository{}", entry,
-                                              dependency->cluster.empty() ? "" : " in cluster " + dependency->cluster)});
-        continue;
-      }
-      object.depends_on.push_back(*dependency);
-    }
+    const auto pools = pools_by_cluster.find(object.ref.cluster);
+    add_edges(object, state, pools != pools_by_cluster.end() ? pools->second : no_pools, state.findings);
   }
-  // Keep only edges to objects Git defines (an implicit Namespace may be a built-in one).
-  for (DesiredObject& object : state.objects) {
-    std::vector<ObjectRef> kept;
-    for (const ObjectRef& dependency : object.depends_on)
-      if (!(dependency == object.ref) && state.find(dependency) != nullptr)
-        kept.push_back(dependency);
-    std::sort(kept.begin(), kept.end());
-    kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
-    object.depends_on = std::move(kept);
-  }
+  index_edges(state);
   // A cycle is reported once, naming its members in order.
   std::vector<int> color(state.objects.size(), 0); // by object index: 0 unvisited, 1 on the stack, 2 done
   const auto index_of = [&](const DesiredObject& object) { return static_cast<size_t>(&object - state.objects.data()); };
@@ -329,6 +369,45 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
   return state;
 }
 
+std::optional<DesiredEdit> prepare_desired_edit(const DesiredState& state, const ManifestSet& set, const ManifestEdit& edit) {
+  DesiredEdit result;
+  JsonArena arena;
+  for (const ManifestEdit::Document& document : edit.documents) {
+    const Manifest& manifest = document.manifest;
+    if (document.same || !manifest.object->IsObject() || manifest.kind == "Fleet")
+      continue; // the same content: the object stays as it is (and Fleets are settings, not objects)
+    DesiredObject object = make_object(manifest, state, nullptr, arena);
+    const auto position = state.index.find(object.ref);
+    if (position == state.index.end())
+      return std::nullopt;
+    const DesiredObject& before = state.objects[position->second];
+    if (before.manifest != &set.manifests[document.index])
+      return std::nullopt; // not the object of that document
+    std::vector<Finding> findings;
+    add_edges(object, state, object.tier == 4 ? pools_of(state, object.ref.cluster) : std::vector<ObjectRef>{}, findings);
+    // Anything but the body changed (dependencies, region, rollout mode, a finding): the whole
+    // state is built again, which checks for cycles and reports findings in full.
+    if (!findings.empty() || object.depends_on != before.depends_on || object.region != before.region || object.tier != before.tier ||
+        object.region_rollout != before.region_rollout)
+      return std::nullopt;
+    object.manifest = before.manifest; // the document's place in the set, which apply_edit fills
+    object.depends_on_index = before.depends_on_index;
+    result.objects.emplace_back(position->second, std::move(object));
+  }
+  return result;
+}
+
+void apply_desired_edit(DesiredState& state, DesiredEdit edit, const ManifestSet& set) {
+  state.edited_from = state.content_id;
+  state.content_id = new_content_id();
+  state.edited.clear();
+  for (auto& [position, object] : edit.objects) {
+    state.objects[position] = std::move(object);
+    state.edited.push_back(position);
+  }
+  std::sort(state.edited.begin(), state.edited.end());
+  state.commit = set.commit;
+}
 void rebase_desired_state(DesiredState& state, const ManifestSet& from, const ManifestSet& to) {
   if (from.manifests.size() != to.manifests.size())
     throw std::logic_error("rebase_desired_state: the sets hold different documents");

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,6 +45,7 @@ struct DesiredObject {
   std::string region;                 //!< the wave this object belongs to
   int tier = 0;                       //!< dependency tier: Cluster 0, NodePool 1, Namespace/CRD 2, config 3, workloads 4
   std::vector<ObjectRef> depends_on;  //!< implicit and `meridian.io/depends-on` edges, sorted
+  std::vector<size_t> depends_on_index; //!< positions of `depends_on` in DesiredState::objects
   RegionRollout region_rollout = RegionRollout::none;
 };
 
@@ -67,6 +69,10 @@ struct DesiredState {
   //! rebase_desired_state. Two states with the same id have the same objects, bodies and settings
   //! (the commit may differ), so a plan of one is a plan of the other (see PlanMemo). 0: unknown.
   uint64_t content_id = 0;
+  //! Set by apply_desired_edit: the content_id this state was edited from, and the positions of the
+  //! objects whose body the edit changed (everything else is as it was). 0 and empty otherwise.
+  uint64_t edited_from = 0;
+  std::vector<size_t> edited;
 
   //! Positions in `objects` by ref, filled by build_desired_state: plan and the dependency checks
   //! look up every object, and a binary search compares five strings per step.
@@ -81,6 +87,22 @@ struct DesiredState {
 //! is the same parsed document share its body instead of copying it again: the bodies are never
 //! changed once built. A shared body keeps the pool it came from alive (see JsonArena).
 DesiredState build_desired_state(const ManifestSet& set, std::string owner, const DesiredState* previous = nullptr);
+
+//! Objects that documents edited in place (ManifestEdit) become: position in DesiredState::objects, object.
+struct DesiredEdit {
+  std::vector<std::pair<size_t, DesiredObject>> objects;
+};
+
+//! For an edit of `set` (find_edit, validated, not applied yet), the objects its changed documents
+//! become, when nothing changes but their bodies: the same refs, regions, tiers, rollout modes and
+//! dependencies, and no finding. nullopt otherwise: build_desired_state then. Costs the edited
+//! documents, not the fleet.
+std::optional<DesiredEdit> prepare_desired_edit(const DesiredState& state, const ManifestSet& set, const ManifestEdit& edit);
+
+//! Applies `edit` once `set` holds the edit's documents (apply_edit): the objects keep their places
+//! and manifests, the state takes the set's commit and a new content_id, and says what it was edited
+//! from (edited_from, edited), so that make_plan re-diffs those objects alone.
+void apply_desired_edit(DesiredState& state, DesiredEdit edit, const ManifestSet& set);
 
 //! Moves `state`, built from `from`, onto `to`, a set with the same documents (same_documents): its
 //! objects point at `to`'s manifests and its commit is `to`'s. Nothing is rebuilt or re-validated:

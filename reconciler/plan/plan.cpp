@@ -40,101 +40,119 @@ void add_rollout_ignores(const DesiredObject& object, std::vector<std::string>& 
   }
 }
 
-// FNV-1a, 64 bits, over `parts` as if joined.
-std::string fnv_hex(std::initializer_list<std::string_view> parts) {
+// FNV-1a, 64 bits, fed piece by piece.
+struct Fnv {
   uint64_t hash = 14695981039346656037ull;
-  for (const std::string_view part : parts)
+  void add(std::string_view part) {
     for (const char c : part) {
       hash ^= static_cast<unsigned char>(c);
       hash *= 1099511628211ull;
     }
-  return fmt::format("{:016x}", hash);
-}
-
-// What the fingerprint says of the changes; the fingerprint is of the commit followed by this.
-std::string changes_identity(const Plan& plan) {
-  std::string identity;
-  for (const PlannedChange& change : plan.changes) {
-    identity += "\n" + change.ref.key() + " " + std::string(to_string(change.action));
-    for (const FieldChange& field : change.fields)
-      identity += "\n " + field.pointer + " " + field.before.value_or("-") + " " + field.after.value_or("-");
   }
-  return identity;
+};
+
+// The plan's fingerprint: of its commit, then of what it says of each change (ref, action, every
+// field's before and after), hashed as it is read: nothing of the size of the plan is built.
+std::string plan_fingerprint(const Plan& plan) {
+  Fnv fnv;
+  fnv.add(plan.commit);
+  for (const PlannedChange& change : plan.changes) {
+    const ObjectRef& ref = change.ref;
+    for (const std::string_view part : {std::string_view("\n"), std::string_view(ref.cluster), std::string_view("/"), std::string_view(ref.group),
+                                        std::string_view("/"), std::string_view(ref.kind), std::string_view("/"), std::string_view(ref.namespace_),
+                                        std::string_view("/"), std::string_view(ref.name), std::string_view(" "), to_string(change.action)})
+      fnv.add(part);
+    for (const FieldChange& field : change.fields)
+      for (const std::string_view part : {std::string_view("\n "), std::string_view(field.pointer), std::string_view(" "),
+                                          field.before ? std::string_view(*field.before) : std::string_view("-"), std::string_view(" "),
+                                          field.after ? std::string_view(*field.after) : std::string_view("-")})
+        fnv.add(part);
+  }
+  return fmt::format("{:016x}", fnv.hash);
 }
 
 // Orders changes: by wave, then dependencies (Kahn), ties by region order, tier, ref. Deletions come
-// after everything else of their wave, in reverse tier order.
+// after everything else of their wave, in reverse tier order. Expects the changes as make_plan
+// lays them out: one per desired object at its position in `desired.objects`, then the deletions
+// sorted by ref; dependencies are followed by position (DesiredObject::depends_on_index).
 void order_changes(Plan& plan, const DesiredState& desired) {
+  const size_t objects = desired.objects.size();
+  const size_t count = plan.changes.size();
+  if (count < objects)
+    throw std::logic_error("order_changes: a desired object has no change");
+  for (size_t i = 0; i < count; ++i)
+    if (plan.changes[i].desired != (i < objects ? &desired.objects[i] : nullptr))
+      throw std::logic_error("order_changes: changes are not in desired order");
   std::map<std::string, int> region_index;
   for (size_t i = 0; i < plan.regions.size(); ++i)
     region_index[plan.regions[i]] = static_cast<int>(i);
+  std::vector<int> region_rank(count, 0);
+  for (size_t i = 0; i < count; ++i)
+    if (const auto found = region_index.find(plan.changes[i].region); found != region_index.end())
+      region_rank[i] = found->second;
   const int per_wave = std::max(1, plan.fleet.max_parallel_regions);
-  std::unordered_map<ObjectRef, size_t, ObjectRefHash> position;
-  for (size_t i = 0; i < plan.changes.size(); ++i)
-    position[plan.changes[i].ref] = i;
   // A change's wave: its region's wave, but never before the waves of what it depends on.
-  std::vector<int> wave(plan.changes.size(), -1);
+  std::vector<int> wave(count, -1);
   std::function<int(size_t, int)> wave_of = [&](size_t index, int depth) -> int {
     if (wave[index] >= 0 || depth > 64)
       return std::max(wave[index], 0);
-    PlannedChange& change = plan.changes[index];
-    int result = region_index.count(change.region) != 0 ? region_index[change.region] / per_wave : 0;
-    if (change.desired != nullptr)
-      for (const ObjectRef& dependency : change.desired->depends_on)
-        if (const auto found = position.find(dependency);
-            found != position.end() && plan.changes[found->second].action != Action::unchanged)
-          result = std::max(result, wave_of(found->second, depth + 1));
+    int result = region_rank[index] / per_wave;
+    if (index < objects)
+      for (const size_t dependency : desired.objects[index].depends_on_index)
+        if (plan.changes[dependency].action != Action::unchanged)
+          result = std::max(result, wave_of(dependency, depth + 1));
     wave[index] = result;
     return result;
   };
-  for (size_t i = 0; i < plan.changes.size(); ++i)
+  for (size_t i = 0; i < count; ++i)
     plan.changes[i].wave = wave_of(i, 0);
 
-  // Ranks computed once: comparing tuples that held the ObjectRef copied five strings per comparison.
-  std::vector<size_t> by_ref(plan.changes.size());
-  for (size_t i = 0; i < by_ref.size(); ++i)
-    by_ref[i] = i;
-  std::sort(by_ref.begin(), by_ref.end(), [&](size_t a, size_t b) { return plan.changes[a].ref < plan.changes[b].ref; });
-  std::vector<std::array<long long, 5>> ranks(plan.changes.size());
-  for (size_t position_by_ref = 0; position_by_ref < by_ref.size(); ++position_by_ref) {
-    const PlannedChange& change = plan.changes[by_ref[position_by_ref]];
+  // Ranks computed once. The desired objects are sorted by ref and so are the deletions: merged,
+  // they give every change its place in ref order.
+  std::vector<std::array<long long, 5>> ranks(count);
+  for (size_t i = 0, j = objects, place = 0; i < objects || j < count; ++place) {
+    const bool take_desired = j == count || (i < objects && plan.changes[i].ref < plan.changes[j].ref);
+    const size_t index = take_desired ? i++ : j++;
+    const PlannedChange& change = plan.changes[index];
     const bool deletion = change.action == Action::remove;
-    const auto region = region_index.find(change.region);
-    ranks[by_ref[position_by_ref]] = {change.wave, deletion ? 1 : 0, deletion ? -change.tier : change.tier,
-                                      region != region_index.end() ? region->second : 0, static_cast<long long>(position_by_ref)};
+    ranks[index] = {change.wave, deletion ? 1 : 0, deletion ? -change.tier : change.tier, region_rank[index], static_cast<long long>(place)};
   }
-  std::vector<size_t> pending_dependencies(plan.changes.size(), 0);
-  std::vector<std::vector<size_t>> dependents(plan.changes.size());
-  for (size_t i = 0; i < plan.changes.size(); ++i) {
-    const PlannedChange& change = plan.changes[i];
-    if (change.desired == nullptr)
-      continue;
-    for (const ObjectRef& dependency : change.desired->depends_on)
-      if (const auto found = position.find(dependency); found != position.end()) {
-        ++pending_dependencies[i];
-        dependents[found->second].push_back(i);
-      }
-  }
+  // Dependents of each change, compressed: dependents[first[d], first[d + 1]) wait for d.
+  std::vector<size_t> pending_dependencies(count, 0);
+  std::vector<size_t> first(count + 1, 0);
+  for (size_t i = 0; i < objects; ++i)
+    for (const size_t dependency : desired.objects[i].depends_on_index)
+      ++first[dependency + 1];
+  for (size_t i = 0; i < count; ++i)
+    first[i + 1] += first[i];
+  std::vector<size_t> dependents(first[count]);
+  std::vector<size_t> filled(first.begin(), first.end() - 1);
+  for (size_t i = 0; i < objects; ++i)
+    for (const size_t dependency : desired.objects[i].depends_on_index) {
+      ++pending_dependencies[i];
+      dependents[filled[dependency]++] = i;
+    }
   auto later = [&](size_t a, size_t b) { return ranks[b] < ranks[a]; };
   std::vector<size_t> ready;
-  for (size_t i = 0; i < plan.changes.size(); ++i)
+  for (size_t i = 0; i < count; ++i)
     if (pending_dependencies[i] == 0)
       ready.push_back(i);
   std::make_heap(ready.begin(), ready.end(), later);
   std::vector<size_t> order;
+  order.reserve(count);
   while (!ready.empty()) {
     std::pop_heap(ready.begin(), ready.end(), later);
     const size_t next = ready.back();
     ready.pop_back();
     order.push_back(next);
-    for (const size_t dependent : dependents[next])
-      if (--pending_dependencies[dependent] == 0) {
-        ready.push_back(dependent);
+    for (size_t k = first[next]; k < first[next + 1]; ++k)
+      if (--pending_dependencies[dependents[k]] == 0) {
+        ready.push_back(dependents[k]);
         std::push_heap(ready.begin(), ready.end(), later);
       }
   }
   // A cycle is a validation error reported before planning; keep whatever remains in rank order.
-  for (size_t i = 0; i < plan.changes.size(); ++i)
+  for (size_t i = 0; i < count; ++i)
     if (pending_dependencies[i] != 0)
       order.push_back(i);
   std::vector<PlannedChange> ordered;
@@ -142,7 +160,22 @@ void order_changes(Plan& plan, const DesiredState& desired) {
   for (const size_t index : order)
     ordered.push_back(std::move(plan.changes[index]));
   plan.changes = std::move(ordered);
-  (void)desired;
+}
+
+// Puts a plan's changes back as make_plan laid them out before ordering (see order_changes).
+void restore_layout(Plan& plan, const DesiredState& desired) {
+  std::vector<PlannedChange> laid(desired.objects.size());
+  std::vector<PlannedChange> deletions;
+  for (PlannedChange& change : plan.changes) {
+    if (change.desired == nullptr)
+      deletions.push_back(std::move(change));
+    else
+      laid[static_cast<size_t>(change.desired - desired.objects.data())] = std::move(change);
+  }
+  std::sort(deletions.begin(), deletions.end(), [](const PlannedChange& a, const PlannedChange& b) { return a.ref < b.ref; });
+  for (PlannedChange& deletion : deletions)
+    laid.push_back(std::move(deletion));
+  plan.changes = std::move(laid);
 }
 
 // The server's own answer (dry-run apply) compared with live in both directions, as `kubectl diff`
@@ -163,6 +196,41 @@ std::optional<std::vector<FieldChange>> server_diff(Backend& backend, const Desi
     return std::nullopt;
   options.last_applied = &live; // every live field the dry-run result lacks is a removal
   return diff_object(*dry, live, options);
+}
+
+// What will happen to pods: the backend's forecast for the changes, and for every workload of a
+// cluster a change touches (they share its nodes).
+void forecast(Plan& plan, Backend& backend) {
+  std::set<std::string> touched;
+  for (const PlannedChange& change : plan.changes)
+    if (change.action != Action::unchanged && change.action != Action::remove)
+      touched.insert(change.ref.is_fleet_level() && change.desired != nullptr && change.ref.kind == "NodePool"
+                         ? std::string(string_member(*find_member(*change.desired->body, "spec"), "cluster"))
+                         : change.ref.cluster);
+  std::vector<std::pair<ObjectRef, const Json*>> changes;
+  for (const PlannedChange& change : plan.changes) {
+    if (change.desired == nullptr)
+      continue;
+    const bool affected = change.action != Action::unchanged ||
+                          (is_workload_kind(change.ref.kind) && touched.count(change.ref.cluster) != 0);
+    if (affected)
+      changes.emplace_back(change.ref, change.desired->body.get());
+  }
+  plan.forecasts = backend.predict(changes);
+  std::sort(plan.forecasts.begin(), plan.forecasts.end(),
+            [](const PlacementForecast& a, const PlacementForecast& b) { return a.workload < b.workload; });
+}
+
+// A DaemonSet template change in a cluster whose nodes span regions steps region by region.
+void mark_region_rollout(PlannedChange& change, const FleetSettings& fleet, Backend& backend) {
+  const DesiredObject& object = *change.desired;
+  if (change.action == Action::update && object.region_rollout != RegionRollout::none && touches_template(change.fields)) {
+    std::vector<std::string> node_regions = order_regions(fleet, backend.node_regions(object.ref.cluster));
+    if (node_regions.size() > 1) {
+      change.region_rollout = true;
+      change.rollout_regions = std::move(node_regions);
+    }
+  }
 }
 
 // What plan needs of a live object it does not diff: whether it is ours, and for prune.
@@ -204,7 +272,6 @@ struct PlanMemo {
   //! objects that started at `plan_objects` (PlannedChange::desired is re-pointed by offset).
   std::optional<Plan> plan;
   std::string plan_inputs; //!< Plan::inputs but `predict`
-  std::string plan_identity; //!< changes_identity(*plan): its fingerprint for another commit
   const DesiredObject* plan_objects = nullptr;
   std::unordered_map<ObjectRef, Entry, ObjectRefHash> entries;
   std::vector<LiveFacts> live;
@@ -282,7 +349,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     for (PlannedChange& change : again.changes)
       if (change.desired != nullptr)
         change.desired = desired.objects.data() + (change.desired - options.memo->plan_objects);
-    again.fingerprint = fnv_hex({again.commit, options.memo->plan_identity});
+    again.fingerprint = plan_fingerprint(again);
     again.inputs = again.has_changes() ? plan.inputs : inputs; // without changes, forecasts or not make the same plan
     return again;
   }
@@ -315,6 +382,58 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     }
     planned[index_of(object)] = std::move(change);
   };
+
+  // An edit of the last plan's content (apply_desired_edit) against the same live state: the last
+  // plan, with the edited objects diffed again. Everything else holds: their refs, regions and
+  // dependencies, the live facts, the prune candidates and their warnings (a server dry-run, whose
+  // warnings are per object and whose answers depend on other objects, is never memoised here).
+  const auto inputs_of = [&](uint64_t content) {
+    return fmt::format("{}\n{}\nprune={} mass={}", memo_key, content, options.prune, options.allow_mass_prune);
+  };
+  if (reuse && !inputs.empty() && desired.edited_from != 0 && !backend.server_side_dry_run() && options.memo->plan &&
+      options.memo->plan_inputs == inputs_of(desired.edited_from) &&
+      options.memo->plan->changes.size() >= desired.objects.size()) {
+    Plan patched = *options.memo->plan;
+    patched.repository = desired.repository;
+    patched.commit = desired.commit.id;
+    patched.commit_summary = desired.commit.summary;
+    patched.path = desired.path;
+    // Where each desired object's change is in the plan's order.
+    std::vector<size_t> at(desired.objects.size(), patched.changes.size());
+    for (size_t i = 0; i < patched.changes.size(); ++i)
+      if (PlannedChange& change = patched.changes[i]; change.desired != nullptr) {
+        change.desired = desired.objects.data() + (change.desired - options.memo->plan_objects);
+        at[static_cast<size_t>(change.desired - desired.objects.data())] = i;
+      }
+    bool reorder = false;
+    for (const size_t position : desired.edited) {
+      if (at[position] == patched.changes.size())
+        throw std::logic_error("make_plan: an edited object has no change in the last plan");
+      const DesiredObject& object = desired.objects[position];
+      const auto live = backend.get(object.ref);
+      plan_object(object, live.get());
+      PlannedChange& change = *planned[position];
+      mark_region_rollout(change, desired.fleet, backend);
+      reorder = reorder || change.action != patched.changes[at[position]].action;
+      patched.changes[at[position]] = std::move(change);
+      PlanMemo::Entry& entry = options.memo->entries[object.ref];
+      entry = {object.manifest->object, object.manifest->blob, patched.changes[at[position]].action, patched.changes[at[position]].fields, {}};
+    }
+    // Waves and order follow which objects change: the same actions keep the same order.
+    if (reorder) {
+      restore_layout(patched, desired);
+      order_changes(patched, desired);
+    }
+    patched.forecasts.clear();
+    if (options.predict && patched.has_changes())
+      forecast(patched, backend);
+    patched.fingerprint = plan_fingerprint(patched);
+    patched.inputs = patched.has_changes() ? plan.inputs : inputs;
+    options.memo->plan = patched;
+    options.memo->plan_inputs = inputs;
+    options.memo->plan_objects = desired.objects.data();
+    return patched;
+  }
 
   // Live state in one pass, an object at a time: each managed object is diffed against its
   // desired object as it arrives and dropped, so plan never holds the live fleet (the arrival
@@ -411,15 +530,9 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     for (std::string& warning : warnings)
       plan.warnings.push_back(std::move(warning));
   // After the visit: the backend serves one call at a time.
+  plan.changes.reserve(planned.size());
   for (std::optional<PlannedChange>& change : planned) {
-    const DesiredObject& object = *change->desired;
-    if (change->action == Action::update && object.region_rollout != RegionRollout::none && touches_template(change->fields)) {
-      std::vector<std::string> node_regions = order_regions(desired.fleet, backend.node_regions(object.ref.cluster));
-      if (node_regions.size() > 1) {
-        change->region_rollout = true;
-        change->rollout_regions = std::move(node_regions);
-      }
-    }
+    mark_region_rollout(*change, desired.fleet, backend);
     plan.changes.push_back(std::move(*change));
   }
 
@@ -485,33 +598,13 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
                             plan.regions.begin() + static_cast<long>(std::min(plan.regions.size(), i + per_wave)));
   order_changes(plan, desired);
 
-  if (options.predict && plan.has_changes()) {
-    std::set<std::string> touched;
-    for (const PlannedChange& change : plan.changes)
-      if (change.action != Action::unchanged && change.action != Action::remove)
-        touched.insert(change.ref.is_fleet_level() && change.desired != nullptr && change.ref.kind == "NodePool"
-                           ? std::string(string_member(*find_member(*change.desired->body, "spec"), "cluster"))
-                           : change.ref.cluster);
-    std::vector<std::pair<ObjectRef, const Json*>> changes;
-    for (const PlannedChange& change : plan.changes) {
-      if (change.desired == nullptr)
-        continue;
-      const bool affected = change.action != Action::unchanged ||
-                            (is_workload_kind(change.ref.kind) && touched.count(change.ref.cluster) != 0);
-      if (affected)
-        changes.emplace_back(change.ref, change.desired->body.get());
-    }
-    plan.forecasts = backend.predict(changes);
-    std::sort(plan.forecasts.begin(), plan.forecasts.end(),
-              [](const PlacementForecast& a, const PlacementForecast& b) { return a.workload < b.workload; });
-  }
+  if (options.predict && plan.has_changes())
+    forecast(plan, backend);
 
-  std::string identity = changes_identity(plan);
-  plan.fingerprint = fnv_hex({plan.commit, identity});
+  plan.fingerprint = plan_fingerprint(plan);
   if (!inputs.empty() && !plan.has_changes())
     plan.inputs = inputs; // without changes, forecasts or not make the same plan
   if (!inputs.empty()) {
-    options.memo->plan_identity = std::move(identity);
     options.memo->plan = plan;
     options.memo->plan_inputs = inputs;
     options.memo->plan_objects = desired.objects.data();

@@ -80,6 +80,20 @@ std::string closest_name(std::string_view, const std::map<std::string, const Man
   return known.empty() ? "the repository defines no Cluster" : "known clusters: " + known;
 }
 
+// The checks of a Kubernetes object that read its own fields only (after the schema pass).
+void check_own_fields(const Manifest& manifest, std::vector<Finding>& findings) {
+  const bool has_pod_template = manifest.kind == "DaemonSet" || manifest.kind == "Deployment" ||
+                                manifest.kind == "StatefulSet" || manifest.kind == "ReplicaSet";
+  if (!has_pod_template)
+    return;
+  const Json* selector = find_path(*manifest.object, "spec.selector");
+  const Json* labels = find_path(*manifest.object, "spec.template.metadata.labels");
+  if (selector != nullptr && selector->IsObject() && !selector_matches(*selector, labels))
+    findings.push_back(finding_at(manifest, "/spec/selector",
+                                  fmt::format("does not match spec.template.metadata.labels (labels {}); {} would own no pods",
+                                              labels != nullptr ? describe_value(*labels) : "{}", manifest.kind)));
+}
+
 } // namespace
 
 std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas, ValidationMemo* memo) {
@@ -182,19 +196,31 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
                                                 manifest.cluster_from_path ? " (from the path clusters/<name>/)" : "",
                                                 closest_name(manifest.cluster, clusters))));
     }
-    const bool has_pod_template = manifest.kind == "DaemonSet" || manifest.kind == "Deployment" ||
-                                  manifest.kind == "StatefulSet" || manifest.kind == "ReplicaSet";
-    if (has_pod_template) {
-      const Json* selector = find_path(object, "spec.selector");
-      const Json* labels = find_path(object, "spec.template.metadata.labels");
-      if (selector != nullptr && selector->IsObject() && !selector_matches(*selector, labels))
-        findings.push_back(finding_at(manifest, "/spec/selector",
-                                      fmt::format("does not match spec.template.metadata.labels (labels {}); {} would own no pods",
-                                                  labels != nullptr ? describe_value(*labels) : "{}", manifest.kind)));
-    }
+    check_own_fields(manifest, findings);
   }
   if (memo != nullptr)
     memo->entries = std::move(checked);
+  std::sort(findings.begin(), findings.end());
+  findings.erase(std::unique(findings.begin(), findings.end(),
+                             [](const Finding& a, const Finding& b) { return !(a < b) && !(b < a); }),
+                 findings.end());
+  return findings;
+}
+
+std::vector<Finding> validate_edit(const ManifestSet& set, const ManifestEdit& edit, const SchemaSet& schemas, ValidationMemo* memo) {
+  std::vector<Finding> findings;
+  for (const ManifestEdit::Document& document : edit.documents) {
+    const Manifest& manifest = document.manifest;
+    std::vector<Finding> own;
+    check_document(manifest, schemas, own);
+    if (memo != nullptr) {
+      memo->entries.erase({set.manifests[document.index].object, manifest.file});
+      memo->entries[{manifest.object, manifest.file}] = {manifest.blob, own};
+    }
+    findings.insert(findings.end(), own.begin(), own.end());
+    if (manifest.object->IsObject() && !manifest.kind.empty() && !manifest.api_version.empty() && !manifest.is_meridian_kind())
+      check_own_fields(manifest, findings);
+  }
   std::sort(findings.begin(), findings.end());
   findings.erase(std::unique(findings.begin(), findings.end(),
                              [](const Finding& a, const Finding& b) { return !(a < b) && !(b < a); }),

@@ -70,6 +70,14 @@ struct ValidationMemo {
 std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas = SchemaSet::builtin(),
                                         ValidationMemo* memo = nullptr);
 
+//! The findings an edit (find_edit, not applied yet) brings to `set`, which validated without
+//! errors: each edited document against its schema, and the checks of its own fields (a workload's
+//! selector against its template's labels). The checks across documents read identities and
+//! Meridian's own kinds, which an edit does not change, so they find what they found before. With
+//! a memo, the edited documents' entries replace the older ones. Sorted.
+std::vector<Finding> validate_edit(const ManifestSet& set, const ManifestEdit& edit, const SchemaSet& schemas = SchemaSet::builtin(),
+                                   ValidationMemo* memo = nullptr);
+
 //! True when no finding is an error.
 bool is_valid(const std::vector<Finding>& findings);
 

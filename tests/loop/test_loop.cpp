@@ -245,7 +245,8 @@ TEST_CASE("a commit that changes no manifest is in sync at once; the next real c
   INFO(labelled_log);
   CHECK(labelled_result == "succeeded");
   CHECK_FALSE(contains(labelled_log, "no manifest changed"));
-  CHECK(contains(labelled_log, "commit " + short_id(labelled) + ": 7 manifests in 5 files"));
+  CHECK(contains(labelled_log, "commit " + short_id(labelled) + ": 1 manifest edited in 1 file since commit " + short_id(comments) +
+                                   " (7 manifests in 5 files)"));
   CHECK(fixture.applies() == 2);
   CHECK(fixture.store.history(1).at(0).commit == labelled);
   const auto live = fixture.simulator.get({"edge-central", "", "Namespace", "", "security"});
