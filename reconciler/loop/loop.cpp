@@ -157,6 +157,9 @@ void ReconcileLoop::declare_metrics(Metrics& metrics) {
                   {"result"});
   metrics.declare("meridian_reconcile_duration_seconds", "Time a reconcile took, fetch to apply, by result.",
                   MetricType::histogram, {"result"}, duration_buckets());
+  metrics.declare("meridian_plan_duration_seconds",
+                  "Time from the start of a reconcile to its plan: fetch, load, validation, desired state and diff.",
+                  MetricType::histogram, {}, {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
   metrics.declare("meridian_git_fetch_duration_seconds", "Time to fetch the repository and resolve the ref.",
                   MetricType::histogram, {}, {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
   metrics.declare("meridian_git_fetch_errors_total", "Fetches (or ref resolutions) that failed.", MetricType::counter);
@@ -235,6 +238,8 @@ void ReconcileLoop::set_error(const std::string& message) {
 std::string ReconcileLoop::reconcile(TriggerKind trigger) {
   const auto started = Clock::now();
   const long long started_unix = unix_now();
+  reconcile_started_ = started;
+  plan_seconds_.reset();
   Outcome outcome;
   if (refresh_suspension()) {
     outcome = {"suspended", "suspended: nothing fetched or applied"};
@@ -257,7 +262,7 @@ std::string ReconcileLoop::reconcile(TriggerKind trigger) {
     set_error("");
   board_.update([&](LoopStatus& status) {
     status.last_reconcile = ReconcileStatus{std::string(to_string(trigger)), outcome.result, outcome.message, started_unix,
-                                            unix_now(), seconds};
+                                            unix_now(), seconds, plan_seconds_};
     ++status.reconciles;
     status.phase = stop_.load() ? "stopping" : suspended_ ? "suspended" : "idle";
   });
@@ -387,6 +392,8 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   plan_options.allow_mass_prune = options_.allow_mass_prune;
   plan_options.memo = plan_memo_.get();
   const Plan plan = make_plan(generation->desired, backend_, store_, plan_options);
+  plan_seconds_ = seconds_since(reconcile_started_);
+  metrics_.observe("meridian_plan_duration_seconds", {}, *plan_seconds_);
   board_.set_plan(render_plan(plan, ReportFormat::json, false));
   const bool new_commit = generation->desired.commit.id != attempted_commit_;
   Outcome outcome = new_commit ? apply(*generation, plan, apply_trigger(trigger)) : check_drift(*generation, plan);

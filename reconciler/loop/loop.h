@@ -141,6 +141,8 @@ private:
   std::string invalid_message_;
   std::string attempted_commit_;            //!< commit whose rollout was made (or found in sync)
   bool suspended_ = false;
+  std::chrono::steady_clock::time_point reconcile_started_; //!< of the reconcile under way
+  std::optional<double> plan_seconds_;       //!< its start to its plan, once it has one
 };
 
 } // namespace meridian

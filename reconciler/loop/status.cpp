@@ -192,6 +192,11 @@ std::string render_status_json(const LoopStatus& status, bool objects) {
     time_or_null(writer, "finished", last.finished);
     key(writer, "durationSeconds");
     writer.Double(last.seconds);
+    key(writer, "planSeconds");
+    if (last.plan_seconds)
+      writer.Double(*last.plan_seconds);
+    else
+      writer.Null();
     writer.EndObject();
   } else {
     writer.Null();

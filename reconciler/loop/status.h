@@ -59,6 +59,7 @@ struct ReconcileStatus {
   long long started = 0;
   long long finished = 0;
   double seconds = 0;
+  std::optional<double> plan_seconds; //!< start to plan (fetch, load, validation, desired state, diff); none without a plan
 };
 
 struct LoopStatus {

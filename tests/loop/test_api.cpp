@@ -134,7 +134,7 @@ TEST_CASE("status, plan, readiness, suspend and resume", "[api]") {
   CHECK(fixture.call("GET", "/api/v1/plan").status == 404);
   fixture.board.update([](LoopStatus& status) {
     status.repository = "git://127.0.0.1/fleet";
-    status.last_reconcile = ReconcileStatus{"schedule", "succeeded", "in sync", 1, 2, 0.5};
+    status.last_reconcile = ReconcileStatus{"schedule", "succeeded", "in sync", 1, 2, 0.5, 0.125};
   });
   fixture.board.set_plan("{\"formatVersion\": 1}\n");
   CHECK(fixture.call("GET", "/readyz").status == 200);
@@ -150,6 +150,8 @@ TEST_CASE("status, plan, readiness, suspend and resume", "[api]") {
   CHECK(document["lastAppliedCommit"].IsNull());
   CHECK(document["drift"]["count"].GetInt() == 0);
   CHECK(std::string(document["lastReconcile"]["result"].GetString()) == "succeeded");
+  CHECK(document["lastReconcile"]["durationSeconds"].GetDouble() == 0.5);
+  CHECK(document["lastReconcile"]["planSeconds"].GetDouble() == 0.125);
 
   HttpRequest suspend;
   suspend.method = "POST";
@@ -175,7 +177,7 @@ TEST_CASE("status with objects=false leaves out the per-object lists and nothing
     status.phase = "idle";
     status.objects.push_back({"c/apps/Deployment/ns/web", "Deployment/ns/web", "c", "cn-hangzhou", "Synced", "Healthy", ""});
     status.drift.push_back({"c//ConfigMap/ns/cfg", "ConfigMap/ns/cfg", "c", "cn-hangzhou", "changed", {"/data/key"}});
-    status.last_reconcile = ReconcileStatus{"webhook", "succeeded", "in sync", 1, 2, 0.25};
+    status.last_reconcile = ReconcileStatus{"webhook", "succeeded", "in sync", 1, 2, 0.25, std::nullopt}; // a reconcile without a plan
   });
   const auto parse = [](const std::string& body) {
     auto document = std::make_unique<rapidjson::Document>();
@@ -203,6 +205,7 @@ TEST_CASE("status with objects=false leaves out the per-object lists and nothing
   CHECK(*full == *summary);
   CHECK(std::string((*summary)["phase"].GetString()) == "idle");
   CHECK(std::string((*summary)["lastReconcile"]["trigger"].GetString()) == "webhook");
+  CHECK((*summary)["lastReconcile"]["planSeconds"].IsNull());
 
   request.query["objects"] = "true";
   CHECK(fixture.api->handle(request).body == fixture.call("GET", "/api/v1/status").body);

@@ -222,6 +222,9 @@ TEST_CASE("a commit that changes no manifest is in sync at once; the next real c
   CHECK(status.last_applied_result == "in sync");
   REQUIRE(status.last_reconcile);
   CHECK(status.last_reconcile->message == "commit " + short_id(comments) + " is in sync, nothing to apply");
+  REQUIRE(status.last_reconcile->plan_seconds);
+  CHECK(*status.last_reconcile->plan_seconds > 0);
+  CHECK(*status.last_reconcile->plan_seconds <= status.last_reconcile->seconds);
   CHECK(status.invalid_commit.empty());
   CHECK(status.drift.empty());
   CHECK(object_lines(status) == object_lines(converged));
