@@ -71,49 +71,81 @@ std::string plan_fingerprint(const Plan& plan) {
   return fmt::format("{:016x}", fnv.hash);
 }
 
-// Orders changes: by wave, then dependencies (Kahn), ties by region order, tier, ref. Deletions come
-// after everything else of their wave, in reverse tier order. Expects the changes as make_plan
-// lays them out: one per desired object at its position in `desired.objects`, then the deletions
-// sorted by ref; dependencies are followed by position (DesiredObject::depends_on_index).
-void order_changes(Plan& plan, const DesiredState& desired) {
+// The changes of a plan as make_plan lays them out before ordering: laid[i] is the change of
+// desired.objects[i], then come the deletions sorted by ref. Dependencies are followed by position
+// (DesiredObject::depends_on_index), and by-ref order is the layout's own (merged with deletions).
+using Layout = std::vector<PlannedChange*>;
+
+Layout layout_of(Plan& plan, const DesiredState& desired) {
   const size_t objects = desired.objects.size();
-  const size_t count = plan.changes.size();
-  if (count < objects)
-    throw std::logic_error("order_changes: a desired object has no change");
-  for (size_t i = 0; i < count; ++i)
-    if (plan.changes[i].desired != (i < objects ? &desired.objects[i] : nullptr))
-      throw std::logic_error("order_changes: changes are not in desired order");
-  std::map<std::string, int> region_index;
+  Layout laid(objects, nullptr);
+  Layout deletions;
+  for (PlannedChange& change : plan.changes) {
+    if (change.desired == nullptr) {
+      deletions.push_back(&change);
+      continue;
+    }
+    const size_t position = static_cast<size_t>(change.desired - desired.objects.data());
+    if (position >= objects || laid[position] != nullptr)
+      throw std::logic_error("make_plan: a change names no desired object, or one named twice");
+    laid[position] = &change;
+  }
+  if (std::find(laid.begin(), laid.end(), nullptr) != laid.end())
+    throw std::logic_error("make_plan: a desired object has no change");
+  std::sort(deletions.begin(), deletions.end(), [](const PlannedChange* a, const PlannedChange* b) { return a->ref < b->ref; });
+  laid.insert(laid.end(), deletions.begin(), deletions.end());
+  return laid;
+}
+
+// Each change's region in the plan's region order.
+std::vector<int> region_ranks(const Layout& laid, const Plan& plan) {
+  std::map<std::string_view, int> region_index;
   for (size_t i = 0; i < plan.regions.size(); ++i)
-    region_index[plan.regions[i]] = static_cast<int>(i);
-  std::vector<int> region_rank(count, 0);
-  for (size_t i = 0; i < count; ++i)
-    if (const auto found = region_index.find(plan.changes[i].region); found != region_index.end())
-      region_rank[i] = found->second;
+    region_index.emplace(plan.regions[i], static_cast<int>(i));
+  std::vector<int> rank(laid.size(), 0);
+  for (size_t i = 0; i < laid.size(); ++i)
+    if (const auto found = region_index.find(laid[i]->region); found != region_index.end())
+      rank[i] = found->second;
+  return rank;
+}
+
+// A change's wave: its region's wave, but never before the waves of what it depends on that changes.
+std::vector<int> waves_of(const Layout& laid, const DesiredState& desired, const Plan& plan, const std::vector<int>& region_rank) {
   const int per_wave = std::max(1, plan.fleet.max_parallel_regions);
-  // A change's wave: its region's wave, but never before the waves of what it depends on.
-  std::vector<int> wave(count, -1);
+  const size_t objects = desired.objects.size();
+  std::vector<int> wave(laid.size(), -1);
   std::function<int(size_t, int)> wave_of = [&](size_t index, int depth) -> int {
     if (wave[index] >= 0 || depth > 64)
       return std::max(wave[index], 0);
     int result = region_rank[index] / per_wave;
     if (index < objects)
       for (const size_t dependency : desired.objects[index].depends_on_index)
-        if (plan.changes[dependency].action != Action::unchanged)
+        if (laid[dependency]->action != Action::unchanged)
           result = std::max(result, wave_of(dependency, depth + 1));
     wave[index] = result;
     return result;
   };
-  for (size_t i = 0; i < count; ++i)
-    plan.changes[i].wave = wave_of(i, 0);
+  for (size_t i = 0; i < laid.size(); ++i)
+    wave_of(i, 0);
+  return wave;
+}
 
+// Orders changes: by wave, then dependencies (Kahn), ties by region order, tier, ref. Deletions come
+// after everything else of their wave, in reverse tier order. The order is a function of the waves,
+// tiers, regions, refs and dependencies alone: a plan whose actions changed but not its waves keeps it.
+void order_changes(Plan& plan, const DesiredState& desired, const Layout& laid) {
+  const size_t objects = desired.objects.size();
+  const size_t count = laid.size();
+  const std::vector<int> region_rank = region_ranks(laid, plan);
+  const std::vector<int> wave = waves_of(laid, desired, plan, region_rank);
   // Ranks computed once. The desired objects are sorted by ref and so are the deletions: merged,
   // they give every change its place in ref order.
   std::vector<std::array<long long, 5>> ranks(count);
   for (size_t i = 0, j = objects, place = 0; i < objects || j < count; ++place) {
-    const bool take_desired = j == count || (i < objects && plan.changes[i].ref < plan.changes[j].ref);
+    const bool take_desired = j == count || (i < objects && laid[i]->ref < laid[j]->ref);
     const size_t index = take_desired ? i++ : j++;
-    const PlannedChange& change = plan.changes[index];
+    PlannedChange& change = *laid[index];
+    change.wave = wave[index];
     const bool deletion = change.action == Action::remove;
     ranks[index] = {change.wave, deletion ? 1 : 0, deletion ? -change.tier : change.tier, region_rank[index], static_cast<long long>(place)};
   }
@@ -158,24 +190,8 @@ void order_changes(Plan& plan, const DesiredState& desired) {
   std::vector<PlannedChange> ordered;
   ordered.reserve(order.size());
   for (const size_t index : order)
-    ordered.push_back(std::move(plan.changes[index]));
+    ordered.push_back(std::move(*laid[index]));
   plan.changes = std::move(ordered);
-}
-
-// Puts a plan's changes back as make_plan laid them out before ordering (see order_changes).
-void restore_layout(Plan& plan, const DesiredState& desired) {
-  std::vector<PlannedChange> laid(desired.objects.size());
-  std::vector<PlannedChange> deletions;
-  for (PlannedChange& change : plan.changes) {
-    if (change.desired == nullptr)
-      deletions.push_back(std::move(change));
-    else
-      laid[static_cast<size_t>(change.desired - desired.objects.data())] = std::move(change);
-  }
-  std::sort(deletions.begin(), deletions.end(), [](const PlannedChange& a, const PlannedChange& b) { return a.ref < b.ref; });
-  for (PlannedChange& deletion : deletions)
-    laid.push_back(std::move(deletion));
-  plan.changes = std::move(laid);
 }
 
 // The server's own answer (dry-run apply) compared with live in both directions, as `kubectl diff`
@@ -405,7 +421,6 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
         change.desired = desired.objects.data() + (change.desired - options.memo->plan_objects);
         at[static_cast<size_t>(change.desired - desired.objects.data())] = i;
       }
-    bool reorder = false;
     for (const size_t position : desired.edited) {
       if (at[position] == patched.changes.size())
         throw std::logic_error("make_plan: an edited object has no change in the last plan");
@@ -414,16 +429,20 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       plan_object(object, live.get());
       PlannedChange& change = *planned[position];
       mark_region_rollout(change, desired.fleet, backend);
-      reorder = reorder || change.action != patched.changes[at[position]].action;
+      change.wave = patched.changes[at[position]].wave;
       patched.changes[at[position]] = std::move(change);
       PlanMemo::Entry& entry = options.memo->entries[object.ref];
       entry = {object.manifest->object, object.manifest->blob, patched.changes[at[position]].action, patched.changes[at[position]].fields, {}};
     }
-    // Waves and order follow which objects change: the same actions keep the same order.
-    if (reorder) {
-      restore_layout(patched, desired);
-      order_changes(patched, desired);
-    }
+    // The order follows the waves, and a wave follows which dependencies change: when no wave
+    // moved, the order holds.
+    const Layout laid = layout_of(patched, desired);
+    const std::vector<int> waves = waves_of(laid, desired, patched, region_ranks(laid, patched));
+    bool moved = false;
+    for (size_t i = 0; i < laid.size() && !moved; ++i)
+      moved = laid[i]->wave != waves[i];
+    if (moved)
+      order_changes(patched, desired, laid);
     patched.forecasts.clear();
     if (options.predict && patched.has_changes())
       forecast(patched, backend);
@@ -596,7 +615,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   for (size_t i = 0; i < plan.regions.size(); i += per_wave)
     plan.waves.emplace_back(plan.regions.begin() + static_cast<long>(i),
                             plan.regions.begin() + static_cast<long>(std::min(plan.regions.size(), i + per_wave)));
-  order_changes(plan, desired);
+  order_changes(plan, desired, layout_of(plan, desired));
 
   if (options.predict && plan.has_changes())
     forecast(plan, backend);
