@@ -391,11 +391,15 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   plan_options.prune = options_.prune;
   plan_options.allow_mass_prune = options_.allow_mass_prune;
   plan_options.memo = plan_memo_.get();
+  // A new commit is applied at once, so its plan is not forecast: the apply moves the pods for
+  // real, and the board shows the plan made after it. (A forecast of a large commit takes seconds,
+  // which would only delay the rollout.) Drift plans, reported and applied only with self-heal, are.
+  const bool new_commit = generation->desired.commit.id != attempted_commit_;
+  plan_options.predict = !new_commit;
   const Plan plan = make_plan(generation->desired, backend_, store_, plan_options);
   plan_seconds_ = seconds_since(reconcile_started_);
   metrics_.observe("meridian_plan_duration_seconds", {}, *plan_seconds_);
   board_.set_plan(render_plan(plan, ReportFormat::json, false));
-  const bool new_commit = generation->desired.commit.id != attempted_commit_;
   Outcome outcome = new_commit ? apply(*generation, plan, apply_trigger(trigger)) : check_drift(*generation, plan);
   if (outcome.result == "interrupted")
     return outcome;

@@ -372,9 +372,9 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
 
   const auto last_applied_text = [&](const ObjectRef& ref) { return store.last_applied(desired.owner, ref.key()); };
   const auto index_of = [&](const DesiredObject& object) { return static_cast<size_t>(&object - desired.objects.data()); };
-  std::vector<std::optional<PlannedChange>> planned(desired.objects.size());
-  std::vector<std::vector<std::string>> object_warnings(desired.objects.size()); // in desired order, whatever the visit order
-  const auto plan_object = [&](const DesiredObject& object, const JsonDocument* live) {
+  // The change of one desired object against its live object (nullptr: absent); a failed server
+  // dry-run adds to `warnings`.
+  const auto change_of = [&](const DesiredObject& object, const JsonDocument* live, std::vector<std::string>& warnings) {
     PlannedChange change;
     change.ref = object.ref;
     change.region = object.region;
@@ -390,13 +390,13 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
       JsonDocument last_applied;
       if (const auto text = last_applied_text(object.ref); text && !parse_json(*text, last_applied))
         diff_options.last_applied = &last_applied;
-      if (auto server_fields = server_diff(backend, object, *live, diff_options, object_warnings[index_of(object)]))
+      if (auto server_fields = server_diff(backend, object, *live, diff_options, warnings))
         change.fields = std::move(*server_fields);
       else
         change.fields = diff_object(*object.body, *live, diff_options);
       change.action = change.fields.empty() ? Action::unchanged : Action::update;
     }
-    planned[index_of(object)] = std::move(change);
+    return change;
   };
 
   // An edit of the last plan's content (apply_desired_edit) against the same live state: the last
@@ -426,8 +426,8 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
         throw std::logic_error("make_plan: an edited object has no change in the last plan");
       const DesiredObject& object = desired.objects[position];
       const auto live = backend.get(object.ref);
-      plan_object(object, live.get());
-      PlannedChange& change = *planned[position];
+      std::vector<std::string> no_warnings; // no server dry-run here
+      PlannedChange change = change_of(object, live.get(), no_warnings);
       mark_region_rollout(change, desired.fleet, backend);
       change.wave = patched.changes[at[position]].wave;
       patched.changes[at[position]] = std::move(change);
@@ -453,6 +453,12 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     options.memo->plan_objects = desired.objects.data();
     return patched;
   }
+
+  std::vector<std::optional<PlannedChange>> planned(desired.objects.size());
+  std::vector<std::vector<std::string>> object_warnings(desired.objects.size()); // in desired order, whatever the visit order
+  const auto plan_object = [&](const DesiredObject& object, const JsonDocument* live) {
+    planned[index_of(object)] = change_of(object, live, object_warnings[index_of(object)]);
+  };
 
   // Live state in one pass, an object at a time: each managed object is diffed against its
   // desired object as it arrives and dropped, so plan never holds the live fleet (the arrival
