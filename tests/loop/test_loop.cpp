@@ -279,6 +279,52 @@ TEST_CASE("a commit that changes no manifest is in sync at once; the next real c
         }) == 1);
 }
 
+TEST_CASE("an edit in place is checked like any commit: invalid or reaching beyond its object, it is loaded in full", "[loop]") {
+  LoopFixture fixture(false);
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.applies() == 1);
+  const fs::path agent_file = fixture.repo / "clusters/edge-central/security-agent.yaml";
+  const std::string original = read_text(agent_file);
+
+  // A selector that no longer matches the template's labels: the edited document's own check.
+  write_file(agent_file, replaced(original, "    matchLabels:\n      app: security-agent", "    matchLabels:\n      app: other-agent"));
+  const std::string bad = commit_all(fixture.repo, "wrong selector");
+  const auto [bad_result, bad_log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(bad_log);
+  CHECK(bad_result == "invalid");
+  CHECK(contains(bad_log, "commit " + short_id(bad) + ": the manifests are invalid, nothing was applied (1 error)"));
+  CHECK(contains(bad_log, "clusters/edge-central/security-agent.yaml:"));
+  CHECK(contains(bad_log, "does not match spec.template.metadata.labels"));
+  CHECK(fixture.applies() == 1);
+  CHECK(fixture.board.snapshot().invalid_commit == bad);
+
+  // The next edit of the same file, valid again, is applied as an edit of the last good commit.
+  write_file(agent_file, replaced(original, "security-agent:v1.0.0", "security-agent:v1.0.1"));
+  const std::string fixed = commit_all(fixture.repo, "agent v1.0.1");
+  const auto [fixed_result, fixed_log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(fixed_log);
+  CHECK(fixed_result == "succeeded");
+  CHECK(contains(fixed_log, "commit " + short_id(fixed) + ": 1 manifest edited in 1 file since commit " + short_id(fixture.first)));
+  CHECK(fixture.applies() == 2);
+  CHECK(fixture.board.snapshot().invalid_commit.empty());
+  const auto live = fixture.simulator.get({"edge-central", "apps", "DaemonSet", "security", "security-agent"});
+  REQUIRE(live != nullptr);
+  CHECK(contains(write_compact(*live), "security-agent:v1.0.1"));
+
+  // A dependency on an object Git does not define: more than the object's body, so the commit is
+  // loaded and built in full, which names the problem.
+  write_file(agent_file, replaced(read_text(agent_file), "    meridian.io/rollout: by-region",
+                                  "    meridian.io/rollout: by-region\n    meridian.io/depends-on: ConfigMap/agent-settings"));
+  const std::string depends = commit_all(fixture.repo, "wait for the settings");
+  const auto [depends_result, depends_log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(depends_log);
+  CHECK(depends_result == "invalid");
+  CHECK_FALSE(contains(depends_log, "edited in"));
+  CHECK(contains(depends_log, "commit " + short_id(depends) + ": the manifests are invalid, nothing was applied (1 error)"));
+  CHECK(contains(depends_log, "\"ConfigMap/agent-settings\" names no object of the repository in cluster edge-central"));
+  CHECK(fixture.applies() == 2);
+}
+
 TEST_CASE("a commit that changes no manifest after drift is a new rollout: the drift is applied away", "[loop]") {
   LoopFixture fixture(false);
   REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
