@@ -1,5 +1,7 @@
 #include "manifest/manifest.h"
 
+#include "base/error.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -313,7 +315,11 @@ std::optional<ManifestEdit> find_edit(const ManifestSet& set, const GitRepositor
   ManifestEdit edit;
   edit.commit = commit;
   edit.files = set.files;
-  edit.changes = repository.changed_files(set.commit.id, commit.id, set.path, is_manifest_name);
+  try {
+    edit.changes = repository.changed_files(set.commit.id, commit.id, set.path, is_manifest_name);
+  } catch (const UserError&) {
+    return std::nullopt; // the set's commit is gone (a force-push, a pruned mirror): a full load says what is wrong, if anything
+  }
   std::vector<TreeFile> to_read;
   for (const TreeChange& change : edit.changes)
     if (!change.new_blob_id.empty())
