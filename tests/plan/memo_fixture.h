@@ -181,6 +181,99 @@ public:
     return *history_.back();
   }
 
+  //! The next commit as the loop makes it of a commit that only edits documents in place (find_edit,
+  //! validate_edit, prepare_desired_edit, apply_edit, apply_desired_edit): the files whose text
+  //! changed are parsed, their documents paired by position with the last set's (`same` when
+  //! json_identical), and the last commit's set and desired state (the very objects, as the loop
+  //! patches them in place) move into the new commit, which leaves the last commit without them.
+  //! REQUIREs what find_edit requires: the same files, each with its documents in number, order and
+  //! identity, Meridian's own kinds unchanged but for layout. nullptr when validate_edit finds an
+  //! error or prepare_desired_edit refuses: then nothing moves and no commit is added. `findings`
+  //! (when given) gets validate_edit's findings.
+  const Commit* try_commit_edit(const Files& files, std::vector<Finding>* findings = nullptr) {
+    REQUIRE_FALSE(history_.empty());
+    Commit& last = *history_.back();
+    REQUIRE(last.set);
+    REQUIRE(last.desired);
+    REQUIRE(last.set->findings.empty());
+    REQUIRE(files.size() == last.files.size());
+    const std::vector<Manifest>& manifests = last.set->manifests;
+    const std::string number = std::to_string(history_.size() + 1);
+    ManifestEdit edit;
+    edit.commit.id = std::string(40 - number.size(), 'b') + number; // a new id for every commit, as next_set
+    edit.commit.summary = "commit " + number;
+    edit.files = files.size();
+    std::set<std::string> parsed;
+    for (const auto& [path, text] : files) {
+      INFO("edited file " << path);
+      const auto old = last.files.find(path);
+      REQUIRE(old != last.files.end());
+      if (old->second == text)
+        continue;
+      ManifestSet file = manifests_from_texts({{path, text}});
+      REQUIRE(file.findings.empty());
+      size_t begin = 0;
+      while (begin < manifests.size() && manifests[begin].file != path)
+        ++begin;
+      size_t end = begin;
+      while (end < manifests.size() && manifests[end].file == path)
+        ++end;
+      REQUIRE(end - begin == file.manifests.size());
+      edit.changes.push_back({path, begin < end ? manifests[begin].blob_id : std::string(),
+                              file.manifests.empty() ? std::string() : file.manifests.front().blob_id});
+      for (size_t i = 0; i < file.manifests.size(); ++i) {
+        Manifest& manifest = file.manifests[i];
+        const Manifest& before = manifests[begin + i];
+        INFO("document " << i);
+        REQUIRE(manifest.object->IsObject() == before.object->IsObject());
+        REQUIRE(manifest.api_version == before.api_version);
+        REQUIRE(manifest.group == before.group);
+        REQUIRE(manifest.kind == before.kind);
+        REQUIRE(manifest.name == before.name);
+        REQUIRE(manifest.namespace_ == before.namespace_);
+        REQUIRE(manifest.cluster == before.cluster);
+        REQUIRE(manifest.cluster_from_path == before.cluster_from_path);
+        const bool same = json_identical(*before.object, *manifest.object);
+        if (!same)
+          REQUIRE_FALSE(manifest.is_meridian_kind());
+        edit.documents.push_back({begin + i, std::move(manifest), same});
+      }
+      ++edit.parsed_files;
+      parsed.insert(path);
+    }
+    const std::vector<Finding> found = validate_edit(*last.set, edit);
+    if (findings != nullptr)
+      *findings = found;
+    if (!is_valid(found))
+      return nullptr;
+    std::optional<DesiredEdit> objects = prepare_desired_edit(*last.desired, *last.set, edit);
+    if (!objects)
+      return nullptr;
+    auto next = std::make_unique<Commit>();
+    next->files = files;
+    next->parsed = std::move(parsed);
+    next->set = std::move(last.set);
+    next->desired = std::move(last.desired);
+    ManifestCache cache;
+    apply_edit(*next->set, std::move(edit), cache);
+    apply_desired_edit(*next->desired, std::move(*objects), *next->set);
+    history_.push_back(std::move(next));
+    return history_.back().get();
+  }
+
+  //! try_commit_edit, REQUIREd to be accepted.
+  const Commit& commit_edit(const Files& files) {
+    std::vector<Finding> findings;
+    const Commit* next = try_commit_edit(files, &findings);
+    std::string text;
+    for (const Finding& finding : findings)
+      text += finding.format() + "\n";
+    INFO(text);
+    REQUIRE(is_valid(findings));
+    REQUIRE(next != nullptr);
+    return *next;
+  }
+
   //! Drops every commit but the last, as `meridian run` lets go of the generation before: what the
   //! last one shares with them (parses, bodies) must stay alive on its own.
   void forget_older() {
