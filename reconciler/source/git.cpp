@@ -445,7 +445,9 @@ std::vector<TreeChange> GitRepository::changed_files(std::string_view from_commi
   const std::string prefix = path.empty() ? "" : path + "/";
   // One side of a delta as list_files would see it: a regular file with a wanted name, or nothing.
   const auto side = [&](const git_diff_file& file, bool exists) -> std::string {
-    if (!exists || (file.mode != GIT_FILEMODE_BLOB && file.mode != GIT_FILEMODE_BLOB_EXECUTABLE))
+    // A regular file, whatever its permission bits: libgit2 normalises a tree entry's legacy
+    // 100664 to 100644 for list_files, but a diff reports the mode as stored.
+    if (!exists || (file.mode & 0170000) != 0100000)
       return {};
     const std::string_view name = file.path;
     const size_t slash = name.rfind('/');
