@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 #include <random>
 #include <set>
 #include <thread>
@@ -155,14 +156,15 @@ public:
         if (result.outcome == RegionOutcome::not_started)
           result.reason = "an earlier region failed and haltOnFailure is set";
 
-    std::vector<std::pair<std::string, std::string>> bodies;
+    std::vector<AppliedBody> bodies;
     std::vector<std::string> deleted;
     for (const PlannedChange& change : plan_.changes) {
       const ObjectState state = states_.count(change.ref) != 0 ? states_[change.ref] : ObjectState::pending;
       if (change.action == Action::remove && state == ObjectState::healthy)
         deleted.push_back(change.ref.key());
       else if (change.desired != nullptr && (state == ObjectState::healthy || state == ObjectState::applied))
-        bodies.emplace_back(change.ref.key(), write_canonical(*change.desired->body));
+        bodies.push_back({change.ref.key(), options_.body_texts != nullptr ? options_.body_texts->text(change.desired->body)
+                                                                           : std::make_shared<const std::string>(write_canonical(*change.desired->body))});
       if (change.action == Action::unchanged)
         continue;
       ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
@@ -428,6 +430,24 @@ std::string ApplyReport::summary() const {
       ++other;
   }
   return fmt::format("{} applied, {} failed, {} not applied", applied, failed, other);
+}
+
+std::shared_ptr<const std::string> BodyTexts::text(const std::shared_ptr<JsonDocument>& body) {
+  Entry& entry = texts_[body.get()];
+  if (entry.text == nullptr) {
+    entry.body = body;
+    entry.text = std::make_shared<const std::string>(write_canonical(*body));
+  }
+  return entry.text;
+}
+
+void BodyTexts::retain(const DesiredState& desired) {
+  std::unordered_set<const JsonDocument*> kept;
+  kept.reserve(desired.objects.size());
+  for (const DesiredObject& object : desired.objects)
+    kept.insert(object.body.get());
+  for (auto entry = texts_.begin(); entry != texts_.end();)
+    entry = kept.count(entry->first) == 0 ? texts_.erase(entry) : std::next(entry);
 }
 
 ApplyReport apply_plan(const Plan& plan, const DesiredState& desired, Backend& backend, StateStore& store,

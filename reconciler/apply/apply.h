@@ -14,10 +14,31 @@
 #include <chrono>
 #include <functional>
 #include <ostream>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace meridian {
+
+//! Canonical texts of desired bodies, as an apply records them (last applied), for a process that
+//! applies commit after commit (`meridian run`): a body is never changed once built and is shared
+//! by the desired states whose document is the same parse, so its text is written once.
+class BodyTexts {
+public:
+  std::shared_ptr<const std::string> text(const std::shared_ptr<JsonDocument>& body);
+  //! Keeps the texts of `desired`'s bodies only. (Bodies share their arena's count, so whether
+  //! anything else holds one cannot be told from the cache's side.)
+  void retain(const DesiredState& desired);
+  size_t size() const { return texts_.size(); }
+
+private:
+  struct Entry {
+    std::shared_ptr<JsonDocument> body; //!< held, so that its address names it until retain() drops it
+    std::shared_ptr<const std::string> text;
+  };
+  std::unordered_map<const JsonDocument*, Entry> texts_;
+};
 
 struct ApplyOptions {
   std::string trigger = "cli";
@@ -25,6 +46,7 @@ struct ApplyOptions {
   int max_attempts = 4;                                //!< per object, for transient errors
   const std::atomic<bool>* interrupted = nullptr;      //!< set by SIGINT/SIGTERM: stop between objects
   std::function<void(const std::string&)> progress;    //!< one line per step
+  BodyTexts* body_texts = nullptr;                     //!< kept between applies (the loop)
 };
 
 enum class RegionOutcome { done, failed, not_started, interrupted };

@@ -461,7 +461,9 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   apply_options.trigger = trigger;
   apply_options.interrupted = &stop_;
   apply_options.progress = [](const std::string& line) { log_event("apply: {}", line); };
+  apply_options.body_texts = &body_texts_;
   const ApplyReport report = apply_plan(plan, generation.desired, observed, store_, apply_options);
+  body_texts_.retain(generation.desired);
   board_.update([](LoopStatus& status) { status.rollout.active = false; });
   const std::string summary = fmt::format("apply #{} of commit {} {}: {}", report.record_id, short_id(commit.id), report.result,
                                           report.summary());

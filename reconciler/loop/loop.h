@@ -17,6 +17,7 @@
 // published through StatusBoard and Metrics, which are thread-safe.
 #pragma once
 
+#include "apply/apply.h"
 #include "backend/backend.h"
 #include "loop/metrics.h"
 #include "loop/status.h"
@@ -131,6 +132,7 @@ private:
   ManifestCache cache_;                     //!< one for the life of the process: unchanged blobs parse once
   ValidationMemo validation_memo_;           //!< unchanged documents are not schema-checked again
   std::shared_ptr<PlanMemo> plan_memo_ = make_plan_memo(); //!< unchanged manifests keep their diff while live state stays
+  BodyTexts body_texts_;                     //!< what an apply records of each desired body, written once per body
   std::string health_revision_;              //!< backend revision the cached healths were read at
   std::unordered_map<ObjectRef, Health, ObjectRefHash> health_cache_;
   std::string published_;                    //!< what the objects and drift on the board were made from; "" unknown

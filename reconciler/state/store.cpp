@@ -96,12 +96,19 @@ long long StateStore::begin_apply(const std::string& repository, const std::stri
   return sqlite3_last_insert_rowid(db_);
 }
 
+long long StateStore::data_version() {
+  Statement pragma = prepare(db_, "PRAGMA data_version");
+  return sqlite3_step(pragma.get()) == SQLITE_ROW ? sqlite3_column_int64(pragma.get(), 0) : -1;
+}
+
 void StateStore::finish_apply(long long id, const std::string& result, const std::string& summary,
-                              const std::vector<ObjectResult>& objects,
-                              const std::vector<std::pair<std::string, std::string>>& applied_bodies,
+                              const std::vector<ObjectResult>& objects, const std::vector<AppliedBody>& applied_bodies,
                               const std::vector<std::string>& deleted_keys) {
   exec("BEGIN IMMEDIATE");
   try {
+    // Inside the write transaction: no other connection can commit until this one ends.
+    if (data_version() != written_version_)
+      written_.clear();
     Statement update = prepare(db_, "UPDATE applies SET finished = ?, result = ?, summary = ? WHERE id = ?");
     sqlite3_bind_int64(update.get(), 1, static_cast<long long>(std::time(nullptr)));
     bind(update.get(), 2, result);
@@ -124,15 +131,20 @@ void StateStore::finish_apply(long long id, const std::string& result, const std
       step_done(db_, insert.get());
     }
     // Most bodies are those of unchanged objects, the same as stored: rewriting them would dirty
-    // every page of the table on each apply.
+    // every page of the table on each apply, and asking costs a statement per object.
     Statement remember = prepare(db_, "INSERT INTO applied VALUES (?, ?, ?) ON CONFLICT (owner, key) DO UPDATE "
                                       "SET body = excluded.body WHERE body IS NOT excluded.body");
-    for (const auto& [key, body] : applied_bodies) {
+    std::vector<const AppliedBody*> written;
+    for (const AppliedBody& body : applied_bodies) {
+      if (const auto known = written_.find(body.key);
+          known != written_.end() && (known->second == body.text || *known->second == *body.text))
+        continue;
       sqlite3_reset(remember.get());
       bind(remember.get(), 1, owner_);
-      bind(remember.get(), 2, key);
-      bind(remember.get(), 3, body);
+      bind(remember.get(), 2, body.key);
+      bind(remember.get(), 3, *body.text);
       step_done(db_, remember.get());
+      written.push_back(&body);
     }
     Statement forget = prepare(db_, "DELETE FROM applied WHERE owner = ? AND key = ?");
     for (const std::string& key : deleted_keys) {
@@ -141,9 +153,16 @@ void StateStore::finish_apply(long long id, const std::string& result, const std
       bind(forget.get(), 2, key);
       step_done(db_, forget.get());
     }
+    const long long version = data_version(); // what it stays after this commit: the version moves with others' commits only
     exec("COMMIT");
+    for (const AppliedBody* body : written)
+      written_[body->key] = body->text;
+    for (const std::string& key : deleted_keys)
+      written_.erase(key);
+    written_version_ = version;
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    written_.clear();
     throw;
   }
 }

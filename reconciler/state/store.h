@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct sqlite3;
@@ -41,6 +42,13 @@ struct ApplyRecord {
   std::vector<ObjectResult> objects;
 };
 
+//! The configuration applied to one object, to record as its last applied (canonical JSON). The
+//! text may be shared: StateStore keeps it to know what it wrote.
+struct AppliedBody {
+  std::string key; //!< ObjectRef::key()
+  std::shared_ptr<const std::string> text;
+};
+
 class StateStore {
 public:
   //! Opens (creating when needed) the store at `path`.
@@ -52,10 +60,11 @@ public:
   //! Records the start of an apply; returns its id.
   long long begin_apply(const std::string& repository, const std::string& commit, const std::string& trigger);
   //! Records the outcome and per-object results, and the last applied configuration of every
-  //! object applied successfully (removing those deleted), all in one transaction.
+  //! object applied successfully (removing those deleted), all in one transaction. A body this
+  //! store wrote itself, the same since, while no other connection has written the database
+  //! (PRAGMA data_version), is not written again: an apply records every object of the fleet.
   void finish_apply(long long id, const std::string& result, const std::string& summary,
-                    const std::vector<ObjectResult>& objects,
-                    const std::vector<std::pair<std::string, std::string>>& applied_bodies,
+                    const std::vector<ObjectResult>& objects, const std::vector<AppliedBody>& applied_bodies,
                     const std::vector<std::string>& deleted_keys);
 
   //! Changes whenever an apply starts or finishes (so whenever the last-applied bodies may have).
@@ -69,10 +78,18 @@ public:
   std::optional<std::string> last_applied(const std::string& owner, const std::string& key);
   //! Every key Meridian has applied for `owner` and not deleted since, sorted.
   std::vector<std::string> applied_keys(const std::string& owner);
-  void set_owner(std::string owner) { owner_ = std::move(owner); }
+  void set_owner(std::string owner) {
+    owner_ = std::move(owner);
+    written_.clear();
+  }
 
 private:
   void exec(const char* sql);
+  long long data_version();
+  //! The bodies this connection wrote to `applied` for owner_, by key, as of data_version
+  //! `written_version_`; another connection's commit makes them unknown.
+  std::unordered_map<std::string, std::shared_ptr<const std::string>> written_;
+  long long written_version_ = -1;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* last_applied_ = nullptr; //!< finalized before db_ is closed
   std::string path_;

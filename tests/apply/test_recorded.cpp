@@ -1,0 +1,139 @@
+// What an apply records as each object's last applied configuration, when the loop keeps the
+// bodies' canonical texts (BodyTexts) and the state store skips the rows it wrote itself: the rows
+// must always be what a plain apply would have written, also when another connection (a
+// `meridian apply` run next to `meridian run`) wrote the same file in between.
+#include "../plan/engine_fixture.h"
+
+using namespace engine_test;
+
+namespace {
+
+std::shared_ptr<const std::string> text(const std::string& value) { return std::make_shared<const std::string>(value); }
+
+long long finish(StateStore& store, const std::vector<AppliedBody>& bodies, const std::vector<std::string>& deleted = {}) {
+  const long long id = store.begin_apply("repo", std::string(40, 'a'), "cli");
+  store.finish_apply(id, "succeeded", "test", {}, bodies, deleted);
+  return id;
+}
+
+const std::string owner = "/fleet/repo";
+
+} // namespace
+
+TEST_CASE("finish_apply skips only the bodies this connection wrote, while no other connection wrote", "[apply][store]") {
+  TempDir dir;
+  const std::string path = (dir.path / "meridian.db").string();
+  StateStore mine(path);
+  StateStore other(path);
+  mine.set_owner(owner);
+  other.set_owner(owner);
+  const auto x = text(R"({"data":{"key":"x"}})");
+
+  finish(mine, {{"k", x}, {"j", x}});
+  CHECK(mine.last_applied(owner, "k") == *x);
+  CHECK(other.last_applied(owner, "j") == *x);
+
+  SECTION("another connection's write is not overwritten by what this one remembers, and is undone by its next apply") {
+    finish(other, {{"k", text(R"({"data":{"key":"y"}})")}});
+    CHECK(mine.last_applied(owner, "k") == R"({"data":{"key":"y"}})");
+    finish(mine, {{"k", x}, {"j", x}});
+    CHECK(mine.last_applied(owner, "k") == *x);
+    CHECK(other.last_applied(owner, "k") == *x);
+  }
+  SECTION("another connection's deletion is undone by the next apply") {
+    finish(other, {}, {"j"});
+    CHECK_FALSE(mine.last_applied(owner, "j"));
+    finish(mine, {{"k", x}, {"j", x}});
+    CHECK(mine.last_applied(owner, "j") == *x);
+  }
+  SECTION("a body deleted by this connection is written again when it comes back") {
+    finish(mine, {{"k", x}}, {"j"});
+    CHECK_FALSE(mine.last_applied(owner, "j"));
+    finish(mine, {{"k", x}, {"j", x}});
+    CHECK(mine.last_applied(owner, "j") == *x);
+  }
+  SECTION("another text under the same key, shared or a copy of the same content") {
+    const auto z = text(R"({"data":{"key":"z"}})");
+    finish(mine, {{"k", z}, {"j", text(*x)}});
+    CHECK(mine.last_applied(owner, "k") == *z);
+    CHECK(mine.last_applied(owner, "j") == *x);
+  }
+  SECTION("another owner: nothing this connection wrote for the first counts") {
+    mine.set_owner("/other/repo");
+    finish(mine, {{"k", x}});
+    CHECK(mine.last_applied("/other/repo", "k") == *x);
+    CHECK(mine.last_applied(owner, "k") == *x);
+  }
+}
+
+TEST_CASE("BodyTexts writes a body's canonical text once and keeps the texts of one desired state", "[apply]") {
+  Engine engine;
+  engine.load({{"clusters.yaml", cluster_yaml("hz", "cn-hangzhou")}, {"clusters/hz/config.yaml", configmap_yaml("settings")}});
+  const DesiredObject& config = engine.desired().objects.back();
+  REQUIRE(config.ref.kind == "ConfigMap");
+  BodyTexts texts;
+  const auto first = texts.text(config.body);
+  CHECK(*first == write_canonical(*config.body));
+  CHECK(texts.text(config.body) == first); // the same text, not written again
+  auto other = std::make_shared<JsonDocument>();
+  other->CopyFrom(*config.body, other->GetAllocator());
+  CHECK(texts.text(other) != first); // another body, even with the same content, is its own entry
+  CHECK(*texts.text(other) == *first);
+  CHECK(texts.size() == 2);
+  texts.retain(engine.desired());
+  CHECK(texts.size() == 1);
+  CHECK(texts.text(config.body) == first);
+  engine.load({{"clusters.yaml", cluster_yaml("hz", "cn-hangzhou")}});
+  texts.retain(engine.desired());
+  CHECK(texts.size() == 0);
+  CHECK(*first == R"({"apiVersion":"v1","data":{"key":"value"},"kind":"ConfigMap","metadata":{"annotations":{"meridian.io/managed-by":"/fleet/repo"},"name":"settings","namespace":"default"}})");
+}
+
+TEST_CASE("applies with kept body texts record what applies without them record", "[apply][store]") {
+  const auto files = [](const std::string& value) {
+    return Files{{"fleet.yaml", fleet_yaml({"cn-hangzhou"})},
+                 {"clusters.yaml", cluster_yaml("hz", "cn-hangzhou")},
+                 {"pools.yaml", pool_yaml("hz-pool", "hz", "cn-hangzhou")},
+                 {"clusters/hz/config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\n"
+                                             "data:\n  key: " + value + "\n"},
+                 {"clusters/hz/extra.yaml", configmap_yaml("extra")},
+                 {"clusters/hz/web.yaml", web_deployment_yaml}};
+  };
+  Engine engine("edge");
+  BodyTexts texts;
+  ApplyOptions options;
+  options.body_texts = &texts;
+  const auto apply_ok = [&] {
+    const ApplyReport report = engine.apply(engine.plan(), options);
+    INFO(engine.joined_log());
+    REQUIRE(report.result == "succeeded");
+    texts.retain(engine.desired());
+  };
+  // Every object's row is the canonical text of its desired body.
+  const auto check_rows = [&] {
+    for (const DesiredObject& object : engine.desired().objects) {
+      INFO(object.ref.key());
+      CHECK(engine.store().last_applied(Engine::owner, object.ref.key()) == write_canonical(*object.body));
+    }
+  };
+  engine.load(files("one"));
+  apply_ok();
+  check_rows();
+  CHECK(texts.size() == engine.desired().objects.size());
+
+  engine.load(files("two"));
+  apply_ok();
+  check_rows();
+  CHECK(texts.size() == engine.desired().objects.size()); // the first commit's bodies were let go
+
+  // Another connection rewrites an unchanged object's row and deletes another's.
+  StateStore other((engine.dir() / "meridian.db").string());
+  other.set_owner(Engine::owner);
+  const ObjectRef extra{"hz", "", "ConfigMap", "default", "extra"};
+  const ObjectRef web{"hz", "apps", "Deployment", "default", "web"};
+  const long long id = other.begin_apply("repo", std::string(40, 'b'), "cli");
+  other.finish_apply(id, "succeeded", "elsewhere", {}, {{extra.key(), std::make_shared<const std::string>("{}")}}, {web.key()});
+  REQUIRE(engine.store().last_applied(Engine::owner, extra.key()) == "{}");
+  apply_ok();
+  check_rows();
+}
