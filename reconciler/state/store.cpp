@@ -160,6 +160,7 @@ void StateStore::finish_apply(long long id, const std::string& result, const std
     for (const std::string& key : deleted_keys)
       written_.erase(key);
     written_version_ = version;
+    bodies_written_ = written.size();
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     written_.clear();

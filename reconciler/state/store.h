@@ -67,6 +67,9 @@ public:
                     const std::vector<ObjectResult>& objects, const std::vector<AppliedBody>& applied_bodies,
                     const std::vector<std::string>& deleted_keys);
 
+  //! How many last-applied bodies the last finish_apply wrote (the rest were known to be stored).
+  size_t bodies_written() const { return bodies_written_; }
+
   //! Changes whenever an apply starts or finishes (so whenever the last-applied bodies may have).
   std::string revision();
 
@@ -79,8 +82,9 @@ public:
   //! Every key Meridian has applied for `owner` and not deleted since, sorted.
   std::vector<std::string> applied_keys(const std::string& owner);
   void set_owner(std::string owner) {
+    if (owner != owner_)
+      written_.clear();
     owner_ = std::move(owner);
-    written_.clear();
   }
 
 private:
@@ -90,6 +94,7 @@ private:
   //! `written_version_`; another connection's commit makes them unknown.
   std::unordered_map<std::string, std::shared_ptr<const std::string>> written_;
   long long written_version_ = -1;
+  size_t bodies_written_ = 0;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* last_applied_ = nullptr; //!< finalized before db_ is closed
   std::string path_;

@@ -30,13 +30,18 @@ TEST_CASE("finish_apply skips only the bodies this connection wrote, while no ot
   const auto x = text(R"({"data":{"key":"x"}})");
 
   finish(mine, {{"k", x}, {"j", x}});
+  CHECK(mine.bodies_written() == 2);
   CHECK(mine.last_applied(owner, "k") == *x);
   CHECK(other.last_applied(owner, "j") == *x);
+  mine.set_owner(owner); // as every apply does
+  finish(mine, {{"k", x}, {"j", x}});
+  CHECK(mine.bodies_written() == 0);
 
   SECTION("another connection's write is not overwritten by what this one remembers, and is undone by its next apply") {
     finish(other, {{"k", text(R"({"data":{"key":"y"}})")}});
     CHECK(mine.last_applied(owner, "k") == R"({"data":{"key":"y"}})");
     finish(mine, {{"k", x}, {"j", x}});
+    CHECK(mine.bodies_written() == 2); // nothing is known after another connection's commit
     CHECK(mine.last_applied(owner, "k") == *x);
     CHECK(other.last_applied(owner, "k") == *x);
   }
@@ -50,17 +55,20 @@ TEST_CASE("finish_apply skips only the bodies this connection wrote, while no ot
     finish(mine, {{"k", x}}, {"j"});
     CHECK_FALSE(mine.last_applied(owner, "j"));
     finish(mine, {{"k", x}, {"j", x}});
+    CHECK(mine.bodies_written() == 1);
     CHECK(mine.last_applied(owner, "j") == *x);
   }
   SECTION("another text under the same key, shared or a copy of the same content") {
     const auto z = text(R"({"data":{"key":"z"}})");
     finish(mine, {{"k", z}, {"j", text(*x)}});
+    CHECK(mine.bodies_written() == 1);
     CHECK(mine.last_applied(owner, "k") == *z);
     CHECK(mine.last_applied(owner, "j") == *x);
   }
   SECTION("another owner: nothing this connection wrote for the first counts") {
     mine.set_owner("/other/repo");
     finish(mine, {{"k", x}});
+    CHECK(mine.bodies_written() == 1);
     CHECK(mine.last_applied("/other/repo", "k") == *x);
     CHECK(mine.last_applied(owner, "k") == *x);
   }
@@ -123,6 +131,9 @@ TEST_CASE("applies with kept body texts record what applies without them record"
 
   engine.load(files("two"));
   apply_ok();
+  check_rows();
+  apply_ok(); // in sync: every row is known
+  CHECK(engine.store().bodies_written() == 0);
   check_rows();
   CHECK(texts.size() == engine.desired().objects.size()); // the first commit's bodies were let go
 
