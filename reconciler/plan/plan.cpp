@@ -258,6 +258,92 @@ struct LiveFacts {
   std::string region; //!< a fleet-level object's own spec.region
 };
 
+// What plan keeps of one listed live object: its facts, and a Cluster's region.
+LiveFacts facts_of(ObjectRef ref, const JsonDocument& object, const std::string& owner, std::map<std::string, std::string>& cluster_regions) {
+  const Json* spec = find_member(object, "spec");
+  if (ref.is_fleet_level() && ref.kind == "Cluster" && spec != nullptr)
+    cluster_regions[ref.name] = std::string(string_member(*spec, "region"));
+  const Json* annotations = find_path(object, "metadata.annotations");
+  LiveFacts facts;
+  facts.ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == owner;
+  facts.prune_disabled = annotations != nullptr && string_member(*annotations, prune_annotation) == "disabled";
+  facts.registered_cluster = ref.kind == "Cluster" && ref.is_fleet_level() && spec != nullptr && string_member(*spec, "type") == "Registered";
+  if (ref.is_fleet_level() && spec != nullptr)
+    facts.region = std::string(string_member(*spec, "region"));
+  facts.ref = std::move(ref);
+  return facts;
+}
+
+// Prune candidates: what Meridian created for this repository and Git no longer has. Appends the
+// deletions to the plan's changes (sorted by ref) and what keeps any from happening to its warnings.
+void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const DesiredState& desired, const PlanOptions& options,
+                   const std::map<std::string, std::string>& live_cluster_regions) {
+  size_t managed = 0;
+  std::vector<const LiveFacts*> leftovers;
+  for (const LiveFacts& facts : live_facts) {
+    if (!facts.ours)
+      continue;
+    ++managed;
+    if (desired.find(facts.ref) == nullptr)
+      leftovers.push_back(&facts);
+  }
+  std::sort(leftovers.begin(), leftovers.end(), [](const LiveFacts* a, const LiveFacts* b) { return a->ref < b->ref; });
+
+  const bool prune = options.prune || desired.fleet.prune;
+  std::vector<PlannedChange> deletions;
+  std::vector<std::string> extra;
+  for (const LiveFacts* leftover : leftovers) {
+    extra.push_back(leftover->ref.display());
+    if (leftover->prune_disabled) {
+      plan.warnings.push_back(fmt::format("{} is no longer in Git but has {}: disabled; not deleting it", leftover->ref.display(), prune_annotation));
+      continue;
+    }
+    if (leftover->registered_cluster) {
+      plan.warnings.push_back(fmt::format("{} is no longer in Git; it is a Registered cluster, which Meridian never deletes", leftover->ref.display()));
+      continue;
+    }
+    PlannedChange change;
+    change.ref = leftover->ref;
+    change.action = Action::remove;
+    change.tier = kind_tier(change.ref.group, change.ref.kind);
+    if (change.ref.is_fleet_level())
+      change.region = leftover->region;
+    else if (const auto cluster = desired.clusters.find(change.ref.cluster); cluster != desired.clusters.end())
+      change.region = cluster->second.region;
+    else if (const auto region = live_cluster_regions.find(change.ref.cluster); region != live_cluster_regions.end())
+      change.region = region->second;
+    change.note = "no longer in Git";
+    deletions.push_back(std::move(change));
+  }
+  if (!prune && !extra.empty()) {
+    plan.warnings.push_back(fmt::format("{} managed object{} no longer in Git (not deleted without --prune): {}", extra.size(),
+                                        extra.size() == 1 ? " is" : "s are", fmt::join(extra, ", ")));
+  } else if (prune && !deletions.empty()) {
+    const bool mass = deletions.size() * 2 > managed || deletions.size() == managed;
+    if (mass && !options.allow_mass_prune) {
+      plan.warnings.push_back(fmt::format("refusing to prune {} of {} managed objects (more than half) without --allow-mass-prune",
+                                          deletions.size(), managed));
+    } else {
+      for (PlannedChange& deletion : deletions)
+        plan.changes.push_back(std::move(deletion));
+    }
+  }
+}
+
+// The plan's regions in rollout order, and its waves of them.
+void set_regions(Plan& plan, const DesiredState& desired) {
+  std::vector<std::string> regions;
+  regions.reserve(plan.changes.size());
+  for (const PlannedChange& change : plan.changes)
+    regions.push_back(change.region);
+  plan.regions = order_regions(desired.fleet, regions);
+  plan.waves.clear();
+  const size_t per_wave = static_cast<size_t>(std::max(1, desired.fleet.max_parallel_regions));
+  for (size_t i = 0; i < plan.regions.size(); i += per_wave)
+    plan.waves.emplace_back(plan.regions.begin() + static_cast<long>(i),
+                            plan.regions.begin() + static_cast<long>(std::min(plan.regions.size(), i + per_wave)));
+}
+
 // Every field length-prefixed: no two different rule lists give the same text (a pointer may hold
 // spaces or newlines).
 std::string memo_settings(const DesiredState& desired) {
@@ -470,20 +556,9 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   std::map<std::string, std::string> live_cluster_regions;
   // What plan keeps of one listed live object; its desired object, if any, is diffed against it.
   const auto take_live = [&](ObjectRef ref, const JsonDocument& object) {
-    const Json* spec = find_member(object, "spec");
-    if (ref.is_fleet_level() && ref.kind == "Cluster" && spec != nullptr)
-      live_cluster_regions[ref.name] = std::string(string_member(*spec, "region"));
-    const Json* annotations = find_path(object, "metadata.annotations");
-    LiveFacts facts;
-    facts.ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner;
-    facts.prune_disabled = annotations != nullptr && string_member(*annotations, prune_annotation) == "disabled";
-    facts.registered_cluster = ref.kind == "Cluster" && ref.is_fleet_level() && spec != nullptr && string_member(*spec, "type") == "Registered";
-    if (ref.is_fleet_level() && spec != nullptr)
-      facts.region = std::string(string_member(*spec, "region"));
     if (const DesiredObject* desired_object = desired.find(ref))
       plan_object(*desired_object, &object);
-    facts.ref = std::move(ref);
-    live_facts.push_back(std::move(facts));
+    live_facts.push_back(facts_of(std::move(ref), object, desired.owner, live_cluster_regions));
   };
   if (reuse || changed) {
     for (const LiveFacts& facts : options.memo->live)
@@ -561,66 +636,8 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     plan.changes.push_back(std::move(*change));
   }
 
-  // Prune candidates: what Meridian created for this repository and Git no longer has.
-  size_t managed = 0;
-  std::vector<const LiveFacts*> leftovers;
-  for (const LiveFacts& facts : live_facts) {
-    if (!facts.ours)
-      continue;
-    ++managed;
-    if (desired.find(facts.ref) == nullptr)
-      leftovers.push_back(&facts);
-  }
-  std::sort(leftovers.begin(), leftovers.end(), [](const LiveFacts* a, const LiveFacts* b) { return a->ref < b->ref; });
-
-  const bool prune = options.prune || desired.fleet.prune;
-  std::vector<PlannedChange> deletions;
-  std::vector<std::string> extra;
-  for (const LiveFacts* leftover : leftovers) {
-    extra.push_back(leftover->ref.display());
-    if (leftover->prune_disabled) {
-      plan.warnings.push_back(fmt::format("{} is no longer in Git but has {}: disabled; not deleting it", leftover->ref.display(), prune_annotation));
-      continue;
-    }
-    if (leftover->registered_cluster) {
-      plan.warnings.push_back(fmt::format("{} is no longer in Git; it is a Registered cluster, which Meridian never deletes", leftover->ref.display()));
-      continue;
-    }
-    PlannedChange change;
-    change.ref = leftover->ref;
-    change.action = Action::remove;
-    change.tier = kind_tier(change.ref.group, change.ref.kind);
-    if (change.ref.is_fleet_level())
-      change.region = leftover->region;
-    else if (const auto cluster = desired.clusters.find(change.ref.cluster); cluster != desired.clusters.end())
-      change.region = cluster->second.region;
-    else if (const auto region = live_cluster_regions.find(change.ref.cluster); region != live_cluster_regions.end())
-      change.region = region->second;
-    change.note = "no longer in Git";
-    deletions.push_back(std::move(change));
-  }
-  if (!prune && !extra.empty()) {
-    plan.warnings.push_back(fmt::format("{} managed object{} no longer in Git (not deleted without --prune): {}", extra.size(),
-                                        extra.size() == 1 ? " is" : "s are", fmt::join(extra, ", ")));
-  } else if (prune && !deletions.empty()) {
-    const bool mass = deletions.size() * 2 > managed || deletions.size() == managed;
-    if (mass && !options.allow_mass_prune) {
-      plan.warnings.push_back(fmt::format("refusing to prune {} of {} managed objects (more than half) without --allow-mass-prune",
-                                          deletions.size(), managed));
-    } else {
-      for (PlannedChange& deletion : deletions)
-        plan.changes.push_back(std::move(deletion));
-    }
-  }
-
-  std::vector<std::string> regions;
-  for (const PlannedChange& change : plan.changes)
-    regions.push_back(change.region);
-  plan.regions = order_regions(desired.fleet, regions);
-  const size_t per_wave = static_cast<size_t>(std::max(1, desired.fleet.max_parallel_regions));
-  for (size_t i = 0; i < plan.regions.size(); i += per_wave)
-    plan.waves.emplace_back(plan.regions.begin() + static_cast<long>(i),
-                            plan.regions.begin() + static_cast<long>(std::min(plan.regions.size(), i + per_wave)));
+  add_deletions(plan, live_facts, desired, options, live_cluster_regions);
+  set_regions(plan, desired);
   order_changes(plan, desired, layout_of(plan, desired));
 
   if (options.predict && plan.has_changes())
