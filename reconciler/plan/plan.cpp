@@ -332,10 +332,10 @@ void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const D
 
 // The plan's regions in rollout order, and its waves of them.
 void set_regions(Plan& plan, const DesiredState& desired) {
-  std::vector<std::string> regions;
-  regions.reserve(plan.changes.size());
+  std::set<std::string_view> distinct;
   for (const PlannedChange& change : plan.changes)
-    regions.push_back(change.region);
+    distinct.insert(change.region);
+  std::vector<std::string> regions(distinct.begin(), distinct.end());
   plan.regions = order_regions(desired.fleet, regions);
   plan.waves.clear();
   const size_t per_wave = static_cast<size_t>(std::max(1, desired.fleet.max_parallel_regions));
@@ -377,6 +377,7 @@ struct PlanMemo {
   const DesiredObject* plan_objects = nullptr;
   std::unordered_map<ObjectRef, Entry, ObjectRefHash> entries;
   std::vector<LiveFacts> live;
+  std::unordered_map<ObjectRef, size_t, ObjectRefHash> live_index; //!< positions in `live`; empty until a patch needs it
   std::map<std::string, std::string> live_cluster_regions;
 };
 
@@ -485,58 +486,135 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     return change;
   };
 
-  // An edit of the last plan's content (apply_desired_edit) against the same live state: the last
-  // plan, with the edited objects diffed again. Everything else holds: their refs, regions and
-  // dependencies, the live facts, the prune candidates and their warnings (a server dry-run, whose
-  // warnings are per object and whose answers depend on other objects, is never memoised here).
-  const auto inputs_of = [&](uint64_t content) {
-    return fmt::format("{}\n{}\nprune={} mass={}", memo_key, content, options.prune, options.allow_mass_prune);
+  // The last plan, patched, when what moved since can be named (a server dry-run, whose warnings
+  // are per object and whose answers depend on other objects, never gets here):
+  // - an edit of its content (apply_desired_edit) against the same live state: the edited objects
+  //   are diffed again; their refs, regions and dependencies, the live facts, the prune candidates
+  //   and their warnings hold;
+  // - its content against live state moved by writes the backend names (the loop's own apply):
+  //   the written objects are read again (their live facts too), and the objects whose change was
+  //   not "unchanged" (see `changed` above); the prune candidates are found again.
+  const auto inputs_of = [&](const std::string& key, uint64_t content) {
+    return fmt::format("{}\n{}\nprune={} mass={}", key, content, options.prune, options.allow_mass_prune);
   };
-  if (reuse && !inputs.empty() && desired.edited_from != 0 && !backend.server_side_dry_run() && options.memo->plan &&
-      options.memo->plan_inputs == inputs_of(desired.edited_from) &&
-      options.memo->plan->changes.size() >= desired.objects.size()) {
-    Plan patched = *options.memo->plan;
+  const bool edit_patch = reuse && !inputs.empty() && desired.edited_from != 0 && !backend.server_side_dry_run() && options.memo->plan &&
+                          options.memo->plan_inputs == inputs_of(memo_key, desired.edited_from);
+  const bool live_patch = changed && !inputs.empty() && options.memo->plan &&
+                          options.memo->plan_inputs == inputs_of(options.memo->key, desired.content_id);
+  if ((edit_patch || live_patch) && options.memo->plan->changes.size() >= desired.objects.size()) {
+    PlanMemo& memo = *options.memo;
+    // Taken out of the memo (a copy of the fleet's changes saved), which gets it back at the end;
+    // the memo is forgotten if anything throws in between.
+    Plan patched = std::move(*memo.plan);
+    memo.plan.reset();
+    memo.key.clear();
     patched.repository = desired.repository;
     patched.commit = desired.commit.id;
     patched.commit_summary = desired.commit.summary;
     patched.path = desired.path;
+    const bool had_deletions = patched.count(Action::remove) != 0;
+    if (live_patch) // found again below
+      patched.changes.erase(std::remove_if(patched.changes.begin(), patched.changes.end(),
+                                           [](const PlannedChange& change) { return change.desired == nullptr; }),
+                            patched.changes.end());
     // Where each desired object's change is in the plan's order.
     std::vector<size_t> at(desired.objects.size(), patched.changes.size());
     for (size_t i = 0; i < patched.changes.size(); ++i)
       if (PlannedChange& change = patched.changes[i]; change.desired != nullptr) {
-        change.desired = desired.objects.data() + (change.desired - options.memo->plan_objects);
+        change.desired = desired.objects.data() + (change.desired - memo.plan_objects);
         at[static_cast<size_t>(change.desired - desired.objects.data())] = i;
       }
-    for (const size_t position : desired.edited) {
-      if (at[position] == patched.changes.size())
-        throw std::logic_error("make_plan: an edited object has no change in the last plan");
+    if (std::find(at.begin(), at.end(), patched.changes.size()) != at.end())
+      throw std::logic_error("make_plan: a desired object has no change in the last plan");
+    // The objects to diff again, with their live object when it was read already.
+    std::map<size_t, std::shared_ptr<const JsonDocument>> again;
+    for (const size_t position : desired.edited)
+      if (edit_patch)
+        again[position] = nullptr;
+    const std::vector<std::string> regions_before = patched.regions;
+    bool leftovers_may_change = false;
+    if (live_patch) {
+      if (memo.live_index.empty())
+        for (size_t i = 0; i < memo.live.size(); ++i)
+          memo.live_index.emplace(memo.live[i].ref, i);
+      std::vector<ObjectRef> refs(changed->begin(), changed->end());
+      std::sort(refs.begin(), refs.end());
+      for (const ObjectRef& ref : refs) {
+        if (ref.is_fleet_level() && ref.kind == "Cluster")
+          memo.live_cluster_regions.erase(ref.name);
+        auto live = backend.get(ref);
+        // Listed as list_managed would: ours, or any Cluster and NodePool.
+        const Json* annotations = live != nullptr ? find_path(*live, "metadata.annotations") : nullptr;
+        const bool listed = live != nullptr && ((ref.is_fleet_level() && (ref.kind == "Cluster" || ref.kind == "NodePool")) ||
+                                                (annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner));
+        const auto known = memo.live_index.find(ref);
+        const bool known_before = known != memo.live_index.end();
+        if (known_before) {
+          const size_t position = known->second;
+          memo.live_index.erase(known);
+          if (position + 1 != memo.live.size()) {
+            memo.live[position] = std::move(memo.live.back());
+            memo.live_index[memo.live[position].ref] = position;
+          }
+          memo.live.pop_back();
+        }
+        if (listed) {
+          memo.live.push_back(facts_of(ref, *live, desired.owner, memo.live_cluster_regions));
+          memo.live_index.emplace(ref, memo.live.size() - 1);
+        }
+        if (const DesiredObject* object = desired.find(ref))
+          again[static_cast<size_t>(object - desired.objects.data())] = std::move(live);
+        else if (listed || known_before)
+          leftovers_may_change = true; // a live object Git does not define: a prune candidate, or no more
+      }
+      for (size_t position = 0; position < desired.objects.size(); ++position)
+        if (patched.changes[at[position]].action != Action::unchanged && again.count(position) == 0)
+          again[position] = nullptr;
+    }
+    for (auto& [position, live] : again) {
       const DesiredObject& object = desired.objects[position];
-      const auto live = backend.get(object.ref);
+      if (live == nullptr)
+        live = backend.get(object.ref);
       std::vector<std::string> no_warnings; // no server dry-run here
       PlannedChange change = change_of(object, live.get(), no_warnings);
       mark_region_rollout(change, desired.fleet, backend);
       change.wave = patched.changes[at[position]].wave;
       patched.changes[at[position]] = std::move(change);
-      PlanMemo::Entry& entry = options.memo->entries[object.ref];
-      entry = {object.manifest->object, object.manifest->blob, patched.changes[at[position]].action, patched.changes[at[position]].fields, {}};
+      if (object.manifest != nullptr && object.manifest->object != nullptr)
+        memo.entries[object.ref] = {object.manifest->object, object.manifest->blob, patched.changes[at[position]].action,
+                                    patched.changes[at[position]].fields, {}};
+      else
+        memo.entries.erase(object.ref);
+    }
+    // Without deletions or warnings (which, without a server dry-run, are about pruning) there
+    // was no prune candidate; when no write touched a live object Git does not define, there is
+    // none now either, and the regions are those of the desired objects, as before.
+    bool reorder = false;
+    if (live_patch && (leftovers_may_change || had_deletions || !patched.warnings.empty())) {
+      patched.warnings.clear();
+      add_deletions(patched, memo.live, desired, options, memo.live_cluster_regions);
+      set_regions(patched, desired);
+      reorder = had_deletions || patched.count(Action::remove) != 0 || patched.regions != regions_before;
     }
     // The order follows the waves, and a wave follows which dependencies change: when no wave
-    // moved, the order holds.
+    // moved (and no deletion or region came or went), the order holds.
     const Layout laid = layout_of(patched, desired);
     const std::vector<int> waves = waves_of(laid, desired, patched, region_ranks(laid, patched));
-    bool moved = false;
-    for (size_t i = 0; i < laid.size() && !moved; ++i)
-      moved = laid[i]->wave != waves[i];
-    if (moved)
+    for (size_t i = 0; i < laid.size() && !reorder; ++i)
+      reorder = laid[i]->wave != waves[i];
+    if (reorder)
       order_changes(patched, desired, laid);
     patched.forecasts.clear();
     if (options.predict && patched.has_changes())
       forecast(patched, backend);
     patched.fingerprint = plan_fingerprint(patched);
     patched.inputs = patched.has_changes() ? plan.inputs : inputs;
-    options.memo->plan = patched;
-    options.memo->plan_inputs = inputs;
-    options.memo->plan_objects = desired.objects.data();
+    memo.key = memo_key;
+    memo.live_revision = *live_revision;
+    memo.settings = settings;
+    memo.plan = patched;
+    memo.plan_inputs = inputs;
+    memo.plan_objects = desired.objects.data();
     return patched;
   }
 
@@ -620,6 +698,7 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     }
     if (!reuse) {
       memo.live = live_facts;
+      memo.live_index.clear(); // built when a patch first needs it
       memo.live_cluster_regions = live_cluster_regions;
     }
     memo.key = memo_key;
