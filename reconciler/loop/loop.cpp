@@ -537,9 +537,7 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
     board_.update(commit_details);
     return;
   }
-  std::vector<ObjectStatus> objects;
   std::vector<DriftStatus> drift;
-  std::map<std::pair<std::string, std::string>, int> counts;
   if (!revision) {
     health_cache_.clear();
   } else if (*revision != health_revision_) {
@@ -560,16 +558,19 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
         entry = clusters.count(entry->first.cluster) != 0 ? health_cache_.erase(entry) : std::next(entry);
   }
   health_revision_ = revision.value_or("");
-  std::unordered_map<ObjectRef, Health, ObjectRefHash> healths;
+  // Healths of objects no longer planned stay cached (they hold while their cluster is not
+  // written), up to a bound.
+  if (health_cache_.size() > 2 * plan.changes.size() + 64)
+    health_cache_.clear();
+  std::vector<Health> healths;
+  healths.reserve(plan.changes.size());
+  bool same_objects = plan.changes.size() == published_index_.size();
   for (const PlannedChange& change : plan.changes) {
     const auto cached = revision ? health_cache_.find(change.ref) : health_cache_.end();
-    const Health health = cached != health_cache_.end() ? cached->second : backend_.health(change.ref);
-    if (revision)
-      healths.emplace(change.ref, health);
-    ObjectStatus object{change.ref.key(), change.ref.display(), change.ref.cluster, change.region, sync_of(change.action),
-                        std::string(to_string(health.status)), health.message};
-    ++counts[{object.sync, object.health}];
-    objects.push_back(std::move(object));
+    healths.push_back(cached != health_cache_.end() ? cached->second : backend_.health(change.ref));
+    if (revision && cached == health_cache_.end())
+      health_cache_.emplace(change.ref, healths.back());
+    same_objects = same_objects && published_index_.count(change.ref) != 0;
     if (change.action == Action::unchanged)
       continue;
     DriftStatus entry{change.ref.key(), change.ref.display(), change.ref.cluster, change.region, drift_kind(change.action), {}};
@@ -578,20 +579,68 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
         entry.fields.push_back(field.pointer);
     drift.push_back(std::move(entry));
   }
-  std::sort(objects.begin(), objects.end(), [](const ObjectStatus& a, const ObjectStatus& b) { return a.key < b.key; });
   std::sort(drift.begin(), drift.end(), [](const DriftStatus& a, const DriftStatus& b) { return a.key < b.key; });
   if (!rolled_out)
     drift.clear();
-  health_cache_ = std::move(healths);
+  const size_t drifted = drift.size();
+  const auto count = [&](const ObjectStatus& object, int by) {
+    if ((published_counts_[{object.sync, object.health}] += by) == 0)
+      published_counts_.erase({object.sync, object.health});
+  };
+  if (same_objects) {
+    // The objects on the board: only those whose state moved are written (under the board's lock,
+    // without copying the rest).
+    board_.update([&](LoopStatus& status) {
+      if (status.objects.size() != published_index_.size())
+        throw std::logic_error("publish: the board's objects are not the ones last published");
+      for (size_t i = 0; i < plan.changes.size(); ++i) {
+        const PlannedChange& change = plan.changes[i];
+        ObjectStatus& object = status.objects[published_index_.at(change.ref)];
+        const std::string sync = sync_of(change.action);
+        const std::string_view health = to_string(healths[i].status);
+        if (object.sync == sync && object.health == health && object.message == healths[i].message && object.region == change.region)
+          continue;
+        count(object, -1);
+        object.sync = sync;
+        object.health = std::string(health);
+        object.message = healths[i].message;
+        object.region = change.region;
+        count(object, 1);
+      }
+      status.drift = std::move(drift);
+      commit_details(status);
+    });
+  } else {
+    std::vector<ObjectStatus> objects;
+    objects.reserve(plan.changes.size());
+    for (size_t i = 0; i < plan.changes.size(); ++i) {
+      const PlannedChange& change = plan.changes[i];
+      objects.push_back({change.ref.key(), change.ref.display(), change.ref.cluster, change.region, sync_of(change.action),
+                         std::string(to_string(healths[i].status)), healths[i].message});
+    }
+    std::vector<size_t> order(objects.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return objects[a].key < objects[b].key; });
+    std::vector<ObjectStatus> sorted;
+    sorted.reserve(objects.size());
+    published_index_.clear();
+    published_counts_.clear();
+    for (const size_t index : order) {
+      published_index_.emplace(plan.changes[index].ref, sorted.size());
+      count(objects[index], 1);
+      sorted.push_back(std::move(objects[index]));
+    }
+    board_.update([&](LoopStatus& status) {
+      status.objects = std::move(sorted);
+      status.drift = std::move(drift);
+      commit_details(status);
+    });
+  }
   metrics_.clear("meridian_objects");
-  for (const auto& [state, count] : counts)
-    metrics_.set("meridian_objects", {state.first, state.second}, count);
-  metrics_.set("meridian_drift_objects", static_cast<double>(drift.size()));
-  board_.update([&](LoopStatus& status) {
-    status.objects = std::move(objects);
-    status.drift = std::move(drift);
-    commit_details(status);
-  });
+  for (const auto& [state, number] : published_counts_)
+    metrics_.set("meridian_objects", {state.first, state.second}, number);
+  metrics_.set("meridian_drift_objects", static_cast<double>(drifted));
   published_ = published;
 }
 

@@ -136,6 +136,10 @@ private:
   std::string health_revision_;              //!< backend revision the cached healths were read at
   std::unordered_map<ObjectRef, Health, ObjectRefHash> health_cache_;
   std::string published_;                    //!< what the objects and drift on the board were made from; "" unknown
+  //! Positions of the board's objects (sorted by key) by ref, and their count by (sync, health):
+  //! a publish whose refs are those on the board rewrites only the objects whose state moved.
+  std::unordered_map<ObjectRef, size_t, ObjectRefHash> published_index_;
+  std::map<std::pair<std::string, std::string>, int> published_counts_;
   std::unique_ptr<GitRepository> repository_;
   CommitInfo fetched_;
   std::unique_ptr<Generation> good_;        //!< the newest valid commit, loaded

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -122,6 +123,51 @@ TEST_CASE("a new commit is applied once; the same commit is only re-planned", "[
   CHECK(status.drift.empty());
   CHECK(status.last_reconcile->message.find("in sync") != std::string::npos);
   CHECK(fixture.metrics.value("meridian_reconcile_total", {"succeeded"}) == 2);
+}
+
+TEST_CASE("the board a loop keeps up to date object by object is the board a fresh loop publishes", "[loop]") {
+  LoopFixture fixture(false);
+  // A second loop on the same repository, simulator and store, started afresh for each comparison.
+  const auto fresh_board = [&] {
+    StatusBoard board;
+    Metrics metrics;
+    ReconcileLoop::declare_metrics(metrics);
+    LoopOptions options;
+    options.repository = fixture.repo.string();
+    options.owner = fixture.repo.string();
+    options.interval = 1h;
+    ReconcileLoop loop(options, fixture.simulator, fixture.store, board, metrics, fixture.suspend, fixture.stop);
+    REQUIRE(loop.reconcile(TriggerKind::schedule) != "error");
+    std::map<std::string, double> counts;
+    for (const ObjectStatus& object : board.snapshot().objects)
+      counts[object.sync + "/" + object.health] = metrics.value("meridian_objects", {object.sync, object.health});
+    return std::make_pair(object_lines(board.snapshot()), counts);
+  };
+  const auto check_same = [&] {
+    const auto [lines, counts] = fresh_board();
+    const LoopStatus status = fixture.board.snapshot();
+    CHECK(object_lines(status) == lines);
+    for (const auto& [state, count] : counts) {
+      INFO(state);
+      const size_t slash = state.find('/');
+      CHECK(fixture.metrics.value("meridian_objects", {state.substr(0, slash), state.substr(slash + 1)}) == count);
+    }
+  };
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  check_same();
+  // Drift: the DaemonSet is gone (Missing, OutOfSync), then a new image rolls out and brings it back.
+  fixture.simulator.delete_foreign(agent);
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  const LoopStatus drifted = fixture.board.snapshot();
+  REQUIRE(drifted.drift.size() == 1);
+  CHECK(std::count_if(drifted.objects.begin(), drifted.objects.end(), [](const ObjectStatus& object) { return object.sync != "Synced"; }) == 1);
+  check_same();
+  const fs::path agent_file = fixture.repo / "clusters/edge-central/security-agent.yaml";
+  write_file(agent_file, replaced(read_text(agent_file), "security-agent:v1.0.0", "security-agent:v1.0.2"));
+  commit_all(fixture.repo, "agent v1.0.2");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::webhook) == "succeeded");
+  CHECK(fixture.board.snapshot().drift.empty());
+  check_same();
 }
 
 TEST_CASE("drift is reported, not corrected, without self-heal", "[loop]") {
