@@ -441,6 +441,14 @@ std::shared_ptr<const std::string> BodyTexts::text(const std::shared_ptr<JsonDoc
   return entry.text;
 }
 
+std::vector<AppliedBody> BodyTexts::bodies_of(const DesiredState& desired) {
+  std::vector<AppliedBody> bodies;
+  bodies.reserve(desired.objects.size());
+  for (const DesiredObject& object : desired.objects)
+    bodies.push_back({object.ref.key(), text(object.body)});
+  return bodies;
+}
+
 void BodyTexts::retain(const DesiredState& desired) {
   std::unordered_set<const JsonDocument*> kept;
   kept.reserve(desired.objects.size());

@@ -27,6 +27,8 @@ namespace meridian {
 class BodyTexts {
 public:
   std::shared_ptr<const std::string> text(const std::shared_ptr<JsonDocument>& body);
+  //! What an apply of `desired` records, each object's text written now if it was not already.
+  std::vector<AppliedBody> bodies_of(const DesiredState& desired);
   //! Keeps the texts of `desired`'s bodies only. (Bodies share their arena's count, so whether
   //! anything else holds one cannot be told from the cache's side.)
   void retain(const DesiredState& desired);

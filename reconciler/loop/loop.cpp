@@ -412,6 +412,17 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   } else {
     publish(*generation, plan);
   }
+  // Once per process, after a reconcile that applied nothing: every body's text, and which of
+  // them the store holds already, so that the next rollout records only what changed (its first
+  // apply would otherwise write every row; an apply learns the same by writing).
+  if (!learned_applied_ && !outcome.applied) {
+    try {
+      store_.learn_applied(body_texts_.bodies_of(generation->desired));
+    } catch (const std::exception& error) {
+      log_event("cannot read the last-applied records (the next apply writes them all): {}", error.what());
+    }
+  }
+  learned_applied_ = true;
   if (fetched_invalid)
     return {"invalid", fmt::format("{}; commit {} stays in force", invalid_message_, short_id(generation->desired.commit.id))};
   return outcome;

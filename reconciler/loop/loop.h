@@ -133,6 +133,7 @@ private:
   ValidationMemo validation_memo_;           //!< unchanged documents are not schema-checked again
   std::shared_ptr<PlanMemo> plan_memo_ = make_plan_memo(); //!< unchanged manifests keep their diff while live state stays
   BodyTexts body_texts_;                     //!< what an apply records of each desired body, written once per body
+  bool learned_applied_ = false;             //!< the store was told which bodies it holds (StateStore::learn_applied)
   std::string health_revision_;              //!< backend revision the cached healths were read at
   std::unordered_map<ObjectRef, Health, ObjectRefHash> health_cache_;
   std::string published_;                    //!< what the objects and drift on the board were made from; "" unknown

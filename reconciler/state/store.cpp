@@ -198,6 +198,38 @@ std::vector<ApplyRecord> StateStore::history(size_t limit) {
   return records;
 }
 
+void StateStore::learn_applied(const std::vector<AppliedBody>& bodies) {
+  std::unordered_map<std::string_view, const AppliedBody*> wanted;
+  wanted.reserve(bodies.size());
+  for (const AppliedBody& body : bodies)
+    wanted.emplace(body.key, &body);
+  exec("BEGIN"); // one snapshot: the rows and the version they are read at
+  try {
+    const long long version = data_version();
+    if (version != written_version_)
+      written_.clear();
+    Statement select = prepare(db_, "SELECT key, body FROM applied WHERE owner = ?");
+    bind(select.get(), 1, owner_);
+    while (sqlite3_step(select.get()) == SQLITE_ROW) {
+      const auto* key = reinterpret_cast<const char*>(sqlite3_column_text(select.get(), 0));
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(select.get(), 1));
+      if (key == nullptr || text == nullptr)
+        continue;
+      const auto found = wanted.find(std::string_view(key, static_cast<size_t>(sqlite3_column_bytes(select.get(), 0))));
+      if (found != wanted.end() &&
+          std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(select.get(), 1))) == *found->second->text)
+        written_[found->second->key] = found->second->text;
+    }
+    select.reset();
+    exec("COMMIT");
+    written_version_ = version;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    written_.clear();
+    throw;
+  }
+}
+
 std::optional<std::string> StateStore::last_applied(const std::string& owner, const std::string& key) {
   if (last_applied_ == nullptr)
     last_applied_ = prepare(db_, "SELECT body FROM applied WHERE owner = ? AND key = ?").release();

@@ -67,6 +67,12 @@ public:
                     const std::vector<ObjectResult>& objects, const std::vector<AppliedBody>& applied_bodies,
                     const std::vector<std::string>& deleted_keys);
 
+  //! Reads the owner's last-applied rows once and remembers which of `bodies` they already hold,
+  //! as if this connection had written them: the next finish_apply skips those. For a process
+  //! that applies commit after commit (`meridian run`), whose first apply would otherwise write
+  //! every row; called between reconciles, not on the way to a rollout.
+  void learn_applied(const std::vector<AppliedBody>& bodies);
+
   //! How many last-applied bodies the last finish_apply wrote (the rest were known to be stored).
   size_t bodies_written() const { return bodies_written_; }
 

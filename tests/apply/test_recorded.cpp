@@ -74,6 +74,49 @@ TEST_CASE("finish_apply skips only the bodies this connection wrote, while no ot
   }
 }
 
+TEST_CASE("learn_applied: a new connection learns which bodies the store holds, and its first apply writes the others", "[apply][store]") {
+  TempDir dir;
+  const std::string path = (dir.path / "meridian.db").string();
+  const auto x = text(R"({"data":{"key":"x"}})");
+  const auto y = text(R"({"data":{"key":"y"}})");
+  {
+    StateStore earlier(path); // a process that ran before
+    earlier.set_owner(owner);
+    finish(earlier, {{"same", x}, {"changed", x}, {"gone", x}});
+    earlier.set_owner("/other/repo");
+    finish(earlier, {{"elsewhere", x}});
+  }
+  StateStore store(path);
+  store.set_owner(owner);
+  const std::vector<AppliedBody> bodies = {{"same", text(*x)}, {"changed", y}, {"new", x}, {"elsewhere", x}};
+
+  SECTION("the rows that hold the same text are not written again") {
+    store.learn_applied(bodies);
+    finish(store, bodies);
+    CHECK(store.bodies_written() == 3); // changed, new, and elsewhere (another owner's row is not this owner's)
+    CHECK(store.last_applied(owner, "same") == *x);
+    CHECK(store.last_applied(owner, "changed") == *y);
+    CHECK(store.last_applied(owner, "new") == *x);
+    CHECK(store.last_applied(owner, "elsewhere") == *x);
+    CHECK(store.last_applied(owner, "gone") == *x); // not in this apply: left as it is
+    finish(store, bodies);
+    CHECK(store.bodies_written() == 0);
+  }
+  SECTION("another connection's write after learning makes it all unknown again") {
+    store.learn_applied(bodies);
+    StateStore other(path);
+    other.set_owner(owner);
+    finish(other, {{"same", y}});
+    finish(store, bodies);
+    CHECK(store.bodies_written() == 4);
+    CHECK(store.last_applied(owner, "same") == *x);
+  }
+  SECTION("without learning, the first apply writes every row") {
+    finish(store, bodies);
+    CHECK(store.bodies_written() == 4);
+  }
+}
+
 TEST_CASE("BodyTexts writes a body's canonical text once and keeps the texts of one desired state", "[apply]") {
   Engine engine;
   engine.load({{"clusters.yaml", cluster_yaml("hz", "cn-hangzhou")}, {"clusters/hz/config.yaml", configmap_yaml("settings")}});
@@ -88,12 +131,17 @@ TEST_CASE("BodyTexts writes a body's canonical text once and keeps the texts of 
   CHECK(texts.text(other) != first); // another body, even with the same content, is its own entry
   CHECK(*texts.text(other) == *first);
   CHECK(texts.size() == 2);
+  const std::vector<AppliedBody> bodies = texts.bodies_of(engine.desired());
+  REQUIRE(bodies.size() == engine.desired().objects.size());
+  CHECK(bodies.back().key == config.ref.key());
+  CHECK(bodies.back().text == first); // the text written before, not another
+  CHECK(texts.size() == 3);           // and the Cluster's, written now
   texts.retain(engine.desired());
-  CHECK(texts.size() == 1);
+  CHECK(texts.size() == 2);
   CHECK(texts.text(config.body) == first);
   engine.load({{"clusters.yaml", cluster_yaml("hz", "cn-hangzhou")}});
   texts.retain(engine.desired());
-  CHECK(texts.size() == 0);
+  CHECK(texts.size() == 0); // a new state's bodies are other bodies
   CHECK(*first == R"({"apiVersion":"v1","data":{"key":"value"},"kind":"ConfigMap","metadata":{"annotations":{"meridian.io/managed-by":"/fleet/repo"},"name":"settings","namespace":"default"}})");
 }
 
