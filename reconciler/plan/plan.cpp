@@ -401,67 +401,90 @@ size_t Plan::count(Action action) const {
   return static_cast<size_t>(std::count_if(changes.begin(), changes.end(), [&](const PlannedChange& c) { return c.action == action; }));
 }
 
-Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store, const PlanOptions& options) {
-  Plan plan;
-  plan.repository = desired.repository;
-  plan.commit = desired.commit.id;
-  plan.commit_summary = desired.commit.summary;
-  plan.path = desired.path;
-  plan.owner = desired.owner;
-  plan.backend = backend.name();
-  plan.fleet = desired.fleet;
+namespace {
 
-  // With a memo whose key still holds, live state is what it was: no list, and only objects whose
-  // manifest changed are diffed again.
-  std::string memo_key;
-  std::optional<std::string> live_revision;
-  std::string settings;
-  if (options.memo != nullptr)
-    live_revision = backend.revision();
-  if (live_revision) {
-    settings = memo_settings(desired);
-    memo_key = *live_revision + "\n" + store.revision() + "\n" + settings;
+// Listed as Backend::list_managed would list it: ours, or any Cluster and NodePool.
+bool listed(const ObjectRef& ref, const JsonDocument* live, const std::string& owner) {
+  if (live == nullptr)
+    return false;
+  if (ref.is_fleet_level() && (ref.kind == "Cluster" || ref.kind == "NodePool"))
+    return true;
+  const Json* annotations = find_path(*live, "metadata.annotations");
+  return annotations != nullptr && string_member(*annotations, managed_by_annotation) == owner;
+}
+
+// One make_plan: what it plans from, what the memo can hand back, and the three ways to a plan
+// (the last plan again, the last plan patched, a walk of the fleet).
+class Planner {
+public:
+  Planner(const DesiredState& desired, Backend& backend, StateStore& store, const PlanOptions& options)
+      : desired_(desired), backend_(backend), store_(store), options_(options), memo_(options.memo) {
+    // With a memo whose key still holds, live state is what it was: no list, and only objects
+    // whose manifest changed are diffed again.
+    if (memo_ != nullptr)
+      live_revision_ = backend.revision();
+    if (live_revision_) {
+      settings_ = memo_settings(desired);
+      memo_key_ = *live_revision_ + "\n" + store.revision() + "\n" + settings_;
+    }
+    reuse_ = !memo_key_.empty() && memo_->key == memo_key_;
+    // Live state moved by writes the backend can name (the loop's own apply): only those objects
+    // are read again, and those whose last diff was not "unchanged". The state store moved with
+    // them: an apply records the last-applied body of what it applied, written or found already
+    // in place, and of objects it found unchanged, whose body becomes their desired one; diffed
+    // against the same live object that leaves no field removed, so they stay unchanged. Not with
+    // a server dry-run: its answer for one object depends on others (its namespace, admission).
+    if (!reuse_ && live_revision_ && !backend.server_side_dry_run() && !memo_->key.empty() && memo_->settings == settings_ &&
+        memo_->live_revision != *live_revision_)
+      if (auto refs = backend.changes_since(memo_->live_revision))
+        changed_.emplace(refs->begin(), refs->end());
+    // What the plan is made from, when it can be named (Plan::inputs).
+    if (!memo_key_.empty() && desired.content_id != 0)
+      inputs_ = inputs_of(memo_key_, desired.content_id);
   }
-  const bool reuse = !memo_key.empty() && options.memo->key == memo_key;
-  // Live state moved by writes the backend can name (the loop's own apply): only those objects are
-  // read again, and those whose last diff was not "unchanged". The state store moved with them: an
-  // apply records the last-applied body of what it applied, written or found already in place, and
-  // of objects it found unchanged, whose body becomes their desired one; diffed against the same
-  // live object that leaves no field removed, so they stay unchanged. Not with a server dry-run:
-  // its answer for one object depends on others (its namespace, admission), written or not.
-  std::optional<std::unordered_set<ObjectRef, ObjectRefHash>> changed;
-  if (!reuse && live_revision && !backend.server_side_dry_run() && !options.memo->key.empty() &&
-      options.memo->settings == settings && options.memo->live_revision != *live_revision)
-    if (auto refs = backend.changes_since(options.memo->live_revision))
-      changed.emplace(refs->begin(), refs->end());
-  // What the plan is made from, when it can be named (Plan::inputs).
-  const std::string inputs = memo_key.empty() || desired.content_id == 0
-                                 ? std::string()
-                                 : fmt::format("{}\n{}\nprune={} mass={}", memo_key, desired.content_id, options.prune, options.allow_mass_prune);
-  plan.inputs = inputs.empty() ? "" : fmt::format("{} predict={}", inputs, options.predict);
 
-  // The same content against the same live state: the last plan, for this commit. (Forecasts run
-  // only for a plan with changes, so without changes `predict` makes no difference.)
-  if (reuse && !inputs.empty() && options.memo->plan && options.memo->plan_inputs == inputs &&
-      (options.memo->plan->inputs == plan.inputs || !options.memo->plan->has_changes())) {
-    Plan again = *options.memo->plan;
-    again.repository = desired.repository;
-    again.commit = desired.commit.id;
-    again.commit_summary = desired.commit.summary;
-    again.path = desired.path;
-    for (PlannedChange& change : again.changes)
+  Plan make() {
+    if (std::optional<Plan> again = same_content())
+      return std::move(*again);
+    if (std::optional<Plan> patched = patch())
+      return std::move(*patched);
+    return walk();
+  }
+
+private:
+  std::string inputs_of(const std::string& key, uint64_t content) const {
+    return fmt::format("{}\n{}\nprune={} mass={}", key, content, options_.prune, options_.allow_mass_prune);
+  }
+  std::string inputs_with_predict() const { return inputs_.empty() ? "" : fmt::format("{} predict={}", inputs_, options_.predict); }
+
+  // A plan of `desired`'s commit with nothing planned yet.
+  Plan empty_plan() const {
+    Plan plan;
+    plan.repository = desired_.repository;
+    plan.commit = desired_.commit.id;
+    plan.commit_summary = desired_.commit.summary;
+    plan.path = desired_.path;
+    plan.owner = desired_.owner;
+    plan.backend = backend_.name();
+    plan.fleet = desired_.fleet;
+    plan.inputs = inputs_with_predict();
+    return plan;
+  }
+
+  // The last plan, made of the same objects (in place, or moved), as this commit's.
+  void adopt(Plan& plan) const {
+    plan.repository = desired_.repository;
+    plan.commit = desired_.commit.id;
+    plan.commit_summary = desired_.commit.summary;
+    plan.path = desired_.path;
+    for (PlannedChange& change : plan.changes)
       if (change.desired != nullptr)
-        change.desired = desired.objects.data() + (change.desired - options.memo->plan_objects);
-    again.fingerprint = plan_fingerprint(again);
-    again.inputs = again.has_changes() ? plan.inputs : inputs; // without changes, forecasts or not make the same plan
-    return again;
+        change.desired = desired_.objects.data() + (change.desired - memo_->plan_objects);
   }
 
-  const auto last_applied_text = [&](const ObjectRef& ref) { return store.last_applied(desired.owner, ref.key()); };
-  const auto index_of = [&](const DesiredObject& object) { return static_cast<size_t>(&object - desired.objects.data()); };
   // The change of one desired object against its live object (nullptr: absent); a failed server
   // dry-run adds to `warnings`.
-  const auto change_of = [&](const DesiredObject& object, const JsonDocument* live, std::vector<std::string>& warnings) {
+  PlannedChange change_of(const DesiredObject& object, const JsonDocument* live, std::vector<std::string>& warnings) {
     PlannedChange change;
     change.ref = object.ref;
     change.region = object.region;
@@ -470,21 +493,34 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     if (live == nullptr) {
       change.action = Action::create;
       change.fields = creation_fields(*object.body);
-    } else {
-      DiffOptions diff_options;
-      diff_options.ignore_pointers = ignore_pointers(desired.fleet, object.ref);
-      add_rollout_ignores(object, diff_options.ignore_pointers);
-      JsonDocument last_applied;
-      if (const auto text = last_applied_text(object.ref); text && !parse_json(*text, last_applied))
-        diff_options.last_applied = &last_applied;
-      if (auto server_fields = server_diff(backend, object, *live, diff_options, warnings))
-        change.fields = std::move(*server_fields);
-      else
-        change.fields = diff_object(*object.body, *live, diff_options);
-      change.action = change.fields.empty() ? Action::unchanged : Action::update;
+      return change;
     }
+    DiffOptions diff_options;
+    diff_options.ignore_pointers = ignore_pointers(desired_.fleet, object.ref);
+    add_rollout_ignores(object, diff_options.ignore_pointers);
+    JsonDocument last_applied;
+    if (const auto text = store_.last_applied(desired_.owner, object.ref.key()); text && !parse_json(*text, last_applied))
+      diff_options.last_applied = &last_applied;
+    if (auto server_fields = server_diff(backend_, object, *live, diff_options, warnings))
+      change.fields = std::move(*server_fields);
+    else
+      change.fields = diff_object(*object.body, *live, diff_options);
+    change.action = change.fields.empty() ? Action::unchanged : Action::update;
     return change;
-  };
+  }
+
+  // The same content against the same live state: the last plan, for this commit. (Forecasts run
+  // only for a plan with changes, so without changes `predict` makes no difference.)
+  std::optional<Plan> same_content() const {
+    if (!reuse_ || inputs_.empty() || !memo_->plan || memo_->plan_inputs != inputs_ ||
+        (memo_->plan->inputs != inputs_with_predict() && memo_->plan->has_changes()))
+      return std::nullopt;
+    Plan again = *memo_->plan;
+    adopt(again);
+    again.fingerprint = plan_fingerprint(again);
+    again.inputs = again.has_changes() ? inputs_with_predict() : inputs_; // without changes, forecasts or not make the same plan
+    return again;
+  }
 
   // The last plan, patched, when what moved since can be named (a server dry-run, whose warnings
   // are per object and whose answers depend on other objects, never gets here):
@@ -493,91 +529,51 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
   //   and their warnings hold;
   // - its content against live state moved by writes the backend names (the loop's own apply):
   //   the written objects are read again (their live facts too), and the objects whose change was
-  //   not "unchanged" (see `changed` above); the prune candidates are found again.
-  const auto inputs_of = [&](const std::string& key, uint64_t content) {
-    return fmt::format("{}\n{}\nprune={} mass={}", key, content, options.prune, options.allow_mass_prune);
-  };
-  const bool edit_patch = reuse && !inputs.empty() && desired.edited_from != 0 && !backend.server_side_dry_run() && options.memo->plan &&
-                          options.memo->plan_inputs == inputs_of(memo_key, desired.edited_from);
-  const bool live_patch = changed && !inputs.empty() && options.memo->plan &&
-                          options.memo->plan_inputs == inputs_of(options.memo->key, desired.content_id);
-  if ((edit_patch || live_patch) && options.memo->plan->changes.size() >= desired.objects.size()) {
-    PlanMemo& memo = *options.memo;
+  //   not "unchanged" (see changed_); the prune candidates are found again.
+  std::optional<Plan> patch() {
+    const bool edit = reuse_ && !inputs_.empty() && desired_.edited_from != 0 && !backend_.server_side_dry_run() && memo_->plan &&
+                      memo_->plan_inputs == inputs_of(memo_key_, desired_.edited_from);
+    const bool live = changed_ && !inputs_.empty() && memo_->plan && memo_->plan_inputs == inputs_of(memo_->key, desired_.content_id);
+    if ((!edit && !live) || memo_->plan->changes.size() < desired_.objects.size())
+      return std::nullopt;
+    PlanMemo& memo = *memo_;
     // Taken out of the memo (a copy of the fleet's changes saved), which gets it back at the end;
     // the memo is forgotten if anything throws in between.
     Plan patched = std::move(*memo.plan);
     memo.plan.reset();
     memo.key.clear();
-    patched.repository = desired.repository;
-    patched.commit = desired.commit.id;
-    patched.commit_summary = desired.commit.summary;
-    patched.path = desired.path;
+    adopt(patched);
     const bool had_deletions = patched.count(Action::remove) != 0;
-    if (live_patch) // found again below
+    if (live) // found again below
       patched.changes.erase(std::remove_if(patched.changes.begin(), patched.changes.end(),
                                            [](const PlannedChange& change) { return change.desired == nullptr; }),
                             patched.changes.end());
     // Where each desired object's change is in the plan's order.
-    std::vector<size_t> at(desired.objects.size(), patched.changes.size());
+    std::vector<size_t> at(desired_.objects.size(), patched.changes.size());
     for (size_t i = 0; i < patched.changes.size(); ++i)
-      if (PlannedChange& change = patched.changes[i]; change.desired != nullptr) {
-        change.desired = desired.objects.data() + (change.desired - memo.plan_objects);
-        at[static_cast<size_t>(change.desired - desired.objects.data())] = i;
-      }
+      if (const PlannedChange& change = patched.changes[i]; change.desired != nullptr)
+        at[static_cast<size_t>(change.desired - desired_.objects.data())] = i;
     if (std::find(at.begin(), at.end(), patched.changes.size()) != at.end())
       throw std::logic_error("make_plan: a desired object has no change in the last plan");
     // The objects to diff again, with their live object when it was read already.
     std::map<size_t, std::shared_ptr<const JsonDocument>> again;
-    for (const size_t position : desired.edited)
-      if (edit_patch)
+    if (edit)
+      for (const size_t position : desired_.edited)
         again[position] = nullptr;
-    const std::vector<std::string> regions_before = patched.regions;
     bool leftovers_may_change = false;
-    if (live_patch) {
-      if (memo.live_index.empty())
-        for (size_t i = 0; i < memo.live.size(); ++i)
-          memo.live_index.emplace(memo.live[i].ref, i);
-      std::vector<ObjectRef> refs(changed->begin(), changed->end());
-      std::sort(refs.begin(), refs.end());
-      for (const ObjectRef& ref : refs) {
-        if (ref.is_fleet_level() && ref.kind == "Cluster")
-          memo.live_cluster_regions.erase(ref.name);
-        auto live = backend.get(ref);
-        // Listed as list_managed would: ours, or any Cluster and NodePool.
-        const Json* annotations = live != nullptr ? find_path(*live, "metadata.annotations") : nullptr;
-        const bool listed = live != nullptr && ((ref.is_fleet_level() && (ref.kind == "Cluster" || ref.kind == "NodePool")) ||
-                                                (annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner));
-        const auto known = memo.live_index.find(ref);
-        const bool known_before = known != memo.live_index.end();
-        if (known_before) {
-          const size_t position = known->second;
-          memo.live_index.erase(known);
-          if (position + 1 != memo.live.size()) {
-            memo.live[position] = std::move(memo.live.back());
-            memo.live_index[memo.live[position].ref] = position;
-          }
-          memo.live.pop_back();
-        }
-        if (listed) {
-          memo.live.push_back(facts_of(ref, *live, desired.owner, memo.live_cluster_regions));
-          memo.live_index.emplace(ref, memo.live.size() - 1);
-        }
-        if (const DesiredObject* object = desired.find(ref))
-          again[static_cast<size_t>(object - desired.objects.data())] = std::move(live);
-        else if (listed || known_before)
-          leftovers_may_change = true; // a live object Git does not define: a prune candidate, or no more
-      }
-      for (size_t position = 0; position < desired.objects.size(); ++position)
+    if (live) {
+      leftovers_may_change = read_written(again);
+      for (size_t position = 0; position < desired_.objects.size(); ++position)
         if (patched.changes[at[position]].action != Action::unchanged && again.count(position) == 0)
           again[position] = nullptr;
     }
-    for (auto& [position, live] : again) {
-      const DesiredObject& object = desired.objects[position];
-      if (live == nullptr)
-        live = backend.get(object.ref);
+    for (auto& [position, object_live] : again) {
+      const DesiredObject& object = desired_.objects[position];
+      if (object_live == nullptr)
+        object_live = backend_.get(object.ref);
       std::vector<std::string> no_warnings; // no server dry-run here
-      PlannedChange change = change_of(object, live.get(), no_warnings);
-      mark_region_rollout(change, desired.fleet, backend);
+      PlannedChange change = change_of(object, object_live.get(), no_warnings);
+      mark_region_rollout(change, desired_.fleet, backend_);
       change.wave = patched.changes[at[position]].wave;
       patched.changes[at[position]] = std::move(change);
       if (object.manifest != nullptr && object.manifest->object != nullptr)
@@ -590,147 +586,203 @@ Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store,
     // was no prune candidate; when no write touched a live object Git does not define, there is
     // none now either, and the regions are those of the desired objects, as before.
     bool reorder = false;
-    if (live_patch && (leftovers_may_change || had_deletions || !patched.warnings.empty())) {
+    if (live && (leftovers_may_change || had_deletions || !patched.warnings.empty())) {
+      const std::vector<std::string> regions_before = patched.regions;
       patched.warnings.clear();
-      add_deletions(patched, memo.live, desired, options, memo.live_cluster_regions);
-      set_regions(patched, desired);
+      add_deletions(patched, memo.live, desired_, options_, memo.live_cluster_regions);
+      set_regions(patched, desired_);
       reorder = had_deletions || patched.count(Action::remove) != 0 || patched.regions != regions_before;
     }
     // The order follows the waves, and a wave follows which dependencies change: when no wave
     // moved (and no deletion or region came or went), the order holds.
-    const Layout laid = layout_of(patched, desired);
-    const std::vector<int> waves = waves_of(laid, desired, patched, region_ranks(laid, patched));
+    const Layout laid = layout_of(patched, desired_);
+    const std::vector<int> waves = waves_of(laid, desired_, patched, region_ranks(laid, patched));
     for (size_t i = 0; i < laid.size() && !reorder; ++i)
       reorder = laid[i]->wave != waves[i];
     if (reorder)
-      order_changes(patched, desired, laid);
+      order_changes(patched, desired_, laid);
     patched.forecasts.clear();
-    if (options.predict && patched.has_changes())
-      forecast(patched, backend);
-    patched.fingerprint = plan_fingerprint(patched);
-    patched.inputs = patched.has_changes() ? plan.inputs : inputs;
-    memo.key = memo_key;
-    memo.live_revision = *live_revision;
-    memo.settings = settings;
-    memo.plan = patched;
-    memo.plan_inputs = inputs;
-    memo.plan_objects = desired.objects.data();
+    patched.inputs = inputs_with_predict();
+    finish(patched);
+    memo.key = memo_key_;
+    memo.live_revision = *live_revision_;
+    memo.settings = settings_;
     return patched;
   }
 
-  std::vector<std::optional<PlannedChange>> planned(desired.objects.size());
-  std::vector<std::vector<std::string>> object_warnings(desired.objects.size()); // in desired order, whatever the visit order
-  const auto plan_object = [&](const DesiredObject& object, const JsonDocument* live) {
-    planned[index_of(object)] = change_of(object, live, object_warnings[index_of(object)]);
-  };
+  // The live facts of the objects the backend says were written, read again into the memo; the
+  // desired ones among them go into `again` with their live object. True when one of them is a
+  // live object Git does not define (a prune candidate, or no more).
+  bool read_written(std::map<size_t, std::shared_ptr<const JsonDocument>>& again) {
+    PlanMemo& memo = *memo_;
+    if (memo.live_index.empty())
+      for (size_t i = 0; i < memo.live.size(); ++i)
+        memo.live_index.emplace(memo.live[i].ref, i);
+    bool leftovers_may_change = false;
+    std::vector<ObjectRef> refs(changed_->begin(), changed_->end());
+    std::sort(refs.begin(), refs.end());
+    for (const ObjectRef& ref : refs) {
+      if (ref.is_fleet_level() && ref.kind == "Cluster")
+        memo.live_cluster_regions.erase(ref.name);
+      auto live = backend_.get(ref);
+      const bool is_listed = listed(ref, live.get(), desired_.owner);
+      const auto known = memo.live_index.find(ref);
+      const bool known_before = known != memo.live_index.end();
+      if (known_before) { // removed: the last fact takes its place
+        const size_t position = known->second;
+        memo.live_index.erase(known);
+        if (position + 1 != memo.live.size()) {
+          memo.live[position] = std::move(memo.live.back());
+          memo.live_index[memo.live[position].ref] = position;
+        }
+        memo.live.pop_back();
+      }
+      if (is_listed) {
+        memo.live.push_back(facts_of(ref, *live, desired_.owner, memo.live_cluster_regions));
+        memo.live_index.emplace(ref, memo.live.size() - 1);
+      }
+      if (const DesiredObject* object = desired_.find(ref))
+        again[static_cast<size_t>(object - desired_.objects.data())] = std::move(live);
+      else if (is_listed || known_before)
+        leftovers_may_change = true;
+    }
+    return leftovers_may_change;
+  }
 
-  // Live state in one pass, an object at a time: each managed object is diffed against its
-  // desired object as it arrives and dropped, so plan never holds the live fleet (the arrival
-  // order does not matter: changes keep the desired order, deletions are ranked below). What is
-  // not listed (absent, or made by someone else) is asked for afterwards. No other backend call
-  // happens inside the visit, except the dry-run of backends that stream no visit of their own.
-  std::vector<LiveFacts> live_facts;
-  // A Kubernetes object whose Cluster is gone from Git still takes its cluster's (live) region.
-  std::map<std::string, std::string> live_cluster_regions;
-  // What plan keeps of one listed live object; its desired object, if any, is diffed against it.
-  const auto take_live = [&](ObjectRef ref, const JsonDocument& object) {
-    if (const DesiredObject* desired_object = desired.find(ref))
-      plan_object(*desired_object, &object);
-    live_facts.push_back(facts_of(std::move(ref), object, desired.owner, live_cluster_regions));
-  };
-  if (reuse || changed) {
-    for (const LiveFacts& facts : options.memo->live)
-      if (!changed || changed->count(facts.ref) == 0)
-        live_facts.push_back(facts);
-    live_cluster_regions = options.memo->live_cluster_regions;
-    if (changed) {
-      std::vector<ObjectRef> refs(changed->begin(), changed->end());
-      std::sort(refs.begin(), refs.end());
-      for (const ObjectRef& ref : refs) {
-        if (ref.is_fleet_level() && ref.kind == "Cluster")
-          live_cluster_regions.erase(ref.name);
-        const auto live = backend.get(ref);
-        // Listed as list_managed would: ours, or any Cluster and NodePool.
-        const Json* annotations = live != nullptr ? find_path(*live, "metadata.annotations") : nullptr;
-        const bool listed = live != nullptr && ((ref.is_fleet_level() && (ref.kind == "Cluster" || ref.kind == "NodePool")) ||
-                                                (annotations != nullptr && string_member(*annotations, managed_by_annotation) == desired.owner));
-        if (listed)
-          take_live(ref, *live);
-        else if (const DesiredObject* object = desired.find(ref))
-          plan_object(*object, live.get());
+  // A walk of the fleet: live state in one pass (or, with the memo, what moved), each desired
+  // object diffed unless the memo has its diff.
+  Plan walk() {
+    Plan plan = empty_plan();
+    const auto index_of = [&](const DesiredObject& object) { return static_cast<size_t>(&object - desired_.objects.data()); };
+    std::vector<std::optional<PlannedChange>> planned(desired_.objects.size());
+    std::vector<std::vector<std::string>> object_warnings(desired_.objects.size()); // in desired order, whatever the visit order
+    const auto plan_object = [&](const DesiredObject& object, const JsonDocument* live) {
+      planned[index_of(object)] = change_of(object, live, object_warnings[index_of(object)]);
+    };
+    // Live state in one pass, an object at a time: each managed object is diffed against its
+    // desired object as it arrives and dropped, so plan never holds the live fleet (the arrival
+    // order does not matter: changes keep the desired order, deletions are ranked below). What is
+    // not listed (absent, or made by someone else) is asked for afterwards. No other backend call
+    // happens inside the visit, except the dry-run of backends that stream no visit of their own.
+    std::vector<LiveFacts> live_facts;
+    // A Kubernetes object whose Cluster is gone from Git still takes its cluster's (live) region.
+    std::map<std::string, std::string> live_cluster_regions;
+    // What plan keeps of one listed live object; its desired object, if any, is diffed against it.
+    const auto take_live = [&](ObjectRef ref, const JsonDocument& object) {
+      if (const DesiredObject* desired_object = desired_.find(ref))
+        plan_object(*desired_object, &object);
+      live_facts.push_back(facts_of(std::move(ref), object, desired_.owner, live_cluster_regions));
+    };
+    if (reuse_ || changed_) {
+      for (const LiveFacts& facts : memo_->live)
+        if (!changed_ || changed_->count(facts.ref) == 0)
+          live_facts.push_back(facts);
+      live_cluster_regions = memo_->live_cluster_regions;
+      if (changed_) {
+        std::vector<ObjectRef> refs(changed_->begin(), changed_->end());
+        std::sort(refs.begin(), refs.end());
+        for (const ObjectRef& ref : refs) {
+          if (ref.is_fleet_level() && ref.kind == "Cluster")
+            live_cluster_regions.erase(ref.name);
+          const auto live = backend_.get(ref);
+          if (listed(ref, live.get(), desired_.owner))
+            take_live(ref, *live);
+          else if (const DesiredObject* object = desired_.find(ref))
+            plan_object(*object, live.get());
+        }
+      }
+      for (const DesiredObject& object : desired_.objects) {
+        if (changed_ && changed_->count(object.ref) != 0)
+          continue;
+        const auto entry = memo_->entries.find(object.ref);
+        if (entry == memo_->entries.end() || object.manifest == nullptr || object.manifest->object == nullptr ||
+            entry->second.source != object.manifest->object || (changed_ && entry->second.action != Action::unchanged))
+          continue;
+        PlannedChange change;
+        change.ref = object.ref;
+        change.region = object.region;
+        change.tier = object.tier;
+        change.desired = &object;
+        change.action = entry->second.action;
+        change.fields = entry->second.fields;
+        object_warnings[index_of(object)] = entry->second.warnings;
+        planned[index_of(object)] = std::move(change);
+      }
+    } else {
+      backend_.visit_managed(desired_.owner, [&](LiveObject&& live) { take_live(std::move(live.ref), *live.object); });
+    }
+    for (const DesiredObject& object : desired_.objects) {
+      if (!planned[index_of(object)]) {
+        const auto live = backend_.get(object.ref);
+        plan_object(object, live.get());
       }
     }
-    for (const DesiredObject& object : desired.objects) {
-      if (changed && changed->count(object.ref) != 0)
-        continue;
-      const auto entry = options.memo->entries.find(object.ref);
-      if (entry == options.memo->entries.end() || object.manifest == nullptr || object.manifest->object == nullptr ||
-          entry->second.source != object.manifest->object || (changed && entry->second.action != Action::unchanged))
-        continue;
-      PlannedChange change;
-      change.ref = object.ref;
-      change.region = object.region;
-      change.tier = object.tier;
-      change.desired = &object;
-      change.action = entry->second.action;
-      change.fields = entry->second.fields;
-      object_warnings[index_of(object)] = entry->second.warnings;
-      planned[index_of(object)] = std::move(change);
+    if (!memo_key_.empty()) {
+      PlanMemo& memo = *memo_;
+      memo.entries.clear();
+      for (size_t index = 0; index < planned.size(); ++index) {
+        const PlannedChange& change = *planned[index];
+        if (change.desired->manifest == nullptr || change.desired->manifest->object == nullptr)
+          continue; // no parse to recognise it by (released documents)
+        memo.entries[change.ref] = {change.desired->manifest->object, change.desired->manifest->blob, change.action, change.fields,
+                                    object_warnings[index]};
+      }
+      if (!reuse_) {
+        memo.live = live_facts;
+        memo.live_index.clear(); // built when a patch first needs it
+        memo.live_cluster_regions = live_cluster_regions;
+      }
+      memo.key = memo_key_;
+      memo.live_revision = *live_revision_;
+      memo.settings = settings_;
     }
-  } else {
-    backend.visit_managed(desired.owner, [&](LiveObject&& live) { take_live(std::move(live.ref), *live.object); });
-  }
-  for (const DesiredObject& object : desired.objects) {
-    if (!planned[index_of(object)]) {
-      const auto live = backend.get(object.ref);
-      plan_object(object, live.get());
+    for (std::vector<std::string>& warnings : object_warnings)
+      for (std::string& warning : warnings)
+        plan.warnings.push_back(std::move(warning));
+    // After the visit: the backend serves one call at a time.
+    plan.changes.reserve(planned.size());
+    for (std::optional<PlannedChange>& change : planned) {
+      mark_region_rollout(*change, desired_.fleet, backend_);
+      plan.changes.push_back(std::move(*change));
     }
-  }
-  if (!memo_key.empty()) {
-    PlanMemo& memo = *options.memo;
-    memo.entries.clear();
-    for (size_t index = 0; index < planned.size(); ++index) {
-      const PlannedChange& change = *planned[index];
-      if (change.desired->manifest == nullptr || change.desired->manifest->object == nullptr)
-        continue; // no parse to recognise it by (released documents)
-      memo.entries[change.ref] = {change.desired->manifest->object, change.desired->manifest->blob, change.action, change.fields,
-                                  object_warnings[index]};
-    }
-    if (!reuse) {
-      memo.live = live_facts;
-      memo.live_index.clear(); // built when a patch first needs it
-      memo.live_cluster_regions = live_cluster_regions;
-    }
-    memo.key = memo_key;
-    memo.live_revision = *live_revision;
-    memo.settings = settings;
-  }
-  for (std::vector<std::string>& warnings : object_warnings)
-    for (std::string& warning : warnings)
-      plan.warnings.push_back(std::move(warning));
-  // After the visit: the backend serves one call at a time.
-  plan.changes.reserve(planned.size());
-  for (std::optional<PlannedChange>& change : planned) {
-    mark_region_rollout(*change, desired.fleet, backend);
-    plan.changes.push_back(std::move(*change));
+    add_deletions(plan, live_facts, desired_, options_, live_cluster_regions);
+    set_regions(plan, desired_);
+    order_changes(plan, desired_, layout_of(plan, desired_));
+    finish(plan);
+    return plan;
   }
 
-  add_deletions(plan, live_facts, desired, options, live_cluster_regions);
-  set_regions(plan, desired);
-  order_changes(plan, desired, layout_of(plan, desired));
-
-  if (options.predict && plan.has_changes())
-    forecast(plan, backend);
-
-  plan.fingerprint = plan_fingerprint(plan);
-  if (!inputs.empty() && !plan.has_changes())
-    plan.inputs = inputs; // without changes, forecasts or not make the same plan
-  if (!inputs.empty()) {
-    options.memo->plan = plan;
-    options.memo->plan_inputs = inputs;
-    options.memo->plan_objects = desired.objects.data();
+  // Forecast, fingerprint and inputs of a plan whose changes are made; the memo keeps a copy.
+  void finish(Plan& plan) {
+    if (options_.predict && plan.has_changes())
+      forecast(plan, backend_);
+    plan.fingerprint = plan_fingerprint(plan);
+    if (!inputs_.empty() && !plan.has_changes())
+      plan.inputs = inputs_; // without changes, forecasts or not make the same plan
+    if (!inputs_.empty()) {
+      memo_->plan = plan;
+      memo_->plan_inputs = inputs_;
+      memo_->plan_objects = desired_.objects.data();
+    }
   }
-  return plan;
+
+  const DesiredState& desired_;
+  Backend& backend_;
+  StateStore& store_;
+  const PlanOptions& options_;
+  PlanMemo* memo_;
+  std::optional<std::string> live_revision_;
+  std::string settings_;
+  std::string memo_key_; //!< live revision, store revision, settings; "" without a memo or a revision
+  bool reuse_ = false;   //!< the memo's key holds: live state is what it was
+  std::optional<std::unordered_set<ObjectRef, ObjectRefHash>> changed_; //!< written since the memo's revision, when known
+  std::string inputs_;   //!< Plan::inputs but `predict`; "" when the plan cannot be named
+};
+
+} // namespace
+
+Plan make_plan(const DesiredState& desired, Backend& backend, StateStore& store, const PlanOptions& options) {
+  return Planner(desired, backend, store, options).make();
 }
 
 } // namespace meridian
