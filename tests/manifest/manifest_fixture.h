@@ -17,6 +17,37 @@ namespace manifest_test {
 using namespace meridian;
 using namespace meridian::testing;
 
+//! Two NodePools in one file (hz-pool of cluster hz, sh-pool of cluster sh).
+inline const std::string pools = R"(apiVersion: meridian.io/v1alpha1
+kind: NodePool
+metadata:
+  name: hz-pool
+spec:
+  cluster: hz
+  region: cn-hangzhou
+  desiredSize: 2
+---
+apiVersion: meridian.io/v1alpha1
+kind: NodePool
+metadata:
+  name: sh-pool
+spec:
+  cluster: sh
+  region: cn-shanghai
+  desiredSize: 1
+)";
+
+//! A ConfigMap `settings` in namespace default.
+inline const std::string config = R"(apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: default
+data:
+  ratio: "1"
+  key: value
+)";
+
 // A working copy of a fleet repository with a Git repository opened on it.
 struct FleetRepo {
   TempDir dir{"meridian-manifest"};

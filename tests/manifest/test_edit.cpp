@@ -40,34 +40,7 @@ spec:
   region: cn-hangzhou
 )";
 
-const std::string pools = R"(apiVersion: meridian.io/v1alpha1
-kind: NodePool
-metadata:
-  name: hz-pool
-spec:
-  cluster: hz
-  region: cn-hangzhou
-  desiredSize: 2
----
-apiVersion: meridian.io/v1alpha1
-kind: NodePool
-metadata:
-  name: sh-pool
-spec:
-  cluster: sh
-  region: cn-shanghai
-  desiredSize: 1
-)";
 
-const std::string config = R"(apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: settings
-  namespace: default
-data:
-  ratio: "1"
-  key: value
-)";
 
 const std::string web = R"(apiVersion: apps/v1
 kind: Deployment

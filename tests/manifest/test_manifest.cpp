@@ -35,34 +35,7 @@ const Json& yaml_document(const std::unique_ptr<YamlFile>& file) {
   return file->documents[0].value;
 }
 
-const std::string pools = R"(apiVersion: meridian.io/v1alpha1
-kind: NodePool
-metadata:
-  name: hz-pool
-spec:
-  cluster: hz
-  region: cn-hangzhou
-  desiredSize: 2
----
-apiVersion: meridian.io/v1alpha1
-kind: NodePool
-metadata:
-  name: sh-pool
-spec:
-  cluster: sh
-  region: cn-shanghai
-  desiredSize: 1
-)";
 
-const std::string config = R"(apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: settings
-  namespace: default
-data:
-  ratio: "1"
-  key: value
-)";
 
 Texts base_texts() { return {{"clusters/hz/config.yaml", config}, {"pools.yaml", pools}}; }
 
