@@ -172,23 +172,28 @@ void read_identity(Manifest& manifest, std::string_view root) {
 
 namespace {
 
+// The manifest of one parsed document of `blob` at `path`; its identity read from the document.
+Manifest manifest_of(const std::string& path, const std::string& blob_id, const YamlDocument& document,
+                     const std::shared_ptr<const ParsedBlob>& blob, std::string_view root) {
+  Manifest manifest;
+  manifest.file = path;
+  manifest.blob_id = blob_id;
+  manifest.line = document.line;
+  manifest.document_index = document.index;
+  manifest.object = &document.value;
+  manifest.blob = blob;
+  if (document.value.IsObject())
+    read_identity(manifest, root);
+  return manifest;
+}
+
 void add_blob(ManifestSet& set, const std::string& path, const std::string& blob_id, std::shared_ptr<const ParsedBlob> blob) {
   if (blob->yaml->error) {
     set.findings.push_back({path, blob->yaml->error->line, "", "", blob->yaml->error->message, Severity::error});
     return;
   }
-  for (const YamlDocument& document : blob->yaml->documents) {
-    Manifest manifest;
-    manifest.file = path;
-    manifest.blob_id = blob_id;
-    manifest.line = document.line;
-    manifest.document_index = document.index;
-    manifest.object = &document.value;
-    manifest.blob = blob;
-    if (document.value.IsObject())
-      read_identity(manifest, set.path);
-    set.manifests.push_back(std::move(manifest));
-  }
+  for (const YamlDocument& document : blob->yaml->documents)
+    set.manifests.push_back(manifest_of(path, blob_id, document, blob, set.path));
 }
 
 } // namespace
@@ -345,16 +350,8 @@ std::optional<ManifestEdit> find_edit(const ManifestSet& set, const GitRepositor
     for (size_t index = 0; index < before; ++index) {
       const YamlDocument& document = blob->yaml->documents[index];
       const Manifest& old = set.manifests[begin + index];
-      ManifestEdit::Document edited{begin + index, {}, false};
-      Manifest& manifest = edited.manifest;
-      manifest.file = change.path;
-      manifest.blob_id = change.new_blob_id;
-      manifest.line = document.line;
-      manifest.document_index = document.index;
-      manifest.object = &document.value;
-      manifest.blob = blob;
-      if (document.value.IsObject())
-        read_identity(manifest, set.path);
+      ManifestEdit::Document edited{begin + index, manifest_of(change.path, change.new_blob_id, document, blob, set.path), false};
+      const Manifest& manifest = edited.manifest;
       if (!same_identity(old, manifest))
         return std::nullopt;
       edited.same = json_identical(*old.object, *manifest.object);
