@@ -304,11 +304,11 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
   if (commit.id == invalid_commit_)
     return good_.get();
   board_.update([](LoopStatus& status) { status.phase = "planning"; });
-  // No document changed (comments, blank lines, files that are not manifests): the last commit's
-  // manifests and desired state, valid as they were, become this one's in place, and planning it
-  // again reuses the last plan.
-  // Documents edited in place (the usual commit: a value here and there) are validated and turned
-  // into objects alone, and the plan re-diffs those objects alone; anything more is loaded in full.
+  // A commit that edits documents in place (the usual commit: a value here and there) changes the
+  // last commit's manifests and desired state in place: when no document's content changed
+  // (comments, blank lines, files that are not manifests) they stay valid as they were and the
+  // last plan is reused; otherwise the edited documents alone are validated and made into
+  // objects, and the plan re-diffs those objects alone. Anything more is loaded in full.
   if (good_) {
     const std::string before = good_->set.commit.id;
     std::optional<ManifestEdit> edit = find_edit(good_->set, *repository_, commit, cache_);
@@ -576,12 +576,18 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
   std::vector<Health> healths;
   healths.reserve(plan.changes.size());
   bool same_objects = plan.changes.size() == published_index_.size();
+  std::vector<size_t> positions; // of each change's object on the board, when they are the same objects
+  positions.reserve(plan.changes.size());
   for (const PlannedChange& change : plan.changes) {
     const auto cached = revision ? health_cache_.find(change.ref) : health_cache_.end();
     healths.push_back(cached != health_cache_.end() ? cached->second : backend_.health(change.ref));
     if (revision && cached == health_cache_.end())
       health_cache_.emplace(change.ref, healths.back());
-    same_objects = same_objects && published_index_.count(change.ref) != 0;
+    if (same_objects) {
+      const auto position = published_index_.find(change.ref);
+      same_objects = position != published_index_.end();
+      positions.push_back(same_objects ? position->second : 0);
+    }
     if (change.action == Action::unchanged)
       continue;
     DriftStatus entry{change.ref.key(), change.ref.display(), change.ref.cluster, change.region, drift_kind(change.action), {}};
@@ -606,7 +612,7 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
         throw std::logic_error("publish: the board's objects are not the ones last published");
       for (size_t i = 0; i < plan.changes.size(); ++i) {
         const PlannedChange& change = plan.changes[i];
-        ObjectStatus& object = status.objects[published_index_.at(change.ref)];
+        ObjectStatus& object = status.objects[positions[i]];
         const std::string sync = sync_of(change.action);
         const std::string_view health = to_string(healths[i].status);
         if (object.sync == sync && object.health == health && object.message == healths[i].message && object.region == change.region)
