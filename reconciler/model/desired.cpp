@@ -227,13 +227,13 @@ DesiredObject make_object(const Manifest& manifest, const DesiredState& state, c
   return object;
 }
 
-// The node pools of `cluster` in Git: a workload there waits for them.
-std::vector<ObjectRef> pools_of(const DesiredState& state, const std::string& cluster) {
-  std::vector<ObjectRef> pools;
+// The node pools in Git by the cluster they belong to: a workload waits for its cluster's.
+std::map<std::string, std::vector<ObjectRef>> pools_by_cluster(const DesiredState& state) {
+  std::map<std::string, std::vector<ObjectRef>> pools;
   for (const DesiredObject& object : state.objects)
     if (object.ref.group == "meridian.io" && object.ref.kind == "NodePool")
-      if (const Json* spec = find_member(*object.manifest->object, "spec"); spec != nullptr && string_member(*spec, "cluster") == cluster)
-        pools.push_back(object.ref);
+      if (const Json* spec = find_member(*object.manifest->object, "spec"))
+        pools[std::string(string_member(*spec, "cluster"))].push_back(object.ref);
   return pools;
 }
 
@@ -322,16 +322,11 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
   for (size_t position = 0; position < state.objects.size(); ++position)
     state.index.emplace(state.objects[position].ref, position);
 
-  // Workloads wait for the node pools of their cluster, and custom resources for their CRDs.
-  std::map<std::string, std::vector<ObjectRef>> pools_by_cluster;
-  for (const DesiredObject& object : state.objects)
-    if (object.ref.group == "meridian.io" && object.ref.kind == "NodePool")
-      if (const Json* spec = find_member(*object.manifest->object, "spec"))
-        pools_by_cluster[std::string(string_member(*spec, "cluster"))].push_back(object.ref);
+  const std::map<std::string, std::vector<ObjectRef>> pools = pools_by_cluster(state);
   const std::vector<ObjectRef> no_pools;
   for (DesiredObject& object : state.objects) {
-    const auto pools = pools_by_cluster.find(object.ref.cluster);
-    add_edges(object, state, pools != pools_by_cluster.end() ? pools->second : no_pools, state.findings);
+    const auto cluster_pools = pools.find(object.ref.cluster);
+    add_edges(object, state, cluster_pools != pools.end() ? cluster_pools->second : no_pools, state.findings);
   }
   index_edges(state);
   // A cycle is reported once, naming its members in order.
@@ -384,7 +379,11 @@ std::optional<DesiredEdit> prepare_desired_edit(const DesiredState& state, const
     if (before.manifest != &set.manifests[document.index])
       return std::nullopt; // not the object of that document
     std::vector<Finding> findings;
-    add_edges(object, state, object.tier == 4 ? pools_of(state, object.ref.cluster) : std::vector<ObjectRef>{}, findings);
+    std::vector<ObjectRef> pools;
+    if (object.tier == 4)
+      if (auto all = pools_by_cluster(state); all.count(object.ref.cluster) != 0)
+        pools = std::move(all[object.ref.cluster]);
+    add_edges(object, state, pools, findings);
     // Anything but the body changed (dependencies, region, rollout mode, a finding): the whole
     // state is built again, which checks for cycles and reports findings in full.
     if (!findings.empty() || object.depends_on != before.depends_on || object.region != before.region || object.tier != before.tier ||
