@@ -182,6 +182,22 @@ ApiResponse ApiClient::request(const HttpCall& call, std::initializer_list<int> 
   }
 }
 
+//! Sets apiVersion and kind (first, as the server orders them) where an item lacks them.
+static void restore_type(JsonDocument& item, const std::string& api_version, const std::string& kind) {
+  const bool has_version = item.HasMember("apiVersion"), has_kind = item.HasMember("kind");
+  if ((has_version || api_version.empty()) && (has_kind || kind.empty()))
+    return;
+  JsonAllocator& allocator = item.GetAllocator();
+  Json ordered(rapidjson::kObjectType);
+  if (!has_version && !api_version.empty())
+    ordered.AddMember("apiVersion", Json(api_version.c_str(), allocator), allocator);
+  if (!has_kind && !kind.empty())
+    ordered.AddMember("kind", Json(kind.c_str(), allocator), allocator);
+  for (auto& member : item.GetObject())
+    ordered.AddMember(member.name, member.value, allocator);
+  static_cast<Json&>(item).Swap(ordered);
+}
+
 std::vector<std::shared_ptr<JsonDocument>> ApiClient::list(const std::string& collection_path, int limit, const std::string& query) {
   for (int restart = 0;; ++restart) {
     std::vector<std::shared_ptr<JsonDocument>> items;
@@ -200,9 +216,18 @@ std::vector<std::shared_ptr<JsonDocument>> ApiClient::list(const std::string& co
       }
       const Json* list = find_member(*page.object, "items");
       if (list != nullptr && list->IsArray()) {
+        // A real API server omits apiVersion and kind on the items of a LIST (they are the list's,
+        // with "List" cut off the kind); a GET or an apply response carries them. Put them back so
+        // that a listed object reads as the same object got one by one.
+        const std::string list_version = text_of(*page.object, "apiVersion");
+        std::string item_kind = text_of(*page.object, "kind");
+        if (item_kind.size() > 4 && item_kind.ends_with("List"))
+          item_kind.resize(item_kind.size() - 4);
         for (const auto& item : list->GetArray()) {
           auto document = std::make_shared<JsonDocument>();
           document->CopyFrom(item, document->GetAllocator());
+          if (document->IsObject())
+            restore_type(*document, list_version, item_kind);
           items.push_back(std::move(document));
         }
       }

@@ -562,8 +562,13 @@ FakeApiServer::Response FakeApiServer::handle_resource(Request& request) {
     }
     set(list, "metadata", std::move(metadata), a);
     Json items(rapidjson::kArrayType);
-    for (size_t index = offset; index < matched.size() && index < offset + limit; ++index)
-      items.PushBack(Json(*matched[index], a), a);
+    for (size_t index = offset; index < matched.size() && index < offset + limit; ++index) {
+      // As a real API server answers: a LIST's items carry neither apiVersion nor kind.
+      Json item(*matched[index], a);
+      item.RemoveMember("apiVersion");
+      item.RemoveMember("kind");
+      items.PushBack(std::move(item), a);
+    }
     set(list, "items", std::move(items), a);
     return {200, write_compact(list), {}};
   }
