@@ -21,4 +21,16 @@ public:
   using UserError::UserError;
 };
 
+//! A request the live backend refused for a reason retrying cannot fix, with the backend's reason
+//! for it: Kubernetes' Status reasons (Invalid, Forbidden, Conflict, NotFound, AlreadyExists,
+//! BadRequest, MethodNotAllowed...), and NoKindMatch when the server does not serve the kind.
+class RejectedError : public UserError {
+public:
+  RejectedError(std::string reason, const std::string& message) : UserError(message), reason_(std::move(reason)) {}
+  const std::string& reason() const { return reason_; }
+
+private:
+  std::string reason_;
+};
+
 } // namespace meridian

@@ -18,7 +18,8 @@ CommandSpec plan_spec() {
   CommandSpec spec{"plan", "--repo URL|PATH [--ref REF] [--path DIR] [--format text|json|markdown] [--out FILE] [--detailed-exitcode]",
                    "Diff the desired state in Git against the live fleet and show the ordered changes (a dry run).",
                    workspace_options(),
-                   "Exit status (as Terraform): 0 success, 1 error, and with --detailed-exitcode 2 when there are changes."};
+                   "Exit status (as Terraform): 0 success, 1 error (the server refusing a change in its dry run included),\n"
+                   "and with --detailed-exitcode 2 when there are changes."};
   spec.options.push_back({"format", "text|json|markdown", "report format (default text; json follows schemas/plan.v1.json)"});
   spec.options.push_back({"out", "FILE", "write the report to FILE instead of standard output"});
   spec.options.push_back({"detailed-exitcode", "", "exit 2 when the plan has changes"});
@@ -86,6 +87,8 @@ int run_plan(const std::vector<std::string>& args) {
   } else {
     std::cout << render_plan(plan, format, format == ReportFormat::text && use_color(options, STDOUT_FILENO));
   }
+  if (plan.count_errors() > 0)
+    return 1; // the report names each refusal; the apply would fail
   return options.flag("detailed-exitcode") && plan.has_changes() ? 2 : 0;
 }
 

@@ -20,6 +20,8 @@ std::vector<OptionSpec> workspace_options() {
   options.push_back({"backend", "sim|kube", "live-state backend: sim (default, the embedded fleet simulator) or kube (real clusters)"});
   options.push_back({"kube-config", "FILE", "with --backend kube: cluster name -> {kubeconfig, context} (default: every cluster uses "
                                             "$KUBECONFIG or ~/.kube/config current-context, or the in-cluster config)"});
+  options.push_back({"force-conflicts", "", "with --backend kube: take over fields another field manager owns (server-side apply's "
+                                             "force); without it such a field fails the plan as a Conflict naming the manager"});
   options.push_back({"no-color", "", "never colour the output"});
   return options;
 }
@@ -28,6 +30,8 @@ std::unique_ptr<Backend> open_backend(const Options& options) {
   const std::string name = options.get_or("backend", "sim");
   if (name != "kube" && options.flag("kube-config"))
     throw UserError("--kube-config: only with --backend kube");
+  if (name != "kube" && options.flag("force-conflicts"))
+    throw UserError("--force-conflicts: only with --backend kube");
   if (name == "sim")
     return sim::open_simulator(state_dir(options) + "/sim.db");
   if (name == "kube") {
@@ -36,6 +40,7 @@ std::unique_ptr<Backend> open_backend(const Options& options) {
       kube_options = kube::load_kube_options(file);
     std::filesystem::create_directories(state_dir(options));
     kube_options.state_file = state_dir(options) + "/kube-clusters.json";
+    kube_options.force_conflicts = options.flag("force-conflicts");
     return kube::open_kube_backend(std::move(kube_options));
   }
   throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim or kube", name));

@@ -400,7 +400,16 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   plan_seconds_ = seconds_since(reconcile_started_);
   metrics_.observe("meridian_plan_duration_seconds", {}, *plan_seconds_);
   board_.set_plan(render_plan(plan, ReportFormat::json, false));
-  Outcome outcome = new_commit ? apply(*generation, plan, apply_trigger(trigger)) : check_drift(*generation, plan);
+  Outcome outcome;
+  if (const size_t errors = plan.count_errors(); errors > 0) {
+    // The server refused changes in its dry run: applying would fail them (and halt their region);
+    // nothing is applied, and the next reconcile tries again (a CRD or namespace may appear).
+    const auto first = std::find_if(plan.changes.begin(), plan.changes.end(), [](const PlannedChange& c) { return !c.error.empty(); });
+    outcome = {"failed", fmt::format("the server refused {} change{} in its dry run, nothing was applied: {}", errors,
+                                     errors == 1 ? "" : "s", first->error), false};
+  } else {
+    outcome = new_commit ? apply(*generation, plan, apply_trigger(trigger)) : check_drift(*generation, plan);
+  }
   if (outcome.result == "interrupted")
     return outcome;
   if (outcome.applied) {

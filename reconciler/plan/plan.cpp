@@ -194,24 +194,61 @@ void order_changes(Plan& plan, const DesiredState& desired, const Layout& laid) 
   plan.changes = std::move(ordered);
 }
 
+// Whether a dry run's refusal of `object` only says that something this same plan creates first is
+// not there yet: its namespace, or the CustomResourceDefinition of its kind. The apply creates
+// those first and waits for them; the note says so.
+std::optional<std::string> refusal_explained(std::string_view reason, std::string_view message, const DesiredObject& object,
+                                             const DesiredState& desired) {
+  const ObjectRef& ref = object.ref;
+  if ((reason == "NotFound" || reason.empty()) && !ref.namespace_.empty() &&
+      message.find(fmt::format("namespaces \"{}\" not found", ref.namespace_)) != std::string_view::npos &&
+      desired.find({ref.cluster, "", "Namespace", "", ref.namespace_}) != nullptr)
+    return fmt::format("its Namespace {} is created first; the server checks it then", ref.namespace_);
+  if (reason == "NoKindMatch") {
+    for (const DesiredObject& other : desired.objects) {
+      if (other.ref.cluster != ref.cluster || other.ref.kind != "CustomResourceDefinition" || other.ref.group != "apiextensions.k8s.io")
+        continue;
+      const Json* spec = find_member(*other.body, "spec");
+      const Json* names = spec != nullptr ? find_member(*spec, "names") : nullptr;
+      if (spec != nullptr && names != nullptr && string_member(*spec, "group") == ref.group && string_member(*names, "kind") == ref.kind)
+        return fmt::format("its CustomResourceDefinition {} is created first; the server checks it then", other.ref.name);
+    }
+  }
+  return std::nullopt;
+}
+
 // The server's own answer (dry-run apply) compared with live in both directions, as `kubectl diff`
-// does: defaults and admission changes never show, and fields the apply would drop do. Falls back
-// to the client-side diff (nullopt) when the backend cannot dry-run or the dry run fails.
-std::optional<std::vector<FieldChange>> server_diff(Backend& backend, const DesiredObject& object, const Json& live,
-                                                    DiffOptions options, std::vector<std::string>& warnings) {
+// does: defaults and admission changes never show, and fields the apply would drop do. Creates are
+// dry-run too, so that the server judges every change the apply would send. A refusal is the
+// change's `error` (the plan fails), unless only something the plan creates first is missing (a
+// `note`). nullopt: no server diff (the backend cannot dry-run, a create, or a refusal).
+std::optional<std::vector<FieldChange>> server_diff(Backend& backend, const DesiredObject& object, const JsonDocument* live,
+                                                    DiffOptions options, const DesiredState& desired, PlannedChange& change) {
   if (!backend.server_side_dry_run() || object.ref.is_fleet_level())
     return std::nullopt;
   std::shared_ptr<const JsonDocument> dry;
   try {
     dry = backend.apply(object.ref, *object.body, true);
+  } catch (const RejectedError& error) {
+    if (auto why = refusal_explained(error.reason(), error.what(), object, desired))
+      change.note = std::move(*why);
+    else
+      change.error = error.what();
+    return std::nullopt;
+  } catch (const TransientError& error) {
+    change.error = fmt::format("{}: the server dry run failed: {}", object.ref.display(), error.what());
+    return std::nullopt;
   } catch (const UserError& error) {
-    warnings.push_back(fmt::format("{}: server dry-run failed, diff computed locally: {}", object.ref.display(), error.what()));
+    if (auto why = refusal_explained("", error.what(), object, desired))
+      change.note = std::move(*why);
+    else
+      change.error = fmt::format("{}: the server dry run failed: {}", object.ref.display(), error.what());
     return std::nullopt;
   }
-  if (dry == nullptr)
+  if (dry == nullptr || live == nullptr)
     return std::nullopt;
-  options.last_applied = &live; // every live field the dry-run result lacks is a removal
-  return diff_object(*dry, live, options);
+  options.last_applied = live; // every live field the dry-run result lacks is a removal
+  return diff_object(*dry, *live, options);
 }
 
 // What will happen to pods: the backend's forecast for the changes, and for every workload of a
@@ -365,7 +402,9 @@ struct PlanMemo {
     std::shared_ptr<const ParsedBlob> keep;   //!< keeps `source` from being freed (and its address reused)
     Action action = Action::unchanged;
     std::vector<FieldChange> fields;
-    std::vector<std::string> warnings; //!< the object's own plan warnings (a failed server dry run)
+    std::vector<std::string> warnings; //!< the object's own plan warnings
+    std::string note;                  //!< the change's note (a dry run explained by what the plan creates first)
+    std::string error;                 //!< the server's refusal of the change in its dry run
   };
   std::string key; //!< backend revision, store revision, settings; "" before the first plan
   std::string live_revision; //!< the backend revision in `key`
@@ -399,6 +438,10 @@ std::string_view to_string(Action action) {
 
 size_t Plan::count(Action action) const {
   return static_cast<size_t>(std::count_if(changes.begin(), changes.end(), [&](const PlannedChange& c) { return c.action == action; }));
+}
+
+size_t Plan::count_errors() const {
+  return static_cast<size_t>(std::count_if(changes.begin(), changes.end(), [](const PlannedChange& c) { return !c.error.empty(); }));
 }
 
 namespace {
@@ -484,7 +527,7 @@ private:
 
   // The change of one desired object against its live object (nullptr: absent); a failed server
   // dry-run adds to `warnings`.
-  PlannedChange change_of(const DesiredObject& object, const JsonDocument* live, std::vector<std::string>& warnings) {
+  PlannedChange change_of(const DesiredObject& object, const JsonDocument* live, [[maybe_unused]] std::vector<std::string>& warnings) {
     PlannedChange change;
     change.ref = object.ref;
     change.region = object.region;
@@ -493,6 +536,7 @@ private:
     if (live == nullptr) {
       change.action = Action::create;
       change.fields = creation_fields(*object.body);
+      server_diff(backend_, object, nullptr, {}, desired_, change);
       return change;
     }
     DiffOptions diff_options;
@@ -501,11 +545,11 @@ private:
     JsonDocument last_applied;
     if (const auto text = store_.last_applied(desired_.owner, object.ref.key()); text && !parse_json(*text, last_applied))
       diff_options.last_applied = &last_applied;
-    if (auto server_fields = server_diff(backend_, object, *live, diff_options, warnings))
+    if (auto server_fields = server_diff(backend_, object, live, diff_options, desired_, change))
       change.fields = std::move(*server_fields);
     else
       change.fields = diff_object(*object.body, *live, diff_options);
-    change.action = change.fields.empty() ? Action::unchanged : Action::update;
+    change.action = change.fields.empty() && change.error.empty() ? Action::unchanged : Action::update;
     return change;
   }
 
@@ -578,7 +622,8 @@ private:
       patched.changes[at[position]] = std::move(change);
       if (object.manifest != nullptr && object.manifest->object != nullptr)
         memo.entries[object.ref] = {object.manifest->object, object.manifest->blob, patched.changes[at[position]].action,
-                                    patched.changes[at[position]].fields, {}};
+                                    patched.changes[at[position]].fields, {}, patched.changes[at[position]].note,
+                                    patched.changes[at[position]].error};
       else
         memo.entries.erase(object.ref);
     }
@@ -705,6 +750,8 @@ private:
         change.desired = &object;
         change.action = entry->second.action;
         change.fields = entry->second.fields;
+        change.note = entry->second.note;
+        change.error = entry->second.error;
         object_warnings[index_of(object)] = entry->second.warnings;
         planned[index_of(object)] = std::move(change);
       }
@@ -725,7 +772,7 @@ private:
         if (change.desired->manifest == nullptr || change.desired->manifest->object == nullptr)
           continue; // no parse to recognise it by (released documents)
         memo.entries[change.ref] = {change.desired->manifest->object, change.desired->manifest->blob, change.action, change.fields,
-                                    object_warnings[index]};
+                                    object_warnings[index], change.note, change.error};
       }
       if (!reuse_) {
         memo.live = live_facts;

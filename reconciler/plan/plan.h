@@ -34,6 +34,9 @@ struct PlannedChange {
   bool region_rollout = false;            //!< a DaemonSet template change stepped region by region inside its cluster
   std::vector<std::string> rollout_regions;
   std::string note;                       //!< why (deletions), or what else to know
+  //! The live backend's refusal of this change (its server-side dry run), in one line naming the
+  //! object and the field: the apply would fail, so the plan fails.
+  std::string error;
 };
 
 //! What make_plan keeps between the plans of one process (`meridian run`): while the backend's
@@ -76,6 +79,8 @@ struct Plan {
 
   size_t count(Action action) const;
   bool has_changes() const { return count(Action::create) + count(Action::update) + count(Action::remove) > 0; }
+  //! Changes the backend refused in a dry run (their `error`s).
+  size_t count_errors() const;
 };
 
 //! Diffs `desired` against `backend` and orders the changes.

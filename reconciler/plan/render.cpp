@@ -66,6 +66,11 @@ std::string summary_line(const Plan& plan) {
                      plan.count(Action::update), plan.count(Action::remove), plan.count(Action::unchanged));
 }
 
+std::string error_line(const Plan& plan) {
+  const size_t errors = plan.count_errors();
+  return fmt::format("Plan failed: the server refused {} change{}; apply would fail.", errors, errors == 1 ? "" : "s");
+}
+
 std::string forecast_line(const PlacementForecast& forecast) {
   const std::string name = forecast.workload.display();
   const std::string where = forecast.workload.cluster.empty() ? "" : fmt::format(" (cluster {})", forecast.workload.cluster);
@@ -86,6 +91,8 @@ std::string render_text(const Plan& plan, const Palette& palette) {
                                                                  object_label(change.ref)));
       body += change.region.empty() ? "" : fmt::format(" [{}]", change.region);
       body += change.note.empty() ? "\n" : fmt::format(": {}\n", change.note);
+      if (!change.error.empty())
+        body += "      " + palette.red("! " + change.error) + "\n";
       if (change.action == Action::update)
         for (const FieldChange& field : change.fields)
           body += "      " + field_line(field) + "\n";
@@ -104,6 +111,14 @@ std::string render_text(const Plan& plan, const Palette& palette) {
     out += "\n" + palette.bold("Warnings") + "\n";
     for (const std::string& warning : plan.warnings)
       out += "  " + warning + "\n";
+  }
+  if (const size_t errors = plan.count_errors(); errors > 0) {
+    out += "\n" + palette.bold("Errors") + "\n";
+    for (const PlannedChange& change : plan.changes)
+      if (!change.error.empty())
+        out += "  " + palette.red(change.error) + "\n";
+    out += "\n" + summary_line(plan) + "\n" + error_line(plan) + "\n";
+    return out;
   }
   out += "\n" + (plan.has_changes() ? summary_line(plan) : std::string("No changes. The live fleet matches Git.")) + "\n";
   return out;
@@ -130,6 +145,8 @@ std::string render_markdown(const Plan& plan) {
                        to_string(change.action), change.region.empty() ? "" : fmt::format(" in {}", change.region));
     if (!change.note.empty())
       out += change.note + "\n\n";
+    if (!change.error.empty())
+      out += "**Error:** `" + change.error + "`\n\n";
     if (!change.fields.empty()) {
       out += "```diff\n";
       for (const FieldChange& field : change.fields) {
@@ -155,6 +172,8 @@ std::string render_markdown(const Plan& plan) {
     out += "> ⚠️ " + warning + "\n";
   if (!plan.warnings.empty())
     out += "\n";
+  if (plan.count_errors() > 0)
+    out += "**" + error_line(plan) + "**\n\n";
   out += "**" + (plan.has_changes() ? summary_line(plan) : std::string("No changes.")) + "**\n";
   return out;
 }
@@ -223,6 +242,8 @@ std::string render_json(const Plan& plan) {
     write_string(writer, "action", to_string(change.action));
     if (!change.note.empty())
       write_string(writer, "note", change.note);
+    if (!change.error.empty())
+      write_string(writer, "error", change.error);
     writer.Key("fields");
     writer.StartArray();
     for (const FieldChange& field : change.fields) {
@@ -266,6 +287,12 @@ std::string render_json(const Plan& plan) {
   writer.StartArray();
   for (const std::string& warning : plan.warnings)
     writer.String(warning.c_str());
+  writer.EndArray();
+  writer.Key("errors");
+  writer.StartArray();
+  for (const PlannedChange& change : plan.changes)
+    if (!change.error.empty())
+      writer.String(change.error.c_str());
   writer.EndArray();
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";

@@ -395,7 +395,7 @@ TEST_CASE("plan memo: ignore rules that differ only in how pointers are split ar
   check_same_as_fresh(fleet, fixed, plan);
 }
 
-TEST_CASE("plan memo: a server dry-run warning is the same with and without a memo", "[plan][memo]") {
+TEST_CASE("plan memo: a server dry-run refusal is the same with and without a memo", "[plan][memo]") {
   // A backend with both a revision and a server-side dry run (the simulator behind a decorator
   // that claims the dry run is the server's, and an admission webhook that rejects one object).
   MemoFleet fleet;
@@ -403,9 +403,13 @@ TEST_CASE("plan memo: a server dry-run warning is the same with and without a me
   fleet.counting.claim_server_side_dry_run = true;
   fleet.counting.fail_dry_run_of = extra_ref;
   const Plan fresh = make_plan(*commit.desired, fleet.counting, fleet.store, PlanOptions{});
-  REQUIRE(fresh.warnings ==
-          std::vector<std::string>{"ConfigMap/default/extra: server dry-run failed, diff computed locally: admission webhook denied the request"});
-  CHECK_FALSE(fresh.has_changes());
+  // The refusal fails the plan: the apply would fail that object.
+  REQUIRE(fresh.count_errors() == 1);
+  CHECK(fresh.changes.size() > 0);
+  const auto refused = std::find_if(fresh.changes.begin(), fresh.changes.end(), [](const PlannedChange& c) { return !c.error.empty(); });
+  CHECK(refused->ref == extra_ref);
+  CHECK(refused->error == "ConfigMap/default/extra: the server dry run failed: admission webhook denied the request");
+  CHECK(fresh.warnings.empty());
   const std::string expected = rendered(fresh);
 
   const Plan first = fleet.plan_with_memo(commit);
@@ -413,7 +417,7 @@ TEST_CASE("plan memo: a server dry-run warning is the same with and without a me
   CHECK(rendered(first) == expected);
   const Plan second = fleet.plan_with_memo(commit);
   CHECK(fleet.counting.count("visit_managed") == 0);
-  CHECK(rendered(second) == expected); // the memo keeps the diff but drops the warning
+  CHECK(rendered(second) == expected); // the memo keeps the diff and the refusal
 }
 
 TEST_CASE("plan memo: a commit that changes no document gets the last plan back, with its own commit", "[plan][memo]") {

@@ -82,6 +82,33 @@ std::string ResourceType::object_path(const std::string& ns, const std::string& 
 
 bool ResourceType::supports(std::string_view verb) const { return std::find(verbs.begin(), verbs.end(), verb) != verbs.end(); }
 
+std::string status_reason(int http_status, const std::string& body) {
+  JsonDocument status;
+  if (!parse_json(body, status) && text_of(status, "kind") == "Status" && !text_of(status, "reason").empty())
+    return text_of(status, "reason");
+  if (schema_rejection(http_status, body))
+    return "Invalid";
+  switch (http_status) {
+  case 400: return "BadRequest";
+  case 403: return "Forbidden";
+  case 404: return "NotFound";
+  case 405: return "MethodNotAllowed";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 415: return "UnsupportedMediaType";
+  case 422: return "Invalid";
+  default: return reason_phrase(http_status);
+  }
+}
+
+bool schema_rejection(int http_status, const std::string& body) {
+  // A server-side apply of a field the type's schema does not declare fails with 500 and "failed to
+  // create typed patch object (...): .spec.foo: field not declared in schema" (v1.26): the request
+  // itself is wrong, and sending it again cannot help.
+  return http_status == 500 && (body.find("failed to create typed patch object") != std::string::npos ||
+                                body.find("field not declared in schema") != std::string::npos);
+}
+
 std::string describe_status(int http_status, const std::string& body) {
   JsonDocument status;
   if (parse_json(body, status) || text_of(status, "kind") != "Status") {
@@ -103,7 +130,10 @@ std::string describe_status(int http_status, const std::string& body) {
         std::string manager = cause_message;
         if (manager.starts_with("conflict with "))
           manager = manager.substr(14);
-        managers.push_back(field.empty() ? manager : fmt::format("{} ({})", manager, field));
+        if (const size_t using_at = manager.find(" using "); using_at != std::string::npos)
+          manager.resize(using_at);
+        managers.push_back(field.empty() ? fmt::format("a field is managed by {}", manager)
+                                         : fmt::format("{} is managed by {}", field, manager));
         continue;
       }
       const std::string rendered = field.empty() ? cause_message : fmt::format("{}: {}", field, cause_message);
@@ -111,17 +141,20 @@ std::string describe_status(int http_status, const std::string& body) {
         causes.push_back(rendered);
     }
   }
+  if (!managers.empty()) {
+    // Server-side apply without force: fields another manager owns. Say whose, and how to proceed.
+    std::string line = reason + ": ";
+    for (size_t index = 0; index < managers.size(); ++index)
+      line += (index == 0 ? "" : "; ") + managers[index];
+    return line + " (take over with --force-conflicts or the annotation meridian.io/force-conflicts: \"true\", or stop setting the "
+                  "field in Git)";
+  }
   std::string line = message.empty() ? reason : fmt::format("{}: {}", reason, message);
   if (!causes.empty()) {
     line += " (";
     for (size_t index = 0; index < causes.size(); ++index)
       line += (index == 0 ? "" : "; ") + causes[index];
     line += ")";
-  }
-  if (!managers.empty()) {
-    line += "; conflicting field managers: ";
-    for (size_t index = 0; index < managers.size(); ++index)
-      line += (index == 0 ? "" : ", ") + managers[index];
   }
   return line;
 }
@@ -167,11 +200,17 @@ ApiResponse ApiClient::request(const HttpCall& call, std::initializer_list<int> 
       connection_.credentials->invalidate();
       continue;
     }
-    const std::string status_text = describe_status(result.status, result.body);
+    std::string status_text = describe_status(result.status, result.body);
+    if (schema_rejection(result.status, result.body)) {
+      JsonDocument status;
+      const std::string message = parse_json(result.body, status) ? result.body : text_of(status, "message");
+      const size_t fields = message.find("): ");
+      status_text = "Invalid: " + one_line(fields == std::string::npos ? message : message.substr(fields + 3));
+    }
     if (result.status == 401)
       throw UserError(fmt::format("{}: {} (the credentials of {} were rejected)", where, status_text, connection_.endpoint.origin));
-    if (!retryable(result.status))
-      throw UserError(fmt::format("{}: {}", where, status_text));
+    if (!retryable(result.status) || schema_rejection(result.status, result.body))
+      throw RejectedError(status_reason(result.status, result.body), fmt::format("{}: {}", where, status_text));
     if (attempt >= retry_.max_attempts)
       throw TransientError(fmt::format("{}: {} (after {} attempts)", where, status_text, attempt));
     std::chrono::milliseconds delay = backoff;

@@ -50,6 +50,11 @@ struct RetryPolicy {
 //! "Invalid: Deployment.apps \"web\" is invalid: spec.replicas: ...": a Status body (or, when the
 //! body is not a Status, the HTTP status and body) in one line.
 std::string describe_status(int http_status, const std::string& body);
+//! The Status reason of an error response ("Invalid", "Forbidden", "Conflict"...), or one made
+//! from the HTTP status when the body is not a Status.
+std::string status_reason(int http_status, const std::string& body);
+//! True for the 500 a server-side apply answers for a field the type's schema lacks: permanent.
+bool schema_rejection(int http_status, const std::string& body);
 
 class ApiClient {
 public:

@@ -2,7 +2,7 @@
 //
 // Every Kubernetes object is read with paginated LISTs (one per resource type and namespace, cached
 // for a few seconds so that a plan's N gets of one type cost one request), applied with server-side
-// apply (field manager `meridian`, force on; dry-run with dryRun=All) and deleted with a
+// apply (field manager `meridian`; force only when asked; dry-run with dryRun=All) and deleted with a
 // propagation policy, waiting until the server answers 404. Kinds map to REST paths through the
 // cluster's discovery documents, never through guessed plurals. CRDs are waited for until
 // Established, then discovery is refreshed.
@@ -37,6 +37,9 @@ struct KubeOptions {
   //! Binding for clusters without an explicit one; nullopt (with explicit bindings) = unbound.
   std::optional<ClusterBinding> fallback = ClusterBinding{};
   std::string field_manager = "meridian";
+  //! Take over fields another field manager owns (server-side apply's force). Off: such a field is
+  //! a Conflict that names the manager, in plan and apply (per object: meridian.io/force-conflicts).
+  bool force_conflicts = false;
   std::string propagation_policy = "Background"; //!< or Foreground
   std::chrono::milliseconds delete_timeout{std::chrono::minutes(5)};
   std::chrono::milliseconds establish_timeout{std::chrono::minutes(1)};

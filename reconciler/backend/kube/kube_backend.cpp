@@ -23,6 +23,7 @@ constexpr std::string_view kFleetGroup = "meridian.io";
 constexpr std::string_view kManagedByAnnotation = "meridian.io/managed-by";
 constexpr std::string_view kRegionLabel = "topology.kubernetes.io/region";
 constexpr std::string_view kCrdGroup = "apiextensions.k8s.io";
+constexpr std::string_view kForceConflictsAnnotation = "meridian.io/force-conflicts";
 
 //! Kinds list_managed always looks at (kubectl's prune allow-list and what fleets here carry);
 //! kinds this process read or applied are added. Kinds a cluster does not serve are skipped.
@@ -194,10 +195,16 @@ public:
     return with_context(ref, [&] {
       const auto type = api.resource_for(group_of(api_version), version_of(api_version), kind);
       if (!type)
-        throw UserError(fmt::format("no matches for kind \"{}\" in version \"{}\"{}", kind, api_version,
+        throw RejectedError("NoKindMatch", fmt::format("no matches for kind \"{}\" in version \"{}\"{}", kind, api_version,
                                     group_of(api_version).empty() ? "" : " (is its CustomResourceDefinition installed?)"));
       const std::string ns = type->namespaced ? ref.namespace_ : "";
-      std::string target = fmt::format("{}?fieldManager={}&force=true", type->object_path(ns, ref.name), url_encode(options_.field_manager));
+      // Fields another manager owns are a Conflict, not taken over, unless the user said so (the
+      // --force-conflicts option, or the object's meridian.io/force-conflicts: "true").
+      const Json* annotations = find_path(desired, "metadata.annotations");
+      const bool force = options_.force_conflicts ||
+                         (annotations != nullptr && string_member(*annotations, kForceConflictsAnnotation) == "true");
+      std::string target = fmt::format("{}?fieldManager={}{}", type->object_path(ns, ref.name), url_encode(options_.field_manager),
+                                       force ? "&force=true" : "");
       if (dry_run)
         target += "&dryRun=All";
       const ApiResponse response = api.request({"PATCH", target, apply_body(desired), "application/apply-patch+yaml"});
@@ -325,6 +332,8 @@ private:
       return body();
     } catch (const TransientError& error) {
       throw TransientError(prefix(error.what()));
+    } catch (const RejectedError& error) {
+      throw RejectedError(error.reason(), prefix(error.what()));
     } catch (const UserError& error) {
       throw UserError(prefix(error.what()));
     }

@@ -22,6 +22,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A namespace left by an earlier run on the same kit must be gone first (deletion takes seconds).
+"${KUBECTL[@]}" delete namespace meridian-e2e --ignore-not-found --wait=true --timeout=120s >/dev/null
 
 mkdir -p "$REPO"
 git -C "$REPO" init -q -b main
@@ -33,5 +35,63 @@ run 0 M apply --repo "$REPO" --auto-approve
 run 0 M plan --repo "$REPO" --detailed-exitcode
 expect_in "No changes."
 run 0 M plan --repo "$REPO" --detailed-exitcode --format json
+
+# --- Drift made by another field manager shows, with its field and its manager: a field Git sets
+# that someone else changed (kubectl patch) or took over (another team's server-side apply) is a
+# Conflict, never taken silently; --force-conflicts (or the object's meridian.io/force-conflicts
+# annotation) takes it back. Fields the controllers set and fields Git does not set are not drift.
+"${KUBECTL[@]}" -n meridian-e2e patch configmap settings --type merge -p '{"data":{"level":"debug"}}' >/dev/null
+"${KUBECTL[@]}" -n meridian-e2e label configmap settings added-by=someone-else >/dev/null
+run 1 M plan --repo "$REPO" --detailed-exitcode
+expect_in "~ update ConfigMap/meridian-e2e/settings (cluster kit)"
+expect_in 'data.level: "debug" → "info"'
+expect_in '.data.level is managed by "kubectl-patch"'
+expect_in "Plan failed: the server refused 1 change; apply would fail."
+expect_not_in "added-by"
+run 1 M apply --repo "$REPO" --auto-approve
+expect_in "nothing was applied"
+run 0 M apply --repo "$REPO" --auto-approve --force-conflicts
+run 0 M plan --repo "$REPO" --detailed-exitcode
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: meridian-e2e\ndata:\n  level: warn\n' |
+  "${KUBECTL[@]}" apply --server-side --force-conflicts --field-manager=platform-team -f - >/dev/null
+run 1 M plan --repo "$REPO"
+expect_in '.data.level is managed by "platform-team"'
+sed -i 's/^  name: settings$/  name: settings\n  annotations:\n    meridian.io\/force-conflicts: "true"/' "$REPO/clusters/kit/core.yaml"
+commit "settings: Git owns data.level"
+run 2 M plan --repo "$REPO" --detailed-exitcode
+expect_in 'data.level: "warn" → "info"'
+run 0 M apply --repo "$REPO" --auto-approve
+run 0 M plan --repo "$REPO" --detailed-exitcode
+
+# --- The server's own errors fail the plan, naming object and field: an invalid value, a field
+# the type does not declare (a 500 from the server, never retried), a kind no CRD defines.
+printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: meridian-e2e\nspec:\n  type: Bogus\n  selector:\n    app: web\n  ports:\n    - name: http\n      port: 80\n      targetPort: 8080\n' >"$REPO/clusters/kit/service.yaml"
+python3 - "$REPO/clusters/kit/core.yaml" <<'PY'
+import sys
+path = sys.argv[1]
+docs = open(path).read().split("---\n")
+open(path, "w").write("---\n".join(d for d in docs if "kind: Service\n" not in d))
+PY
+commit "a Service type the server does not know"
+run 1 M plan --repo "$REPO" --detailed-exitcode
+expect_in "Service/meridian-e2e/web (cluster kit)"
+expect_in "spec.type"
+expect_in "Invalid"
+git -C "$REPO" checkout -q HEAD~1 -- clusters/kit/core.yaml
+rm "$REPO/clusters/kit/service.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\n  namespace: meridian-e2e\ndata:\n  a: b\nspecc:\n  x: 1\n' >"$REPO/clusters/kit/typo.yaml"
+commit "a field ConfigMap does not have"
+run 1 M plan --repo "$REPO"
+expect_in "ConfigMap/meridian-e2e/typo"
+expect_in ".specc: field not declared in schema"
+run 1 M apply --repo "$REPO" --auto-approve
+rm "$REPO/clusters/kit/typo.yaml"
+printf 'apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: meridian-e2e\nspec: {}\n' >"$REPO/clusters/kit/widget.yaml"
+commit "a kind the cluster does not serve"
+run 1 M plan --repo "$REPO"
+expect_in 'no matches for kind "Widget" in version "example.com/v1"'
+rm "$REPO/clusters/kit/widget.yaml"
+commit "back to the fleet"
+run 0 M plan --repo "$REPO" --detailed-exitcode
 
 echo "PASS: $CHECKS checks"

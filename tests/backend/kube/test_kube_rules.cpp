@@ -162,8 +162,8 @@ TEST_CASE("Status errors render in one line with causes and conflicting managers
   const std::string conflict = describe_status(409, R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Conflict","code":409,
     "message":"Apply failed with 2 conflicts: conflicts with \"kubectl\":\n- .spec.replicas\n- .data.key",
     "details":{"causes":[{"reason":"FieldManagerConflict","message":"conflict with \"kubectl\"","field":".spec.replicas"},{"reason":"FieldManagerConflict","message":"conflict with \"kube-controller-manager\" using apps/v1","field":".data.key"}]}})");
-  CHECK(conflict == "Conflict: Apply failed with 2 conflicts: conflicts with \"kubectl\": - .spec.replicas - .data.key; conflicting field managers: "
-                    "\"kubectl\" (.spec.replicas), \"kube-controller-manager\" using apps/v1 (.data.key)");
+  CHECK(conflict == "Conflict: .spec.replicas is managed by \"kubectl\"; .data.key is managed by \"kube-controller-manager\" (take over "
+                    "with --force-conflicts or the annotation meridian.io/force-conflicts: \"true\", or stop setting the field in Git)");
   CHECK(describe_status(502, "<html>bad gateway</html>") == "HTTP 502: <html>bad gateway</html>");
   CHECK(describe_status(404, "") == "NotFound");
 }
