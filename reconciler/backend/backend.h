@@ -55,6 +55,24 @@ struct ObjectRefHash {
   }
 };
 
+//! How Meridian marks what it manages (set on every desired body by model/, read by plan/ and the
+//! backends): the owner's name in an annotation, and for Kubernetes objects a label that `kubectl
+//! -l` and LISTs can select on plus a tracking id naming the object itself, so that an annotation
+//! copied onto another object, or an object of the same name applied by another Meridian cluster
+//! bound to the same API server, is never taken for one's own (as Argo CD's tracking id).
+inline constexpr std::string_view kManagedByAnnotation = "meridian.io/managed-by";
+inline constexpr std::string_view kOwnerLabel = "meridian.io/owner";
+inline constexpr std::string_view kTrackingAnnotation = "meridian.io/tracking-id";
+
+//! The owner as a label value (63 characters of [A-Za-z0-9._-], alphanumeric at both ends): the
+//! owner itself when it is one, else its legal characters and a hash of the whole.
+std::string owner_label_value(std::string_view owner);
+//! `<cluster>:<group>/<kind>:<namespace>/<name>` of a Kubernetes object.
+std::string tracking_id(const ObjectRef& ref);
+//! True when `object` (live, as the backend holds it at `ref`) is `owner`'s: its managed-by
+//! annotation names the owner and, for a Kubernetes object, its tracking id names `ref`.
+bool owned_by(const Json& object, const ObjectRef& ref, std::string_view owner);
+
 enum class HealthStatus { healthy, progressing, degraded, missing, suspended };
 std::string_view to_string(HealthStatus status);
 
@@ -104,6 +122,17 @@ public:
     for (LiveObject& live : list_managed(owner))
       visit(std::move(live));
   }
+
+  //! The objects the desired state and the last applies name (make_plan says so before
+  //! visit_managed): a backend that reads by kind and namespace then reads these kinds in these
+  //! namespaces, rather than every kind everywhere (which needs rights the fleet does not). By
+  //! default ignored.
+  virtual void scope(const std::vector<ObjectRef>& refs) { (void)refs; }
+  //! True when scope() is used (make_plan does not gather the refs for a backend that ignores them).
+  virtual bool wants_scope() const { return false; }
+
+  //! Warnings about live state the backend could not read (a kind it may not list), once each.
+  virtual std::vector<std::string> take_warnings() { return {}; }
 
   //! A token that changes whenever any object of the backend changes (created, changed, deleted,
   //! by anyone), or nullopt when the backend cannot tell. While it stays the same, what was read

@@ -164,7 +164,7 @@ int run_run(const std::vector<std::string>& args) {
   loop_options.git.cache_dir = directory + "/repos";
   loop_options.git.ssh_key_file = options.get_or("ssh-key", "");
   loop_options.git.netrc_file = options.get_or("netrc", "");
-  loop_options.owner = fleet_owner(*repo, loop_options.path);
+  loop_options.owner = fleet_owner(options, *repo, loop_options.path);
   loop_options.interval = parse_interval(options);
   loop_options.seed = parse_seed(options);
   loop_options.self_heal = options.flag("self-heal");

@@ -20,6 +20,8 @@ std::vector<OptionSpec> workspace_options() {
   options.push_back({"backend", "sim|kube", "live-state backend: sim (default, the embedded fleet simulator) or kube (real clusters)"});
   options.push_back({"kube-config", "FILE", "with --backend kube: cluster name -> {kubeconfig, context} (default: every cluster uses "
                                             "$KUBECONFIG or ~/.kube/config current-context, or the in-cluster config)"});
+  options.push_back({"owner", "NAME", "the fleet's identity on live objects (meridian.io/owner label, managed-by annotation; default: "
+                                      "the repository's name and --path); objects of another owner are never changed or pruned"});
   options.push_back({"force-conflicts", "", "with --backend kube: take over fields another field manager owns (server-side apply's "
                                              "force); without it such a field fails the plan as a Conflict naming the manager"});
   options.push_back({"no-color", "", "never colour the output"});
@@ -54,13 +56,31 @@ bool use_color(const Options& options, int fd) {
   return isatty(fd) != 0;
 }
 
-std::string fleet_owner(const std::string& repository, std::string path) {
-  std::string owner = repository;
+std::string fleet_owner(const Options& options, const std::string& repository, std::string path) {
+  if (const auto owner = options.get("owner")) {
+    const bool legal = !owner->empty() && owner->size() <= 63 && owner_label_value(*owner) == *owner;
+    if (!legal)
+      throw UserError(fmt::format("--owner: expected a name of at most 63 letters, digits, '-', '_' or '.', starting and ending with a "
+                                  "letter or digit, got \"{}\"",
+                                  *owner));
+    return *owner;
+  }
+  std::string name = repository;
+  while (name.size() > 1 && (name.back() == '/' || name.back() == '\\'))
+    name.pop_back();
   if (std::filesystem::exists(repository))
-    owner = std::filesystem::weakly_canonical(repository).string();
+    name = std::filesystem::weakly_canonical(repository).filename().string();
+  if (const size_t cut = name.find_last_of("/:"); cut != std::string::npos)
+    name = name.substr(cut + 1);
+  if (name.ends_with(".git") && name.size() > 4)
+    name.resize(name.size() - 4);
+  if (name.empty())
+    name = "fleet";
   while (!path.empty() && path.back() == '/')
     path.pop_back();
-  return path.empty() ? owner : owner + "#" + path;
+  while (path.starts_with("./"))
+    path = path.substr(2);
+  return path.empty() ? name : name + "/" + path;
 }
 
 std::unique_ptr<Workspace> open_workspace(const Options& options) {
@@ -69,7 +89,7 @@ std::unique_ptr<Workspace> open_workspace(const Options& options) {
   const ManifestSet& set = workspace->loaded->manifests;
   std::vector<Finding> findings = validate_manifests(set);
   if (is_valid(findings)) {
-    workspace->desired = build_desired_state(set, fleet_owner(set.repository, set.path));
+    workspace->desired = build_desired_state(set, fleet_owner(options, set.repository, set.path));
     findings.insert(findings.end(), workspace->desired.findings.begin(), workspace->desired.findings.end());
   }
   if (!is_valid(findings)) {

@@ -28,9 +28,11 @@ std::unique_ptr<Workspace> open_workspace(const Options& options);
 //! The backend named by --backend (default sim) with its state under the state directory.
 std::unique_ptr<Backend> open_backend(const Options& options);
 
-//! The fleet's identity in `meridian.io/managed-by`: the repository as the user names it (a local
-//! path made absolute) and the --path inside it. `apply` and `run` must agree on it.
-std::string fleet_owner(const std::string& repository, std::string path);
+//! The fleet's identity (`meridian.io/managed-by`, the `meridian.io/owner` label): `--owner NAME`
+//! when given, else the repository's name (the last segment of its path or URL, without `.git`)
+//! and the --path inside it, so that the same repository cloned elsewhere (by CI, by a colleague)
+//! is the same owner. `apply` and `run` must agree on it.
+std::string fleet_owner(const Options& options, const std::string& repository, std::string path);
 
 //! True when output should be coloured: a terminal, no --no-color, no $NO_COLOR.
 bool use_color(const Options& options, int fd);

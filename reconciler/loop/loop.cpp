@@ -69,6 +69,9 @@ public:
     inner_.visit_managed(owner, visit);
   }
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
+  void scope(const std::vector<ObjectRef>& refs) override { inner_.scope(refs); }
+  bool wants_scope() const override { return inner_.wants_scope(); }
+  std::vector<std::string> take_warnings() override { return inner_.take_warnings(); }
   bool server_side_dry_run() const override { return inner_.server_side_dry_run(); }
   std::optional<std::string> revision() override { return inner_.revision(); }
   std::optional<std::vector<ObjectRef>> changes_since(const std::string& revision) override {

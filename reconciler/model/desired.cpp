@@ -57,20 +57,23 @@ FleetSettings read_fleet(const Json& fleet) {
   return settings;
 }
 
-void set_annotation(JsonDocument& body, std::string_view key, std::string_view value) {
+// Sets metadata.<map>.<key> (map: annotations or labels).
+void set_metadata_entry(JsonDocument& body, const char* map, std::string_view key, std::string_view value) {
   auto& allocator = body.GetAllocator();
   if (!body.HasMember("metadata"))
     body.AddMember("metadata", Json(rapidjson::kObjectType), allocator);
   Json& metadata = body["metadata"];
-  if (!metadata.HasMember("annotations") || !metadata["annotations"].IsObject()) {
-    metadata.RemoveMember("annotations");
-    metadata.AddMember("annotations", Json(rapidjson::kObjectType), allocator);
+  if (!metadata.HasMember(map) || !metadata[map].IsObject()) {
+    metadata.RemoveMember(map);
+    metadata.AddMember(Json(rapidjson::StringRef(map)), Json(rapidjson::kObjectType), allocator);
   }
-  Json& annotations = metadata["annotations"];
+  Json& annotations = metadata[map];
   annotations.RemoveMember(Json(rapidjson::StringRef(key.data(), key.size())));
   annotations.AddMember(Json(key.data(), static_cast<rapidjson::SizeType>(key.size()), allocator),
                         Json(value.data(), static_cast<rapidjson::SizeType>(value.size()), allocator), allocator);
 }
+
+void set_annotation(JsonDocument& body, std::string_view key, std::string_view value) { set_metadata_entry(body, "annotations", key, value); }
 
 // Kinds whose group is implied when depends-on names them without one.
 std::string default_group(std::string_view kind) {
@@ -188,8 +191,13 @@ DesiredObject make_object(const Manifest& manifest, const DesiredState& state, c
     object.body = before->body;
   else
     object.body = arena.copy(*manifest.object);
-  if (!reused)
+  if (!reused) {
     set_annotation(*object.body, managed_by_annotation, state.owner);
+    if (!manifest.is_meridian_kind()) { // see kOwnerLabel in backend/backend.h
+      set_metadata_entry(*object.body, "labels", kOwnerLabel, owner_label_value(state.owner));
+      set_annotation(*object.body, kTrackingAnnotation, tracking_id(object.ref));
+    }
+  }
   if (!manifest.is_meridian_kind() && !reused) {
     if (object.ref.namespace_ != manifest.namespace_ && (*object.body)["metadata"].IsObject())
       (*object.body)["metadata"].AddMember("namespace", Json(object.ref.namespace_.c_str(), object.body->GetAllocator()),

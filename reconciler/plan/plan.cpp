@@ -236,13 +236,13 @@ std::optional<std::vector<FieldChange>> server_diff(Backend& backend, const Desi
       change.error = error.what();
     return std::nullopt;
   } catch (const TransientError& error) {
-    change.error = fmt::format("{}: the server dry run failed: {}", object.ref.display(), error.what());
+    change.error = fmt::format("{} (cluster {}): the server dry run failed: {}", object.ref.display(), object.ref.cluster, error.what());
     return std::nullopt;
   } catch (const UserError& error) {
     if (auto why = refusal_explained("", error.what(), object, desired))
       change.note = std::move(*why);
     else
-      change.error = fmt::format("{}: the server dry run failed: {}", object.ref.display(), error.what());
+      change.error = fmt::format("{} (cluster {}): the server dry run failed: {}", object.ref.display(), object.ref.cluster, error.what());
     return std::nullopt;
   }
   if (dry == nullptr || live == nullptr)
@@ -302,7 +302,7 @@ LiveFacts facts_of(ObjectRef ref, const JsonDocument& object, const std::string&
     cluster_regions[ref.name] = std::string(string_member(*spec, "region"));
   const Json* annotations = find_path(object, "metadata.annotations");
   LiveFacts facts;
-  facts.ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == owner;
+  facts.ours = owned_by(object, ref, owner);
   facts.prune_disabled = annotations != nullptr && string_member(*annotations, prune_annotation) == "disabled";
   facts.registered_cluster = ref.kind == "Cluster" && ref.is_fleet_level() && spec != nullptr && string_member(*spec, "type") == "Registered";
   if (ref.is_fleet_level() && spec != nullptr)
@@ -452,8 +452,7 @@ bool listed(const ObjectRef& ref, const JsonDocument* live, const std::string& o
     return false;
   if (ref.is_fleet_level() && (ref.kind == "Cluster" || ref.kind == "NodePool"))
     return true;
-  const Json* annotations = find_path(*live, "metadata.annotations");
-  return annotations != nullptr && string_member(*annotations, managed_by_annotation) == owner;
+  return owned_by(*live, ref, owner);
 }
 
 // One make_plan: what it plans from, what the memo can hand back, and the three ways to a plan
@@ -756,11 +755,26 @@ private:
         planned[index_of(object)] = std::move(change);
       }
     } else {
+      if (backend_.wants_scope())
+        backend_.scope(scope_refs());
       backend_.visit_managed(desired_.owner, [&](LiveObject&& live) { take_live(std::move(live.ref), *live.object); });
     }
     for (const DesiredObject& object : desired_.objects) {
       if (!planned[index_of(object)]) {
-        const auto live = backend_.get(object.ref);
+        std::shared_ptr<const JsonDocument> live;
+        try {
+          live = backend_.get(object.ref);
+        } catch (const RejectedError& error) { // the identity may not read it: nor, then, apply it
+          PlannedChange change;
+          change.ref = object.ref;
+          change.region = object.region;
+          change.tier = object.tier;
+          change.desired = &object;
+          change.action = Action::update;
+          change.error = fmt::format("{} (cluster {}): cannot read the live object: {}", object.ref.display(), object.ref.cluster, error.what());
+          planned[index_of(object)] = std::move(change);
+          continue;
+        }
         plan_object(object, live.get());
       }
     }
@@ -786,6 +800,8 @@ private:
     for (std::vector<std::string>& warnings : object_warnings)
       for (std::string& warning : warnings)
         plan.warnings.push_back(std::move(warning));
+    for (std::string& warning : backend_.take_warnings())
+      plan.warnings.push_back(std::move(warning));
     // After the visit: the backend serves one call at a time.
     plan.changes.reserve(planned.size());
     for (std::optional<PlannedChange>& change : planned) {
@@ -797,6 +813,27 @@ private:
     order_changes(plan, desired_, layout_of(plan, desired_));
     finish(plan);
     return plan;
+  }
+
+  // What the backend reads: the desired objects, and what this owner applied before (so that
+  // what Git no longer defines, down to the last object of a kind or namespace, is still found).
+  std::vector<ObjectRef> scope_refs() const {
+    std::vector<ObjectRef> refs;
+    refs.reserve(desired_.objects.size());
+    for (const DesiredObject& object : desired_.objects)
+      refs.push_back(object.ref);
+    for (const std::string& key : store_.applied_keys(desired_.owner)) {
+      std::vector<std::string> parts;
+      size_t start = 0;
+      for (size_t slash = key.find('/'); slash != std::string::npos; slash = key.find('/', start)) {
+        parts.push_back(key.substr(start, slash - start));
+        start = slash + 1;
+      }
+      parts.push_back(key.substr(start));
+      if (parts.size() == 5)
+        refs.push_back({parts[0], parts[1], parts[2], parts[3], parts[4]});
+    }
+    return refs;
   }
 
   // Forecast, fingerprint and inputs of a plan whose changes are made; the memo keeps a copy.

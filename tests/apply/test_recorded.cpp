@@ -142,7 +142,9 @@ TEST_CASE("BodyTexts writes a body's canonical text once and keeps the texts of 
   engine.load({{"clusters.yaml", cluster_yaml("hz", "cn-hangzhou")}});
   texts.retain(engine.desired());
   CHECK(texts.size() == 0); // a new state's bodies are other bodies
-  CHECK(*first == R"({"apiVersion":"v1","data":{"key":"value"},"kind":"ConfigMap","metadata":{"annotations":{"meridian.io/managed-by":"/fleet/repo"},"name":"settings","namespace":"default"}})");
+  CHECK(*first == R"({"apiVersion":"v1","data":{"key":"value"},"kind":"ConfigMap","metadata":{"annotations":{"meridian.io/managed-by":"/fleet/repo",)"
+                  R"("meridian.io/tracking-id":"hz:/ConfigMap:default/settings"},"labels":{"meridian.io/owner":"fleet-repo-f28247132f7e435d"},)"
+                  R"("name":"settings","namespace":"default"}})");
 }
 
 TEST_CASE("applies with kept body texts record what applies without them record", "[apply][store]") {

@@ -148,7 +148,7 @@ TEST_CASE("changes since: drift made in this process shows in the memo plan as i
   }
   SECTION("an object of this repository created by another tool is a prune candidate") {
     fleet.sim.apply_foreign(stray_ref, *json(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"stray","namespace":"default",
-                                                 "annotations":{"meridian.io/managed-by":"/fleet/repo"}},"data":{"key":"x"}})"));
+                                                 "annotations":{"meridian.io/managed-by":"/fleet/repo","meridian.io/tracking-id":"hz:/ConfigMap:default/stray"}},"data":{"key":"x"}})"));
     const Plan plan = fleet.plan_with_memo(commit);
     check_read_only_written(fleet, revision);
     CHECK_FALSE(plan.has_changes());

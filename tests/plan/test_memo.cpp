@@ -408,7 +408,7 @@ TEST_CASE("plan memo: a server dry-run refusal is the same with and without a me
   CHECK(fresh.changes.size() > 0);
   const auto refused = std::find_if(fresh.changes.begin(), fresh.changes.end(), [](const PlannedChange& c) { return !c.error.empty(); });
   CHECK(refused->ref == extra_ref);
-  CHECK(refused->error == "ConfigMap/default/extra: the server dry run failed: admission webhook denied the request");
+  CHECK(refused->error == "ConfigMap/default/extra (cluster hz): the server dry run failed: admission webhook denied the request");
   CHECK(fresh.warnings.empty());
   const std::string expected = rendered(fresh);
 

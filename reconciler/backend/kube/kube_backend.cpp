@@ -20,7 +20,6 @@ namespace meridian::kube {
 namespace {
 
 constexpr std::string_view kFleetGroup = "meridian.io";
-constexpr std::string_view kManagedByAnnotation = "meridian.io/managed-by";
 constexpr std::string_view kRegionLabel = "topology.kubernetes.io/region";
 constexpr std::string_view kCrdGroup = "apiextensions.k8s.io";
 constexpr std::string_view kForceConflictsAnnotation = "meridian.io/force-conflicts";
@@ -130,34 +129,69 @@ public:
   std::string name() const override { return "kube"; }
   bool server_side_dry_run() const override { return true; }
 
+  //! Reads what the fleet manages and no more: with a scope (make_plan's), its kinds, in its
+  //! namespaces; without one, the default kinds and the kinds this process touched, everywhere.
+  //! Every LIST selects the owner's label; an object is ours when its tracking id names it in this
+  //! cluster. A kind the identity may not list is skipped with a warning (take_warnings).
   std::vector<LiveObject> list_managed(std::string_view owner) override {
     std::vector<LiveObject> result;
     std::set<std::string> clusters = clusters_in_use();
+    for (const auto& [cluster, kinds] : scope_)
+      clusters.insert(cluster);
+    const std::string selector = "labelSelector=" + url_encode(fmt::format("{}={}", kOwnerLabel, owner_label_value(owner)));
     for (const std::string& cluster : clusters) {
       if (!bound(cluster))
         continue;
       if (cluster_specs_.count(cluster) != 0)
         result.push_back({fleet_ref("Cluster", cluster), synthetic_cluster(cluster)});
       ApiClient& api = client(cluster);
-      std::set<std::pair<std::string, std::string>> kinds(touched_kinds_.begin(), touched_kinds_.end());
-      for (const auto& [group, kind] : default_managed_kinds())
-        kinds.emplace(group, kind);
-      for (const auto& [group, kind] : kinds) {
+      for (const auto& [kind, namespaces] : kinds_to_read(cluster)) {
         // Kinds this process touched were resolved (and refreshed) already; no refresh per default kind.
-        const auto type = api.resource_for_kind(group, kind, false);
+        const auto type = api.resource_for_kind(kind.first, kind.second, false);
         if (!type || !type->supports("list"))
           continue;
-        for (auto& item : api.list(type->collection_path(""), options_.list_page_size)) {
-          const Json* annotations = find_path(*item, "metadata.annotations");
-          if (annotations == nullptr || string_member(*annotations, kManagedByAnnotation) != owner)
+        std::vector<std::string> paths;
+        if (!type->namespaced || namespaces.count("") != 0)
+          paths.push_back(type->collection_path(""));
+        else
+          for (const std::string& ns : namespaces)
+            paths.push_back(type->collection_path(ns));
+        for (const std::string& path : paths) {
+          std::vector<std::shared_ptr<JsonDocument>> items;
+          try {
+            items = api.list(path, options_.list_page_size, selector);
+          } catch (const RejectedError& error) {
+            if (error.reason() != "Forbidden")
+              throw;
+            note_warning(fmt::format("cluster {}: cannot list {} ({}), so extra and pruned objects of that kind are not seen: {}", cluster,
+                                     type->plural, path, error.what()));
             continue;
-          ObjectRef ref{cluster, group, kind, type->namespaced ? text_at(*item, "metadata.namespace") : "", text_at(*item, "metadata.name")};
-          result.push_back({std::move(ref), std::move(item)});
+          }
+          for (auto& item : items) {
+            ObjectRef ref{cluster, kind.first, kind.second, type->namespaced ? text_at(*item, "metadata.namespace") : "",
+                          text_at(*item, "metadata.name")};
+            if (owned_by(*item, ref, owner))
+              result.push_back({std::move(ref), std::move(item)});
+          }
         }
       }
     }
     std::sort(result.begin(), result.end(), [](const LiveObject& a, const LiveObject& b) { return a.ref < b.ref; });
     return result;
+  }
+
+  void scope(const std::vector<ObjectRef>& refs) override {
+    scope_.clear();
+    for (const ObjectRef& ref : refs)
+      if (!ref.is_fleet_level())
+        scope_[ref.cluster][{ref.group, ref.kind}].insert(ref.namespace_);
+  }
+  bool wants_scope() const override { return true; }
+
+  std::vector<std::string> take_warnings() override {
+    std::vector<std::string> taken;
+    taken.swap(warnings_);
+    return taken;
   }
 
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override {
@@ -337,6 +371,25 @@ private:
     } catch (const UserError& error) {
       throw UserError(prefix(error.what()));
     }
+  }
+
+  //! (group, kind) → namespaces ("" = all) that list_managed reads in `cluster`.
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> kinds_to_read(const std::string& cluster) const {
+    std::map<std::pair<std::string, std::string>, std::set<std::string>> kinds;
+    if (const auto scoped = scope_.find(cluster); scoped != scope_.end())
+      kinds = scoped->second;
+    else if (scope_.empty())
+      for (const auto& [group, kind] : default_managed_kinds())
+        kinds[{std::string(group), std::string(kind)}].insert("");
+    if (scope_.empty())
+      for (const auto& kind : touched_kinds_)
+        kinds[kind].insert("");
+    return kinds;
+  }
+
+  void note_warning(std::string warning) {
+    if (std::find(warnings_.begin(), warnings_.end(), warning) == warnings_.end())
+      warnings_.push_back(std::move(warning));
   }
 
   bool bound(const std::string& cluster) const { return options_.clusters.count(cluster) != 0 || options_.fallback.has_value(); }
@@ -597,6 +650,9 @@ private:
   std::map<std::string, std::shared_ptr<const JsonDocument>> cluster_specs_;
   std::set<std::string> seen_clusters_;
   std::set<std::pair<std::string, std::string>> touched_kinds_;
+  //! cluster → (group, kind) → namespaces: what the fleet manages (scope()); empty = not given.
+  std::map<std::string, std::map<std::pair<std::string, std::string>, std::set<std::string>>> scope_;
+  std::vector<std::string> warnings_;
 };
 
 ClusterBinding parse_binding(const Json& value, const std::string& where) {

@@ -94,4 +94,38 @@ rm "$REPO/clusters/kit/widget.yaml"
 commit "back to the fleet"
 run 0 M plan --repo "$REPO" --detailed-exitcode
 
+# --- Ownership: the label selects Meridian's objects; an annotation copied onto another object and
+# a second Meridian cluster bound to the same API server are never taken for one's own (no prune
+# of each other's objects); the same repository cloned elsewhere is the same owner.
+run 0 "${KUBECTL[@]}" get configmaps -n meridian-e2e -l meridian.io/owner=fleet -o name
+expect_in "configmap/settings"
+"${KUBECTL[@]}" -n meridian-e2e get configmap settings -o json |
+  python3 -c 'import json,sys; o=json.load(sys.stdin); m=o["metadata"]; print(json.dumps({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"copy","namespace":"meridian-e2e","labels":m["labels"],"annotations":m["annotations"]},"data":{"k":"v"}}))' |
+  "${KUBECTL[@]}" create -f - >/dev/null
+printf 'clusters:\n  kit: {kubeconfig: %s}\n  kit-b: {kubeconfig: %s}\n' "$MERIDIAN_TEST_KUBECONFIG" "$MERIDIAN_TEST_KUBECONFIG" >"$WORK/kube.yaml"
+printf 'apiVersion: meridian.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: kit-b\nspec:\n  type: Registered\n  region: cn-hangzhou\n' >"$REPO/cluster-b.yaml"
+mkdir -p "$REPO/clusters/kit-b"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b-only\n  namespace: meridian-e2e\ndata:\n  from: kit-b\n' >"$REPO/clusters/kit-b/config.yaml"
+commit "a second cluster on the same API server"
+run 0 M apply --repo "$REPO" --auto-approve --prune
+expect_not_in "- delete"
+run 0 M plan --repo "$REPO" --prune --detailed-exitcode
+expect_in "No changes."
+run 0 "${KUBECTL[@]}" get configmap copy -n meridian-e2e -o name
+git clone -q "$REPO" "$WORK/elsewhere/fleet"
+run 0 M plan --repo "$WORK/elsewhere/fleet" --prune --detailed-exitcode
+expect_in "No changes."
+run 1 M plan --repo "$REPO" --owner 'not a name'
+expect_in "--owner: expected a name of at most 63"
+
+# --- A read-only identity (the built-in view role: no Secrets, no writes): the plan says what it
+# cannot read or change, object by object, and fails; nothing crashes.
+printf 'clusters:\n  kit: {kubeconfig: %s, context: kit-viewer}\n  kit-b: {kubeconfig: %s, context: kit-viewer}\n' \
+  "$(dirname "$MERIDIAN_TEST_KUBECONFIG")/kubeconfig-viewer" "$(dirname "$MERIDIAN_TEST_KUBECONFIG")/kubeconfig-viewer" >"$WORK/viewer.yaml"
+run 1 "$MERIDIAN" plan --repo "$REPO" --backend kube --kube-config "$WORK/viewer.yaml"
+expect_in "Secret/meridian-e2e/credentials (cluster kit): cannot read the live object"
+expect_in "Forbidden"
+expect_in "cannot list secrets"
+expect_in "Plan failed"
+
 echo "PASS: $CHECKS checks"

@@ -84,7 +84,8 @@ const ObjectRef kWeb{"edge", "apps", "Deployment", "default", "web"};
 
 std::string deployment(int replicas, const std::string& image = "nginx:1.25", const std::string& extra_metadata = "") {
   return fmt::format(R"({{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"web","namespace":"default",
-    "annotations":{{"meridian.io/managed-by":"/fleet","meridian.io/cluster":"edge"}}{}}},
+    "labels":{{"meridian.io/owner":"fleet"}},
+    "annotations":{{"meridian.io/managed-by":"fleet","meridian.io/cluster":"edge","meridian.io/tracking-id":"edge:apps/Deployment:default/web"}}{}}},
     "spec":{{"replicas":{},"selector":{{"matchLabels":{{"app":"web"}}}},
     "template":{{"metadata":{{"labels":{{"app":"web"}}}},"spec":{{"containers":[{{"name":"web","image":"{}"}}]}}}}}}}})",
                      extra_metadata, replicas, image);
@@ -268,17 +269,28 @@ TEST_CASE("live state is read with paginated LISTs, one per type and namespace, 
 TEST_CASE("list_managed finds Meridian's objects across namespaces; Clusters and NodePools") {
   Cluster cluster;
   cluster.server.put(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team"}})");
-  cluster.server.put(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ours","namespace":"team","annotations":{"meridian.io/managed-by":"/fleet"}}})");
-  cluster.server.put(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"theirs","namespace":"team","annotations":{"meridian.io/managed-by":"/other"}}})");
+  cluster.server.put(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ours","namespace":"team","labels":{"meridian.io/owner":"fleet"},
+    "annotations":{"meridian.io/managed-by":"fleet","meridian.io/tracking-id":"edge:/ConfigMap:team/ours"}}})");
+  cluster.server.put(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"theirs","namespace":"team","labels":{"meridian.io/owner":"other"},
+    "annotations":{"meridian.io/managed-by":"other","meridian.io/tracking-id":"edge:/ConfigMap:team/theirs"}}})");
+  // Every marker copied from "ours" onto another object: the tracking id names "ours", not it.
+  cluster.server.put(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"copied","namespace":"team","labels":{"meridian.io/owner":"fleet"},
+    "annotations":{"meridian.io/managed-by":"fleet","meridian.io/tracking-id":"edge:/ConfigMap:team/ours"}}})");
+  // The same object as another Meridian cluster bound to this API server applied it.
+  cluster.server.put(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"other-cluster","namespace":"team","labels":{"meridian.io/owner":"fleet"},
+    "annotations":{"meridian.io/managed-by":"fleet","meridian.io/tracking-id":"edge-b:/ConfigMap:team/other-cluster"}}})");
   cluster.backend->apply(kWeb, parse(deployment(1)), false);
   const JsonDocument cluster_manifest =
-      parse(R"({"apiVersion":"meridian.io/v1alpha1","kind":"Cluster","metadata":{"name":"edge","annotations":{"meridian.io/managed-by":"/fleet"}},"spec":{"type":"Registered","region":"cn-hangzhou"}})");
+      parse(R"({"apiVersion":"meridian.io/v1alpha1","kind":"Cluster","metadata":{"name":"edge","annotations":{"meridian.io/managed-by":"fleet"}},"spec":{"type":"Registered","region":"cn-hangzhou"}})");
   const ObjectRef edge{"", "meridian.io", "Cluster", "", "edge"};
   const auto bound = cluster.backend->apply(edge, cluster_manifest, false);
   CHECK(text_at(*bound, "status.state") == "running");
   CHECK(text_at(*bound, "spec.region") == "cn-hangzhou");
   CHECK(text_at(*cluster.backend->get(edge), "spec.type") == "Registered");
-  const auto managed = cluster.backend->list_managed("/fleet");
+  const auto managed = cluster.backend->list_managed("fleet");
+  // Every LIST selects the owner's label.
+  for (const auto& list : cluster.requests("GET", "/api/v1/configmaps"))
+    CHECK(list.query.at("labelSelector") == "meridian.io/owner=fleet");
   std::vector<std::string> keys;
   for (const LiveObject& live : managed)
     keys.push_back(live.ref.key());
