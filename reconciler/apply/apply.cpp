@@ -18,13 +18,15 @@ namespace {
 
 constexpr std::string_view region_label = "topology.kubernetes.io/region";
 
-enum class ObjectState { pending, applied, healthy, failed, skipped };
+//! applied_earlier: an unchanged workload of the wave, whose health the region gate checks.
+enum class ObjectState { pending, applied, applied_earlier, healthy, failed, skipped };
 
 //! How history names an object's outcome.
 std::string result_name(ObjectState state) {
   switch (state) {
   case ObjectState::healthy:
   case ObjectState::applied:
+  case ObjectState::applied_earlier:
     return "applied";
   case ObjectState::failed:
     return "failed";
@@ -87,7 +89,8 @@ public:
           break;
         }
         if (change->action == Action::unchanged) {
-          states_[change->ref] = ObjectState::healthy;
+          // A workload Git did not change is still part of its region's health: checked at the gate.
+          states_[change->ref] = is_workload_kind(change->ref.kind) ? ObjectState::applied_earlier : ObjectState::healthy;
           continue;
         }
         ++done_;
@@ -108,8 +111,21 @@ public:
         }
       }
       // The region gate: every change of the wave healthy (or gone, for deletions).
+      std::set<std::string> changed_regions;
+      for (const PlannedChange* change : wave_changes)
+        if (change->action != Action::unchanged)
+          changed_regions.insert(change->region);
       for (const PlannedChange* change : wave_changes) {
-        if (interrupted || states_[change->ref] != ObjectState::applied)
+        ObjectState& state = states_[change->ref];
+        if (state == ObjectState::applied_earlier) {
+          if (changed_regions.count(change->region) == 0) {
+            state = ObjectState::healthy;
+            continue;
+          }
+        } else if (interrupted || state != ObjectState::applied) {
+          continue;
+        }
+        if (interrupted)
           continue;
         if (auto error = wait_healthy(*change)) {
           fail(*change, *error);
@@ -162,7 +178,7 @@ public:
       const ObjectState state = states_.count(change.ref) != 0 ? states_[change.ref] : ObjectState::pending;
       if (change.action == Action::remove && state == ObjectState::healthy)
         deleted.push_back(change.ref.key());
-      else if (change.desired != nullptr && (state == ObjectState::healthy || state == ObjectState::applied))
+      else if (change.desired != nullptr && (state == ObjectState::healthy || state == ObjectState::applied || state == ObjectState::applied_earlier))
         bodies.push_back({change.ref.key(), options_.body_texts != nullptr ? options_.body_texts->text(change.desired->body)
                                                                            : std::make_shared<const std::string>(write_canonical(*change.desired->body))});
       if (change.action == Action::unchanged)
@@ -222,15 +238,22 @@ private:
     if (change.action == Action::remove) {
       auto error = with_retries([&] { backend_.remove(change.ref, false); });
       if (!error)
-        states_[change.ref] = ObjectState::applied;
+        mark_applied(change.ref);
       return error;
     }
     if (change.region_rollout)
       return roll_out_by_region(change);
     auto error = with_retries([&] { backend_.apply(change.ref, *change.desired->body, false); });
     if (!error)
-      states_[change.ref] = ObjectState::applied;
+      mark_applied(change.ref);
     return error;
+  }
+
+  // The health timeout runs from the moment an object was written: objects of one region written
+  // together fail together after one timeout, not one timeout after another.
+  void mark_applied(const ObjectRef& ref) {
+    states_[ref] = ObjectState::applied;
+    applied_at_[ref] = backend_.now_ms();
   }
 
   std::optional<std::string> wait_for_dependencies(const PlannedChange& change) {
@@ -264,7 +287,8 @@ private:
   std::optional<std::string> wait_healthy(const PlannedChange& change) {
     if (states_[change.ref] == ObjectState::healthy)
       return std::nullopt;
-    const long long deadline = backend_.now_ms() + plan_.fleet.health_timeout.count();
+    const auto written = applied_at_.find(change.ref);
+    const long long deadline = (written != applied_at_.end() ? written->second : backend_.now_ms()) + plan_.fleet.health_timeout.count();
     Health health;
     while (true) {
       health = backend_.health(change.ref);
@@ -359,7 +383,7 @@ private:
     if (object.region_rollout == RegionRollout::kruise_selector)
       if (auto error = with_retries([&] { backend_.apply(change.ref, *object.body, false); }))
         return error;
-    states_[change.ref] = ObjectState::applied;
+    mark_applied(change.ref);
     return std::nullopt;
   }
 
@@ -398,6 +422,7 @@ private:
   Backend& backend_;
   const ApplyOptions& options_;
   std::unordered_map<ObjectRef, ObjectState, ObjectRefHash> states_;
+  std::unordered_map<ObjectRef, long long, ObjectRefHash> applied_at_; //!< backend clock when written
   std::unordered_map<ObjectRef, const PlannedChange*, ObjectRefHash> by_ref_; //!< dependencies are looked up once per change
   std::map<ObjectRef, std::string> messages_;
   size_t done_ = 0;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 namespace meridian::kube {
 namespace {
@@ -58,18 +59,116 @@ long long scaled(const Json* value, long long total) {
 
 bool observed(const Json& live) { return int_at(live, "metadata.generation", 1) <= int_at(live, "status.observedGeneration", 0); }
 
-//! A workload with a pod the scheduler cannot place is Degraded (the simulator's rule; the
-//! simulator calls it Progressing while one of its node pools scales, which a cluster cannot tell).
+//! Why one pod cannot run, in kubectl's words with the pod and its node named, or "": the scheduler
+//! cannot place it, or a container waits for a reason that will not pass by itself (an image that
+//! cannot be pulled, a crash loop, a missing ConfigMap or Secret), or the pod failed.
+std::string pod_problem(const Json& pod) {
+  const std::string name = text_at(pod, "metadata.name");
+  if (const std::string message = unschedulable_message(pod); !message.empty())
+    return fmt::format("pod {} is Pending: {}", name, message);
+  const std::string node = text_at(pod, "spec.nodeName");
+  const std::string where = node.empty() ? fmt::format("pod {}", name) : fmt::format("pod {} on node {}", name, node);
+  static const std::set<std::string_view> stuck = {"ImagePullBackOff",     "ErrImagePull",        "ErrImageNeverPull",
+                                                   "InvalidImageName",     "CrashLoopBackOff",    "CreateContainerConfigError",
+                                                   "CreateContainerError", "RunContainerError",   "PreCreateHookError",
+                                                   "PostStartHookError"};
+  for (const char* statuses : {"status.initContainerStatuses", "status.containerStatuses"}) {
+    const Json* list = find_path(pod, statuses);
+    if (list == nullptr || !list->IsArray())
+      continue;
+    for (const auto& container : list->GetArray()) {
+      const Json* waiting = find_path(container, "state.waiting");
+      if (waiting == nullptr || stuck.count(string_member(*waiting, "reason")) == 0)
+        continue;
+      const std::string_view message = string_member(*waiting, "message");
+      return fmt::format("{}: container {}: {}{}{}", where, string_member(container, "name"), string_member(*waiting, "reason"),
+                         message.empty() ? "" : ": ", message);
+    }
+  }
+  if (text_at(pod, "status.phase") == "Failed" && text_at(pod, "spec.restartPolicy", "Always") == "Always")
+    return fmt::format("{} failed: {}", where, text_at(pod, "status.message", text_at(pod, "status.reason", "no reason given")));
+  return {};
+}
+
+//! A workload with a pod that cannot run is Degraded, naming the pod, its node and why, and how many
+//! other pods are stuck (the simulator's rule; the simulator calls it Progressing while one of its
+//! node pools scales, which a cluster cannot tell).
 Health pending_health(const HealthInputs& inputs) {
+  std::string first;
+  size_t others = 0;
   for (const Json* pod : inputs.pods) {
     if (pod_terminating(*pod))
       continue;
-    const std::string message = unschedulable_message(*pod);
-    if (message.empty())
+    std::string problem = pod_problem(*pod);
+    if (problem.empty())
       continue;
-    return {HealthStatus::degraded, fmt::format("pod {} is Pending: {}", text_at(*pod, "metadata.name"), message)};
+    if (first.empty())
+      first = std::move(problem);
+    else
+      ++others;
+  }
+  if (first.empty())
+    return {HealthStatus::healthy, ""};
+  if (others > 0)
+    first += fmt::format(" (and {} more pod{})", others, others == 1 ? "" : "s");
+  return {HealthStatus::degraded, first};
+}
+
+//! kstatus, for kinds with no rule of their own (custom resources): a status not yet observing
+//! the latest generation is in progress; Stalled=True is Degraded; Reconciling=True in progress;
+//! Ready (or Available) decides when present; otherwise present is healthy.
+Health generic_health(const Json& live) {
+  const Json* observed_generation = find_path(live, "status.observedGeneration");
+  if (observed_generation != nullptr && observed_generation->IsInt64() && observed_generation->GetInt64() < int_at(live, "metadata.generation", 0))
+    return {HealthStatus::progressing, "waiting for the controller to observe the latest generation"};
+  const Json* conditions = find_path(live, "status.conditions");
+  if (conditions == nullptr || !conditions->IsArray())
+    return {HealthStatus::healthy, ""};
+  const auto with = [&](std::string_view type) -> const Json* {
+    for (const auto& condition : conditions->GetArray())
+      if (string_member(condition, "type") == type)
+        return &condition;
+    return nullptr;
+  };
+  const auto said = [](const Json& condition) {
+    const std::string_view reason = string_member(condition, "reason");
+    const std::string_view message = string_member(condition, "message");
+    return fmt::format("{}{}{}", reason, !reason.empty() && !message.empty() ? ": " : "", message);
+  };
+  if (const Json* stalled = with("Stalled"); stalled != nullptr && string_member(*stalled, "status") == "True")
+    return {HealthStatus::degraded, "Stalled: " + said(*stalled)};
+  if (const Json* reconciling = with("Reconciling"); reconciling != nullptr && string_member(*reconciling, "status") == "True")
+    return {HealthStatus::progressing, "Reconciling: " + said(*reconciling)};
+  for (const char* type : {"Ready", "Available"}) {
+    if (const Json* condition = with(type)) {
+      if (string_member(*condition, "status") == "True")
+        return {HealthStatus::healthy, ""};
+      return {HealthStatus::progressing, fmt::format("{} is {}: {}", type, string_member(*condition, "status"), said(*condition))};
+    }
   }
   return {HealthStatus::healthy, ""};
+}
+
+//! kubectl wait --for=condition=complete, and Argo CD's Job rule: Failed=True is Degraded.
+Health job_health(const std::string& name, const Json& live) {
+  const Json* conditions = find_path(live, "status.conditions");
+  if (conditions != nullptr && conditions->IsArray()) {
+    for (const auto& condition : conditions->GetArray()) {
+      if (string_member(condition, "status") != "True")
+        continue;
+      if (string_member(condition, "type") == "Complete")
+        return {HealthStatus::healthy, fmt::format("job \"{}\" completed", name)};
+      if (string_member(condition, "type") == "Failed")
+        return {HealthStatus::degraded, fmt::format("job \"{}\" failed: {}: {}", name, string_member(condition, "reason"),
+                                                    string_member(condition, "message"))};
+    }
+  }
+  const Json* suspend = find_path(live, "spec.suspend");
+  if (suspend != nullptr && suspend->IsTrue())
+    return {HealthStatus::suspended, fmt::format("job \"{}\" is suspended", name)};
+  return {HealthStatus::progressing, fmt::format("waiting for job \"{}\" to complete: {} active, {} succeeded, {} failed", name,
+                                                 int_at(live, "status.active", 0), int_at(live, "status.succeeded", 0),
+                                                 int_at(live, "status.failed", 0))};
 }
 
 Health deployment_health(const std::string& name, const Json& live, const HealthInputs& inputs) {
@@ -209,14 +308,18 @@ Health pod_health(const std::string& name, const Json& pod) {
   if (pod_terminating(pod))
     return {HealthStatus::progressing, "pod is Terminating"};
   const std::string phase = text_at(pod, "status.phase", "Pending");
+  if (phase != "Succeeded" && phase != "Failed")
+    if (std::string problem = pod_problem(pod); !problem.empty())
+      return {HealthStatus::degraded, std::move(problem)};
   if (phase == "Running")
     return condition_is(pod, "Ready", "True") ? Health{HealthStatus::healthy, ""} : Health{HealthStatus::progressing, "pod is not ready"};
   if (phase == "Succeeded")
     return {HealthStatus::healthy, "pod completed"};
   if (phase == "Failed")
     return {HealthStatus::degraded, text_at(pod, "status.message", "pod failed")};
-  if (const std::string message = unschedulable_message(pod); !message.empty())
-    return {HealthStatus::degraded, fmt::format("pod {} is Pending: {}", name, message)};
+  if (std::string problem = pod_problem(pod); !problem.empty())
+    return {HealthStatus::degraded, std::move(problem)};
+  (void)name;
   return {HealthStatus::progressing, "pod is Pending"};
 }
 
@@ -260,13 +363,25 @@ Health live_health(const ObjectRef& ref, const Json& live, const HealthInputs& i
       return {HealthStatus::healthy, "established"};
     return {HealthStatus::progressing, fmt::format("waiting for CustomResourceDefinition {} to be Established", ref.name)};
   }
+  if (ref.group == "batch" && ref.kind == "Job")
+    return job_health(ref.name, live);
+  if (ref.group.empty() && ref.kind == "PersistentVolumeClaim") {
+    const std::string phase = text_at(live, "status.phase", "Pending");
+    if (phase == "Bound")
+      return {HealthStatus::healthy, ""};
+    if (phase == "Lost")
+      return {HealthStatus::degraded, "claim is Lost: its volume is gone"};
+    return {HealthStatus::progressing, fmt::format("claim is {}: waiting for a volume to be bound", phase)};
+  }
   if (ref.group.empty() && ref.kind == "Namespace") {
     const std::string phase = text_at(live, "status.phase", "Active");
     if (phase == "Active")
       return {HealthStatus::healthy, ""};
     return {HealthStatus::progressing, fmt::format("namespace is {}", phase)};
   }
-  return {HealthStatus::healthy, ""};
+  if (ref.group.empty() || ref.group.find('.') == std::string::npos || ref.group.ends_with(".k8s.io"))
+    return {HealthStatus::healthy, ""}; // built-in kinds without a rule: present is healthy
+  return generic_health(live);
 }
 
 bool selector_matches(const Json& selector, const Json* labels) {

@@ -513,7 +513,41 @@ private:
       inputs.pods.push_back(pod.get());
     for (const auto& node : nodes)
       inputs.nodes.push_back(node.get());
-    return live_health(ref, *live.object, inputs);
+    Health health = live_health(ref, *live.object, inputs);
+    if (health.status == HealthStatus::progressing && health_needs_pods(ref))
+      if (const std::string warning = last_warning(api, ref, *live.object); !warning.empty())
+        health.message += fmt::format(" (last warning: {})", warning);
+    return health;
+  }
+
+  //! The newest Warning event about a workload that is not progressing as it should, such as the
+  //! controller failing to create its pods (FailedCreate: a LimitRange or quota rejects them), which
+  //! its status alone never says. One request, made only for an unhealthy workload.
+  std::string last_warning(ApiClient& api, const ObjectRef& ref, const Json& live) {
+    const std::string query = "fieldSelector=" + url_encode(fmt::format("involvedObject.uid={},type=Warning", text_at(live, "metadata.uid")));
+    std::vector<std::shared_ptr<JsonDocument>> events;
+    try {
+      events = api.list(fmt::format("/api/v1/namespaces/{}/events", url_encode(ref.namespace_)), options_.list_page_size, query);
+    } catch (const UserError&) {
+      return {}; // events are a hint: an identity that may not read them still gets the health
+    }
+    const Json* newest = nullptr;
+    std::string newest_time;
+    for (const auto& event : events) {
+      std::string time = text_at(*event, "lastTimestamp");
+      if (time.empty())
+        time = text_at(*event, "eventTime");
+      if (newest == nullptr || time >= newest_time) {
+        newest = event.get();
+        newest_time = time;
+      }
+    }
+    if (newest == nullptr)
+      return {};
+    std::string message = text_at(*newest, "message");
+    if (constexpr std::string_view combined = "(combined from similar events): "; message.starts_with(combined))
+      message = message.substr(combined.size());
+    return fmt::format("{}: {}", text_at(*newest, "reason"), message);
   }
 
   //! Pods the workload controls: listed by its selector, kept when their controller is the workload

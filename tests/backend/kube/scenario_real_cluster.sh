@@ -128,4 +128,55 @@ expect_in "Forbidden"
 expect_in "cannot list secrets"
 expect_in "Plan failed"
 
+# --- Health gates regions: a DaemonSet whose pods cannot be scheduled fails its region after the
+# Fleet's healthTimeout, naming the pod and the scheduler's reason, and the next region (kit-b,
+# moved to cn-shanghai) is not started.
+sed -i 's/^    regions: \[cn-hangzhou\]$/    regions: [cn-hangzhou, cn-shanghai]/; s/^    healthTimeout: 90s$/    healthTimeout: 15s/' "$REPO/cluster.yaml"
+sed -i 's/^  region: cn-hangzhou$/  region: cn-shanghai/' "$REPO/cluster-b.yaml"
+sed -i 's/^  from: kit-b$/  from: kit-b-in-shanghai/' "$REPO/clusters/kit-b/config.yaml"
+cat >"$REPO/clusters/kit/hungry.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: hungry
+  namespace: meridian-e2e
+spec:
+  selector:
+    matchLabels: {app: hungry}
+  template:
+    metadata:
+      labels: {app: hungry}
+    spec:
+      containers:
+        - name: hungry
+          image: busybox:1.36
+          resources:
+            requests: {cpu: "100"}
+YAML
+commit "a DaemonSet no node can run, and a change in the next region"
+# The namespace's LimitRange gives it a default limit below its request: no pod can even be made,
+# which only the DaemonSet's events say.
+run 1 M apply --repo "$REPO" --auto-approve
+expect_in "region cn-hangzhou failed: DaemonSet/meridian-e2e/hungry: not healthy after 15s"
+expect_in "(last warning: FailedCreate: Error creating: Pod"
+expect_in 'must be less than or equal to cpu limit'
+expect_in "wave 2 cn-shanghai      not started"
+sed -i 's/^            requests: {cpu: "100"}$/            requests: {cpu: "100"}\n            limits: {cpu: "100"}/' "$REPO/clusters/kit/hungry.yaml"
+commit "hungry: a limit as large as its request"
+run 1 M apply --repo "$REPO" --auto-approve
+expect_in "region cn-hangzhou failed: DaemonSet/meridian-e2e/hungry: not healthy after 15s: Degraded: pod hungry-"
+expect_in "is Pending: 0/7 nodes are available"
+expect_in "Insufficient cpu"
+expect_in "wave 2 cn-shanghai      not started"
+run 0 "${KUBECTL[@]}" get configmap b-only -n meridian-e2e -o jsonpath='{.data.from}'
+expect_in "kit-b"
+expect_not_in "shanghai"
+
+# An unchanged but unhealthy workload still holds its region when anything else there changes.
+sed -i 's/^  level: info$/  level: notice/' "$REPO/clusters/kit/core.yaml"
+commit "settings: notice"
+run 1 M apply --repo "$REPO" --auto-approve
+expect_in "update ConfigMap/meridian-e2e/settings (cluster kit)"
+expect_in "region cn-hangzhou failed: DaemonSet/meridian-e2e/hungry: not healthy after 15s"
+
 echo "PASS: $CHECKS checks"

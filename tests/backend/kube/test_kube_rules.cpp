@@ -7,6 +7,7 @@
 #include "base/error.h"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -139,6 +140,49 @@ TEST_CASE("Kruise rollingUpdate.selector counts only pods on selected nodes") {
   const JsonDocument pod_b = parse(R"({"metadata":{"name":"agent-b","labels":{"controller-revision-hash":"old"}},"spec":{"nodeName":"b"}})");
   HealthInputs inputs{{&pod_a, &pod_b}, {&node_a, &node_b}};
   CHECK(live_health(kruise, live, inputs).status == HealthStatus::healthy);
+}
+
+TEST_CASE("pods that cannot run name the pod, the node, the container and kubelet's reason") {
+  const std::string deployment = R"({"metadata":{"generation":1},"spec":{"replicas":3},"status":{"observedGeneration":1,"replicas":3,"updatedReplicas":3}})";
+  const auto pod = [](const std::string& name, const std::string& state) {
+    return fmt::format(R"({{"metadata":{{"name":"{}"}},"spec":{{"nodeName":"node-cn-hangzhou-1"}},"status":{{"phase":"Pending",
+      "containerStatuses":[{{"name":"web","ready":false,"restartCount":0,"state":{}}}]}}}})", name, state);
+  };
+  const Health pull = health_of(kDeployment, deployment,
+                                {pod("web-a", R"({"waiting":{"reason":"ImagePullBackOff","message":"Back-off pulling image \"nginx:nope\""}})"),
+                                 pod("web-b", R"({"waiting":{"reason":"ErrImagePull"}})"), pod("web-c", R"({"running":{}})")});
+  CHECK(pull.status == HealthStatus::degraded);
+  CHECK(pull.message == "pod web-a on node node-cn-hangzhou-1: container web: ImagePullBackOff: Back-off pulling image \"nginx:nope\" (and 1 more pod)");
+  const Health crash = health_of({"edge", "", "Pod", "default", "web-a"}, pod("web-a", R"({"waiting":{"reason":"CrashLoopBackOff","message":"back-off 5m0s restarting failed container"}})"));
+  CHECK(crash.status == HealthStatus::degraded);
+  CHECK(crash.message == "pod web-a on node node-cn-hangzhou-1: container web: CrashLoopBackOff: back-off 5m0s restarting failed container");
+  const Health config = health_of(kDaemonSet, R"({"metadata":{"generation":1},"status":{"observedGeneration":1,"desiredNumberScheduled":1}})",
+                                  {pod("agent-x", R"({"waiting":{"reason":"CreateContainerConfigError","message":"configmap \"agent\" not found"}})")});
+  CHECK(config.message == "pod agent-x on node node-cn-hangzhou-1: container web: CreateContainerConfigError: configmap \"agent\" not found");
+  // Waiting for a reason that passes by itself (ContainerCreating) is progress, not a failure.
+  CHECK(health_of(kDeployment, deployment, {pod("web-a", R"({"waiting":{"reason":"ContainerCreating"}})")}).status == HealthStatus::progressing);
+}
+
+TEST_CASE("Job, PersistentVolumeClaim and custom resources (kstatus)") {
+  const ObjectRef job{"edge", "batch", "Job", "default", "migrate"};
+  CHECK(health_of(job, R"({"status":{"active":1}})").status == HealthStatus::progressing);
+  CHECK(health_of(job, R"({"status":{"conditions":[{"type":"Complete","status":"True"}]}})").status == HealthStatus::healthy);
+  const Health failed = health_of(job, R"({"status":{"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit"}]}})");
+  CHECK(failed.status == HealthStatus::degraded);
+  CHECK(failed.message == "job \"migrate\" failed: BackoffLimitExceeded: Job has reached the specified backoff limit");
+  const ObjectRef claim{"edge", "", "PersistentVolumeClaim", "default", "data"};
+  CHECK(health_of(claim, R"({"status":{"phase":"Pending"}})").status == HealthStatus::progressing);
+  CHECK(health_of(claim, R"({"status":{"phase":"Bound"}})").status == HealthStatus::healthy);
+  CHECK(health_of(claim, R"({"status":{"phase":"Lost"}})").status == HealthStatus::degraded);
+  const ObjectRef custom{"edge", "example.com", "Database", "default", "orders"};
+  CHECK(health_of(custom, R"({"metadata":{"generation":1}})").status == HealthStatus::healthy);
+  CHECK(health_of(custom, R"({"metadata":{"generation":3},"status":{"observedGeneration":2}})").status == HealthStatus::progressing);
+  const Health stalled = health_of(custom, R"({"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[{"type":"Stalled","status":"True","reason":"QuotaExceeded","message":"no disk"},{"type":"Ready","status":"False"}]}})");
+  CHECK(stalled.status == HealthStatus::degraded);
+  CHECK(stalled.message == "Stalled: QuotaExceeded: no disk");
+  CHECK(health_of(custom, R"({"status":{"conditions":[{"type":"Ready","status":"False","reason":"Provisioning"}]}})").status == HealthStatus::progressing);
+  CHECK(health_of(custom, R"({"status":{"conditions":[{"type":"Ready","status":"True"}]}})").status == HealthStatus::healthy);
+  CHECK(health_of(custom, R"({"status":{"conditions":[{"type":"Reconciling","status":"True","reason":"Progressing"}]}})").status == HealthStatus::progressing);
 }
 
 TEST_CASE("statefulset, CRD, namespace and other kinds") {
