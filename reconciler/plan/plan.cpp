@@ -542,8 +542,17 @@ private:
     diff_options.ignore_pointers = ignore_pointers(desired_.fleet, object.ref);
     add_rollout_ignores(object, diff_options.ignore_pointers);
     JsonDocument last_applied;
-    if (const auto text = store_.last_applied(desired_.owner, object.ref.key()); text && !parse_json(*text, last_applied))
+    const auto text = store_.last_applied(desired_.owner, object.ref.key());
+    if (text && !parse_json(*text, last_applied))
       diff_options.last_applied = &last_applied;
+    // A server's dry run costs a request per object. When Git's body is the one last applied and
+    // live still holds every field of it, the apply would change nothing (the same values under
+    // the same manager): in sync without asking, as a watch cache would say.
+    if (backend_.server_side_dry_run() && diff_options.last_applied != nullptr && !object.ref.is_fleet_level() &&
+        *text == write_canonical(*object.body) && diff_object(*object.body, *live, diff_options).empty()) {
+      change.action = Action::unchanged;
+      return change;
+    }
     if (auto server_fields = server_diff(backend_, object, live, diff_options, desired_, change))
       change.fields = std::move(*server_fields);
     else

@@ -400,6 +400,7 @@ TEST_CASE("plan memo: a server dry-run refusal is the same with and without a me
   // that claims the dry run is the server's, and an admission webhook that rejects one object).
   MemoFleet fleet;
   const Commit& commit = fleet.converge(base_files());
+  drift_extra(fleet.sim); // in sync objects are not dry-run: the refused one differs from live
   fleet.counting.claim_server_side_dry_run = true;
   fleet.counting.fail_dry_run_of = extra_ref;
   const Plan fresh = make_plan(*commit.desired, fleet.counting, fleet.store, PlanOptions{});
