@@ -347,6 +347,17 @@ bool health_needs_pods(const ObjectRef& ref) {
   return ref.group == "apps.kruise.io" && ref.kind == "DaemonSet";
 }
 
+bool health_needs_status(const ObjectRef& ref) {
+  if (health_needs_pods(ref))
+    return true;
+  if (ref.group.empty())
+    return ref.kind == "Pod" || ref.kind == "Namespace" || ref.kind == "PersistentVolumeClaim";
+  if (ref.group == "batch" || ref.group == "apiextensions.k8s.io")
+    return ref.kind == "Job" || ref.kind == "CustomResourceDefinition";
+  // Other built-in groups have no rule; custom resources are judged by kstatus.
+  return ref.group.find('.') != std::string::npos && !ref.group.ends_with(".k8s.io");
+}
+
 Health live_health(const ObjectRef& ref, const Json& live, const HealthInputs& inputs) {
   if (ref.group == "apps" && ref.kind == "Deployment")
     return deployment_health(ref.name, live, inputs);

@@ -20,6 +20,10 @@ struct HealthInputs {
 //! Whether the health of `ref` depends on its pods (so the caller lists them).
 bool health_needs_pods(const ObjectRef& ref);
 
+//! Whether the health of `ref` depends on more than its existence (false for built-in kinds that
+//! have no rule: ConfigMap, Secret, Service, RBAC...; those are healthy once stored).
+bool health_needs_status(const ObjectRef& ref);
+
 //! Health of the live object `live` of `ref`.
 Health live_health(const ObjectRef& ref, const Json& live, const HealthInputs& inputs);
 
