@@ -38,17 +38,19 @@ TEST_CASE("a real cluster: namespace, server-side apply, dry-run, list_managed, 
   options.fallback.reset();
   auto backend = kube::open_kube_backend(options);
   const std::string ns = fmt::format("meridian-test-{}", getpid());
-  const std::string owner = "meridian-test/" + ns;
+  const std::string owner = ns; // a label value as it is
   const ObjectRef namespace_ref{"real", "", "Namespace", "", ns};
   const ObjectRef config_ref{"real", "", "ConfigMap", ns, "settings"};
 
   CHECK(backend->health({"", "meridian.io", "Cluster", "", "real"}).status == HealthStatus::healthy);
   backend->apply(namespace_ref,
-                 parse(fmt::format(R"({{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{}","annotations":{{"meridian.io/managed-by":"{}"}}}}}})", ns, owner)),
+                 parse(fmt::format(R"({{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{}","labels":{{"meridian.io/owner":"{}"}},
+                   "annotations":{{"meridian.io/managed-by":"{}","meridian.io/tracking-id":"{}"}}}}}})", ns, owner, owner, tracking_id(namespace_ref))),
                  false);
   const std::string config = fmt::format(
-      R"({{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"settings","namespace":"{}","annotations":{{"meridian.io/managed-by":"{}"}}}},"data":{{"level":"info"}}}})",
-      ns, owner);
+      R"({{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"settings","namespace":"{}","labels":{{"meridian.io/owner":"{}"}},
+         "annotations":{{"meridian.io/managed-by":"{}","meridian.io/tracking-id":"{}"}}}},"data":{{"level":"info"}}}})",
+      ns, owner, owner, tracking_id(config_ref));
   const auto dry = backend->apply(config_ref, parse(config), true);
   CHECK(text_at(*dry, "data.level") == "info");
   CHECK(backend->get(config_ref) == nullptr);
