@@ -30,6 +30,7 @@ CommandSpec apply_spec() {
   spec.options.push_back({"plan", "FILE", "apply only if this saved JSON plan is still what a new plan would do"});
   spec.options.push_back({"prune", "", "delete managed objects that Git no longer has"});
   spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
+  spec.options.push_back(lock_timeout_option());
   spec.options.push_back({"no-forecast", "", "skip the pod-placement forecast (it simulates the rollout; large new fleets take longest)"});
   return spec;
 }
@@ -50,6 +51,9 @@ int run_apply(const std::vector<std::string>& args) {
     std::cout << format_help(spec);
     return 0;
   }
+  // Held from the plan to the end of the apply: another apply or run in between would plan against
+  // live state this one is changing.
+  const auto lock = lock_state_dir(options, "meridian apply");
   const auto workspace = open_workspace(options);
   PlanOptions plan_options;
   plan_options.prune = options.flag("prune");

@@ -49,6 +49,7 @@ CommandSpec run_spec() {
   spec.options.push_back({"prune", "", "delete managed objects that Git no longer has"});
   spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
   spec.options.push_back({"once", "", "reconcile once and exit (0 when it succeeded); no HTTP server unless --listen"});
+  spec.options.push_back(lock_timeout_option());
   spec.options.push_back({"seed", "N", "seed of the interval jitter (default: from the clock)"});
   return spec;
 }
@@ -185,6 +186,9 @@ int run_run(const std::vector<std::string>& args) {
   const sigset_t signals = stop_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Held for as long as `run` runs: an `apply` or another `run` on this state directory meanwhile would
+  // fight it over the live fleet.
+  const auto lock = lock_state_dir(options, "meridian run");
   StateStore store(api_options.state_store_path);
   const std::unique_ptr<Backend> backend = open_backend(options);
   Metrics metrics;

@@ -5,6 +5,7 @@
 #include "backend/backend.h"
 #include "cli/commands.h"
 #include "model/desired.h"
+#include "state/lock.h"
 #include "state/store.h"
 
 #include <memory>
@@ -31,6 +32,12 @@ std::unique_ptr<Backend> open_backend(const Options& options);
 //! The fleet's identity in `meridian.io/managed-by`: the repository as the user names it (a local
 //! path made absolute) and the --path inside it. `apply` and `run` must agree on it.
 std::string fleet_owner(const std::string& repository, std::string path);
+
+//! The --lock-timeout option of the commands that apply (apply, run).
+OptionSpec lock_timeout_option();
+
+//! Takes the state directory's lock for `command` ("meridian apply"), waiting --lock-timeout.
+std::unique_ptr<StateLock> lock_state_dir(const Options& options, const std::string& command);
 
 //! True when output should be coloured: a terminal, no --no-color, no $NO_COLOR.
 bool use_color(const Options& options, int fd);
