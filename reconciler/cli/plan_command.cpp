@@ -18,10 +18,11 @@ CommandSpec plan_spec() {
   CommandSpec spec{"plan", "--repo URL|PATH [--ref REF] [--path DIR] [--format text|json|markdown] [--out FILE] [--detailed-exitcode]",
                    "Diff the desired state in Git against the live fleet and show the ordered changes (a dry run).",
                    workspace_options(),
-                   "Exit status (as Terraform): 0 success, 1 error, and with --detailed-exitcode 2 when there are changes."};
+                   "Exit status (as Terraform): 0 success, 1 error, and with --detailed-exitcode 2 when there are changes\n"
+                   "or objects a prune guard kept."};
   spec.options.push_back({"format", "text|json|markdown", "report format (default text; json follows schemas/plan.v1.json)"});
   spec.options.push_back({"out", "FILE", "write the report to FILE instead of standard output"});
-  spec.options.push_back({"detailed-exitcode", "", "exit 2 when the plan has changes"});
+  spec.options.push_back({"detailed-exitcode", "", "exit 2 when the plan has changes (or a prune guard kept objects Git no longer has)"});
   spec.options.push_back({"prune", "", "plan the deletion of managed objects that Git no longer has"});
   spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
   spec.options.push_back({"no-forecast", "", "skip the pod-placement forecast (it simulates the rollout; large new fleets take longest)"});
@@ -86,7 +87,7 @@ int run_plan(const std::vector<std::string>& args) {
   } else {
     std::cout << render_plan(plan, format, format == ReportFormat::text && use_color(options, STDOUT_FILENO));
   }
-  return options.flag("detailed-exitcode") && plan.has_changes() ? 2 : 0;
+  return options.flag("detailed-exitcode") && plan.differs_from_git() ? 2 : 0;
 }
 
 } // namespace meridian

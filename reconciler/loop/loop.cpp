@@ -135,7 +135,7 @@ struct ReconcileLoop::Outcome {
 ReconcileLoop::ReconcileLoop(LoopOptions options, Backend& backend, StateStore& store, StatusBoard& board, Metrics& metrics,
                              const SuspendFlag& suspend, const std::atomic<bool>& stop)
     : options_(std::move(options)), backend_(backend), store_(store), board_(board), metrics_(metrics), suspend_(suspend),
-      stop_(stop), random_(options_.seed), backoff_(options_.backoff) {
+      stop_(stop), random_(options_.seed), backoff_(options_.backoff), retry_backoff_(options_.backoff) {
   board_.update([&](LoopStatus& status) {
     status.repository = options_.repository;
     status.ref = options_.ref;
@@ -190,8 +190,10 @@ void ReconcileLoop::remember_history() {
   for (const ApplyRecord& record : records) {
     if (record.repository != options_.repository)
       continue;
-    if (newest && (record.result == "succeeded" || record.result == "failed" || record.result == "halted"))
+    if (newest && (record.result == "succeeded" || record.result == "failed" || record.result == "halted")) {
       attempted_commit_ = record.commit;
+      apply_failed_ = record.result != "succeeded";
+    }
     newest = false;
     if (record.result == "succeeded") {
       board_.update([&](LoopStatus& status) {
@@ -400,7 +402,9 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   plan_seconds_ = seconds_since(reconcile_started_);
   metrics_.observe("meridian_plan_duration_seconds", {}, *plan_seconds_);
   board_.set_plan(render_plan(plan, ReportFormat::json, false));
-  Outcome outcome = new_commit ? apply(*generation, plan, apply_trigger(trigger)) : check_drift(*generation, plan);
+  Outcome outcome = new_commit      ? apply(*generation, plan, apply_trigger(trigger))
+                    : apply_failed_ ? retry_apply(*generation, plan)
+                                    : check_drift(*generation, plan);
   if (outcome.result == "interrupted")
     return outcome;
   if (outcome.applied) {
@@ -478,6 +482,11 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   board_.update([](LoopStatus& status) { status.rollout.active = false; });
   const std::string summary = fmt::format("apply #{} of commit {} {}: {}", report.record_id, short_id(commit.id), report.result,
                                           report.summary());
+  apply_failed_ = report.result == "failed" || report.result == "halted";
+  if (apply_failed_)
+    retry_backoff_.record_attempt(commit.id, HealBackoff::Clock::now());
+  else
+    retry_backoff_.reset();
   if (report.result == "succeeded") {
     mark_applied("succeeded");
     return {"succeeded", summary, true};
@@ -492,6 +501,26 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
     }
   board_.update([&](LoopStatus& status) { status.last_applied_result = report.result; });
   return {"failed", summary + reason, true};
+}
+
+// A commit whose apply failed (a transient cause: a full disk, an unreachable cluster) is applied
+// again, self-heal or not, waiting longer after each failure; until then it is not "in sync".
+ReconcileLoop::Outcome ReconcileLoop::retry_apply(const Generation& generation, const Plan& plan) {
+  const std::string& commit = generation.desired.commit.id;
+  if (!plan.has_changes()) {
+    apply_failed_ = false;
+    retry_backoff_.reset();
+    return check_drift(generation, plan);
+  }
+  const auto now = HealBackoff::Clock::now();
+  if (const auto next = retry_backoff_.next_attempt(commit); now < next) {
+    const long long wait_s = std::chrono::duration_cast<std::chrono::seconds>(next - now).count() + 1;
+    return {"failed", fmt::format("the last apply of commit {} failed; retrying in {}s ({} attempt{} so far)", short_id(commit), wait_s,
+                                  retry_backoff_.attempts(commit), retry_backoff_.attempts(commit) == 1 ? "" : "s")};
+  }
+  log_event("retrying the apply of commit {}, which failed ({} attempt{} so far)", short_id(commit), retry_backoff_.attempts(commit),
+            retry_backoff_.attempts(commit) == 1 ? "" : "s");
+  return apply(generation, plan, "retry");
 }
 
 ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, const Plan& plan) {

@@ -1,6 +1,7 @@
 #include "plan/plan.h"
 
 #include "base/error.h"
+#include "base/sensitive.h"
 #include "state/store.h"
 
 #include <fmt/format.h>
@@ -254,6 +255,7 @@ struct LiveFacts {
   ObjectRef ref;
   bool ours = false;
   bool prune_disabled = false;
+  bool prune_contents = false; //!< a Namespace that may be pruned with what it holds
   bool registered_cluster = false;
   std::string region; //!< a fleet-level object's own spec.region
 };
@@ -267,6 +269,7 @@ LiveFacts facts_of(ObjectRef ref, const JsonDocument& object, const std::string&
   LiveFacts facts;
   facts.ours = annotations != nullptr && string_member(*annotations, managed_by_annotation) == owner;
   facts.prune_disabled = annotations != nullptr && string_member(*annotations, prune_annotation) == "disabled";
+  facts.prune_contents = annotations != nullptr && string_member(*annotations, prune_namespace_contents_annotation) == "true";
   facts.registered_cluster = ref.kind == "Cluster" && ref.is_fleet_level() && spec != nullptr && string_member(*spec, "type") == "Registered";
   if (ref.is_fleet_level() && spec != nullptr)
     facts.region = std::string(string_member(*spec, "region"));
@@ -274,10 +277,62 @@ LiveFacts facts_of(ObjectRef ref, const JsonDocument& object, const std::string&
   return facts;
 }
 
+// An object in a namespace that is someone else's: not Meridian's (this fleet's), not made by a
+// controller for its owner (pods of a Deployment go with it), not what Kubernetes puts in every
+// namespace.
+bool is_foreign(const LiveObject& object, const std::string& owner) {
+  const Json* annotations = find_path(*object.object, "metadata.annotations");
+  if (annotations != nullptr && string_member(*annotations, managed_by_annotation) == owner)
+    return false;
+  const Json* owners = find_path(*object.object, "metadata.ownerReferences");
+  if (owners != nullptr && owners->IsArray() && !owners->Empty())
+    return false;
+  const ObjectRef& ref = object.ref;
+  return !(ref.group.empty() && ((ref.kind == "ServiceAccount" && ref.name == "default") ||
+                                 (ref.kind == "ConfigMap" && ref.name == "kube-root-ca.crt")));
+}
+
+// Deleting a Namespace deletes what it holds. Nothing that Meridian does not manage goes with one
+// unless the Namespace says so (prune_namespace_contents_annotation); the refusal is a warning.
+// Returns what the deletion would take with it (beyond `deleted`), or nullopt when it is refused.
+std::optional<size_t> namespace_cascade(Plan& plan, Backend& backend, const LiveFacts& facts, const std::string& owner,
+                                        const std::set<ObjectRef>& deleted) {
+  const ObjectRef& ref = facts.ref;
+  const auto contents = backend.namespace_contents(ref.cluster, ref.name);
+  const std::string label = fmt::format("{} (cluster {})", ref.display(), ref.cluster);
+  if (!contents) {
+    if (facts.prune_contents)
+      return 0;
+    plan.warnings.push_back(fmt::format("{} is no longer in Git, but the {} backend cannot list what it holds; not deleting it "
+                                        "without {}: \"true\"", label, backend.name(), prune_namespace_contents_annotation));
+    return std::nullopt;
+  }
+  std::vector<std::string> foreign;
+  size_t cascade = 0;
+  for (const LiveObject& object : *contents) {
+    if (deleted.count(object.ref) == 0)
+      ++cascade;
+    if (is_foreign(object, owner))
+      foreign.push_back(object.ref.display());
+  }
+  if (!foreign.empty() && !facts.prune_contents) {
+    const size_t shown = std::min<size_t>(foreign.size(), 3);
+    plan.warnings.push_back(fmt::format("{} is no longer in Git, but it holds {} object{} Meridian does not manage ({}{}); not deleting "
+                                        "it: set {}: \"true\" on it to delete them with it",
+                                        label, foreign.size(), foreign.size() == 1 ? "" : "s",
+                                        fmt::join(foreign.begin(), foreign.begin() + static_cast<long>(shown), ", "),
+                                        foreign.size() > shown ? ", ..." : "", prune_namespace_contents_annotation));
+    return std::nullopt;
+  }
+  return cascade;
+}
+
 // Prune candidates: what Meridian created for this repository and Git no longer has. Appends the
-// deletions to the plan's changes (sorted by ref) and what keeps any from happening to its warnings.
-void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const DesiredState& desired, const PlanOptions& options,
-                   const std::map<std::string, std::string>& live_cluster_regions) {
+// deletions to the plan's changes (sorted by ref) and what keeps any from happening to its warnings
+// (and to Plan::withheld, when prune was asked for). The mass-prune guard counts what deletions
+// take with them (a Namespace's contents) too.
+void add_deletions(Plan& plan, Backend& backend, const std::vector<LiveFacts>& live_facts, const DesiredState& desired,
+                   const PlanOptions& options, const std::map<std::string, std::string>& live_cluster_regions) {
   size_t managed = 0;
   std::vector<const LiveFacts*> leftovers;
   for (const LiveFacts& facts : live_facts) {
@@ -290,8 +345,12 @@ void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const D
   std::sort(leftovers.begin(), leftovers.end(), [](const LiveFacts* a, const LiveFacts* b) { return a->ref < b->ref; });
 
   const bool prune = options.prune || desired.fleet.prune;
+  std::set<ObjectRef> leftover_refs;
+  for (const LiveFacts* leftover : leftovers)
+    leftover_refs.insert(leftover->ref);
   std::vector<PlannedChange> deletions;
   std::vector<std::string> extra;
+  size_t cascaded = 0;
   for (const LiveFacts* leftover : leftovers) {
     extra.push_back(leftover->ref.display());
     if (leftover->prune_disabled) {
@@ -301,6 +360,14 @@ void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const D
     if (leftover->registered_cluster) {
       plan.warnings.push_back(fmt::format("{} is no longer in Git; it is a Registered cluster, which Meridian never deletes", leftover->ref.display()));
       continue;
+    }
+    if (prune && leftover->ref.group.empty() && leftover->ref.kind == "Namespace" && !leftover->ref.cluster.empty()) {
+      const auto cascade = namespace_cascade(plan, backend, *leftover, desired.owner, leftover_refs);
+      if (!cascade) {
+        ++plan.withheld;
+        continue;
+      }
+      cascaded += *cascade;
     }
     PlannedChange change;
     change.ref = leftover->ref;
@@ -319,10 +386,15 @@ void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const D
     plan.warnings.push_back(fmt::format("{} managed object{} no longer in Git (not deleted without --prune): {}", extra.size(),
                                         extra.size() == 1 ? " is" : "s are", fmt::join(extra, ", ")));
   } else if (prune && !deletions.empty()) {
-    const bool mass = deletions.size() * 2 > managed || deletions.size() == managed;
+    const size_t affected = deletions.size() + cascaded;
+    const bool mass = affected * 2 > managed || deletions.size() == managed;
     if (mass && !options.allow_mass_prune) {
-      plan.warnings.push_back(fmt::format("refusing to prune {} of {} managed objects (more than half) without --allow-mass-prune",
-                                          deletions.size(), managed));
+      plan.warnings.push_back(fmt::format("refusing to prune {} of {} managed objects{} (more than half) without --allow-mass-prune",
+                                          deletions.size(), managed,
+                                          cascaded == 0 ? std::string()
+                                                        : fmt::format(" and {} object{} inside the namespaces they delete", cascaded,
+                                                                      cascaded == 1 ? "" : "s")));
+      plan.withheld += deletions.size();
     } else {
       for (PlannedChange& deletion : deletions)
         plan.changes.push_back(std::move(deletion));
@@ -493,6 +565,7 @@ private:
     if (live == nullptr) {
       change.action = Action::create;
       change.fields = creation_fields(*object.body);
+      redact(change);
       return change;
     }
     DiffOptions diff_options;
@@ -506,7 +579,21 @@ private:
     else
       change.fields = diff_object(*object.body, *live, diff_options);
     change.action = change.fields.empty() ? Action::unchanged : Action::update;
+    redact(change);
     return change;
+  }
+
+  // A Secret's values never leave plan: each is shown as its keyed hash (base/sensitive.h).
+  void redact(PlannedChange& change) const {
+    if (!is_sensitive_kind(change.ref.group, change.ref.kind))
+      return;
+    const Digest digest = store_.digester();
+    for (FieldChange& field : change.fields) {
+      if (field.before)
+        field.before = redact_json(field.pointer, *field.before, digest);
+      if (field.after)
+        field.after = redact_json(field.pointer, *field.after, digest);
+    }
   }
 
   // The same content against the same live state: the last plan, for this commit. (Forecasts run
@@ -589,7 +676,8 @@ private:
     if (live && (leftovers_may_change || had_deletions || !patched.warnings.empty())) {
       const std::vector<std::string> regions_before = patched.regions;
       patched.warnings.clear();
-      add_deletions(patched, memo.live, desired_, options_, memo.live_cluster_regions);
+      patched.withheld = 0;
+      add_deletions(patched, backend_, memo.live, desired_, options_, memo.live_cluster_regions);
       set_regions(patched, desired_);
       reorder = had_deletions || patched.count(Action::remove) != 0 || patched.regions != regions_before;
     }
@@ -745,7 +833,7 @@ private:
       mark_region_rollout(*change, desired_.fleet, backend_);
       plan.changes.push_back(std::move(*change));
     }
-    add_deletions(plan, live_facts, desired_, options_, live_cluster_regions);
+    add_deletions(plan, backend_, live_facts, desired_, options_, live_cluster_regions);
     set_regions(plan, desired_);
     order_changes(plan, desired_, layout_of(plan, desired_));
     finish(plan);
