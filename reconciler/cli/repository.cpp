@@ -1,6 +1,9 @@
 #include "cli/commands.h"
 
+#include "base/duration.h"
 #include "base/error.h"
+
+#include <fmt/format.h>
 
 #include <cstdlib>
 
@@ -14,7 +17,20 @@ std::vector<OptionSpec> repository_options() {
       {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"},
       {"ssh-key", "FILE", "private key for ssh:// repositories (default: the SSH agent)"},
       {"netrc", "FILE", "netrc-style credentials for https:// (default ~/.netrc; $MERIDIAN_GIT_TOKEN wins)"},
+      {"git-timeout", "DURATION", "longest a clone or fetch may take, connect included (default 2m; 0: no limit)"},
   };
+}
+
+std::chrono::milliseconds git_timeout(const Options& options) {
+  const auto text = options.get("git-timeout");
+  if (!text)
+    return GitOptions{}.timeout;
+  if (*text == "0")
+    return std::chrono::milliseconds(0);
+  const auto parsed = parse_duration(*text);
+  if (!parsed || parsed->count() <= 0)
+    throw UserError(fmt::format("--git-timeout: expected a duration such as 30s or 2m (0: no limit), got \"{}\"", *text));
+  return *parsed;
 }
 
 std::string state_dir(const Options& options) {
@@ -33,6 +49,7 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
   git.cache_dir = state_dir(options) + "/repos";
   git.ssh_key_file = options.get_or("ssh-key", "");
   git.netrc_file = options.get_or("netrc", "");
+  git.timeout = git_timeout(options);
   const std::string ref = options.get_or("ref", "");
   // open() fails before any ref is read; name the ref anyway, as resolve() does (`<repo>@<ref>: ...`).
   auto open = [&] {

@@ -169,6 +169,7 @@ int run_run(const std::vector<std::string>& args) {
   loop_options.git.cache_dir = directory + "/repos";
   loop_options.git.ssh_key_file = options.get_or("ssh-key", "");
   loop_options.git.netrc_file = options.get_or("netrc", "");
+  loop_options.git.timeout = git_timeout(options);
   loop_options.owner = fleet_owner(*repo, loop_options.path);
   loop_options.interval = parse_interval(options);
   loop_options.seed = parse_seed(options);
@@ -184,6 +185,8 @@ int run_run(const std::vector<std::string>& args) {
       once && !options.get("listen") ? std::nullopt
                                      : std::optional<ListenAddress>(parse_listen_address(options.get_or("listen", "127.0.0.1:8080")));
   api_options.loopback = !listen || listen->is_loopback();
+  if (loop_options.git.timeout.count() > 0)
+    api_options.fetch_stuck_after = std::chrono::duration_cast<std::chrono::seconds>(loop_options.git.timeout).count() + 30;
   if (listen)
     api_options.listen_host = listen->host;
   if (const auto hosts = options.get("api-host")) {

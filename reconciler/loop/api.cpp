@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -324,7 +325,11 @@ bool Api::store_reachable() {
 }
 
 HttpResponse Api::ready() {
-  if (!board_.snapshot().last_reconcile)
+  const LoopStatus status = board_.snapshot();
+  const long long now = static_cast<long long>(std::time(nullptr));
+  if (status.fetch_started > 0 && now - status.fetch_started > options_.fetch_stuck_after)
+    return text(503, fmt::format("not ready: a fetch has run for {}s\n", now - status.fetch_started));
+  if (!status.last_reconcile)
     return text(503, "not ready: the first reconcile has not finished\n");
   if (!store_reachable())
     return text(503, "not ready: the state store does not answer\n");

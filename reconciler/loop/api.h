@@ -1,7 +1,7 @@
 // The routes of `meridian run`'s HTTP server, independent of the server library.
 //
 //   GET  /healthz              the process is alive
-//   GET  /readyz               the first reconcile finished and the state store answers (else 503)
+//   GET  /readyz               the first reconcile finished, no fetch is stuck, the state store answers (else 503)
 //   GET  /api/v1/status        the loop's status (status.h)
 //   GET  /api/v1/history       past applies, newest first (?limit=N, default 20)
 //   GET  /api/v1/plan          the latest plan, as `meridian plan --format json`
@@ -50,6 +50,7 @@ struct ApiOptions {
   std::string listen_host;          //!< the --listen host, an allowed Host
   std::vector<std::string> allowed_hosts; //!< further names clients may reach the API by (--api-host)
   std::string token_file;           //!< --api-token-file; empty: no token, control endpoints refused
+  long long fetch_stuck_after = 180; //!< seconds a fetch may run before /readyz fails (above --git-timeout)
   std::string state_store_path;     //!< <state-dir>/meridian.db, for history and readiness
 };
 

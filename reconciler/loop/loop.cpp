@@ -274,8 +274,17 @@ std::string ReconcileLoop::reconcile(TriggerKind trigger) {
 }
 
 bool ReconcileLoop::fetch() {
-  board_.update([](LoopStatus& status) { status.phase = "fetching"; });
+  board_.update([](LoopStatus& status) {
+    status.phase = "fetching";
+    status.fetch_started = unix_now();
+  });
   const auto started = Clock::now();
+  struct FetchDone {
+    StatusBoard& board;
+    ~FetchDone() {
+      board.update([](LoopStatus& status) { status.fetch_started = 0; });
+    }
+  } fetch_done{board_};
   try {
     if (!repository_)
       repository_ = std::make_unique<GitRepository>(GitRepository::open(options_.repository, options_.git));

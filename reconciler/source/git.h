@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,9 @@ struct GitOptions {
   std::string cache_dir;    //!< where remote repositories are mirrored (one folder per URL)
   std::string ssh_key_file; //!< private key for ssh:// (else the SSH agent); public key is <file>.pub
   std::string netrc_file;   //!< netrc-style credentials for http(s) (default ~/.netrc)
+  //! Longest a clone or fetch may take, connect included (it runs in a child process that is
+  //! killed then: libgit2 1.5 has no timeouts of its own); 0: unbounded, in process.
+  std::chrono::milliseconds timeout{std::chrono::seconds(120)};
 };
 
 //! A manifest candidate in a commit's tree.

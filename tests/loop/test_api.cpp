@@ -456,3 +456,20 @@ TEST_CASE("bodies: over the cap refused before they are read; chunked refused; m
   CHECK(chunked.status == 411);
   CHECK(http_request(port, "GET", "/healthz").status == 200);
 }
+
+TEST_CASE("a fetch that runs past its limit makes /readyz fail", "[api]") {
+  ApiOptions options;
+  options.fetch_stuck_after = 60;
+  ApiFixture fixture(options);
+  fixture.board.update([](LoopStatus& status) {
+    status.last_reconcile = ReconcileStatus{"schedule", "succeeded", "in sync", 1, 2, 0.25, std::nullopt};
+    status.phase = "fetching";
+    status.fetch_started = static_cast<long long>(std::time(nullptr)) - 10;
+  });
+  CHECK(fixture.call("GET", "/readyz").status == 200);
+  fixture.board.update([](LoopStatus& status) { status.fetch_started = static_cast<long long>(std::time(nullptr)) - 600; });
+  const HttpResponse stuck = fixture.call("GET", "/readyz");
+  CHECK(stuck.status == 503);
+  CHECK(stuck.body.rfind("not ready: a fetch has run for 6", 0) == 0);
+  CHECK(fixture.call("GET", "/healthz").status == 200);
+}

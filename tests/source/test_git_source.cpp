@@ -568,3 +568,50 @@ TEST_CASE("a rejected or missing credential is \"authentication failed\"", "[git
   CHECK_FALSE(has_partial(cache));
   CHECK(entries(cache).empty());
 }
+
+namespace {
+
+//! A server on 127.0.0.1 that accepts connections and never answers (nor closes them).
+class SilentServer {
+public:
+  SilentServer() : port_(free_port()) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    const int yes = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port_));
+    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(listen(fd_, 16) == 0); // the kernel completes handshakes; nobody ever reads
+  }
+  ~SilentServer() { close(fd_); }
+  int port() const { return port_; }
+
+private:
+  int port_;
+  int fd_ = -1;
+};
+
+} // namespace
+
+TEST_CASE("a server that accepts and never answers is given up on after --git-timeout", "[source][timeout]") {
+  SilentServer server;
+  TempDir dir;
+  GitOptions options;
+  options.cache_dir = (dir / "cache").string();
+  options.timeout = std::chrono::milliseconds(1500);
+  for (const std::string scheme : {"git", "http"}) {
+    const std::string url = scheme + "://127.0.0.1:" + std::to_string(server.port()) + "/fleet.git";
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      GitRepository::open(url, options);
+      FAIL("opened a repository nobody served");
+    } catch (const TransientError& error) {
+      CHECK(std::string(error.what()) == url + ": network unreachable: no answer within 1s (--git-timeout)");
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO(scheme << ": " << seconds << " s");
+    CHECK(seconds < 5);
+  }
+}
