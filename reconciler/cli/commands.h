@@ -4,6 +4,7 @@
 
 #include "cli/options.h"
 #include "manifest/manifest.h"
+#include "source/verify.h"
 
 #include <chrono>
 #include <string>
@@ -26,6 +27,8 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache);
 std::string state_dir(const Options& options);
 //! --git-timeout (GitOptions::timeout).
 std::chrono::milliseconds git_timeout(const Options& options);
+//! --verify-ssh-signers, --verify-gpg-keyring (checked readable).
+SignaturePolicy signature_policy(const Options& options);
 
 int run_validate(const std::vector<std::string>& args);
 int run_plan(const std::vector<std::string>& args);

@@ -2,10 +2,12 @@
 
 #include "base/duration.h"
 #include "base/error.h"
+#include "source/verify.h"
 
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <fstream>
 
 namespace meridian {
 
@@ -18,7 +20,17 @@ std::vector<OptionSpec> repository_options() {
       {"ssh-key", "FILE", "private key for ssh:// repositories (default: the SSH agent)"},
       {"netrc", "FILE", "netrc-style credentials for https:// (default ~/.netrc; $MERIDIAN_GIT_TOKEN wins)"},
       {"git-timeout", "DURATION", "longest a clone or fetch may take, connect included (default 2m; 0: no limit)"},
+      {"verify-ssh-signers", "FILE", "apply only commits signed by an SSH key of this allowed-signers file (as git's gpg.ssh.allowedSignersFile)"},
+      {"verify-gpg-keyring", "FILE", "apply only commits signed by an OpenPGP key of this keyring (gpg --export)"},
   };
+}
+
+SignaturePolicy signature_policy(const Options& options) {
+  SignaturePolicy policy{options.get_or("verify-ssh-signers", ""), options.get_or("verify-gpg-keyring", "")};
+  for (const auto& [option, file] : {std::pair{"--verify-ssh-signers", policy.allowed_signers}, std::pair{"--verify-gpg-keyring", policy.gpg_keyring}})
+    if (!file.empty() && !std::ifstream(file))
+      throw UserError(fmt::format("{} {}: cannot read the file", option, file));
+  return policy;
 }
 
 std::chrono::milliseconds git_timeout(const Options& options) {
@@ -66,6 +78,7 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
   };
   GitRepository repository = open();
   const CommitInfo commit = repository.resolve(ref);
+  verify_commit(repository, commit.id, signature_policy(options));
   ManifestSet manifests = load_manifests(repository, commit, options.get_or("path", ""), cache);
   return {std::move(repository), std::move(manifests)};
 }

@@ -170,6 +170,7 @@ int run_run(const std::vector<std::string>& args) {
   loop_options.git.ssh_key_file = options.get_or("ssh-key", "");
   loop_options.git.netrc_file = options.get_or("netrc", "");
   loop_options.git.timeout = git_timeout(options);
+  loop_options.verify = signature_policy(options);
   loop_options.owner = fleet_owner(*repo, loop_options.path);
   loop_options.interval = parse_interval(options);
   loop_options.seed = parse_seed(options);

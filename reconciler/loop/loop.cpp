@@ -291,6 +291,7 @@ bool ReconcileLoop::fetch() {
     else
       repository_->fetch();
     const CommitInfo commit = repository_->resolve(options_.ref);
+    verify_commit(*repository_, commit.id, options_.verify);
     metrics_.observe("meridian_git_fetch_duration_seconds", {}, seconds_since(started));
     if (commit.id != fetched_.id)
       log_event("fetched {}{}: commit {} ({})", options_.repository, options_.ref.empty() ? "" : "@" + options_.ref,

@@ -27,6 +27,7 @@
 #include "plan/plan.h"
 #include "validate/validate.h"
 #include "source/git.h"
+#include "source/verify.h"
 
 #include <atomic>
 #include <chrono>
@@ -79,6 +80,7 @@ struct LoopOptions {
   std::string ref;                    //!< empty: the remote's default branch
   std::string path;
   GitOptions git;
+  SignaturePolicy verify;             //!< commits not signed by a trusted key are never applied
   std::string owner;                  //!< meridian.io/managed-by value, as `meridian apply` computes it
   std::chrono::milliseconds interval{60'000};
   double jitter = 0.1;                //!< ±10 %

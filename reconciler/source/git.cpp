@@ -412,6 +412,26 @@ void GitRepository::fetch() {
   state_->repository = open_cache(state_->location, state_->directory);
 }
 
+std::optional<std::pair<std::string, std::string>> GitRepository::commit_signature(std::string_view commit) const {
+  git_oid oid;
+  if (git_oid_fromstrn(&oid, commit.data(), commit.size()) != 0)
+    throw UserError(fmt::format("{}: not a commit id: {}", state_->location, commit));
+  git_buf signature = GIT_BUF_INIT;
+  git_buf signed_data = GIT_BUF_INIT;
+  const int code = git_commit_extract_signature(&signature, &signed_data, state_->repository.get(), &oid, nullptr);
+  if (code == GIT_ENOTFOUND) {
+    git_buf_dispose(&signature);
+    git_buf_dispose(&signed_data);
+    return std::nullopt;
+  }
+  if (code != 0)
+    throw UserError(fmt::format("{}@{}: cannot read the commit's signature: {}", state_->location, commit.substr(0, 12), last_git_message()));
+  std::pair<std::string, std::string> result{std::string(signature.ptr, signature.size), std::string(signed_data.ptr, signed_data.size)};
+  git_buf_dispose(&signature);
+  git_buf_dispose(&signed_data);
+  return result;
+}
+
 CommitInfo GitRepository::resolve(std::string_view ref) const {
   git_repository* repository = state_->repository.get();
   const std::string name = ref.empty() ? "HEAD" : std::string(ref);

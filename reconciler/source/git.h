@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -61,6 +62,10 @@ public:
   //! The commit a branch, tag (annotated or not), full or short commit id names; empty `ref`
   //! means the remote's default branch (HEAD).
   CommitInfo resolve(std::string_view ref) const;
+
+  //! The signature of `commit` (gpgsig header: an OpenPGP or SSH armoured signature) and the data
+  //! it signs, or nullopt when the commit is not signed.
+  std::optional<std::pair<std::string, std::string>> commit_signature(std::string_view commit) const;
 
   //! Files of `commit`'s tree under `subdir` (empty: the whole tree) whose names `wanted` accepts,
   //! in tree order (deterministic). A missing subdir is an error.

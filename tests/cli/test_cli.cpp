@@ -389,3 +389,18 @@ TEST_CASE("meridian apply refuses while another process holds the state director
   check_one_line_error(waited);
   CHECK(contains(waited.err, "waited 1s (--lock-timeout)"));
 }
+
+TEST_CASE("plan refuses a commit not signed by a trusted key, saying why", "[cli][verify]") {
+  TempDir dir;
+  const fs::path repo = dir.path() / "repo";
+  git_init(repo);
+  write_file(repo / "clusters.yaml", "apiVersion: meridian.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: c1\nspec:\n  type: Managed\n"
+                                      "  region: cn-hangzhou\n");
+  const std::string commit = commit_all(repo, "unsigned");
+  write_file(dir.path() / "allowed_signers", "ops@meridian.invalid ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0xZPXjzvUvbiBEyZyxEbDBVGu2vrjbpwsUWB3/OYn3\n");
+  const ProcessResult result =
+      run_meridian({"plan", "--repo", repo.string(), "--verify-ssh-signers", (dir.path() / "allowed_signers").string()}, dir.path());
+  check_one_line_error(result);
+  CHECK(contains(result.err, commit.substr(0, 12) + ": commit signature: the commit is not signed; it is not applied"));
+  CHECK(run_meridian({"plan", "--repo", repo.string()}, dir.path()).status == 0);
+}
