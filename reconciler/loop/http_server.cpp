@@ -363,6 +363,11 @@ struct HttpServer::State {
         refuse(connection, problem->first, problem->second);
         return;
       }
+      // curl waits a second for this before it sends a body over 1 KiB.
+      if (connection.body_length > 0 && lower(connection.request.header("expect")) == "100-continue") {
+        static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+        [[maybe_unused]] const ssize_t sent = ::send(connection.fd, go_on.data(), go_on.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
     }
     if (connection.in.size() < connection.head_end + connection.body_length)
       return;

@@ -473,3 +473,21 @@ TEST_CASE("a fetch that runs past its limit makes /readyz fail", "[api]") {
   CHECK(stuck.body.rfind("not ready: a fetch has run for 6", 0) == 0);
   CHECK(fixture.call("GET", "/healthz").status == 200);
 }
+
+TEST_CASE("a client that asks to continue gets 100 Continue before it sends its body", "[api][http]") {
+  ApiFixture fixture;
+  const int port = free_port();
+  HttpServer server(ListenAddress{"127.0.0.1", port}, 1 << 20, [&](const HttpRequest& request) { return fixture.api->handle(request); });
+  const std::string body(2000, 'x');
+  const int fd = stalled_connection(port, "POST /hooks/generic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000\r\n"
+                                          "Expect: 100-continue\r\n\r\n");
+  char buffer[256] = {};
+  REQUIRE(recv(fd, buffer, sizeof buffer - 1, 0) > 0);
+  CHECK(std::string(buffer) == "HTTP/1.1 100 Continue\r\n\r\n");
+  REQUIRE(send(fd, body.data(), body.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(body.size()));
+  std::string reply;
+  for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;)
+    reply.append(buffer, static_cast<size_t>(n));
+  close(fd);
+  CHECK(reply.rfind("HTTP/1.1 401", 0) == 0); // unsigned: the handler saw the whole request
+}
