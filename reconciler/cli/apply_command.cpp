@@ -1,5 +1,6 @@
 #include "apply/apply.h"
 #include "base/error.h"
+#include "base/printable.h"
 #include "cli/workspace.h"
 
 #include <fmt/format.h>
@@ -85,12 +86,14 @@ int run_apply(const std::vector<std::string>& args) {
   std::signal(SIGTERM, request_stop);
   ApplyOptions apply_options;
   apply_options.interrupted = &stop_requested;
-  apply_options.progress = [](const std::string& line) { std::cout << line << "\n" << std::flush; };
+  // Names of objects to delete come from live state, which anyone may have written: escaped.
+  apply_options.progress = [](const std::string& line) { std::cout << printable(line) << "\n" << std::flush; };
   const ApplyReport report = apply_plan(plan, workspace->desired, *workspace->backend, *workspace->store, apply_options);
   std::cout << "\nRegions:\n";
   for (const RegionResult& region : report.regions)
-    std::cout << fmt::format("  wave {} {:<16} {}{}\n", region.wave, region.region.empty() ? "-" : region.region,
-                             to_string(region.outcome), region.reason.empty() ? "" : ": " + region.reason);
+    std::cout << printable(fmt::format("  wave {} {:<16} {}{}", region.wave, region.region.empty() ? "-" : region.region,
+                                       to_string(region.outcome), region.reason.empty() ? "" : ": " + region.reason))
+              << "\n";
   std::cout << fmt::format("\nApply #{} {}: {}.\n", report.record_id, report.result, report.summary());
   return report.result == "succeeded" ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 // reconcile decides (apply, in sync, drift, heal, back off, invalid), without HTTP or timing.
 #include "backend/sim/sim.h"
 #include "base/error.h"
+#include "loop/log.h"
 #include "loop/loop.h"
 #include "state/store.h"
 
@@ -511,4 +512,14 @@ TEST_CASE("a commit whose apply failed is applied again with backoff, self-heal 
   // In sync now: nothing more to apply.
   CHECK(loop.reconcile(TriggerKind::schedule) == "succeeded");
   CHECK(store.history(10).size() == 2);
+}
+
+TEST_CASE("a log line is one line and carries no control characters", "[loop][log]") {
+  TempDir dir;
+  LogCapture capture(dir / "events.log");
+  log_event("/api/v1/status from 127.0.0.1: refused: Host \"\033[2Jevil\"\nsecond line\x9b");
+  const std::string text = capture.text();
+  CHECK(text.find('\033') == std::string::npos);
+  CHECK(text.find("Host \"\\x1b[2Jevil\" second line\\x9b\n") != std::string::npos);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 1);
 }
