@@ -163,6 +163,9 @@ void ReconcileLoop::declare_metrics(Metrics& metrics) {
   metrics.declare("meridian_git_fetch_duration_seconds", "Time to fetch the repository and resolve the ref.",
                   MetricType::histogram, {}, {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
   metrics.declare("meridian_git_fetch_errors_total", "Fetches (or ref resolutions) that failed.", MetricType::counter);
+  metrics.declare("meridian_git_fetch_started_timestamp_seconds",
+                  "Start of the fetch under way (unix seconds), 0 when none: time() minus it is how long it has run.",
+                  MetricType::gauge);
   metrics.declare("meridian_objects", "Objects of the fleet by sync state and health, as of the last reconcile.",
                   MetricType::gauge, {"sync", "health"});
   metrics.declare("meridian_drift_objects", "Objects that differ from the applied commit behind Meridian's back.",
@@ -274,17 +277,21 @@ std::string ReconcileLoop::reconcile(TriggerKind trigger) {
 }
 
 bool ReconcileLoop::fetch() {
-  board_.update([](LoopStatus& status) {
+  const long long fetch_started = unix_now();
+  board_.update([&](LoopStatus& status) {
     status.phase = "fetching";
-    status.fetch_started = unix_now();
+    status.fetch_started = fetch_started;
   });
+  metrics_.set("meridian_git_fetch_started_timestamp_seconds", static_cast<double>(fetch_started));
   const auto started = Clock::now();
-  struct FetchDone {
+  struct FetchDone { // however the fetch ends
     StatusBoard& board;
+    Metrics& metrics;
     ~FetchDone() {
       board.update([](LoopStatus& status) { status.fetch_started = 0; });
+      metrics.set("meridian_git_fetch_started_timestamp_seconds", 0);
     }
-  } fetch_done{board_};
+  } fetch_done{board_, metrics_};
   try {
     if (!repository_)
       repository_ = std::make_unique<GitRepository>(GitRepository::open(options_.repository, options_.git));
