@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace meridian {
 
@@ -30,9 +31,11 @@ bool is_sensitive_pointer(std::string_view pointer);
 //! The marker shown instead of a value whose JSON text is `value_text`: a JSON string.
 std::string sensitive_marker(std::string_view value_text, const Digest& digest);
 
-//! `json_text`, the value found at `pointer` of a sensitive object, with every sensitive value in it
-//! replaced by its marker (the text itself when it holds none).
-std::string redact_json(std::string_view pointer, const std::string& json_text, const Digest& digest);
+//! `json_text`, the value found at `pointer` of an object, with every sensitive value in it replaced
+//! by its marker (the text itself when it holds none). A Secret's values are sensitive when
+//! `secret` is set; so is whatever lies at or below one of `fields` (Fleet.spec.sensitiveFields).
+std::string redact_json(std::string_view pointer, const std::string& json_text, const Digest& digest, bool secret,
+                        const std::vector<std::string>& fields = {});
 
 //! The canonical text of `body` with its sensitive values replaced by their markers; plain canonical
 //! text for a body that is not sensitive.

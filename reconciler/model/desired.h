@@ -33,6 +33,9 @@ struct FleetSettings {
   std::chrono::milliseconds health_timeout{10 * 60 * 1000};
   bool prune = false;
   std::vector<IgnoreRule> ignore;
+  //! Fleet.spec.sensitiveFields: pointers whose values plans show only as a keyed hash (as a
+  //! Secret's data), for matching objects.
+  std::vector<IgnoreRule> sensitive;
 };
 
 //! How a DaemonSet template change rolls out inside one multi-region cluster.

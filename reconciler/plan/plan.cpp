@@ -17,9 +17,10 @@
 namespace meridian {
 namespace {
 
-std::vector<std::string> ignore_pointers(const FleetSettings& fleet, const ObjectRef& ref) {
+// The pointers of the rules (ignoreDifferences, sensitiveFields) that match `ref`.
+std::vector<std::string> rule_pointers(const std::vector<IgnoreRule>& rules, const ObjectRef& ref) {
   std::vector<std::string> pointers;
-  for (const IgnoreRule& rule : fleet.ignore) {
+  for (const IgnoreRule& rule : rules) {
     if (rule.kind != ref.kind || (!rule.group.empty() && rule.group != ref.group) ||
         (!rule.name.empty() && rule.name != ref.name) || (!rule.namespace_.empty() && rule.namespace_ != ref.namespace_))
       continue;
@@ -421,10 +422,14 @@ void set_regions(Plan& plan, const DesiredState& desired) {
 std::string memo_settings(const DesiredState& desired) {
   const auto field = [](std::string_view text) { return fmt::format("{}:{}", text.size(), text); };
   std::string text = field(desired.owner);
-  for (const IgnoreRule& rule : desired.fleet.ignore) {
-    text += fmt::format("|{}{}{}{}{}", field(rule.group), field(rule.kind), field(rule.namespace_), field(rule.name), rule.pointers.size());
-    for (const std::string& pointer : rule.pointers)
-      text += field(pointer);
+  // Sensitive fields too: the diffs a memo keeps are shown redacted by them.
+  for (const auto* rules : {&desired.fleet.ignore, &desired.fleet.sensitive}) {
+    text += "#";
+    for (const IgnoreRule& rule : *rules) {
+      text += fmt::format("|{}{}{}{}{}", field(rule.group), field(rule.kind), field(rule.namespace_), field(rule.name), rule.pointers.size());
+      for (const std::string& pointer : rule.pointers)
+        text += field(pointer);
+    }
   }
   return text;
 }
@@ -569,7 +574,7 @@ private:
       return change;
     }
     DiffOptions diff_options;
-    diff_options.ignore_pointers = ignore_pointers(desired_.fleet, object.ref);
+    diff_options.ignore_pointers = rule_pointers(desired_.fleet.ignore, object.ref);
     add_rollout_ignores(object, diff_options.ignore_pointers);
     JsonDocument last_applied;
     if (const auto text = store_.last_applied(desired_.owner, object.ref.key()); text && !parse_json(*text, last_applied))
@@ -583,16 +588,19 @@ private:
     return change;
   }
 
-  // A Secret's values never leave plan: each is shown as its keyed hash (base/sensitive.h).
+  // A Secret's values, and the fields Fleet.spec.sensitiveFields names, never leave plan: each is
+  // shown as its keyed hash (base/sensitive.h).
   void redact(PlannedChange& change) const {
-    if (!is_sensitive_kind(change.ref.group, change.ref.kind))
+    const bool secret = is_sensitive_kind(change.ref.group, change.ref.kind);
+    const std::vector<std::string> fields = rule_pointers(desired_.fleet.sensitive, change.ref);
+    if (!secret && fields.empty())
       return;
     const Digest digest = store_.digester();
     for (FieldChange& field : change.fields) {
       if (field.before)
-        field.before = redact_json(field.pointer, *field.before, digest);
+        field.before = redact_json(field.pointer, *field.before, digest, secret, fields);
       if (field.after)
-        field.after = redact_json(field.pointer, *field.after, digest);
+        field.after = redact_json(field.pointer, *field.after, digest, secret, fields);
     }
   }
 

@@ -126,3 +126,30 @@ TEST_CASE("state files are the owner's: directory 0700, database and key 0600", 
   StateStore other((root.path / "other" / "meridian.db").string());
   CHECK(other.digest("value") != first);
 }
+
+TEST_CASE("Fleet.spec.sensitiveFields hides the values of the fields it names, in any kind", "[plan][sensitive]") {
+  Engine engine;
+  const std::string fleet = fleet_yaml({"cn-hangzhou"}, 1, true, "10m",
+                                       "  sensitiveFields:\n    - kind: ConfigMap\n      name: app\n      jsonPointers: [/data/password]\n");
+  const std::string app = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: default\n"
+                          "data:\n  password: opensesame-plain\n  mode: visible-plain\n";
+  Files files = {{"clusters.yaml", cluster_yaml("c1", "cn-hangzhou")}, {"fleet.yaml", fleet}, {"clusters/c1/app.yaml", app}};
+  engine.load(files);
+  const std::string created = all_formats(engine.plan());
+  check_no_value(created, {"opensesame-plain"});
+  CHECK(created.find("visible-plain") != std::string::npos); // what the rule does not name stays visible
+  CHECK(created.find("data.password: \"(sensitive, hmac ") != std::string::npos);
+  engine.converge();
+
+  files["clusters/c1/app.yaml"] = replaced(app, "opensesame-plain", "other-secret-plain");
+  engine.load(files);
+  const Plan updated = engine.plan();
+  const auto& fields = change_for(updated, "ConfigMap", "app").fields;
+  REQUIRE(fields.size() == 1);
+  CHECK(*fields[0].before != *fields[0].after);
+  check_no_value(all_formats(updated), {"opensesame-plain", "other-secret-plain"});
+  // Another ConfigMap is not named by the rule: shown as it is.
+  files["clusters/c1/other.yaml"] = replaced(replaced(app, "name: app", "name: other"), "opensesame-plain", "shown-plain");
+  engine.load(files);
+  CHECK(all_formats(engine.plan()).find("shown-plain") != std::string::npos);
+}
