@@ -54,6 +54,8 @@ public:
   ApplyReport run(StateStore& store) {
     ApplyReport report;
     report.record_id = store.begin_apply(plan_.repository, plan_.commit, options_.trigger);
+    store_ = &store;
+    record_id_ = report.record_id;
     for (size_t wave = 0; wave < plan_.waves.size(); ++wave)
       for (const std::string& region : plan_.waves[wave])
         report.regions.push_back({region, static_cast<int>(wave) + 1, RegionOutcome::not_started, ""});
@@ -108,6 +110,8 @@ public:
         if (auto error = execute(*change)) {
           fail(*change, *error);
           region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *error));
+        } else {
+          record(*change);
         }
       }
       // The region gate: every change of the wave healthy (or gone, for deletions).
@@ -179,8 +183,7 @@ public:
       if (change.action == Action::remove && state == ObjectState::healthy)
         deleted.push_back(change.ref.key());
       else if (change.desired != nullptr && (state == ObjectState::healthy || state == ObjectState::applied || state == ObjectState::applied_earlier))
-        bodies.push_back({change.ref.key(), options_.body_texts != nullptr ? options_.body_texts->text(change.desired->body)
-                                                                           : std::make_shared<const std::string>(write_canonical(*change.desired->body))});
+        bodies.push_back({change.ref.key(), body_text(change)});
       if (change.action == Action::unchanged)
         continue;
       ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
@@ -193,6 +196,26 @@ public:
   }
 
 private:
+  std::shared_ptr<const std::string> body_text(const PlannedChange& change) const {
+    return options_.body_texts != nullptr ? options_.body_texts->text(change.desired->body)
+                                          : std::make_shared<const std::string>(write_canonical(*change.desired->body));
+  }
+
+  // What was just applied, recorded at once with its last-applied body (a deletion's body is
+  // forgotten when the apply finishes and the object is gone): a kill after this loses nothing.
+  void record(const PlannedChange& change) {
+    if (positions_.empty()) {
+      int position = 0;
+      for (const PlannedChange& planned : plan_.changes)
+        if (planned.action != Action::unchanged)
+          positions_.emplace(planned.ref, position++);
+    }
+    const ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
+                              std::string(to_string(change.action)), "applied", ""};
+    const AppliedBody body = change.desired != nullptr ? AppliedBody{change.ref.key(), body_text(change)} : AppliedBody{};
+    store_->record_object(record_id_, positions_.at(change.ref), result, change.desired != nullptr ? &body : nullptr, false);
+  }
+
   void say(const std::string& line) const {
     if (options_.progress)
       options_.progress(line);
@@ -425,6 +448,9 @@ private:
   std::unordered_map<ObjectRef, long long, ObjectRefHash> applied_at_; //!< backend clock when written
   std::unordered_map<ObjectRef, const PlannedChange*, ObjectRefHash> by_ref_; //!< dependencies are looked up once per change
   std::map<ObjectRef, std::string> messages_;
+  std::unordered_map<ObjectRef, int, ObjectRefHash> positions_; //!< in the objects the apply records
+  StateStore* store_ = nullptr;
+  long long record_id_ = 0;
   size_t done_ = 0;
 };
 

@@ -151,6 +151,15 @@ public:
   //! The live object, or nullptr when it does not exist.
   virtual std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) = 0;
 
+  //! Every object in namespace `ns` of `cluster` (what deleting the Namespace takes with it), in
+  //! ref order, or nullopt when the backend cannot list them: prune then deletes no Namespace
+  //! that has not opted in (model/desired.h, prune_namespace_contents_annotation).
+  virtual std::optional<std::vector<LiveObject>> namespace_contents(const std::string& cluster, const std::string& ns) {
+    (void)cluster;
+    (void)ns;
+    return std::nullopt;
+  }
+
   //! Creates or updates `ref` so that it carries every field of `desired` (server-side apply
   //! semantics with one field manager: fields Meridian applied before and no longer sets are
   //! removed). Returns the resulting live object. With dry_run nothing changes.

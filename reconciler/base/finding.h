@@ -1,6 +1,8 @@
 // A problem found in the desired state, pinned to the place a person has to edit.
 #pragma once
 
+#include "base/printable.h"
+
 #include <string>
 #include <tuple>
 
@@ -16,8 +18,11 @@ struct Finding {
   std::string message;
   Severity severity = Severity::error;
 
-  //! `file:line: Kind/name: field: message` (parts that are empty are left out).
-  std::string format() const {
+  //! `file:line: Kind/name: field: message` (parts that are empty are left out), printable: names
+  //! taken from a repository never carry control characters to a terminal.
+  std::string format() const { return printable(format_raw()); }
+
+  std::string format_raw() const {
     std::string out = file;
     if (line > 0)
       out += ":" + std::to_string(line);

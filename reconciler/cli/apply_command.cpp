@@ -1,5 +1,6 @@
 #include "apply/apply.h"
 #include "base/error.h"
+#include "base/printable.h"
 #include "cli/workspace.h"
 
 #include <fmt/format.h>
@@ -30,6 +31,7 @@ CommandSpec apply_spec() {
   spec.options.push_back({"plan", "FILE", "apply only if this saved JSON plan is still what a new plan would do"});
   spec.options.push_back({"prune", "", "delete managed objects that Git no longer has"});
   spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
+  spec.options.push_back(lock_timeout_option());
   spec.options.push_back({"no-forecast", "", "skip the pod-placement forecast (it simulates the rollout; large new fleets take longest)"});
   return spec;
 }
@@ -50,6 +52,9 @@ int run_apply(const std::vector<std::string>& args) {
     std::cout << format_help(spec);
     return 0;
   }
+  // Held from the plan to the end of the apply: another apply or run in between would plan against
+  // live state this one is changing.
+  const auto lock = lock_state_dir(options, "meridian apply");
   const auto workspace = open_workspace(options);
   PlanOptions plan_options;
   plan_options.prune = options.flag("prune");
@@ -84,12 +89,14 @@ int run_apply(const std::vector<std::string>& args) {
   std::signal(SIGTERM, request_stop);
   ApplyOptions apply_options;
   apply_options.interrupted = &stop_requested;
-  apply_options.progress = [](const std::string& line) { std::cout << line << "\n" << std::flush; };
+  // Names of objects to delete come from live state, which anyone may have written: escaped.
+  apply_options.progress = [](const std::string& line) { std::cout << printable(line) << "\n" << std::flush; };
   const ApplyReport report = apply_plan(plan, workspace->desired, *workspace->backend, *workspace->store, apply_options);
   std::cout << "\nRegions:\n";
   for (const RegionResult& region : report.regions)
-    std::cout << fmt::format("  wave {} {:<16} {}{}\n", region.wave, region.region.empty() ? "-" : region.region,
-                             to_string(region.outcome), region.reason.empty() ? "" : ": " + region.reason);
+    std::cout << printable(fmt::format("  wave {} {:<16} {}{}", region.wave, region.region.empty() ? "-" : region.region,
+                                       to_string(region.outcome), region.reason.empty() ? "" : ": " + region.reason))
+              << "\n";
   std::cout << fmt::format("\nApply #{} {}: {}.\n", report.record_id, report.result, report.summary());
   return report.result == "succeeded" ? 0 : 1;
 }

@@ -4,7 +4,9 @@
 
 #include "cli/options.h"
 #include "manifest/manifest.h"
+#include "source/verify.h"
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,10 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache);
 
 //! The state directory: --state-dir, else $MERIDIAN_STATE_DIR, else ./.meridian.
 std::string state_dir(const Options& options);
+//! --git-timeout (GitOptions::timeout).
+std::chrono::milliseconds git_timeout(const Options& options);
+//! --verify-ssh-signers, --verify-gpg-keyring (checked readable).
+SignaturePolicy signature_policy(const Options& options);
 
 int run_validate(const std::vector<std::string>& args);
 int run_plan(const std::vector<std::string>& args);

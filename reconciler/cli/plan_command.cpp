@@ -19,10 +19,10 @@ CommandSpec plan_spec() {
                    "Diff the desired state in Git against the live fleet and show the ordered changes (a dry run).",
                    workspace_options(),
                    "Exit status (as Terraform): 0 success, 1 error (the server refusing a change in its dry run included),\n"
-                   "and with --detailed-exitcode 2 when there are changes."};
+                   "and with --detailed-exitcode 2 when there are changes or objects a prune guard kept."};
   spec.options.push_back({"format", "text|json|markdown", "report format (default text; json follows schemas/plan.v1.json)"});
   spec.options.push_back({"out", "FILE", "write the report to FILE instead of standard output"});
-  spec.options.push_back({"detailed-exitcode", "", "exit 2 when the plan has changes"});
+  spec.options.push_back({"detailed-exitcode", "", "exit 2 when the plan has changes (or a prune guard kept objects Git no longer has)"});
   spec.options.push_back({"prune", "", "plan the deletion of managed objects that Git no longer has"});
   spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
   spec.options.push_back({"no-forecast", "", "skip the pod-placement forecast (it simulates the rollout; large new fleets take longest)"});
@@ -89,7 +89,7 @@ int run_plan(const std::vector<std::string>& args) {
   }
   if (plan.count_errors() > 0)
     return 1; // the report names each refusal; the apply would fail
-  return options.flag("detailed-exitcode") && plan.has_changes() ? 2 : 0;
+  return options.flag("detailed-exitcode") && plan.differs_from_git() ? 2 : 0;
 }
 
 } // namespace meridian

@@ -1,8 +1,13 @@
 #include "cli/commands.h"
 
+#include "base/duration.h"
 #include "base/error.h"
+#include "source/verify.h"
+
+#include <fmt/format.h>
 
 #include <cstdlib>
+#include <fstream>
 
 namespace meridian {
 
@@ -14,7 +19,30 @@ std::vector<OptionSpec> repository_options() {
       {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"},
       {"ssh-key", "FILE", "private key for ssh:// repositories (default: the SSH agent)"},
       {"netrc", "FILE", "netrc-style credentials for https:// (default ~/.netrc; $MERIDIAN_GIT_TOKEN wins)"},
+      {"git-timeout", "DURATION", "longest a clone or fetch may take, connect included (default 2m; 0: no limit)"},
+      {"verify-ssh-signers", "FILE", "apply only commits signed by an SSH key of this allowed-signers file (as git's gpg.ssh.allowedSignersFile)"},
+      {"verify-gpg-keyring", "FILE", "apply only commits signed by an OpenPGP key of this keyring (gpg --export)"},
   };
+}
+
+SignaturePolicy signature_policy(const Options& options) {
+  SignaturePolicy policy{options.get_or("verify-ssh-signers", ""), options.get_or("verify-gpg-keyring", "")};
+  for (const auto& [option, file] : {std::pair{"--verify-ssh-signers", policy.allowed_signers}, std::pair{"--verify-gpg-keyring", policy.gpg_keyring}})
+    if (!file.empty() && !std::ifstream(file))
+      throw UserError(fmt::format("{} {}: cannot read the file", option, file));
+  return policy;
+}
+
+std::chrono::milliseconds git_timeout(const Options& options) {
+  const auto text = options.get("git-timeout");
+  if (!text)
+    return GitOptions{}.timeout;
+  if (*text == "0")
+    return std::chrono::milliseconds(0);
+  const auto parsed = parse_duration(*text);
+  if (!parsed || parsed->count() <= 0)
+    throw UserError(fmt::format("--git-timeout: expected a duration such as 30s or 2m (0: no limit), got \"{}\"", *text));
+  return *parsed;
 }
 
 std::string state_dir(const Options& options) {
@@ -33,6 +61,7 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
   git.cache_dir = state_dir(options) + "/repos";
   git.ssh_key_file = options.get_or("ssh-key", "");
   git.netrc_file = options.get_or("netrc", "");
+  git.timeout = git_timeout(options);
   const std::string ref = options.get_or("ref", "");
   // open() fails before any ref is read; name the ref anyway, as resolve() does (`<repo>@<ref>: ...`).
   auto open = [&] {
@@ -49,6 +78,7 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
   };
   GitRepository repository = open();
   const CommitInfo commit = repository.resolve(ref);
+  verify_commit(repository, commit.id, signature_policy(options));
   ManifestSet manifests = load_manifests(repository, commit, options.get_or("path", ""), cache);
   return {std::move(repository), std::move(manifests)};
 }

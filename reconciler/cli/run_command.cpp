@@ -39,31 +39,36 @@ CommandSpec run_spec() {
                    "HTTP (127.0.0.1:8080 unless --listen says otherwise): GET /healthz /readyz /metrics /api/v1/status\n"
                    "/api/v1/history /api/v1/plan; POST /hooks/github (X-Hub-Signature-256), /hooks/gitlab (X-Gitlab-Token),\n"
                    "/hooks/generic (X-Meridian-Signature: sha256=<hex HMAC-SHA256 of the body>); POST /api/v1/suspend,\n"
-                   "/api/v1/resume, /api/v1/reconcile. A webhook only wakes the loop: Meridian fetches and applies what the\n"
+                   "/api/v1/resume, /api/v1/reconcile (these need --api-token-file's bearer token). A webhook only wakes the loop: Meridian fetches and applies what the\n"
                    "ref points to, never what the payload says. SIGTERM or SIGINT stops after the current object, records the\n"
                    "apply as interrupted and exits 0 (a second signal, or 30 s, exits at once)."};
   spec.options.push_back({"interval", "DURATION", "time between fetches, with ±10% jitter (default 1m, at least 1s)"});
   spec.options.push_back({"listen", "HOST:PORT", "address of the HTTP server (default 127.0.0.1:8080)"});
   spec.options.push_back({"webhook-secret-file", "FILE", "shared secret of the webhooks (without it, webhooks are refused)"});
+  spec.options.push_back({"api-token-file", "FILE", "bearer token of /api/v1/* (and of /metrics off loopback), read again when the file "
+                                                   "changes; without it control endpoints are refused, and off loopback the API too"});
+  spec.options.push_back({"api-host", "NAME[,NAME...]", "further Host names the API answers to (besides the listen address, "
+                                                        "localhost and IP addresses)"});
   spec.options.push_back({"self-heal", "", "correct drift made behind Meridian's back (with exponential backoff)"});
   spec.options.push_back({"prune", "", "delete managed objects that Git no longer has"});
   spec.options.push_back({"allow-mass-prune", "", "allow pruning more than half of the managed objects"});
   spec.options.push_back({"once", "", "reconcile once and exit (0 when it succeeded); no HTTP server unless --listen"});
+  spec.options.push_back(lock_timeout_option());
   spec.options.push_back({"seed", "N", "seed of the interval jitter (default: from the clock)"});
   return spec;
 }
 
-std::string read_secret(const std::string& path) {
+std::string read_secret(const std::string& path, const char* option = "--webhook-secret-file") {
   std::ifstream file(path, std::ios::binary);
   if (!file)
-    throw UserError(fmt::format("--webhook-secret-file {}: cannot read the file", path));
+    throw UserError(fmt::format("{} {}: cannot read the file", option, path));
   std::stringstream text;
   text << file.rdbuf();
   std::string secret = text.str();
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' '))
     secret.pop_back();
   if (secret.empty())
-    throw UserError(fmt::format("--webhook-secret-file {}: the file is empty", path));
+    throw UserError(fmt::format("{} {}: the file is empty", option, path));
   return secret;
 }
 
@@ -164,6 +169,8 @@ int run_run(const std::vector<std::string>& args) {
   loop_options.git.cache_dir = directory + "/repos";
   loop_options.git.ssh_key_file = options.get_or("ssh-key", "");
   loop_options.git.netrc_file = options.get_or("netrc", "");
+  loop_options.git.timeout = git_timeout(options);
+  loop_options.verify = signature_policy(options);
   loop_options.owner = fleet_owner(options, *repo, loop_options.path);
   loop_options.interval = parse_interval(options);
   loop_options.seed = parse_seed(options);
@@ -178,13 +185,30 @@ int run_run(const std::vector<std::string>& args) {
   const std::optional<ListenAddress> listen =
       once && !options.get("listen") ? std::nullopt
                                      : std::optional<ListenAddress>(parse_listen_address(options.get_or("listen", "127.0.0.1:8080")));
-  api_options.protect_control = listen && !listen->is_loopback();
+  api_options.loopback = !listen || listen->is_loopback();
+  if (loop_options.git.timeout.count() > 0)
+    api_options.fetch_stuck_after = std::chrono::duration_cast<std::chrono::seconds>(loop_options.git.timeout).count() + 30;
+  if (listen)
+    api_options.listen_host = listen->host;
+  if (const auto hosts = options.get("api-host")) {
+    std::stringstream names(*hosts);
+    for (std::string name; std::getline(names, name, ',');)
+      if (!name.empty())
+        api_options.allowed_hosts.push_back(name);
+  }
+  if (const auto token_file = options.get("api-token-file")) {
+    read_secret(*token_file, "--api-token-file"); // readable and not empty now; read again on every change
+    api_options.token_file = *token_file;
+  }
 
   // Block the stop signals before any thread starts, so that every thread inherits the mask and
   // only SignalWatcher takes them.
   const sigset_t signals = stop_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Held for as long as `run` runs: an `apply` or another `run` on this state directory meanwhile would
+  // fight it over the live fleet.
+  const auto lock = lock_state_dir(options, "meridian run");
   StateStore store(api_options.state_store_path);
   const std::unique_ptr<Backend> backend = open_backend(options);
   Metrics metrics;
@@ -205,8 +229,8 @@ int run_run(const std::vector<std::string>& args) {
             loop_options.ref.empty() ? "" : "@" + loop_options.ref, format_duration(loop_options.interval), backend->name(),
             loop_options.self_heal ? "on" : "off", loop_options.prune ? "on" : "off", api_options.webhook_secret.empty() ? "off" : "on",
             server ? "listening on " + server->url() : std::string("no HTTP server"));
-  if (api_options.protect_control)
-    log_event("the listener is not on a loopback address: control endpoints need X-Meridian-Signature");
+  if (!api_options.loopback && api_options.token_file.empty())
+    log_event("the listener is not on a loopback address and there is no --api-token-file: /api/v1/* and /metrics are refused");
 
   if (once) {
     const std::string result = loop.reconcile(TriggerKind::schedule);

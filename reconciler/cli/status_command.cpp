@@ -1,9 +1,11 @@
 #include "base/error.h"
+#include "base/printable.h"
 #include "cli/workspace.h"
 #include "plan/plan.h"
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <ctime>
 #include <iostream>
 
@@ -24,7 +26,8 @@ int run_status(const std::vector<std::string>& args) {
   plan_options.prune = true;
   plan_options.allow_mass_prune = true;
   const Plan plan = make_plan(workspace->desired, *workspace->backend, *workspace->store, plan_options);
-  std::cout << fmt::format("{} at {} ({})\n\n", plan.repository, plan.commit.substr(0, 12), plan.commit_summary);
+  std::cout << fmt::format("{} at {} ({})\n\n", printable(plan.repository), printable(plan.commit.substr(0, 12)),
+                           printable(plan.commit_summary));
   std::cout << fmt::format("{:<14} {:<16} {:<48} {:<12} {}\n", "REGION", "CLUSTER", "OBJECT", "SYNC", "HEALTH");
   size_t out_of_sync = 0;
   for (const PlannedChange& change : plan.changes) {
@@ -37,9 +40,9 @@ int run_status(const std::vector<std::string>& args) {
       sync = "Extra";
     out_of_sync += change.action == Action::unchanged ? 0 : 1;
     const Health health = workspace->backend->health(change.ref);
-    std::cout << fmt::format("{:<14} {:<16} {:<48} {:<12} {}{}\n", change.region.empty() ? "-" : change.region,
-                             change.ref.cluster.empty() ? "-" : change.ref.cluster, change.ref.display(), sync,
-                             to_string(health.status), health.message.empty() ? "" : ": " + health.message);
+    std::cout << fmt::format("{:<14} {:<16} {:<48} {:<12} {}{}\n", change.region.empty() ? "-" : printable(change.region),
+                             change.ref.cluster.empty() ? "-" : printable(change.ref.cluster), printable(change.ref.display()), sync,
+                             to_string(health.status), health.message.empty() ? "" : ": " + printable(health.message));
   }
   std::cout << fmt::format("\n{} objects, {} not in sync with Git\n", plan.changes.size(), out_of_sync);
   return 0;
@@ -56,9 +59,10 @@ int run_history(const std::vector<std::string>& args) {
   size_t limit = 10;
   if (!options.positional().empty()) {
     const std::string& text = options.positional().front();
-    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
-      throw UserError(fmt::format("history: N must be a positive number, got \"{}\"", text));
-    limit = std::stoul(text);
+    constexpr size_t most = 1'000'000;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), limit);
+    if (text.empty() || error != std::errc{} || end != text.data() + text.size() || limit == 0 || limit > most)
+      throw UserError(fmt::format("history: N must be a number from 1 to {}, got \"{}\"", most, printable(text)));
   }
   StateStore store(state_dir(options) + "/meridian.db");
   const std::vector<ApplyRecord> records = store.history(limit);
@@ -70,12 +74,15 @@ int run_history(const std::vector<std::string>& args) {
     char started[32] = "-";
     const std::time_t time = static_cast<std::time_t>(record.started);
     std::strftime(started, sizeof started, "%Y-%m-%d %H:%M:%S", std::gmtime(&time));
-    std::cout << fmt::format("#{}  {} UTC  commit {}  trigger {}  {}  {}\n", record.id, started, record.commit.substr(0, 12),
-                             record.trigger, record.result, record.summary);
+    // The store may hold anything an older version or another program wrote: printed escaped.
+    std::cout << printable(fmt::format("#{}  {} UTC  commit {}  trigger {}  {}  {}", record.id, started, record.commit.substr(0, 12),
+                                       record.trigger, record.result, record.summary))
+              << "\n";
     for (const ObjectResult& object : record.objects)
-      std::cout << fmt::format("    {:<12} {:<7} {:<11} {}{}{}\n", object.region.empty() ? "-" : object.region, object.action,
-                               object.result, object.display, object.cluster.empty() ? "" : " (cluster " + object.cluster + ")",
-                               object.message.empty() ? "" : ": " + object.message);
+      std::cout << printable(fmt::format("    {:<12} {:<7} {:<11} {}{}{}", object.region.empty() ? "-" : object.region, object.action,
+                                         object.result, object.display, object.cluster.empty() ? "" : " (cluster " + object.cluster + ")",
+                                         object.message.empty() ? "" : ": " + object.message))
+                << "\n";
   }
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include "backend/kube/kube.h"
 #include "backend/sim/sim.h"
+#include "base/duration.h"
 #include "base/error.h"
 #include "validate/validate.h"
 
@@ -46,6 +47,24 @@ std::unique_ptr<Backend> open_backend(const Options& options) {
     return kube::open_kube_backend(std::move(kube_options));
   }
   throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim or kube", name));
+}
+
+OptionSpec lock_timeout_option() {
+  return {"lock-timeout", "DURATION", "wait this long for another apply or run on the state directory to finish (default 0s: "
+                                      "refuse at once, naming it)"};
+}
+
+std::unique_ptr<StateLock> lock_state_dir(const Options& options, const std::string& command) {
+  std::chrono::milliseconds timeout{0};
+  if (const auto text = options.get("lock-timeout")) {
+    const auto parsed = parse_duration(*text);
+    if (!parsed || parsed->count() < 0)
+      throw UserError(fmt::format("--lock-timeout: expected a duration such as 30s or 5m, got \"{}\"", *text));
+    timeout = *parsed;
+  }
+  auto lock = make_file_lock(state_dir(options), command);
+  lock->acquire(timeout);
+  return lock;
 }
 
 bool use_color(const Options& options, int fd) {

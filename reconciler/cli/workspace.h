@@ -5,6 +5,7 @@
 #include "backend/backend.h"
 #include "cli/commands.h"
 #include "model/desired.h"
+#include "state/lock.h"
 #include "state/store.h"
 
 #include <memory>
@@ -33,6 +34,12 @@ std::unique_ptr<Backend> open_backend(const Options& options);
 //! and the --path inside it, so that the same repository cloned elsewhere (by CI, by a colleague)
 //! is the same owner. `apply` and `run` must agree on it.
 std::string fleet_owner(const Options& options, const std::string& repository, std::string path);
+
+//! The --lock-timeout option of the commands that apply (apply, run).
+OptionSpec lock_timeout_option();
+
+//! Takes the state directory's lock for `command` ("meridian apply"), waiting --lock-timeout.
+std::unique_ptr<StateLock> lock_state_dir(const Options& options, const std::string& command);
 
 //! True when output should be coloured: a terminal, no --no-color, no $NO_COLOR.
 bool use_color(const Options& options, int fd);

@@ -7,7 +7,12 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
 
 namespace meridian {
 namespace {
@@ -80,8 +85,9 @@ std::string json_error(std::string_view message) {
 }
 
 Api::Api(ApiOptions options, StatusBoard& board, Metrics& metrics, TriggerQueue& triggers, const SuspendFlag& suspend)
-    : options_(std::move(options)), board_(board), metrics_(metrics), triggers_(triggers), suspend_(suspend),
-      limiter_(options_.webhook_burst, options_.webhook_per_second) {
+    : options_(std::move(options)), board_(board), metrics_(metrics), triggers_(triggers), suspend_(suspend) {
+  for (const char* endpoint : {"generic", "github", "gitlab"})
+    limiters_[endpoint] = std::make_unique<TokenBucket>(options_.webhook_burst, options_.webhook_per_second);
   // OpenSSL sets its MAC machinery up on first use (tens of milliseconds of allocation): at start,
   // not while the first push is waiting.
   if (!options_.webhook_secret.empty())
@@ -110,7 +116,14 @@ HttpResponse Api::handle(const HttpRequest& request) {
       return method_not_allowed("POST");
     return webhook(endpoint, request);
   }
-  if (path == "/api/v1/suspend" || path == "/api/v1/resume" || path == "/api/v1/reconcile") {
+  const bool control_path = path == "/api/v1/suspend" || path == "/api/v1/resume" || path == "/api/v1/reconcile";
+  if (path.rfind("/api/v1/", 0) == 0 || path == "/metrics") {
+    const bool token_configured = !options_.token_file.empty();
+    const bool needs_token = path == "/metrics" ? !options_.loopback : control_path || token_configured || !options_.loopback;
+    if (auto refused = refusal(request, needs_token))
+      return std::move(*refused);
+  }
+  if (control_path) {
     if (request.method != "POST")
       return method_not_allowed("POST");
     return control(request);
@@ -150,11 +163,6 @@ HttpResponse Api::webhook(const std::string& endpoint, const HttpRequest& reques
     return answer(403, "disabled", json_error("webhooks are disabled: start meridian run with --webhook-secret-file"));
   if (request.body_too_large)
     return answer(413, "too_large", json_error(fmt::format("body larger than {} bytes", options_.body_limit)));
-  if (!limiter_.take()) {
-    HttpResponse response = answer(429, "rate_limited", json_error("too many webhook requests, retry later"));
-    response.headers["Retry-After"] = "1";
-    return response;
-  }
   std::string header_name = "x-meridian-signature";
   if (endpoint == "github")
     header_name = "x-hub-signature-256";
@@ -168,24 +176,102 @@ HttpResponse Api::webhook(const std::string& endpoint, const HttpRequest& reques
               header_name);
     return answer(401, "unauthorized", json_error(fmt::format("{} {}", claimed.empty() ? "missing" : "bad", header_name)));
   }
-  // GitHub sends a ping when a hook is created: nothing was pushed.
-  if (endpoint == "github" && request.header("x-github-event") == "ping")
+  // Only signed requests count against the rate, each endpoint its own: an unsigned flood, or one
+  // source's, never makes a valid push wait.
+  if (!limiters_.at(endpoint)->take()) {
+    HttpResponse response = answer(429, "rate_limited", json_error("too many webhook requests, retry later"));
+    response.headers["Retry-After"] = "1";
+    return response;
+  }
+  // Only pushes (and tag pushes) move a ref: issues, comments, pings... are answered and ignored.
+  const std::string event = endpoint == "github" ? request.header("x-github-event") : request.header("x-gitlab-event");
+  const bool push = endpoint == "generic" || (endpoint == "github" && event == "push") ||
+                    (endpoint == "gitlab" && (event == "Push Hook" || event == "Tag Push Hook"));
+  if (!push) {
+    log_event("webhook /hooks/{} from {}: ignored: event \"{}\" is not a push", endpoint, peer(request), event);
     return answer(200, "ignored", "{\"accepted\":true,\"reconcile\":false}\n");
+  }
   triggers_.post(TriggerKind::webhook);
   const bool suspended = suspend_.read().has_value();
   log_event("webhook /hooks/{} from {}: accepted{}", endpoint, peer(request), suspended ? " (suspended: no reconcile until resumed)" : "");
   return answer(200, "accepted", fmt::format("{{\"accepted\":true,\"reconcile\":{}}}\n", suspended ? "false" : "true"));
 }
 
-HttpResponse Api::control(const HttpRequest& request) {
-  if (options_.protect_control) {
-    if (options_.webhook_secret.empty())
-      return json(403, json_error("control endpoints on a non-loopback listener need --webhook-secret-file"));
-    if (!verify_hmac_signature(options_.webhook_secret, request.body, request.header("x-meridian-signature"))) {
-      log_event("{} from {}: rejected: bad or missing x-meridian-signature", request.path, peer(request));
-      return json(401, json_error("bad or missing x-meridian-signature"));
+// The host of a Host or Origin value, without its port (and brackets).
+static std::string_view host_part(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    return close == std::string_view::npos ? std::string_view() : host.substr(1, close - 1);
+  }
+  const size_t colon = host.find(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+// An address, not a name: DNS rebinding needs a name it controls to point at us.
+static bool is_ip_literal(std::string_view host) {
+  if (host.find(':') != std::string_view::npos)
+    return true; // IPv6
+  return !host.empty() && host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+bool Api::host_allowed(std::string_view host) const {
+  const std::string_view name = host_part(host);
+  if (name.empty())
+    return false;
+  if (name == "localhost" || name == options_.listen_host || is_ip_literal(name))
+    return true;
+  return std::find(options_.allowed_hosts.begin(), options_.allowed_hosts.end(), name) != options_.allowed_hosts.end();
+}
+
+std::string Api::current_token() {
+  struct stat info {};
+  if (::stat(options_.token_file.c_str(), &info) != 0)
+    return "";
+  const std::string stamp = fmt::format("{}:{}:{}.{}", info.st_ino, info.st_size, info.st_mtim.tv_sec, info.st_mtim.tv_nsec);
+  const std::lock_guard lock(token_mutex_);
+  if (stamp != token_stamp_) {
+    std::ifstream file(options_.token_file, std::ios::binary);
+    std::stringstream text;
+    text << file.rdbuf();
+    std::string token = text.str();
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' '))
+      token.pop_back();
+    token_ = token;
+    token_stamp_ = stamp;
+  }
+  return token_;
+}
+
+std::optional<HttpResponse> Api::refusal(const HttpRequest& request, bool needs_token) {
+  if (!host_allowed(request.header("host"))) {
+    log_event("{} from {}: refused: Host \"{}\" is not this server", request.path, peer(request), request.header("host"));
+    return json(421, json_error("Host is not an address or name of this server (add it with --api-host)"));
+  }
+  if (const std::string origin = request.header("origin"); !origin.empty()) {
+    const size_t scheme = origin.find("://");
+    if (origin == "null" || scheme == std::string::npos || !host_allowed(std::string_view(origin).substr(scheme + 3))) {
+      log_event("{} from {}: refused: Origin \"{}\"", request.path, peer(request), origin);
+      return json(403, json_error("cross-origin requests are refused"));
     }
   }
+  if (!needs_token)
+    return std::nullopt;
+  if (options_.token_file.empty())
+    return json(403, json_error(options_.loopback ? "control endpoints need a token: start meridian run with --api-token-file"
+                                                  : "this listener is not loopback: start meridian run with --api-token-file"));
+  const std::string token = current_token();
+  const std::string header = request.header("authorization");
+  const std::string_view claimed = header.rfind("Bearer ", 0) == 0 ? std::string_view(header).substr(7) : std::string_view();
+  if (token.empty() || !verify_token(token, claimed)) {
+    log_event("{} from {}: rejected: {} bearer token", request.path, peer(request), claimed.empty() ? "missing" : "bad");
+    HttpResponse response = json(401, json_error(fmt::format("{} bearer token", claimed.empty() ? "missing" : "bad")));
+    response.headers["WWW-Authenticate"] = "Bearer";
+    return response;
+  }
+  return std::nullopt;
+}
+
+HttpResponse Api::control(const HttpRequest& request) {
   if (request.path == "/api/v1/reconcile") {
     triggers_.post(TriggerKind::manual);
     log_event("reconcile requested by {}", peer(request));
@@ -239,7 +325,11 @@ bool Api::store_reachable() {
 }
 
 HttpResponse Api::ready() {
-  if (!board_.snapshot().last_reconcile)
+  const LoopStatus status = board_.snapshot();
+  const long long now = static_cast<long long>(std::time(nullptr));
+  if (status.fetch_started > 0 && now - status.fetch_started > options_.fetch_stuck_after)
+    return text(503, fmt::format("not ready: a fetch has run for {}s\n", now - status.fetch_started));
+  if (!status.last_reconcile)
     return text(503, "not ready: the first reconcile has not finished\n");
   if (!store_reachable())
     return text(503, "not ready: the state store does not answer\n");

@@ -1,10 +1,12 @@
 // The HTTP server of `meridian run`, behind a plain interface.
 //
-// cpprestsdk's http_listener lives only in http_server.cpp (its headers pull in Boost.Asio and cost
-// ~20 s per translation unit); everything else sees HttpRequest → HttpResponse. Handlers run on
-// the listener's thread pool, concurrently: the handler must be thread-safe.
+// http_server.cpp is a small HTTP/1.1 server of its own (poll(2), Connection: close); everything
+// else sees HttpRequest → HttpResponse. Handlers run on a few worker threads, concurrently: the
+// handler must be thread-safe. A request reaches a worker only once it is complete: a slow or
+// silent client holds a socket, never a worker.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,7 +21,7 @@ struct HttpRequest {
   std::map<std::string, std::string> query;   //!< decoded query parameters
   std::map<std::string, std::string> headers; //!< names lower-cased
   std::string body;
-  bool body_too_large = false;                //!< the body exceeded the server's limit and was not read
+  bool body_too_large = false;                //!< the body exceeded the server's limit and was not read (the server answers 413 itself)
   std::string remote;                         //!< peer address
 
   //! A header by lower-case name, "" when absent.
@@ -46,9 +48,12 @@ ListenAddress parse_listen_address(std::string_view text);
 
 class HttpServer {
 public:
-  //! Listens on `address` until destroyed; bodies longer than `body_limit` are not read (the
-  //! handler sees body_too_large). Throws UserError when the address cannot be bound.
-  HttpServer(const ListenAddress& address, size_t body_limit, HttpHandler handler);
+  //! Listens on `address` until destroyed. A body declared longer than `body_limit` is refused
+  //! (413) before any of it is read, a chunked one (411) too; a request whose headers and body
+  //! have not arrived within `read_deadline` of the connection is dropped (408). Throws UserError
+  //! when the address cannot be bound.
+  HttpServer(const ListenAddress& address, size_t body_limit, HttpHandler handler,
+             std::chrono::milliseconds read_deadline = std::chrono::seconds(10));
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

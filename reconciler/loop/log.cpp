@@ -1,5 +1,7 @@
 #include "loop/log.h"
 
+#include "base/printable.h"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -25,12 +27,13 @@ void log_event(std::string_view message) {
   gmtime_r(&seconds, &utc);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-  // A message with a newline (a list of findings) still makes one line, so that one event stays one line.
-  std::string line = fmt::format("{}.{:03d}Z {}", stamp, static_cast<int>(ms % 1000), message);
-  for (char& c : line)
+  // A message with a newline (a list of findings) still makes one line, so that one event stays one
+  // line; other control characters (a Host header, a name in live state) are escaped.
+  std::string text(message);
+  for (char& c : text)
     if (c == '\n')
       c = ' ';
-  line += '\n';
+  std::string line = fmt::format("{}.{:03d}Z {}\n", stamp, static_cast<int>(ms % 1000), printable(text));
   const std::lock_guard lock(mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);

@@ -138,7 +138,7 @@ struct ReconcileLoop::Outcome {
 ReconcileLoop::ReconcileLoop(LoopOptions options, Backend& backend, StateStore& store, StatusBoard& board, Metrics& metrics,
                              const SuspendFlag& suspend, const std::atomic<bool>& stop)
     : options_(std::move(options)), backend_(backend), store_(store), board_(board), metrics_(metrics), suspend_(suspend),
-      stop_(stop), random_(options_.seed), backoff_(options_.backoff) {
+      stop_(stop), random_(options_.seed), backoff_(options_.backoff), retry_backoff_(options_.backoff) {
   board_.update([&](LoopStatus& status) {
     status.repository = options_.repository;
     status.ref = options_.ref;
@@ -166,6 +166,9 @@ void ReconcileLoop::declare_metrics(Metrics& metrics) {
   metrics.declare("meridian_git_fetch_duration_seconds", "Time to fetch the repository and resolve the ref.",
                   MetricType::histogram, {}, {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
   metrics.declare("meridian_git_fetch_errors_total", "Fetches (or ref resolutions) that failed.", MetricType::counter);
+  metrics.declare("meridian_git_fetch_started_timestamp_seconds",
+                  "Start of the fetch under way (unix seconds), 0 when none: time() minus it is how long it has run.",
+                  MetricType::gauge);
   metrics.declare("meridian_objects", "Objects of the fleet by sync state and health, as of the last reconcile.",
                   MetricType::gauge, {"sync", "health"});
   metrics.declare("meridian_drift_objects", "Objects that differ from the applied commit behind Meridian's back.",
@@ -193,8 +196,10 @@ void ReconcileLoop::remember_history() {
   for (const ApplyRecord& record : records) {
     if (record.repository != options_.repository)
       continue;
-    if (newest && (record.result == "succeeded" || record.result == "failed" || record.result == "halted"))
+    if (newest && (record.result == "succeeded" || record.result == "failed" || record.result == "halted")) {
       attempted_commit_ = record.commit;
+      apply_failed_ = record.result != "succeeded";
+    }
     newest = false;
     if (record.result == "succeeded") {
       board_.update([&](LoopStatus& status) {
@@ -275,14 +280,28 @@ std::string ReconcileLoop::reconcile(TriggerKind trigger) {
 }
 
 bool ReconcileLoop::fetch() {
-  board_.update([](LoopStatus& status) { status.phase = "fetching"; });
+  const long long fetch_started = unix_now();
+  board_.update([&](LoopStatus& status) {
+    status.phase = "fetching";
+    status.fetch_started = fetch_started;
+  });
+  metrics_.set("meridian_git_fetch_started_timestamp_seconds", static_cast<double>(fetch_started));
   const auto started = Clock::now();
+  struct FetchDone { // however the fetch ends
+    StatusBoard& board;
+    Metrics& metrics;
+    ~FetchDone() {
+      board.update([](LoopStatus& status) { status.fetch_started = 0; });
+      metrics.set("meridian_git_fetch_started_timestamp_seconds", 0);
+    }
+  } fetch_done{board_, metrics_};
   try {
     if (!repository_)
       repository_ = std::make_unique<GitRepository>(GitRepository::open(options_.repository, options_.git));
     else
       repository_->fetch();
     const CommitInfo commit = repository_->resolve(options_.ref);
+    verify_commit(*repository_, commit.id, options_.verify);
     metrics_.observe("meridian_git_fetch_duration_seconds", {}, seconds_since(started));
     if (commit.id != fetched_.id)
       log_event("fetched {}{}: commit {} ({})", options_.repository, options_.ref.empty() ? "" : "@" + options_.ref,
@@ -411,7 +430,9 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
     outcome = {"failed", fmt::format("the server refused {} change{} in its dry run, nothing was applied: {}", errors,
                                      errors == 1 ? "" : "s", first->error), false};
   } else {
-    outcome = new_commit ? apply(*generation, plan, apply_trigger(trigger)) : check_drift(*generation, plan);
+    outcome = new_commit      ? apply(*generation, plan, apply_trigger(trigger))
+              : apply_failed_ ? retry_apply(*generation, plan)
+                              : check_drift(*generation, plan);
   }
   if (outcome.result == "interrupted")
     return outcome;
@@ -490,6 +511,11 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   board_.update([](LoopStatus& status) { status.rollout.active = false; });
   const std::string summary = fmt::format("apply #{} of commit {} {}: {}", report.record_id, short_id(commit.id), report.result,
                                           report.summary());
+  apply_failed_ = report.result == "failed" || report.result == "halted";
+  if (apply_failed_)
+    retry_backoff_.record_attempt(commit.id, HealBackoff::Clock::now());
+  else
+    retry_backoff_.reset();
   if (report.result == "succeeded") {
     mark_applied("succeeded");
     return {"succeeded", summary, true};
@@ -504,6 +530,26 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
     }
   board_.update([&](LoopStatus& status) { status.last_applied_result = report.result; });
   return {"failed", summary + reason, true};
+}
+
+// A commit whose apply failed (a transient cause: a full disk, an unreachable cluster) is applied
+// again, self-heal or not, waiting longer after each failure; until then it is not "in sync".
+ReconcileLoop::Outcome ReconcileLoop::retry_apply(const Generation& generation, const Plan& plan) {
+  const std::string& commit = generation.desired.commit.id;
+  if (!plan.has_changes()) {
+    apply_failed_ = false;
+    retry_backoff_.reset();
+    return check_drift(generation, plan);
+  }
+  const auto now = HealBackoff::Clock::now();
+  if (const auto next = retry_backoff_.next_attempt(commit); now < next) {
+    const long long wait_s = std::chrono::duration_cast<std::chrono::seconds>(next - now).count() + 1;
+    return {"failed", fmt::format("the last apply of commit {} failed; retrying in {}s ({} attempt{} so far)", short_id(commit), wait_s,
+                                  retry_backoff_.attempts(commit), retry_backoff_.attempts(commit) == 1 ? "" : "s")};
+  }
+  log_event("retrying the apply of commit {}, which failed ({} attempt{} so far)", short_id(commit), retry_backoff_.attempts(commit),
+            retry_backoff_.attempts(commit) == 1 ? "" : "s");
+  return apply(generation, plan, "retry");
 }
 
 ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, const Plan& plan) {

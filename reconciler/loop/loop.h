@@ -27,6 +27,7 @@
 #include "plan/plan.h"
 #include "validate/validate.h"
 #include "source/git.h"
+#include "source/verify.h"
 
 #include <atomic>
 #include <chrono>
@@ -79,6 +80,7 @@ struct LoopOptions {
   std::string ref;                    //!< empty: the remote's default branch
   std::string path;
   GitOptions git;
+  SignaturePolicy verify;             //!< commits not signed by a trusted key are never applied
   std::string owner;                  //!< meridian.io/managed-by value, as `meridian apply` computes it
   std::chrono::milliseconds interval{60'000};
   double jitter = 0.1;                //!< ±10 %
@@ -115,6 +117,7 @@ private:
   const Generation* accept(std::unique_ptr<Generation> generation);
   Outcome apply(const Generation& generation, const Plan& plan, const std::string& trigger);
   Outcome check_drift(const Generation& generation, const Plan& plan);
+  Outcome retry_apply(const Generation& generation, const Plan& plan);
   void publish(const Generation& generation, const Plan& plan);
   void remember_history();
   bool refresh_suspension();
@@ -129,6 +132,7 @@ private:
   const std::atomic<bool>& stop_;
   std::mt19937_64 random_;
   HealBackoff backoff_;
+  HealBackoff retry_backoff_;               //!< of the commit whose last apply failed (by commit id)
   ManifestCache cache_;                     //!< one for the life of the process: unchanged blobs parse once
   ValidationMemo validation_memo_;           //!< unchanged documents are not schema-checked again
   std::shared_ptr<PlanMemo> plan_memo_ = make_plan_memo(); //!< unchanged manifests keep their diff while live state stays
@@ -147,6 +151,7 @@ private:
   std::string invalid_commit_;              //!< newest commit refused by validation
   std::string invalid_message_;
   std::string attempted_commit_;            //!< commit whose rollout was made (or found in sync)
+  bool apply_failed_ = false;               //!< its last apply failed or halted: retried with backoff
   bool suspended_ = false;
   std::chrono::steady_clock::time_point reconcile_started_; //!< of the reconcile under way
   std::optional<double> plan_seconds_;       //!< its start to its plan, once it has one

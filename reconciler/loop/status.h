@@ -72,6 +72,7 @@ struct LoopStatus {
   std::string phase = "starting"; //!< starting | idle | fetching | planning | applying | suspended | stopping
   std::optional<CommitStatus> last_fetched;
   long long last_fetch_time = 0;
+  long long fetch_started = 0;     //!< unix seconds, while a fetch runs; 0 otherwise (readiness)
   std::optional<CommitStatus> last_applied;
   std::string last_applied_result; //!< result of the last apply Meridian made (or "in sync")
   std::string invalid_commit;      //!< newest commit refused by validation, "" when none

@@ -44,16 +44,22 @@ FleetSettings read_fleet(const Json& fleet) {
   }
   if (const Json* prune = find_member(*spec, "prune"); prune != nullptr && prune->IsBool())
     settings.prune = prune->GetBool();
-  if (const Json* ignore = find_member(*spec, "ignoreDifferences"); ignore != nullptr && ignore->IsArray())
-    for (const auto& entry : ignore->GetArray()) {
+  const auto rules = [&](const char* field, std::vector<IgnoreRule>& out) {
+    const Json* list = find_member(*spec, field);
+    if (list == nullptr || !list->IsArray())
+      return;
+    for (const auto& entry : list->GetArray()) {
       IgnoreRule rule{std::string(string_member(entry, "group")), std::string(string_member(entry, "kind")),
                       std::string(string_member(entry, "name")), std::string(string_member(entry, "namespace")), {}};
       if (const Json* pointers = find_member(entry, "jsonPointers"); pointers != nullptr && pointers->IsArray())
         for (const auto& pointer : pointers->GetArray())
           if (pointer.IsString())
             rule.pointers.emplace_back(view(pointer));
-      settings.ignore.push_back(std::move(rule));
+      out.push_back(std::move(rule));
     }
+  };
+  rules("ignoreDifferences", settings.ignore);
+  rules("sensitiveFields", settings.sensitive);
   return settings;
 }
 

@@ -33,6 +33,9 @@ struct FleetSettings {
   std::chrono::milliseconds health_timeout{10 * 60 * 1000};
   bool prune = false;
   std::vector<IgnoreRule> ignore;
+  //! Fleet.spec.sensitiveFields: pointers whose values plans show only as a keyed hash (as a
+  //! Secret's data), for matching objects.
+  std::vector<IgnoreRule> sensitive;
 };
 
 //! How a DaemonSet template change rolls out inside one multi-region cluster.
@@ -125,5 +128,8 @@ inline constexpr std::string_view managed_by_annotation = "meridian.io/managed-b
 inline constexpr std::string_view depends_on_annotation = "meridian.io/depends-on";
 inline constexpr std::string_view rollout_annotation = "meridian.io/rollout";
 inline constexpr std::string_view prune_annotation = "meridian.io/prune";
+//! On a Namespace: "true" lets prune delete it even when it holds objects Meridian does not manage
+//! (they go with it). Without it such a Namespace is never pruned.
+inline constexpr std::string_view prune_namespace_contents_annotation = "meridian.io/prune-namespace-contents";
 
 } // namespace meridian

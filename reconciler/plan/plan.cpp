@@ -1,6 +1,7 @@
 #include "plan/plan.h"
 
 #include "base/error.h"
+#include "base/sensitive.h"
 #include "state/store.h"
 
 #include <fmt/format.h>
@@ -16,9 +17,10 @@
 namespace meridian {
 namespace {
 
-std::vector<std::string> ignore_pointers(const FleetSettings& fleet, const ObjectRef& ref) {
+// The pointers of the rules (ignoreDifferences, sensitiveFields) that match `ref`.
+std::vector<std::string> rule_pointers(const std::vector<IgnoreRule>& rules, const ObjectRef& ref) {
   std::vector<std::string> pointers;
-  for (const IgnoreRule& rule : fleet.ignore) {
+  for (const IgnoreRule& rule : rules) {
     if (rule.kind != ref.kind || (!rule.group.empty() && rule.group != ref.group) ||
         (!rule.name.empty() && rule.name != ref.name) || (!rule.namespace_.empty() && rule.namespace_ != ref.namespace_))
       continue;
@@ -291,6 +293,7 @@ struct LiveFacts {
   ObjectRef ref;
   bool ours = false;
   bool prune_disabled = false;
+  bool prune_contents = false; //!< a Namespace that may be pruned with what it holds
   bool registered_cluster = false;
   std::string region; //!< a fleet-level object's own spec.region
 };
@@ -304,6 +307,7 @@ LiveFacts facts_of(ObjectRef ref, const JsonDocument& object, const std::string&
   LiveFacts facts;
   facts.ours = owned_by(object, ref, owner);
   facts.prune_disabled = annotations != nullptr && string_member(*annotations, prune_annotation) == "disabled";
+  facts.prune_contents = annotations != nullptr && string_member(*annotations, prune_namespace_contents_annotation) == "true";
   facts.registered_cluster = ref.kind == "Cluster" && ref.is_fleet_level() && spec != nullptr && string_member(*spec, "type") == "Registered";
   if (ref.is_fleet_level() && spec != nullptr)
     facts.region = std::string(string_member(*spec, "region"));
@@ -311,10 +315,62 @@ LiveFacts facts_of(ObjectRef ref, const JsonDocument& object, const std::string&
   return facts;
 }
 
+// An object in a namespace that is someone else's: not Meridian's (this fleet's), not made by a
+// controller for its owner (pods of a Deployment go with it), not what Kubernetes puts in every
+// namespace.
+bool is_foreign(const LiveObject& object, const std::string& owner) {
+  const Json* annotations = find_path(*object.object, "metadata.annotations");
+  if (annotations != nullptr && string_member(*annotations, managed_by_annotation) == owner)
+    return false;
+  const Json* owners = find_path(*object.object, "metadata.ownerReferences");
+  if (owners != nullptr && owners->IsArray() && !owners->Empty())
+    return false;
+  const ObjectRef& ref = object.ref;
+  return !(ref.group.empty() && ((ref.kind == "ServiceAccount" && ref.name == "default") ||
+                                 (ref.kind == "ConfigMap" && ref.name == "kube-root-ca.crt")));
+}
+
+// Deleting a Namespace deletes what it holds. Nothing that Meridian does not manage goes with one
+// unless the Namespace says so (prune_namespace_contents_annotation); the refusal is a warning.
+// Returns what the deletion would take with it (beyond `deleted`), or nullopt when it is refused.
+std::optional<size_t> namespace_cascade(Plan& plan, Backend& backend, const LiveFacts& facts, const std::string& owner,
+                                        const std::set<ObjectRef>& deleted) {
+  const ObjectRef& ref = facts.ref;
+  const auto contents = backend.namespace_contents(ref.cluster, ref.name);
+  const std::string label = fmt::format("{} (cluster {})", ref.display(), ref.cluster);
+  if (!contents) {
+    if (facts.prune_contents)
+      return 0;
+    plan.warnings.push_back(fmt::format("{} is no longer in Git, but the {} backend cannot list what it holds; not deleting it "
+                                        "without {}: \"true\"", label, backend.name(), prune_namespace_contents_annotation));
+    return std::nullopt;
+  }
+  std::vector<std::string> foreign;
+  size_t cascade = 0;
+  for (const LiveObject& object : *contents) {
+    if (deleted.count(object.ref) == 0)
+      ++cascade;
+    if (is_foreign(object, owner))
+      foreign.push_back(object.ref.display());
+  }
+  if (!foreign.empty() && !facts.prune_contents) {
+    const size_t shown = std::min<size_t>(foreign.size(), 3);
+    plan.warnings.push_back(fmt::format("{} is no longer in Git, but it holds {} object{} Meridian does not manage ({}{}); not deleting "
+                                        "it: set {}: \"true\" on it to delete them with it",
+                                        label, foreign.size(), foreign.size() == 1 ? "" : "s",
+                                        fmt::join(foreign.begin(), foreign.begin() + static_cast<long>(shown), ", "),
+                                        foreign.size() > shown ? ", ..." : "", prune_namespace_contents_annotation));
+    return std::nullopt;
+  }
+  return cascade;
+}
+
 // Prune candidates: what Meridian created for this repository and Git no longer has. Appends the
-// deletions to the plan's changes (sorted by ref) and what keeps any from happening to its warnings.
-void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const DesiredState& desired, const PlanOptions& options,
-                   const std::map<std::string, std::string>& live_cluster_regions) {
+// deletions to the plan's changes (sorted by ref) and what keeps any from happening to its warnings
+// (and to Plan::withheld, when prune was asked for). The mass-prune guard counts what deletions
+// take with them (a Namespace's contents) too.
+void add_deletions(Plan& plan, Backend& backend, const std::vector<LiveFacts>& live_facts, const DesiredState& desired,
+                   const PlanOptions& options, const std::map<std::string, std::string>& live_cluster_regions) {
   size_t managed = 0;
   std::vector<const LiveFacts*> leftovers;
   for (const LiveFacts& facts : live_facts) {
@@ -327,8 +383,12 @@ void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const D
   std::sort(leftovers.begin(), leftovers.end(), [](const LiveFacts* a, const LiveFacts* b) { return a->ref < b->ref; });
 
   const bool prune = options.prune || desired.fleet.prune;
+  std::set<ObjectRef> leftover_refs;
+  for (const LiveFacts* leftover : leftovers)
+    leftover_refs.insert(leftover->ref);
   std::vector<PlannedChange> deletions;
   std::vector<std::string> extra;
+  size_t cascaded = 0;
   for (const LiveFacts* leftover : leftovers) {
     extra.push_back(leftover->ref.display());
     if (leftover->prune_disabled) {
@@ -338,6 +398,14 @@ void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const D
     if (leftover->registered_cluster) {
       plan.warnings.push_back(fmt::format("{} is no longer in Git; it is a Registered cluster, which Meridian never deletes", leftover->ref.display()));
       continue;
+    }
+    if (prune && leftover->ref.group.empty() && leftover->ref.kind == "Namespace" && !leftover->ref.cluster.empty()) {
+      const auto cascade = namespace_cascade(plan, backend, *leftover, desired.owner, leftover_refs);
+      if (!cascade) {
+        ++plan.withheld;
+        continue;
+      }
+      cascaded += *cascade;
     }
     PlannedChange change;
     change.ref = leftover->ref;
@@ -356,10 +424,15 @@ void add_deletions(Plan& plan, const std::vector<LiveFacts>& live_facts, const D
     plan.warnings.push_back(fmt::format("{} managed object{} no longer in Git (not deleted without --prune): {}", extra.size(),
                                         extra.size() == 1 ? " is" : "s are", fmt::join(extra, ", ")));
   } else if (prune && !deletions.empty()) {
-    const bool mass = deletions.size() * 2 > managed || deletions.size() == managed;
+    const size_t affected = deletions.size() + cascaded;
+    const bool mass = affected * 2 > managed || deletions.size() == managed;
     if (mass && !options.allow_mass_prune) {
-      plan.warnings.push_back(fmt::format("refusing to prune {} of {} managed objects (more than half) without --allow-mass-prune",
-                                          deletions.size(), managed));
+      plan.warnings.push_back(fmt::format("refusing to prune {} of {} managed objects{} (more than half) without --allow-mass-prune",
+                                          deletions.size(), managed,
+                                          cascaded == 0 ? std::string()
+                                                        : fmt::format(" and {} object{} inside the namespaces they delete", cascaded,
+                                                                      cascaded == 1 ? "" : "s")));
+      plan.withheld += deletions.size();
     } else {
       for (PlannedChange& deletion : deletions)
         plan.changes.push_back(std::move(deletion));
@@ -386,10 +459,14 @@ void set_regions(Plan& plan, const DesiredState& desired) {
 std::string memo_settings(const DesiredState& desired) {
   const auto field = [](std::string_view text) { return fmt::format("{}:{}", text.size(), text); };
   std::string text = field(desired.owner);
-  for (const IgnoreRule& rule : desired.fleet.ignore) {
-    text += fmt::format("|{}{}{}{}{}", field(rule.group), field(rule.kind), field(rule.namespace_), field(rule.name), rule.pointers.size());
-    for (const std::string& pointer : rule.pointers)
-      text += field(pointer);
+  // Sensitive fields too: the diffs a memo keeps are shown redacted by them.
+  for (const auto* rules : {&desired.fleet.ignore, &desired.fleet.sensitive}) {
+    text += "#";
+    for (const IgnoreRule& rule : *rules) {
+      text += fmt::format("|{}{}{}{}{}", field(rule.group), field(rule.kind), field(rule.namespace_), field(rule.name), rule.pointers.size());
+      for (const std::string& pointer : rule.pointers)
+        text += field(pointer);
+    }
   }
   return text;
 }
@@ -542,10 +619,11 @@ private:
                                            desired_.find(namespace_ref) != nullptr && backend_.get(namespace_ref) == nullptr;
       if (!namespace_created_first)
         server_diff(backend_, object, nullptr, {}, desired_, change);
+      redact(change);
       return change;
     }
     DiffOptions diff_options;
-    diff_options.ignore_pointers = ignore_pointers(desired_.fleet, object.ref);
+    diff_options.ignore_pointers = rule_pointers(desired_.fleet.ignore, object.ref);
     add_rollout_ignores(object, diff_options.ignore_pointers);
     JsonDocument last_applied;
     const auto text = store_.last_applied(desired_.owner, object.ref.key());
@@ -564,7 +642,24 @@ private:
     else
       change.fields = diff_object(*object.body, *live, diff_options);
     change.action = change.fields.empty() && change.error.empty() ? Action::unchanged : Action::update;
+    redact(change);
     return change;
+  }
+
+  // A Secret's values, and the fields Fleet.spec.sensitiveFields names, never leave plan: each is
+  // shown as its keyed hash (base/sensitive.h).
+  void redact(PlannedChange& change) const {
+    const bool secret = is_sensitive_kind(change.ref.group, change.ref.kind);
+    const std::vector<std::string> fields = rule_pointers(desired_.fleet.sensitive, change.ref);
+    if (!secret && fields.empty())
+      return;
+    const Digest digest = store_.digester();
+    for (FieldChange& field : change.fields) {
+      if (field.before)
+        field.before = redact_json(field.pointer, *field.before, digest, secret, fields);
+      if (field.after)
+        field.after = redact_json(field.pointer, *field.after, digest, secret, fields);
+    }
   }
 
   // The same content against the same live state: the last plan, for this commit. (Forecasts run
@@ -648,7 +743,8 @@ private:
     if (live && (leftovers_may_change || had_deletions || !patched.warnings.empty())) {
       const std::vector<std::string> regions_before = patched.regions;
       patched.warnings.clear();
-      add_deletions(patched, memo.live, desired_, options_, memo.live_cluster_regions);
+      patched.withheld = 0;
+      add_deletions(patched, backend_, memo.live, desired_, options_, memo.live_cluster_regions);
       set_regions(patched, desired_);
       reorder = had_deletions || patched.count(Action::remove) != 0 || patched.regions != regions_before;
     }
@@ -823,7 +919,7 @@ private:
       mark_region_rollout(*change, desired_.fleet, backend_);
       plan.changes.push_back(std::move(*change));
     }
-    add_deletions(plan, live_facts, desired_, options_, live_cluster_regions);
+    add_deletions(plan, backend_, live_facts, desired_, options_, live_cluster_regions);
     set_regions(plan, desired_);
     order_changes(plan, desired_, layout_of(plan, desired_));
     finish(plan);

@@ -70,6 +70,9 @@ struct Plan {
   std::vector<PlannedChange> changes;               //!< apply order; unchanged objects included
   std::vector<PlacementForecast> forecasts;
   std::vector<std::string> warnings;
+  //! Objects no longer in Git that prune was asked to delete and a guard kept (mass prune, a
+  //! Namespace holding what Meridian does not manage): the live fleet does not match Git.
+  size_t withheld = 0;
   std::string fingerprint;                          //!< of the changes: a saved plan is stale when it differs
   //! What the plan was made from when make_plan could name it (a memo and a backend revision): the
   //! desired state's content, the live and store revisions, the options (whether to forecast only
@@ -81,6 +84,8 @@ struct Plan {
   bool has_changes() const { return count(Action::create) + count(Action::update) + count(Action::remove) > 0; }
   //! Changes the backend refused in a dry run (their `error`s).
   size_t count_errors() const;
+  //! Changes, or objects a prune guard kept: `--detailed-exitcode` exits 2.
+  bool differs_from_git() const { return has_changes() || withheld > 0; }
 };
 
 //! Diffs `desired` against `backend` and orders the changes.

@@ -1,6 +1,7 @@
 #include "plan/plan.h"
 
 #include "base/error.h"
+#include "base/printable.h"
 
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -49,11 +50,11 @@ std::string colored(const Palette& palette, Action action, std::string_view text
 }
 
 std::string object_label(const ObjectRef& ref) {
-  return ref.cluster.empty() ? ref.display() : fmt::format("{} (cluster {})", ref.display(), ref.cluster);
+  return printable(ref.cluster.empty() ? ref.display() : fmt::format("{} (cluster {})", ref.display(), ref.cluster));
 }
 
 std::string field_line(const FieldChange& field) {
-  const std::string path = pointer_to_field(field.pointer);
+  const std::string path = printable(pointer_to_field(field.pointer));
   if (!field.before)
     return fmt::format("{}: {}", path, *field.after);
   if (!field.after)
@@ -71,17 +72,24 @@ std::string error_line(const Plan& plan) {
   return fmt::format("Plan failed: the server refused {} change{}; apply would fail.", errors, errors == 1 ? "" : "s");
 }
 
+// A plan whose only difference from Git is what a prune guard kept: it is not "in sync".
+std::string withheld_line(const Plan& plan) {
+  return fmt::format("No changes will be made, but the live fleet does not match Git: {} object{} no longer in Git {} kept by a "
+                     "prune guard (see Warnings).",
+                     plan.withheld, plan.withheld == 1 ? "" : "s", plan.withheld == 1 ? "is" : "are");
+}
+
 std::string forecast_line(const PlacementForecast& forecast) {
-  const std::string name = forecast.workload.display();
-  const std::string where = forecast.workload.cluster.empty() ? "" : fmt::format(" (cluster {})", forecast.workload.cluster);
+  const std::string name = printable(forecast.workload.display());
+  const std::string where = forecast.workload.cluster.empty() ? "" : fmt::format(" (cluster {})", printable(forecast.workload.cluster));
   if (!forecast.message.empty())
     return fmt::format("{}{}: {}", name, where, forecast.message);
   return fmt::format("{}{}: {} pod{} will run", name, where, forecast.pods, forecast.pods == 1 ? "" : "s");
 }
 
 std::string render_text(const Plan& plan, const Palette& palette) {
-  std::string out = fmt::format("Plan for {} at {} ({}), backend {}\n", plan.repository, plan.commit.substr(0, 12),
-                                plan.commit_summary, plan.backend);
+  std::string out = fmt::format("Plan for {} at {} ({}), backend {}\n", printable(plan.repository), printable(plan.commit.substr(0, 12)),
+                                printable(plan.commit_summary), plan.backend);
   for (size_t wave = 0; wave < plan.waves.size(); ++wave) {
     std::string body;
     for (const PlannedChange& change : plan.changes) {
@@ -89,10 +97,10 @@ std::string render_text(const Plan& plan, const Palette& palette) {
         continue;
       body += "  " + colored(palette, change.action, fmt::format("{} {} {}", symbol(change.action), to_string(change.action),
                                                                  object_label(change.ref)));
-      body += change.region.empty() ? "" : fmt::format(" [{}]", change.region);
-      body += change.note.empty() ? "\n" : fmt::format(": {}\n", change.note);
+      body += change.region.empty() ? "" : fmt::format(" [{}]", printable(change.region));
+      body += change.note.empty() ? "\n" : fmt::format(": {}\n", printable(change.note));
       if (!change.error.empty())
-        body += "      " + palette.red("! " + change.error) + "\n";
+        body += "      " + palette.red("! " + printable(change.error)) + "\n";
       if (change.action == Action::update)
         for (const FieldChange& field : change.fields)
           body += "      " + field_line(field) + "\n";
@@ -100,7 +108,7 @@ std::string render_text(const Plan& plan, const Palette& palette) {
         body += fmt::format("      rolls out region by region inside the cluster: {}\n", fmt::join(change.rollout_regions, " → "));
     }
     if (!body.empty())
-      out += "\n" + palette.bold(fmt::format("Wave {}: {}", wave + 1, fmt::join(plan.waves[wave], ", "))) + "\n" + body;
+      out += "\n" + palette.bold(printable(fmt::format("Wave {}: {}", wave + 1, fmt::join(plan.waves[wave], ", ")))) + "\n" + body;
   }
   if (!plan.forecasts.empty()) {
     out += "\n" + palette.bold("Pods") + "\n";
@@ -110,23 +118,23 @@ std::string render_text(const Plan& plan, const Palette& palette) {
   if (!plan.warnings.empty()) {
     out += "\n" + palette.bold("Warnings") + "\n";
     for (const std::string& warning : plan.warnings)
-      out += "  " + warning + "\n";
+      out += "  " + printable(warning) + "\n";
   }
   if (const size_t errors = plan.count_errors(); errors > 0) {
     out += "\n" + palette.bold("Errors") + "\n";
     for (const PlannedChange& change : plan.changes)
       if (!change.error.empty())
-        out += "  " + palette.red(change.error) + "\n";
+        out += "  " + palette.red(printable(change.error)) + "\n";
     out += "\n" + summary_line(plan) + "\n" + error_line(plan) + "\n";
     return out;
   }
-  out += "\n" + (plan.has_changes() ? summary_line(plan) : std::string("No changes. The live fleet matches Git.")) + "\n";
+  out += "\n" + (plan.has_changes() ? summary_line(plan) : plan.withheld > 0 ? withheld_line(plan) : std::string("No changes. The live fleet matches Git.")) + "\n";
   return out;
 }
 
 std::string render_markdown(const Plan& plan) {
-  std::string out = fmt::format("### Meridian plan for `{}`\n\nCommit `{}` ({}), backend `{}`.\n\n", plan.repository,
-                                plan.commit.substr(0, 12), plan.commit_summary, plan.backend);
+  std::string out = fmt::format("### Meridian plan for `{}`\n\nCommit `{}` ({}), backend `{}`.\n\n", printable(plan.repository),
+                                printable(plan.commit.substr(0, 12)), printable(plan.commit_summary), plan.backend);
   out += "| wave | region | create | update | delete | unchanged |\n|---:|---|---:|---:|---:|---:|\n";
   for (size_t wave = 0; wave < plan.waves.size(); ++wave)
     for (const std::string& region : plan.waves[wave]) {
@@ -134,7 +142,7 @@ std::string render_markdown(const Plan& plan) {
       for (const PlannedChange& change : plan.changes)
         if (change.region == region)
           ++counts[static_cast<int>(change.action)];
-      out += fmt::format("| {} | {} | {} | {} | {} | {} |\n", wave + 1, region.empty() ? "(none)" : region, counts[0], counts[1],
+      out += fmt::format("| {} | {} | {} | {} | {} | {} |\n", wave + 1, region.empty() ? "(none)" : printable(region), counts[0], counts[1],
                          counts[2], counts[3]);
     }
   out += "\n";
@@ -144,13 +152,13 @@ std::string render_markdown(const Plan& plan) {
     out += fmt::format("<details><summary><code>{} {}</code> {}{}</summary>\n\n", symbol(change.action), object_label(change.ref),
                        to_string(change.action), change.region.empty() ? "" : fmt::format(" in {}", change.region));
     if (!change.note.empty())
-      out += change.note + "\n\n";
+      out += printable(change.note) + "\n\n";
     if (!change.error.empty())
-      out += "**Error:** `" + change.error + "`\n\n";
+      out += "**Error:** `" + printable(change.error) + "`\n\n";
     if (!change.fields.empty()) {
       out += "```diff\n";
       for (const FieldChange& field : change.fields) {
-        const std::string path = pointer_to_field(field.pointer);
+        const std::string path = printable(pointer_to_field(field.pointer));
         if (field.before)
           out += fmt::format("- {}: {}\n", path, *field.before);
         if (field.after)
@@ -169,12 +177,12 @@ std::string render_markdown(const Plan& plan) {
     out += "\n";
   }
   for (const std::string& warning : plan.warnings)
-    out += "> ⚠️ " + warning + "\n";
+    out += "> ⚠️ " + printable(warning) + "\n";
   if (!plan.warnings.empty())
     out += "\n";
   if (plan.count_errors() > 0)
     out += "**" + error_line(plan) + "**\n\n";
-  out += "**" + (plan.has_changes() ? summary_line(plan) : std::string("No changes.")) + "**\n";
+  out += "**" + (plan.has_changes() ? summary_line(plan) : plan.withheld > 0 ? withheld_line(plan) : std::string("No changes.")) + "**\n";
   return out;
 }
 
@@ -204,6 +212,10 @@ std::string render_json(const Plan& plan) {
   write_string(writer, "fingerprint", plan.fingerprint);
   writer.Key("hasChanges");
   writer.Bool(plan.has_changes());
+  if (plan.withheld > 0) {
+    writer.Key("withheld");
+    writer.Uint64(plan.withheld);
+  }
   writer.Key("summary");
   writer.StartObject();
   for (const Action action : {Action::create, Action::update, Action::remove, Action::unchanged}) {

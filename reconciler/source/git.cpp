@@ -7,10 +7,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace meridian {
@@ -266,6 +273,90 @@ RepositoryHandle clone_mirror(const std::string& url, const std::string& locatio
   return RepositoryHandle(reopened);
 }
 
+// Runs `transfer` (a clone or fetch into the cache on disk) in a child process that is killed when
+// it has not finished within `timeout`. libgit2 1.5 has no connect or read timeout, and a thread
+// blocked in recv cannot be cancelled: a server that accepts and never answers would hang plan and
+// `run` (in phase fetching) for good. What the child wrote to disk is what the parent reads next.
+// Errors come back as the child's message (a T or U first byte: TransientError or UserError).
+void run_bounded(const std::string& location, std::chrono::milliseconds timeout, const std::function<void()>& transfer) {
+  if (timeout.count() <= 0) {
+    transfer();
+    return;
+  }
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0)
+    throw UserError(fmt::format("{}: cannot start the transfer: {}", location, std::strerror(errno)));
+  const pid_t child = ::fork();
+  if (child < 0) {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    throw UserError(fmt::format("{}: cannot start the transfer: {}", location, std::strerror(errno)));
+  }
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    std::string failure;
+    try {
+      transfer();
+    } catch (const TransientError& error) {
+      failure = std::string("T") + error.what();
+    } catch (const std::exception& error) {
+      failure = std::string("U") + error.what();
+    }
+    size_t sent = 0;
+    while (sent < failure.size()) {
+      const ssize_t n = ::write(pipe_fds[1], failure.data() + sent, failure.size() - sent);
+      if (n <= 0)
+        break;
+      sent += static_cast<size_t>(n);
+    }
+    ::_exit(failure.empty() ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  std::string failure;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool timed_out = false;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd waiting{pipe_fds[0], POLLIN, 0};
+    const int ready = ::poll(&waiting, 1, static_cast<int>(std::min<long long>(left, 1000)));
+    if (ready < 0 && errno != EINTR)
+      break;
+    if (ready <= 0)
+      continue;
+    char buffer[4096];
+    const ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
+    if (n <= 0)
+      break; // the child is done (its end closed)
+    failure.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  if (timed_out)
+    ::kill(child, SIGKILL);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out)
+    throw TransientError(fmt::format("{}: network unreachable: no answer within {}s (--git-timeout)", location,
+                                     std::chrono::duration_cast<std::chrono::seconds>(timeout).count()));
+  if (!failure.empty() && failure.front() == 'T')
+    throw TransientError(failure.substr(1));
+  if (!failure.empty())
+    throw UserError(failure.substr(1));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw UserError(fmt::format("{}: the transfer stopped unexpectedly", location));
+}
+
+RepositoryHandle open_cache(const std::string& location, const std::string& directory) {
+  git_repository* raw = nullptr;
+  if (git_repository_open_bare(&raw, directory.c_str()) != 0)
+    throw UserError(fmt::format("{}: cannot open cache {}: {}", location, directory, last_git_message()));
+  return RepositoryHandle(raw);
+}
+
 } // namespace
 
 GitRepository GitRepository::open(std::string_view location, const GitOptions& options) {
@@ -301,14 +392,44 @@ GitRepository GitRepository::open(std::string_view location, const GitOptions& o
     }
     state->repository.reset();
   }
-  state->repository = clone_mirror(state->url, state->location, state->directory, options);
+  run_bounded(state->location, options.timeout, [&] { clone_mirror(state->url, state->location, state->directory, options); });
+  state->repository = open_cache(state->location, state->directory);
   return GitRepository(std::move(state));
 }
 
 void GitRepository::fetch() {
   if (!is_remote())
     return;
-  mirror_fetch(state_->repository.get(), state_->location, state_->options);
+  if (state_->options.timeout.count() <= 0) {
+    mirror_fetch(state_->repository.get(), state_->location, state_->options);
+    return;
+  }
+  // The child fetches through a handle of its own; this one reads the refs and packs it wrote.
+  run_bounded(state_->location, state_->options.timeout, [&] {
+    const RepositoryHandle own = open_cache(state_->location, state_->directory);
+    mirror_fetch(own.get(), state_->location, state_->options);
+  });
+  state_->repository = open_cache(state_->location, state_->directory);
+}
+
+std::optional<std::pair<std::string, std::string>> GitRepository::commit_signature(std::string_view commit) const {
+  git_oid oid;
+  if (git_oid_fromstrn(&oid, commit.data(), commit.size()) != 0)
+    throw UserError(fmt::format("{}: not a commit id: {}", state_->location, commit));
+  git_buf signature = GIT_BUF_INIT;
+  git_buf signed_data = GIT_BUF_INIT;
+  const int code = git_commit_extract_signature(&signature, &signed_data, state_->repository.get(), &oid, nullptr);
+  if (code == GIT_ENOTFOUND) {
+    git_buf_dispose(&signature);
+    git_buf_dispose(&signed_data);
+    return std::nullopt;
+  }
+  if (code != 0)
+    throw UserError(fmt::format("{}@{}: cannot read the commit's signature: {}", state_->location, commit.substr(0, 12), last_git_message()));
+  std::pair<std::string, std::string> result{std::string(signature.ptr, signature.size), std::string(signed_data.ptr, signed_data.size)};
+  git_buf_dispose(&signature);
+  git_buf_dispose(&signed_data);
+  return result;
 }
 
 CommitInfo GitRepository::resolve(std::string_view ref) const {

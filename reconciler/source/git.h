@@ -10,6 +10,8 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +22,9 @@ struct GitOptions {
   std::string cache_dir;    //!< where remote repositories are mirrored (one folder per URL)
   std::string ssh_key_file; //!< private key for ssh:// (else the SSH agent); public key is <file>.pub
   std::string netrc_file;   //!< netrc-style credentials for http(s) (default ~/.netrc)
+  //! Longest a clone or fetch may take, connect included (it runs in a child process that is
+  //! killed then: libgit2 1.5 has no timeouts of its own); 0: unbounded, in process.
+  std::chrono::milliseconds timeout{std::chrono::seconds(120)};
 };
 
 //! A manifest candidate in a commit's tree.
@@ -57,6 +62,10 @@ public:
   //! The commit a branch, tag (annotated or not), full or short commit id names; empty `ref`
   //! means the remote's default branch (HEAD).
   CommitInfo resolve(std::string_view ref) const;
+
+  //! The signature of `commit` (gpgsig header: an OpenPGP or SSH armoured signature) and the data
+  //! it signs, or nullopt when the commit is not signed.
+  std::optional<std::pair<std::string, std::string>> commit_signature(std::string_view commit) const;
 
   //! Files of `commit`'s tree under `subdir` (empty: the whole tree) whose names `wanted` accepts,
   //! in tree order (deterministic). A missing subdir is an error.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <map>
 #include <set>
 #include <thread>
@@ -18,6 +19,66 @@ Finding finding_at(const Manifest& manifest, std::string_view pointer, std::stri
   return {manifest.file, manifest.line_of(pointer), manifest.display_name(), pointer_to_field(pointer), std::move(message), severity};
 }
 
+// A DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit.
+bool is_dns_label(std::string_view text) {
+  if (text.empty() || text.size() > 63 || text.front() == '-' || text.back() == '-')
+    return false;
+  return std::all_of(text.begin(), text.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+// A DNS-1123 subdomain: labels joined by dots, 253 characters at most.
+bool is_dns_subdomain(std::string_view text) {
+  if (text.empty() || text.size() > 253)
+    return false;
+  while (true) {
+    const size_t dot = text.find('.');
+    if (!is_dns_label(text.substr(0, dot)))
+      return false;
+    if (dot == std::string_view::npos)
+      return true;
+    text.remove_prefix(dot + 1);
+  }
+}
+
+// A kind as Kubernetes names one: a CamelCase identifier (it becomes a path segment and a type name).
+bool is_kind(std::string_view text) {
+  if (text.empty() || text.size() > 63 || !std::isalpha(static_cast<unsigned char>(text.front())))
+    return false;
+  return std::all_of(text.begin(), text.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+}
+
+// `version` or `group/version`, as the API server accepts them.
+bool is_api_version(std::string_view text) {
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos)
+    return is_dns_label(text);
+  return is_dns_subdomain(text.substr(0, slash)) && is_dns_label(text.substr(slash + 1));
+}
+
+// apiVersion and kind name a type, a URL path and a table row: anything but well-formed names is
+// refused before it reaches a schema, a backend or a terminal. (Their absence is the schema's.)
+bool check_type_names(const Manifest& manifest, std::vector<Finding>& out) {
+  const Json& object = *manifest.object;
+  bool valid = true;
+  const Json* api_version = find_member(object, "apiVersion");
+  if (api_version != nullptr && api_version->IsString() && !is_api_version(view(*api_version))) {
+    out.push_back({manifest.file, manifest.line_of("/apiVersion"), "", "apiVersion",
+                   fmt::format("invalid apiVersion {}: expected version or group/version (a DNS subdomain and a DNS label, "
+                               "lower-case), e.g. v1 or apps/v1",
+                               describe_value(*api_version))});
+    valid = false;
+  }
+  const Json* kind = find_member(object, "kind");
+  if (kind != nullptr && kind->IsString() && !is_kind(view(*kind))) {
+    out.push_back({manifest.file, manifest.line_of("/kind"), "", "kind",
+                   fmt::format("invalid kind {}: expected a CamelCase name of letters and digits starting with a letter, "
+                               "e.g. ConfigMap",
+                               describe_value(*kind))});
+    valid = false;
+  }
+  return valid;
+}
+
 // Schema pass for one document.
 void check_document(const Manifest& manifest, const SchemaSet& schemas, std::vector<Finding>& out) {
   const Json& object = *manifest.object;
@@ -27,6 +88,8 @@ void check_document(const Manifest& manifest, const SchemaSet& schemas, std::vec
                                json_type_name(object))});
     return;
   }
+  if (!check_type_names(manifest, out))
+    return;
   if (manifest.group == "meridian.io") {
     static const std::set<std::string> kinds = {"Cluster", "NodePool", "Fleet"};
     const bool known_version = manifest.api_version == "meridian.io/v1alpha1";

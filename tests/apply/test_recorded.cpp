@@ -198,3 +198,47 @@ TEST_CASE("applies with kept body texts record what applies without them record"
   apply_ok();
   check_rows();
 }
+
+TEST_CASE("each object's last-applied body is recorded as it is applied: a crash mid-apply loses none", "[apply][store][crash]") {
+  Engine engine;
+  Files files = {{"clusters.yaml", cluster_yaml("c1", "cn-hangzhou")},
+                 {"clusters/c1/a.yaml", configmap_yaml("a")},
+                 {"clusters/c1/b.yaml", configmap_yaml("b")}};
+  engine.load(files);
+  engine.converge();
+  // The next commit sets a new field on `a`, then the process dies while it applies `b`.
+  files["clusters/c1/a.yaml"] = replaced(configmap_yaml("a"), "data:\n  key: value\n",
+                                         "data:\n  key: value\n  added: yes-set\n");
+  files["clusters/c1/b.yaml"] = replaced(configmap_yaml("b"), "key: value", "key: changed");
+  engine.load(files);
+  RecordingBackend recording(engine.sim());
+  bool seen_before_crash = false;
+  recording.on_apply = [&](const ObjectRef& ref) {
+    if (ref.name != "b")
+      return;
+    // What another process would find now: `a` recorded, as applied, with its new body.
+    StateStore other((engine.dir() / "meridian.db").string());
+    const auto body = other.last_applied(Engine::owner, ObjectRef{"c1", "", "ConfigMap", "default", "a"}.key());
+    REQUIRE(body);
+    CHECK(body->find("yes-set") != std::string::npos);
+    const ApplyRecord record = other.history(1).at(0);
+    CHECK(record.result == "running");
+    REQUIRE(record.objects.size() == 1);
+    CHECK(record.objects[0].display == "ConfigMap/default/a");
+    CHECK(record.objects[0].result == "applied");
+    seen_before_crash = true;
+    throw std::runtime_error("killed"); // nothing after this point runs: as kill -9 would leave it
+  };
+  engine.use_backend(&recording);
+  CHECK_THROWS_WITH(engine.apply(engine.plan()), "killed");
+  CHECK(seen_before_crash);
+  engine.use_backend(nullptr);
+  // The field is removed from Git: the plan removes it from live, as it was Meridian's.
+  files["clusters/c1/a.yaml"] = configmap_yaml("a");
+  engine.load(files);
+  const Plan plan = engine.plan();
+  const auto& fields = change_for(plan, "ConfigMap", "a").fields;
+  REQUIRE(fields.size() == 1);
+  CHECK(fields[0].pointer == "/data/added");
+  CHECK_FALSE(fields[0].after);
+}

@@ -2,6 +2,8 @@
 // errors, `validate` in text and JSON on examples committed into temporary git repositories, and
 // remote repositories over file://, a real `git daemon` and an HTTP server that refuses everyone.
 #include "../source/git_fixture.h"
+#include "state/lock.h"
+#include "state/store.h"
 
 #include <catch2/catch.hpp>
 
@@ -116,6 +118,13 @@ TEST_CASE("usage errors are one line on stderr and exit 1", "[cli]") {
     const ProcessResult result = run_meridian({"validate"}, dir.path());
     check_one_line_error(result);
     CHECK(contains(result.err, "--repo is required"));
+  }
+  SECTION("a history count too large for a number") {
+    for (const char* count : {"99999999999999999999", "0", "-1", "1e3"}) {
+      const ProcessResult result = run_meridian({"history", count, "--state-dir", (dir.path() / "state").string()}, dir.path());
+      check_one_line_error(result);
+      CHECK(contains(result.err, "history: N must be a number from 1 to 1000000"));
+    }
   }
   SECTION("an unknown format") {
     const ProcessResult result = run_meridian({"validate", "--repo", dir.str(), "--format", "xml"}, dir.path());
@@ -343,4 +352,55 @@ TEST_CASE("meridian validate on remotes: cloned once, fetched after a new commit
   }
   CHECK(static_cast<size_t>(std::distance(fs::directory_iterator(state + "/repos"), fs::directory_iterator())) == mirrors);
   CHECK_FALSE(has_partial(state));
+}
+
+TEST_CASE("meridian history prints what the state store holds escaped", "[cli][names]") {
+  TempDir dir;
+  const fs::path state = dir.path() / "state";
+  {
+    meridian::StateStore store((state / "meridian.db").string());
+    const long long id = store.begin_apply("repo", "\033[2Jabc", "cli\nforged line");
+    store.finish_apply(id, "succeeded", "1 applied", {{"c1//ConfigMap/default/x", "ConfigMap/default/\033]0;title\007x", "c1", "r\x9b1",
+                                                       "update", "applied", "bad\x7f"}},
+                       {}, {});
+  }
+  const ProcessResult result = run_meridian({"history", "--state-dir", state.string()}, dir.path());
+  INFO(show(result));
+  CHECK(result.status == 0);
+  CHECK(result.out.find('\033') == std::string::npos);
+  CHECK(result.out.find('\x7f') == std::string::npos);
+  CHECK(result.out.find('\x9b') == std::string::npos);
+  CHECK(contains(result.out, "commit \\x1b[2Jabc  trigger cli\\nforged line"));
+  CHECK(contains(result.out, "ConfigMap/default/\\x1b]0;title\\x07x (cluster c1): bad\\x7f"));
+  CHECK(lines_of(result.out).size() == 2);
+}
+
+TEST_CASE("meridian apply refuses while another process holds the state directory, naming it", "[cli][lock]") {
+  TempDir dir;
+  const fs::path state = dir.path() / "state";
+  auto lock = meridian::make_file_lock(state.string(), "meridian run");
+  lock->acquire(std::chrono::milliseconds(0));
+  const ProcessResult result = run_meridian({"apply", "--repo", dir.str(), "--auto-approve", "--state-dir", state.string()}, dir.path());
+  check_one_line_error(result);
+  CHECK(contains(result.err, "the state directory is in use by pid " + std::to_string(getpid())));
+  CHECK(contains(result.err, "(meridian run, since "));
+  const ProcessResult waited =
+      run_meridian({"apply", "--repo", dir.str(), "--auto-approve", "--lock-timeout", "1s", "--state-dir", state.string()}, dir.path());
+  check_one_line_error(waited);
+  CHECK(contains(waited.err, "waited 1s (--lock-timeout)"));
+}
+
+TEST_CASE("plan refuses a commit not signed by a trusted key, saying why", "[cli][verify]") {
+  TempDir dir;
+  const fs::path repo = dir.path() / "repo";
+  git_init(repo);
+  write_file(repo / "clusters.yaml", "apiVersion: meridian.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: c1\nspec:\n  type: Managed\n"
+                                      "  region: cn-hangzhou\n");
+  const std::string commit = commit_all(repo, "unsigned");
+  write_file(dir.path() / "allowed_signers", "ops@meridian.invalid ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE0xZPXjzvUvbiBEyZyxEbDBVGu2vrjbpwsUWB3/OYn3\n");
+  const ProcessResult result =
+      run_meridian({"plan", "--repo", repo.string(), "--verify-ssh-signers", (dir.path() / "allowed_signers").string()}, dir.path());
+  check_one_line_error(result);
+  CHECK(contains(result.err, commit.substr(0, 12) + ": commit signature: the commit is not signed; it is not applied"));
+  CHECK(run_meridian({"plan", "--repo", repo.string()}, dir.path()).status == 0);
 }

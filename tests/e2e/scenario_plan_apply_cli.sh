@@ -185,9 +185,12 @@ expect_in "unmanaged"
 { cluster hz cn-hangzhou; } >"$REPO/clusters.yaml"
 git -C "$REPO" rm -q nodepools.yaml
 commit "only cluster hz"
-run 0 "$MERIDIAN" plan --repo "$REPO" --prune --detailed-exitcode
+# The fleet does not match Git: exit 2, and the plan says so (never "matches Git").
+run 2 "$MERIDIAN" plan --repo "$REPO" --prune --detailed-exitcode
 expect_in "refusing to prune 5 of 8 managed objects (more than half) without --allow-mass-prune"
-expect_in "No changes."
+expect_in "No changes will be made, but the live fleet does not match Git: 5 objects no longer in Git are kept by a prune guard"
+expect_not_in "The live fleet matches Git"
+
 run 2 "$MERIDIAN" plan --repo "$REPO" --prune --allow-mass-prune --detailed-exitcode
 expect_in "Plan: 0 to create, 0 to update, 5 to delete"
 expect_order "delete NodePool/sh-pool" "delete Cluster/sh"

@@ -12,6 +12,9 @@
 
 #include <rapidjson/document.h>
 
+#include <fstream>
+#include <thread>
+
 using namespace meridian;
 using namespace meridian::testing;
 
@@ -19,6 +22,10 @@ namespace {
 
 const std::string secret = "It's a Secret to Everybody";
 
+const std::string api_token = "first-token";
+
+//! An Api on a loopback listener (127.0.0.1) with a webhook secret and an API token file; `call`
+//! sends Host 127.0.0.1:8080 and the token unless the headers say otherwise.
 struct ApiFixture {
   explicit ApiFixture(ApiOptions options = {}) : suspend(dir.str()) {
     ReconcileLoop::declare_metrics(metrics);
@@ -26,6 +33,14 @@ struct ApiFixture {
     if (options.webhook_secret.empty())
       options.webhook_secret = secret;
     options.state_store_path = dir.str() + "/meridian.db";
+    if (options.listen_host.empty())
+      options.listen_host = "127.0.0.1";
+    token_file = dir / "api-token";
+    write_file(token_file, api_token + "\n");
+    if (options.token_file == "none")
+      options.token_file.clear();
+    else if (options.token_file.empty())
+      options.token_file = token_file.string();
     api = std::make_unique<Api>(options, board, metrics, triggers, suspend);
   }
 
@@ -35,6 +50,8 @@ struct ApiFixture {
     request.method = method;
     request.path = path;
     request.body = body;
+    headers.emplace("host", "127.0.0.1:8080");
+    headers.emplace("authorization", "Bearer " + api_token);
     request.headers = std::move(headers);
     request.remote = "127.0.0.1:40000";
     return api->handle(request);
@@ -43,6 +60,7 @@ struct ApiFixture {
   bool woken() { return triggers.wait_until(TriggerQueue::Clock::now()).has_value(); }
 
   TempDir dir;
+  fs::path token_file;
   Metrics metrics;
   StatusBoard board;
   TriggerQueue triggers;
@@ -57,11 +75,11 @@ TEST_CASE("webhooks: a good signature wakes the loop, a bad or missing one is 40
   const std::string body = R"({"ref":"refs/heads/main","after":"0000000000000000000000000000000000000000"})";
   const std::string signature = "sha256=" + hmac_sha256_hex(secret, body);
 
-  CHECK(fixture.call("POST", "/hooks/github", body, {{"x-hub-signature-256", signature}}).status == 200);
+  CHECK(fixture.call("POST", "/hooks/github", body, {{"x-hub-signature-256", signature}, {"x-github-event", "push"}}).status == 200);
   CHECK(fixture.woken());
   CHECK(fixture.call("POST", "/hooks/generic", body, {{"x-meridian-signature", signature}}).status == 200);
   CHECK(fixture.woken());
-  CHECK(fixture.call("POST", "/hooks/gitlab", body, {{"x-gitlab-token", secret}}).status == 200);
+  CHECK(fixture.call("POST", "/hooks/gitlab", body, {{"x-gitlab-token", secret}, {"x-gitlab-event", "Push Hook"}}).status == 200);
   CHECK(fixture.woken());
 
   CHECK(fixture.call("POST", "/hooks/github", body, {{"x-hub-signature-256", "sha256=" + hmac_sha256_hex("wrong", body)}}).status == 401);
@@ -157,6 +175,7 @@ TEST_CASE("status, plan, readiness, suspend and resume", "[api]") {
   suspend.method = "POST";
   suspend.path = "/api/v1/suspend";
   suspend.query["reason"] = "maintenance window";
+  suspend.headers = {{"host", "127.0.0.1:8080"}, {"authorization", "Bearer " + api_token}};
   CHECK(fixture.api->handle(suspend).status == 200);
   REQUIRE(fixture.suspend.read());
   CHECK(fixture.suspend.read()->reason == "maintenance window");
@@ -193,6 +212,7 @@ TEST_CASE("status with objects=false leaves out the per-object lists and nothing
   request.method = "GET";
   request.path = "/api/v1/status";
   request.query["objects"] = "false";
+  request.headers = {{"host", "127.0.0.1:8080"}, {"authorization", "Bearer " + api_token}};
   const HttpResponse response = fixture.api->handle(request);
   REQUIRE(response.status == 200);
   const auto summary = parse(response.body);
@@ -215,14 +235,98 @@ TEST_CASE("status with objects=false leaves out the per-object lists and nothing
   CHECK(bad.body.find("objects=no: expected true or false") != std::string::npos);
 }
 
-TEST_CASE("control endpoints on a non-loopback listener need a signature", "[api]") {
+TEST_CASE("control endpoints always need the bearer token; it is read again when its file changes", "[api][auth]") {
+  SECTION("without --api-token-file they are refused, even on loopback") {
+    ApiOptions options;
+    options.token_file = "none";
+    ApiFixture fixture(options);
+    for (const char* path : {"/api/v1/suspend", "/api/v1/resume", "/api/v1/reconcile"})
+      CHECK(fixture.call("POST", path).status == 403);
+    CHECK_FALSE(fixture.suspend.read());
+    CHECK(fixture.call("GET", "/api/v1/status").status == 200); // reads stay open on loopback without a token
+  }
+  SECTION("with one: missing, wrong, then right; rotation") {
+    ApiFixture fixture;
+    CHECK(fixture.call("POST", "/api/v1/suspend", "", {{"authorization", ""}}).status == 401);
+    const HttpResponse wrong = fixture.call("POST", "/api/v1/suspend", "", {{"authorization", "Bearer nope"}});
+    CHECK(wrong.status == 401);
+    CHECK(wrong.headers.at("WWW-Authenticate") == "Bearer");
+    // A captured webhook signature is no credential here (it signed a body, not this request).
+    CHECK(fixture.call("POST", "/api/v1/suspend", "", {{"authorization", ""}, {"x-meridian-signature", "sha256=" + hmac_sha256_hex(secret, "")}})
+              .status == 401);
+    CHECK_FALSE(fixture.suspend.read());
+    CHECK(fixture.call("GET", "/api/v1/status", "", {{"authorization", ""}}).status == 401); // a token file: every /api/v1/* needs it
+    CHECK(fixture.call("POST", "/api/v1/suspend").status == 200);
+    CHECK(fixture.suspend.read());
+    write_file(fixture.token_file, "second-token\n");
+    CHECK(fixture.call("POST", "/api/v1/resume").status == 401);
+    CHECK(fixture.call("POST", "/api/v1/resume", "", {{"authorization", "Bearer second-token"}}).status == 200);
+    CHECK_FALSE(fixture.suspend.read());
+  }
+}
+
+TEST_CASE("the API answers only its own Host names, and refuses cross-site requests", "[api][auth]") {
   ApiOptions options;
-  options.protect_control = true;
+  options.allowed_hosts = {"meridian.internal"};
   ApiFixture fixture(options);
-  CHECK(fixture.call("POST", "/api/v1/suspend").status == 401);
+  for (const char* path : {"/api/v1/status", "/api/v1/plan", "/api/v1/history", "/metrics"})
+    CHECK(fixture.call("GET", path, "", {{"host", "attacker.example:8080"}}).status == 421); // DNS rebinding
+  CHECK(fixture.call("GET", "/api/v1/status", "", {{"host", ""}}).status == 421);
+  for (const char* host : {"127.0.0.1:8080", "localhost:8080", "meridian.internal", "[::1]:8080", "10.1.2.3:8080"})
+    CHECK(fixture.call("GET", "/api/v1/status", "", {{"host", host}}).status == 200);
+  CHECK(fixture.call("GET", "/healthz", "", {{"host", "attacker.example"}}).status == 200); // probes and webhooks have no Host rule
+  // A form posted from another site carries its Origin: refused, token or not.
+  CHECK(fixture.call("POST", "/api/v1/suspend", "", {{"origin", "https://attacker.example"}}).status == 403);
+  CHECK(fixture.call("POST", "/api/v1/suspend", "", {{"origin", "null"}}).status == 403);
   CHECK_FALSE(fixture.suspend.read());
-  CHECK(fixture.call("POST", "/api/v1/suspend", "", {{"x-meridian-signature", "sha256=" + hmac_sha256_hex(secret, "")}}).status == 200);
-  CHECK(fixture.suspend.read());
+  CHECK(fixture.call("POST", "/api/v1/suspend", "", {{"origin", "http://127.0.0.1:8080"}}).status == 200);
+}
+
+TEST_CASE("off loopback, reads and /metrics need the token too", "[api][auth]") {
+  ApiOptions options;
+  options.loopback = false;
+  options.listen_host = "0.0.0.0";
+  ApiFixture fixture(options);
+  for (const char* path : {"/api/v1/status", "/api/v1/history", "/metrics"}) {
+    CHECK(fixture.call("GET", path, "", {{"authorization", ""}}).status == 401);
+    CHECK(fixture.call("GET", path).status == 200);
+  }
+  CHECK(fixture.call("GET", "/healthz", "", {{"authorization", ""}}).status == 200);
+  ApiOptions open;
+  open.loopback = false;
+  open.token_file = "none";
+  ApiFixture without(open);
+  CHECK(without.call("GET", "/api/v1/status").status == 403);
+}
+
+TEST_CASE("webhooks: signatures before the rate limit, per endpoint; only pushes reconcile", "[api]") {
+  ApiOptions options;
+  options.webhook_burst = 2;
+  options.webhook_per_second = 0.001;
+  ApiFixture fixture(options);
+  const std::string body = R"({"ref":"refs/heads/main"})";
+  const std::string signature = "sha256=" + hmac_sha256_hex(secret, body);
+  for (int i = 0; i < 50; ++i) // an unsigned flood
+    CHECK(fixture.call("POST", "/hooks/github", body, {{"x-github-event", "push"}}).status == 401);
+  CHECK(fixture.call("POST", "/hooks/github", body, {{"x-hub-signature-256", signature}, {"x-github-event", "push"}}).status == 200);
+  CHECK(fixture.woken());
+  // Another source using up its own rate leaves GitHub's alone.
+  for (int i = 0; i < 3; ++i)
+    fixture.call("POST", "/hooks/generic", body, {{"x-meridian-signature", signature}});
+  CHECK(fixture.call("POST", "/hooks/generic", body, {{"x-meridian-signature", signature}}).status == 429);
+  fixture.woken();
+  CHECK(fixture.call("POST", "/hooks/github", body, {{"x-hub-signature-256", signature}, {"x-github-event", "push"}}).status == 200);
+  CHECK(fixture.woken());
+
+  ApiFixture events;
+  for (const char* event : {"issues", "issue_comment", "ping", ""})
+    CHECK(events.call("POST", "/hooks/github", body, {{"x-hub-signature-256", signature}, {"x-github-event", event}}).status == 200);
+  for (const char* event : {"Issue Hook", "Note Hook", ""})
+    CHECK(events.call("POST", "/hooks/gitlab", body, {{"x-gitlab-token", secret}, {"x-gitlab-event", event}}).status == 200);
+  CHECK_FALSE(events.woken());
+  CHECK(events.metrics.value("meridian_webhook_requests_total", {"github", "ignored"}) == 4);
+  CHECK(events.call("POST", "/hooks/gitlab", body, {{"x-gitlab-token", secret}, {"x-gitlab-event", "Tag Push Hook"}}).status == 200);
+  CHECK(events.woken());
 }
 
 TEST_CASE("listen addresses", "[api]") {
@@ -254,8 +358,8 @@ TEST_CASE("the HTTP server on 127.0.0.1: routes, headers, body cap", "[api][http
   CHECK(parsed.types.count("meridian_reconcile_total") == 1);
 
   const std::string body = R"({"ref":"refs/heads/main"})";
-  CHECK(http_request(port, "POST", "/hooks/github", body, {{"X-Hub-Signature-256", "sha256=" + hmac_sha256_hex(secret, body)}}).status ==
-        200);
+  CHECK(http_request(port, "POST", "/hooks/github", body,
+                     {{"X-Hub-Signature-256", "sha256=" + hmac_sha256_hex(secret, body)}, {"X-GitHub-Event", "push"}}).status == 200);
   CHECK(fixture.woken());
   CHECK(http_request(port, "POST", "/hooks/github", body, {{"X-Hub-Signature-256", "sha256=00"}}).status == 401);
   CHECK(http_request(port, "POST", "/hooks/github", body).status == 401);
@@ -264,12 +368,126 @@ TEST_CASE("the HTTP server on 127.0.0.1: routes, headers, body cap", "[api][http
         413);
   CHECK_FALSE(fixture.woken());
   // Query strings reach the routes decoded.
-  CHECK(http_request(port, "GET", "/api/v1/history?limit=0").status == 400);
-  CHECK(http_request(port, "GET", "/api/v1/history?limit=5").status == 200);
+  const std::vector<std::pair<std::string, std::string>> bearer = {{"Authorization", "Bearer " + api_token}};
+  CHECK(http_request(port, "GET", "/api/v1/history?limit=0", "", bearer).status == 400);
+  CHECK(http_request(port, "GET", "/api/v1/history?limit=5", "", bearer).status == 200);
+  CHECK(http_request(port, "GET", "/api/v1/history?limit=5").status == 401);
 }
 
 TEST_CASE("a port already in use is a user error", "[api][http]") {
   const int port = free_port();
   HttpServer first(ListenAddress{"127.0.0.1", port}, 1024, [](const HttpRequest&) { return HttpResponse{}; });
   CHECK_THROWS_AS(HttpServer(ListenAddress{"127.0.0.1", port}, 1024, [](const HttpRequest&) { return HttpResponse{}; }), UserError);
+}
+
+namespace {
+
+long long rss_kib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::atoll(line.c_str() + 6);
+  return 0;
+}
+
+//! A connection that sent `head` and then nothing.
+int stalled_connection(int port, const std::string& head) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size()));
+  return fd;
+}
+
+} // namespace
+
+TEST_CASE("slow clients hold sockets, not workers: 200 silent bodies and healthz stays fast", "[api][http]") {
+  ApiFixture fixture;
+  const int port = free_port();
+  HttpServer server(ListenAddress{"127.0.0.1", port}, 1 << 20, [&](const HttpRequest& request) { return fixture.api->handle(request); },
+                    std::chrono::milliseconds(1500));
+  std::vector<int> stalled;
+  for (int i = 0; i < 200; ++i)
+    stalled.push_back(stalled_connection(port, "POST /hooks/generic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n"));
+  double slowest = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto health = http_request(port, "GET", "/healthz");
+    slowest = std::max(slowest, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    CHECK(health.status == 200);
+  }
+  INFO("slowest /healthz: " << slowest << " ms");
+  CHECK(slowest < 100);
+  // Past the read deadline the silent ones are answered 408 and closed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1800));
+  char buffer[256] = {};
+  const ssize_t n = recv(stalled.front(), buffer, sizeof buffer - 1, 0);
+  CHECK(n > 0);
+  CHECK(std::string(buffer).rfind("HTTP/1.1 408", 0) == 0);
+  for (const int fd : stalled)
+    close(fd);
+  CHECK(http_request(port, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("bodies: over the cap refused before they are read; chunked refused; memory stays flat", "[api][http]") {
+  ApiFixture fixture;
+  const int port = free_port();
+  HttpServer server(ListenAddress{"127.0.0.1", port}, 1 << 20, [&](const HttpRequest& request) { return fixture.api->handle(request); });
+  const long long before = rss_kib();
+  // Declares 500 MB and sends 64 MiB of it: answered 413 at once, none of it kept.
+  const int fd = stalled_connection(port, "POST /hooks/generic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500000000\r\n\r\n");
+  const std::string chunk(1 << 20, 'x');
+  for (int i = 0; i < 64; ++i)
+    if (send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) <= 0)
+      break;
+  close(fd);
+  const int asking = stalled_connection(port, "POST /hooks/generic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500000000\r\n\r\n");
+  char reply[256] = {};
+  CHECK(recv(asking, reply, sizeof reply - 1, 0) > 0);
+  CHECK(std::string(reply).rfind("HTTP/1.1 413", 0) == 0);
+  close(asking);
+  const long long growth = rss_kib() - before;
+  INFO("RSS growth: " << growth << " KiB");
+  CHECK(growth < 16 * 1024);
+  const auto chunked = http_request(port, "POST", "/hooks/generic", "", {{"Transfer-Encoding", "chunked"}});
+  CHECK(chunked.status == 411);
+  CHECK(http_request(port, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("a fetch that runs past its limit makes /readyz fail", "[api]") {
+  ApiOptions options;
+  options.fetch_stuck_after = 60;
+  ApiFixture fixture(options);
+  fixture.board.update([](LoopStatus& status) {
+    status.last_reconcile = ReconcileStatus{"schedule", "succeeded", "in sync", 1, 2, 0.25, std::nullopt};
+    status.phase = "fetching";
+    status.fetch_started = static_cast<long long>(std::time(nullptr)) - 10;
+  });
+  CHECK(fixture.call("GET", "/readyz").status == 200);
+  fixture.board.update([](LoopStatus& status) { status.fetch_started = static_cast<long long>(std::time(nullptr)) - 600; });
+  const HttpResponse stuck = fixture.call("GET", "/readyz");
+  CHECK(stuck.status == 503);
+  CHECK(stuck.body.rfind("not ready: a fetch has run for 6", 0) == 0);
+  CHECK(fixture.call("GET", "/healthz").status == 200);
+}
+
+TEST_CASE("a client that asks to continue gets 100 Continue before it sends its body", "[api][http]") {
+  ApiFixture fixture;
+  const int port = free_port();
+  HttpServer server(ListenAddress{"127.0.0.1", port}, 1 << 20, [&](const HttpRequest& request) { return fixture.api->handle(request); });
+  const std::string body(2000, 'x');
+  const int fd = stalled_connection(port, "POST /hooks/generic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000\r\n"
+                                          "Expect: 100-continue\r\n\r\n");
+  char buffer[256] = {};
+  REQUIRE(recv(fd, buffer, sizeof buffer - 1, 0) > 0);
+  CHECK(std::string(buffer) == "HTTP/1.1 100 Continue\r\n\r\n");
+  REQUIRE(send(fd, body.data(), body.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(body.size()));
+  std::string reply;
+  for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;)
+    reply.append(buffer, static_cast<size_t>(n));
+  close(fd);
+  CHECK(reply.rfind("HTTP/1.1 401", 0) == 0); // unsigned: the handler saw the whole request
 }

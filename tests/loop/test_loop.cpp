@@ -1,6 +1,8 @@
 // The reconcile loop in-process, on a local repository and the embedded simulator: what each
 // reconcile decides (apply, in sync, drift, heal, back off, invalid), without HTTP or timing.
 #include "backend/sim/sim.h"
+#include "base/error.h"
+#include "loop/log.h"
 #include "loop/loop.h"
 #include "state/store.h"
 
@@ -10,6 +12,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -437,4 +440,86 @@ TEST_CASE("a commit with the last good commit's documents clears an invalid comm
   CHECK(status.last_reconcile->message == "commit " + short_id(fixed) + " is in sync, nothing to apply");
   CHECK(fixture.applies() == 1);
   CHECK(fixture.simulator.revision() == revision);
+}
+
+namespace {
+
+//! The simulator, but every apply fails (a full disk, an unreachable API server) while `failing`.
+class FlakyBackend : public Backend {
+public:
+  explicit FlakyBackend(Backend& inner) : inner_(inner) {}
+  std::string name() const override { return inner_.name(); }
+  std::vector<LiveObject> list_managed(std::string_view owner) override { return inner_.list_managed(owner); }
+  std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
+  std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
+    if (failing && !dry_run)
+      throw UserError("no space left on device");
+    return inner_.apply(ref, desired, dry_run);
+  }
+  void remove(const ObjectRef& ref, bool dry_run) override { inner_.remove(ref, dry_run); }
+  Health health(const ObjectRef& ref) override { return inner_.health(ref); }
+  std::vector<PodPlacement> placements(const ObjectRef& workload) override { return inner_.placements(workload); }
+  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) override {
+    return inner_.predict(changes);
+  }
+  void wait(std::chrono::milliseconds duration) override { inner_.wait(duration); }
+  long long now_ms() override { return inner_.now_ms(); }
+  std::vector<std::string> node_regions(const std::string& cluster) override { return inner_.node_regions(cluster); }
+
+  bool failing = true;
+
+private:
+  Backend& inner_;
+};
+
+} // namespace
+
+TEST_CASE("a commit whose apply failed is applied again with backoff, self-heal or not", "[loop][retry]") {
+  TempDir dir;
+  const fs::path repo = dir / "fleet";
+  commit_folder(source_path("examples/edge-daemonset"), repo, "edge fleet");
+  StateStore store(dir.str() + "/meridian.db");
+  sim::Simulator simulator(dir.str() + "/sim.db");
+  simulator.init(read_text(source_path("examples/fixtures/edge.yaml")), "edge.yaml");
+  FlakyBackend flaky(simulator);
+  StatusBoard board;
+  Metrics metrics;
+  ReconcileLoop::declare_metrics(metrics);
+  SuspendFlag suspend(dir.str());
+  std::atomic<bool> stop{false};
+  LoopOptions options;
+  options.repository = repo.string();
+  options.owner = repo.string();
+  options.interval = 1h;
+  options.backoff = BackoffPolicy{200ms, 2, 1s};
+  ReconcileLoop loop(options, flaky, store, board, metrics, suspend, stop);
+
+  CHECK(loop.reconcile(TriggerKind::schedule) == "failed");
+  CHECK(store.history(10).size() == 1);
+  // Before the backoff: not applied again, and not reported in sync.
+  CHECK(loop.reconcile(TriggerKind::schedule) == "failed");
+  CHECK(store.history(10).size() == 1);
+  CHECK(board.snapshot().last_reconcile->message.find("retrying in") != std::string::npos);
+  // The disk is freed; after the backoff the commit is applied again, and all of it lands.
+  flaky.failing = false;
+  std::this_thread::sleep_for(300ms);
+  CHECK(loop.reconcile(TriggerKind::schedule) == "succeeded");
+  const auto history = store.history(10);
+  REQUIRE(history.size() == 2);
+  CHECK(history[0].trigger == "retry");
+  CHECK(history[0].result == "succeeded");
+  CHECK(simulator.get(agent) != nullptr);
+  // In sync now: nothing more to apply.
+  CHECK(loop.reconcile(TriggerKind::schedule) == "succeeded");
+  CHECK(store.history(10).size() == 2);
+}
+
+TEST_CASE("a log line is one line and carries no control characters", "[loop][log]") {
+  TempDir dir;
+  LogCapture capture(dir / "events.log");
+  log_event("/api/v1/status from 127.0.0.1: refused: Host \"\033[2Jevil\"\nsecond line\x9b");
+  const std::string text = capture.text();
+  CHECK(text.find('\033') == std::string::npos);
+  CHECK(text.find("Host \"\\x1b[2Jevil\" second line\\x9b\n") != std::string::npos);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 1);
 }

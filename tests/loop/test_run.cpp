@@ -108,11 +108,12 @@ std::string string_at(const rapidjson::Value& value, const char* key) {
 class Fleet {
 public:
   Fleet()
-      : bare_(dir_ / "git" / "fleet.git"), work_(dir_ / "work"), state_(dir_ / "state"), secret_file_(dir_ / "secret") {
+      : bare_(dir_ / "git" / "fleet.git"), work_(dir_ / "work"), state_(dir_ / "state"), secret_file_(dir_ / "secret"), token_file_(dir_ / "api-token") {
     git_init(bare_, true);
     first_commit_ = commit_folder(source_path("examples/edge-daemonset"), work_, "edge fleet with security-agent v1.0.0");
     push();
     write_file(secret_file_, secret + "\n");
+    write_file(token_file_, "run-api-token\n");
     const ProcessResult seeded = meridian({"sim", "init", "--fixture", source_path("examples/fixtures/edge.yaml").string()});
     INFO(seeded.err);
     REQUIRE(seeded.status == 0);
@@ -129,7 +130,8 @@ public:
 
   std::unique_ptr<RunProcess> start(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--repo", url(), "--listen", "127.0.0.1:" + std::to_string(port_), "--webhook-secret-file",
-                                     secret_file_.string(), "--state-dir", state_.string(), "--seed", "7"};
+                                     secret_file_.string(), "--api-token-file", token_file_.string(), "--state-dir", state_.string(),
+                                     "--seed", "7"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto process = std::make_unique<RunProcess>(args, dir_ / ("run-" + std::to_string(++runs_) + ".log"));
     const bool listening = eventually([&] { return port_accepts(port_) || !process->running(); }, 30s);
@@ -149,9 +151,11 @@ public:
   }
   void push() { git(work_, {"push", "-q", "--force", bare_.string(), "HEAD:refs/heads/main"}); }
 
-  HttpReply get(const std::string& path) const { return http_request(port_, "GET", path); }
+  //! /api/v1/* with the API token.
+  HttpReply get(const std::string& path) const { return http_request(port_, "GET", path, {}, {{"Authorization", "Bearer run-api-token"}}); }
   HttpReply post(const std::string& path, const std::string& body,
-                 const std::vector<std::pair<std::string, std::string>>& headers = {}) const {
+                 std::vector<std::pair<std::string, std::string>> headers = {}) const {
+    headers.emplace_back("Authorization", "Bearer run-api-token");
     return http_request(port_, "POST", path, body, headers);
   }
   HttpReply github_push(const std::string& body) const {
@@ -192,6 +196,7 @@ private:
   fs::path work_;
   fs::path state_;
   fs::path secret_file_;
+  fs::path token_file_;
   std::string first_commit_;
   std::unique_ptr<GitDaemon> daemon_;
   int port_ = 0;
@@ -267,7 +272,7 @@ TEST_CASE("a push reaches the fleet through a signed webhook; status, history, p
   CHECK(string_at(plan_json, "commit") == second);
 
   // GitLab and generic endpoints, good and missing credentials.
-  CHECK(fleet.post("/hooks/gitlab", "{}", {{"X-Gitlab-Token", secret}}).status == 200);
+  CHECK(fleet.post("/hooks/gitlab", "{}", {{"X-Gitlab-Token", secret}, {"X-Gitlab-Event", "Push Hook"}}).status == 200);
   CHECK(fleet.post("/hooks/gitlab", "{}", {{"X-Gitlab-Token", "nope"}}).status == 401);
   CHECK(fleet.post("/hooks/generic", "{}", {{"X-Meridian-Signature", "sha256=" + hmac_sha256_hex(secret, "{}")}}).status == 200);
   CHECK(fleet.post("/hooks/generic", "{}").status == 401);
@@ -447,6 +452,7 @@ TEST_CASE("suspend and resume, through the state directory and the API", "[run]"
   REQUIRE(eventually([&] { return fleet.settled_on(second); }));
   CHECK_FALSE(fleet.status()["suspended"].GetBool());
 
+  CHECK(http_request(fleet.port(), "POST", "/api/v1/suspend?reason=api", "").status == 401); // no token
   CHECK(fleet.post("/api/v1/suspend?reason=api", "").status == 200);
   REQUIRE(eventually([&] { return fleet.status()["suspended"].GetBool(); }, 10s));
   CHECK(fs::exists(fleet.state() / "suspended"));

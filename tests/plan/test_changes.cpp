@@ -5,6 +5,8 @@
 // alone moved), the memo plan reads all live state again, as before.
 #include "memo_fixture.h"
 
+#include <sqlite3.h>
+
 using namespace engine_test;
 using namespace memo_test;
 
@@ -329,9 +331,24 @@ namespace {
 
 const ObjectRef team_ref{"hz", "", "Namespace", "", "team"};
 
+//! Writes a last-applied row from another connection, as another process would.
+void set_last_applied(const fs::path& database, const std::string& owner, const std::string& key, const std::string& body) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(database.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* update = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "UPDATE applied SET body = ? WHERE owner = ? AND key = ?", -1, &update, nullptr) == SQLITE_OK);
+  sqlite3_bind_text(update, 1, body.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(update, 2, owner.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(update, 3, key.c_str(), -1, SQLITE_TRANSIENT);
+  CHECK(sqlite3_step(update) == SQLITE_DONE);
+  sqlite3_finalize(update);
+  sqlite3_close(db);
+}
+
 //! An update the apply finds already in place. The Deployment's annotation leaves Git with a new
-//! image; that rollout misses a short health timeout, so the apply writes web but the state store
-//! keeps its old last-applied body (with the annotation). Another tool puts the annotation back
+//! image; that rollout misses a short health timeout, and the state store is left with web's old
+//! last-applied body (with the annotation), as a version that recorded bodies only at the end of a
+//! successful object left it (an apply now records each body as it writes it). Another tool puts the annotation back
 //! and the rollout completes: plans now show the annotation's removal. The next commit changes a
 //! ConfigMap too; its apply writes the ConfigMap, while its server-side apply of web changes
 //! nothing live (the simulator removes only what its own last apply set), and the state store
@@ -341,6 +358,8 @@ const Commit& apply_update_already_in_place(PlanFleet& fleet) {
   files["clusters/hz/web.yaml"] = replaced(web_deployment_yaml, "  namespace: default\n", "  namespace: default\n  annotations: {team: a}\n");
   const Commit& first = fleet.converge(files);
   fleet.plan_with_memo(first);
+  const auto first_body = fleet.store.last_applied(Engine::owner, web_ref.key());
+  REQUIRE(first_body);
 
   files["fleet.yaml"] = fleet_yaml({"cn-hangzhou"}, 1, true, "1s");
   files["clusters/hz/web.yaml"] = replaced(web_deployment_yaml, "nginx:1.25", "nginx:1.26");
@@ -350,6 +369,7 @@ const Commit& apply_update_already_in_place(PlanFleet& fleet) {
   ApplyOptions quick;
   quick.poll_interval = std::chrono::milliseconds(1000);
   REQUIRE(fleet.apply(second, rollout, quick).result == "halted");
+  set_last_applied(fleet.dir.path / "meridian.db", Engine::owner, web_ref.key(), *first_body);
   const auto recorded = fleet.store.last_applied(Engine::owner, web_ref.key());
   REQUIRE(recorded);
   REQUIRE(recorded->find("\"team\":\"a\"") != std::string::npos);

@@ -409,3 +409,67 @@ TEST_CASE("plans and their reports are deterministic; the fingerprint follows li
   CHECK(drifted.has_changes());
   CHECK(drifted.fingerprint != clean.fingerprint);
 }
+
+TEST_CASE("prune never deletes a Namespace holding objects Meridian does not manage, unless it opts in", "[plan][prune]") {
+  Engine engine;
+  const std::string team = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n";
+  const std::string team_opted_in = team + "  annotations:\n    meridian.io/prune-namespace-contents: \"true\"\n";
+  Files files = {{"clusters.yaml", cluster_yaml("c1", "cn-hangzhou")},
+                 {"clusters/c1/team.yaml", team},
+                 {"clusters/c1/config.yaml", configmap_yaml("a") + "---\n" + configmap_yaml("b") + "---\n" + configmap_yaml("c") +
+                                                 "---\n" + configmap_yaml("mine", "team")}};
+  engine.load(files);
+  engine.converge();
+  // Someone else's object inside Meridian's namespace.
+  const ObjectRef theirs{"c1", "", "ConfigMap", "team", "theirs"};
+  engine.sim().apply_foreign(theirs, *json(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"theirs","namespace":"team"},"data":{"k":"v"}})"));
+  PlanOptions prune;
+  prune.prune = true;
+
+  SECTION("refused, visibly: a warning, and not \"matches Git\"") {
+    files.erase("clusters/c1/team.yaml");
+    files["clusters/c1/config.yaml"] = configmap_yaml("a") + "---\n" + configmap_yaml("b") + "---\n" + configmap_yaml("c");
+    engine.load(files);
+    const Plan plan = engine.plan(prune);
+    CHECK(changes_of(plan) == std::vector<std::string>{"delete ConfigMap/team/mine"});
+    REQUIRE(plan.warnings.size() == 1);
+    CHECK(plan.warnings[0] == "Namespace/team (cluster c1) is no longer in Git, but it holds 1 object Meridian does not manage "
+                              "(ConfigMap/team/theirs); not deleting it: set meridian.io/prune-namespace-contents: \"true\" on it "
+                              "to delete them with it");
+    CHECK(plan.withheld == 1);
+    REQUIRE(engine.apply(plan).result == "succeeded");
+    CHECK(engine.sim().get(theirs) != nullptr);
+    CHECK(engine.sim().get({"c1", "", "Namespace", "", "team"}) != nullptr);
+    // Nothing else to do, but the fleet does not match Git, and the plan says so.
+    const Plan after = engine.plan(prune);
+    CHECK_FALSE(after.has_changes());
+    CHECK(after.differs_from_git());
+    const std::string text = render_plan(after, ReportFormat::text, false);
+    CHECK(text.find("No changes. The live fleet matches Git.") == std::string::npos);
+    CHECK(text.find("No changes will be made, but the live fleet does not match Git: 1 object no longer in Git is kept by a "
+                    "prune guard (see Warnings).") != std::string::npos);
+    CHECK(render_plan(after, ReportFormat::json, false).find("\"withheld\": 1") != std::string::npos);
+  }
+  SECTION("a Namespace that opted in goes, with what it holds; the mass guard counts its contents") {
+    files["clusters/c1/team.yaml"] = team_opted_in;
+    engine.load(files);
+    engine.converge();
+    files.erase("clusters/c1/team.yaml");
+    files["clusters/c1/config.yaml"] = configmap_yaml("a") + "---\n" + configmap_yaml("b") + "---\n" + configmap_yaml("c");
+    engine.load(files);
+    // Two of six managed objects, but the namespace takes a third with it: 3 of 6 is not more than half.
+    Plan plan = engine.plan(prune);
+    CHECK(changes_of(plan) == std::vector<std::string>{"delete ConfigMap/team/mine", "delete Namespace/team"});
+    CHECK(plan.warnings.empty());
+    // Two more foreign objects inside: 2 + 3 of 6 is, and the guard says what it counted.
+    for (const char* name : {"theirs-2", "theirs-3"})
+      engine.sim().apply_foreign({"c1", "", "ConfigMap", "team", name},
+                                 *json(std::string(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")") + name +
+                                       R"(","namespace":"team"},"data":{"k":"v"}})"));
+    plan = engine.plan(prune);
+    CHECK_FALSE(plan.has_changes());
+    CHECK(plan.warnings == std::vector<std::string>{"refusing to prune 2 of 6 managed objects and 3 objects inside the namespaces they "
+                                                    "delete (more than half) without --allow-mass-prune"});
+    CHECK(plan.withheld == 2);
+  }
+}

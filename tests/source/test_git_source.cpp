@@ -2,6 +2,7 @@
 // (a real `git daemon` on 127.0.0.1), a cache that is fetched rather than re-cloned, and the
 // one-line errors users see.
 #include "source/git.h"
+#include "source/verify.h"
 
 #include "git_fixture.h"
 #include "base/error.h"
@@ -567,4 +568,127 @@ TEST_CASE("a rejected or missing credential is \"authentication failed\"", "[git
   }
   CHECK_FALSE(has_partial(cache));
   CHECK(entries(cache).empty());
+}
+
+namespace {
+
+//! A server on 127.0.0.1 that accepts connections and never answers (nor closes them).
+class SilentServer {
+public:
+  SilentServer() : port_(free_port()) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    const int yes = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port_));
+    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(listen(fd_, 16) == 0); // the kernel completes handshakes; nobody ever reads
+  }
+  ~SilentServer() { close(fd_); }
+  int port() const { return port_; }
+
+private:
+  int port_;
+  int fd_ = -1;
+};
+
+} // namespace
+
+TEST_CASE("a server that accepts and never answers is given up on after --git-timeout", "[source][timeout]") {
+  SilentServer server;
+  TempDir dir;
+  GitOptions options;
+  options.cache_dir = (dir / "cache").string();
+  options.timeout = std::chrono::milliseconds(1500);
+  for (const std::string scheme : {"git", "http"}) {
+    const std::string url = scheme + "://127.0.0.1:" + std::to_string(server.port()) + "/fleet.git";
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      GitRepository::open(url, options);
+      FAIL("opened a repository nobody served");
+    } catch (const TransientError& error) {
+      CHECK(std::string(error.what()) == url + ": network unreachable: no answer within 1s (--git-timeout)");
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO(scheme << ": " << seconds << " s");
+    CHECK(seconds < 5);
+  }
+}
+
+namespace {
+
+void run_ok(const std::vector<std::string>& argv) {
+  const ProcessResult result = run_process(argv);
+  INFO(argv.front() << ": " << result.err << result.out);
+  REQUIRE(result.status == 0);
+}
+
+//! An ed25519 SSH key `name` in `dir`; returns the public key line.
+std::string ssh_key(const fs::path& dir, const std::string& name) {
+  run_ok({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", (dir / name).string()});
+  return trim(read_text(dir / (name + ".pub")));
+}
+
+} // namespace
+
+TEST_CASE("commit signatures: only commits signed by a trusted SSH or OpenPGP key pass", "[source][verify]") {
+  TempDir dir;
+  const fs::path repo = dir / "repo";
+  git_init(repo);
+  write_file(repo / "a.yaml", "kind: ConfigMap\n");
+  const std::string unsigned_commit = commit_all(repo, "unsigned");
+
+  const std::string trusted = ssh_key(dir.path(), "trusted");
+  const std::string stranger = ssh_key(dir.path(), "stranger");
+  write_file(dir / "allowed_signers", "ops@meridian.invalid " + trusted + "\n");
+  const auto ssh_commit = [&](const std::string& key, const std::string& message) {
+    write_file(repo / "a.yaml", "kind: ConfigMap\n# " + message + "\n");
+    git(repo, {"add", "-A"});
+    git(repo, {"-c", "gpg.format=ssh", "-c", "user.signingkey=" + (dir / key).string(), "commit", "-q", "-S", "-m", message});
+    return git(repo, {"rev-parse", "HEAD"});
+  };
+  const std::string good = ssh_commit("trusted", "signed by ops");
+  const std::string other = ssh_commit("stranger", "signed by a stranger");
+
+  GitOptions options;
+  options.cache_dir = (dir / "cache").string();
+  const GitRepository repository = GitRepository::open(repo.string(), options);
+  SignaturePolicy policy;
+  policy.allowed_signers = (dir / "allowed_signers").string();
+  CHECK_NOTHROW(verify_commit(repository, good, policy));
+  CHECK_THROWS_WITH(verify_commit(repository, unsigned_commit, policy),
+                    repo.string() + "@" + unsigned_commit.substr(0, 12) + ": commit signature: the commit is not signed; it is not applied");
+  CHECK_THROWS_WITH(verify_commit(repository, other, policy), repo.string() + "@" + other.substr(0, 12) +
+                                                                  ": commit signature: signed by a key not in " + policy.allowed_signers);
+  CHECK_NOTHROW(verify_commit(repository, unsigned_commit, SignaturePolicy{})); // no policy: nothing checked
+
+  SECTION("OpenPGP, against a keyring of trusted keys") {
+    const fs::path home = dir / "gnupg";
+    fs::create_directories(home);
+    fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace);
+    run_ok({"gpg", "--homedir", home.string(), "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
+            "Signer <signer@meridian.invalid>", "ed25519", "sign", "never"});
+    const fs::path wrapper = dir / "gpg-wrapper";
+    write_file(wrapper, "#!/bin/sh\nexec gpg --homedir '" + home.string() + "' \"$@\"\n");
+    fs::permissions(wrapper, fs::perms::owner_all);
+    write_file(repo / "a.yaml", "kind: ConfigMap\n# gpg\n");
+    git(repo, {"add", "-A"});
+    git(repo, {"-c", "gpg.program=" + wrapper.string(), "-c", "user.signingkey=signer@meridian.invalid", "commit", "-q", "-S", "-m", "gpg"});
+    const std::string gpg_commit = git(repo, {"rev-parse", "HEAD"});
+    const ProcessResult exported = run_process({"gpg", "--homedir", home.string(), "--export", "signer@meridian.invalid"});
+    REQUIRE(exported.status == 0);
+    write_file(dir / "trusted.gpg", exported.out);
+    const GitRepository reopened = GitRepository::open(repo.string(), options);
+    SignaturePolicy gpg;
+    gpg.gpg_keyring = (dir / "trusted.gpg").string();
+    CHECK_NOTHROW(verify_commit(reopened, gpg_commit, gpg));
+    // An SSH-only policy does not accept it, and an empty keyring trusts nobody.
+    CHECK_THROWS_WITH(verify_commit(reopened, gpg_commit, policy), Catch::Contains("no keyring is configured"));
+    write_file(dir / "empty.gpg", "");
+    gpg.gpg_keyring = (dir / "empty.gpg").string();
+    CHECK_THROWS_WITH(verify_commit(reopened, gpg_commit, gpg), Catch::Contains("no good signature by a key in"));
+    run_process({"gpgconf", "--homedir", home.string(), "--kill", "gpg-agent"}); // the agent key generation started
+  }
 }

@@ -315,3 +315,44 @@ TEST_CASE("schema findings of a large repository, checked on several threads, co
   CHECK(objects == expected);
   CHECK(describe(validate_files(files)) == describe(first));
 }
+
+TEST_CASE("apiVersion and kind must be names as Kubernetes accepts them; the error names file, line and field",
+          "[validate][names]") {
+  const auto config_map = [](const std::string& api_version, const std::string& kind) {
+    return "apiVersion: " + api_version + "\nkind: " + kind + "\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  key: value\n";
+  };
+  const std::vector<std::pair<std::string, std::string>> bad_kinds = {
+      {"\"Config/Map\"", "\"Config/Map\""}, {"\"../Kind\"", "\"../Kind\""}, {"\"Config\\nMap\"", "\"Config\\nMap\""},
+      {"\"\\e[2JMap\"", "\"\\u001B[2JMap\""}, {"\"9Lives\"", "\"9Lives\""}, {"\"Config-Map\"", "\"Config-Map\""}};
+  for (const auto& [kind, shown] : bad_kinds) {
+    const auto findings = validate_files({{"clusters/c1/app.yaml", config_map("v1", kind)}, {"clusters.yaml", cluster("c1")}});
+    INFO(describe(findings));
+    const auto errors = errors_with(findings, "invalid kind");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].format() == "clusters/c1/app.yaml:2: kind: invalid kind " + shown +
+                                    ": expected a CamelCase name of letters and digits starting with a letter, e.g. ConfigMap");
+    CHECK(errors[0].format().find('\033') == std::string::npos);
+    CHECK(errors[0].format().find('\n') == std::string::npos);
+  }
+  for (const std::string api_version : {"\"apps/v1/x\"", "\"Apps/v1\"", "\"apps/\"", "\"/v1\"", "\"a..b/v1\"", "\"v1\\e[31m\"", "\"V1\""}) {
+    const auto findings = validate_files({{"clusters/c1/app.yaml", config_map(api_version, "ConfigMap")}, {"clusters.yaml", cluster("c1")}});
+    INFO(api_version << "\n" << describe(findings));
+    const auto errors = errors_with(findings, "invalid apiVersion");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].format().rfind("clusters/c1/app.yaml:1: apiVersion: invalid apiVersion ", 0) == 0);
+    CHECK(errors[0].format().find('\033') == std::string::npos);
+  }
+  for (const auto& [api_version, kind] : std::vector<std::pair<std::string, std::string>>{
+           {"v1", "ConfigMap"}, {"apps/v1", "Deployment"}, {"scheduling.alibabacloud.com/v1alpha1", "ResourcePolicy"}, {"example.com/v1", "K8sThing2"}}) {
+    const auto findings = validate_files({{"clusters/c1/app.yaml", config_map(api_version, kind)}, {"clusters.yaml", cluster("c1")}});
+    INFO(describe(findings));
+    CHECK(errors_with(findings, "invalid").empty());
+  }
+}
+
+TEST_CASE("a finding prints control characters of a repository's names escaped", "[validate][names]") {
+  Finding finding{"clusters/\033[2J.yaml", 3, "ConfigMap/a\nb", "data.\x9b", "bad \x7f value"};
+  CHECK(finding.format() == "clusters/\\x1b[2J.yaml:3: ConfigMap/a\\nb: data.\\x9b: bad \\x7f value");
+  finding.field = "data.\xc2\x9b";
+  CHECK(finding.format() == "clusters/\\x1b[2J.yaml:3: ConfigMap/a\\nb: data.\\u009b: bad \\x7f value");
+}

@@ -69,6 +69,7 @@ public:
 
   std::string name() const override { return "sim"; }
   std::vector<LiveObject> list_managed(std::string_view owner) override;
+  std::optional<std::vector<LiveObject>> namespace_contents(const std::string& cluster, const std::string& ns) override;
   void visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) override;
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override;
   //! A counter in the file, raised by every operation that writes or deletes an object.

@@ -624,6 +624,16 @@ std::optional<std::vector<ObjectRef>> Simulator::changes_since(const std::string
 
 std::unique_ptr<Backend> open_simulator(const std::string& db_path) { return std::make_unique<Simulator>(db_path); }
 
+std::optional<std::vector<LiveObject>> Simulator::namespace_contents(const std::string& cluster, const std::string& ns) {
+  Store::Transaction transaction(*store_, false);
+  World world(*store_);
+  std::vector<LiveObject> result;
+  for (Object* object : world.in_cluster(cluster))
+    if (object->ref.namespace_ == ns && object->ref.kind != "Namespace")
+      result.push_back({object->ref, copy_document(object->body())});
+  return result;
+}
+
 std::vector<LiveObject> Simulator::list_managed(std::string_view owner) {
   std::vector<LiveObject> result;
   visit_managed(owner, [&](LiveObject&& live) { result.push_back(std::move(live)); });
