@@ -25,6 +25,7 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache);
 std::string state_dir(const Options& options);
 
 int run_validate(const std::vector<std::string>& args);
+int run_render(const std::vector<std::string>& args);
 int run_plan(const std::vector<std::string>& args);
 int run_apply(const std::vector<std::string>& args);
 int run_status(const std::vector<std::string>& args);

@@ -42,6 +42,9 @@ struct Manifest {
   std::string namespace_;
   std::string cluster;     //!< target cluster of a Kubernetes object; "" for Meridian's own kinds
   bool cluster_from_path = false;
+  //! The kustomization file whose build produced this document ("" for a plain file's document).
+  //! `file` and `line` are then those of the resource it was built from (or of the generator).
+  std::string kustomization;
 
   //! Kind/name or Kind/namespace/name, as messages name objects.
   std::string display_name() const;
@@ -55,7 +58,11 @@ struct ManifestSet {
   CommitInfo commit;
   std::string path;                  //!< --path, empty for the whole tree
   std::vector<Manifest> manifests;   //!< in tree order, then document order
-  std::vector<Finding> findings;     //!< files that could not be parsed
+  std::vector<Finding> findings;     //!< files that could not be parsed, kustomizations that could not be built
+  //! The kustomizations built (their files), and every file those builds read, sorted: a commit
+  //! that touches one of them is loaded in full (find_edit declines it), which rebuilds them.
+  std::vector<std::string> kustomizations;
+  std::vector<std::string> kustomize_inputs;
   size_t files = 0;
   size_t parsed_files = 0;           //!< files parsed by this load (the rest came from the cache)
 
@@ -86,7 +93,11 @@ private:
   std::unordered_map<std::string, std::shared_ptr<const ParsedBlob>> blobs_;
 };
 
-//! Loads every manifest of `commit` under `path`. With `previous` (a set of the same repository and
+//! Loads every manifest of `commit` under `path`. A directory holding a kustomization
+//! (kustomization.yaml, kustomization.yml or Kustomization) is built as `kustomize build` builds it
+//! (kustomize/kustomize.h) and its documents take the place of its files: every file below it, and
+//! every file any build reads, is not read as a plain manifest; a kustomization another one reads
+//! (a base, a component) is not built on its own. With `previous` (a set of the same repository and
 //! path, still alive, documents not released), a file whose blob is the one it had there takes its
 //! manifests from it: neither parsed nor read again, so loading a commit costs its changed files.
 ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& commit, std::string_view path,
