@@ -434,10 +434,15 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
             target.AddMember("immutable", Json(*options.immutable), allocator_);
         }
       }
-      // kustomize leaves labels and annotations on a merged or replaced resource, empty ones included.
+      // The merged resource hashes as the newer generator says. kustomize leaves labels on it, an
+      // empty map included, and annotations when it had its internal needs-hash annotation (removed
+      // at the end, leaving an empty map): both show in its output, so they do in ours.
+      existing->needs_hash = resource.needs_hash;
       Json& target_metadata = metadata_of(target, allocator_);
       for (const std::string_view field : {"annotations", "labels"}) {
         const auto& pairs = field == "labels" ? options.labels : options.annotations;
+        if (field == "annotations" && pairs.empty() && !existing->needs_hash)
+          continue;
         auto map = target_metadata.FindMember(Json(rapidjson::StringRef(field.data(), field.size())));
         if (map == target_metadata.MemberEnd() || !map->value.IsObject()) {
           target_metadata.AddMember(Json(field.data(), static_cast<rapidjson::SizeType>(field.size()), allocator_), Json(rapidjson::kObjectType), allocator_);
@@ -446,8 +451,6 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
         for (const auto& [key, value] : pairs)
           set_string(map->value, key, value, allocator_);
       }
-      if (options.disable_hash)
-        existing->needs_hash = existing->needs_hash && !*options.disable_hash;
     }
   }
 }

@@ -691,16 +691,41 @@ void Builder::transform(const Kustomization& kustomization, std::vector<Resource
     const auto pairs = kustomization.string_map(find_member(entry, "pairs"), pointer + "/pairs");
     const Json* selectors = find_member(entry, "includeSelectors");
     const Json* templates = find_member(entry, "includeTemplates");
+    const Json* claims = find_member(entry, "includeVolumeClaimTemplates");
     const bool include_selectors = selectors != nullptr && selectors->IsBool() && selectors->GetBool();
     const bool include_templates = templates != nullptr && templates->IsBool() && templates->GetBool();
-    if (find_member(entry, "fields") != nullptr)
-      throw kustomization.error(pointer + "/fields", "not supported by Meridian's kustomize build");
+    const bool include_claims = claims != nullptr && claims->IsBool() && claims->GetBool();
+    std::vector<FieldSpec> specs;
     if (include_selectors)
-      add_pairs(pairs, common_label_specs());
+      specs = common_label_specs();
     else if (include_templates)
-      add_pairs(pairs, metadata_label_specs());
+      specs = metadata_label_specs();
     else
-      add_pairs(pairs, {{"", "", "", "metadata/labels", true}});
+      specs = {{"", "", "", "metadata/labels", true}};
+    if (include_claims && !include_selectors)
+      specs.push_back({"apps", "", "StatefulSet", "spec/volumeClaimTemplates[]/metadata/labels", true});
+    // fields: more places, as field specs (path, group, version, kind, create).
+    std::vector<std::string> owned; // the specs' strings
+    const Json* fields = find_member(entry, "fields");
+    if (fields != nullptr && !fields->IsNull()) {
+      if (!fields->IsArray())
+        throw kustomization.error(pointer + "/fields", fmt::format("expected a list, got {}", json_type_name(*fields)));
+      owned.reserve(fields->Size() * 4);
+      for (rapidjson::SizeType i = 0; i < fields->Size(); ++i) {
+        const std::string at = fmt::format("{}/fields/{}", pointer, i);
+        const Json& field = (*fields)[i];
+        if (!field.IsObject())
+          throw kustomization.error(at, "expected a mapping with path (and group, version, kind, create)");
+        const auto keep = [&](std::string_view name) -> std::string_view { return owned.emplace_back(kustomization.string(field, name, at)); };
+        FieldSpec spec{keep("group"), keep("version"), keep("kind"), keep("path"), false};
+        if (spec.path.empty())
+          throw kustomization.error(at, "path: required field is missing");
+        const Json* create = find_member(field, "create");
+        spec.create = create != nullptr && create->IsBool() && create->GetBool();
+        specs.push_back(spec);
+      }
+    }
+    add_pairs(pairs, specs);
   }
   add_pairs(kustomization.string_map(kustomization.field("commonLabels"), "/commonLabels"), common_label_specs());
   add_pairs(kustomization.string_map(kustomization.field("commonAnnotations"), "/commonAnnotations"), annotation_specs());
