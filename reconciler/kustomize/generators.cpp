@@ -435,8 +435,8 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
         }
       }
       // The merged resource hashes as the newer generator says. kustomize leaves labels on it, an
-      // empty map included, and annotations when it had its internal needs-hash annotation (removed
-      // at the end, leaving an empty map): both show in its output, so they do in ours.
+      // empty map included, and annotations when it keeps its internal needs-hash annotation
+      // (removed at the end, leaving an empty map): both show in its output, so they do in ours.
       existing->needs_hash = resource.needs_hash;
       Json& target_metadata = metadata_of(target, allocator_);
       for (const std::string_view field : {"annotations", "labels"}) {

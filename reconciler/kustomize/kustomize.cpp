@@ -331,6 +331,11 @@ void Builder::check_fields(const Kustomization& kustomization) {
   const std::string kind = kustomization.string(*kustomization.root, "kind", "");
   if (!kind.empty() && kind != "Kustomization" && kind != "Component")
     throw kustomization.error("/kind", fmt::format("expected Kustomization or Component, got \"{}\"", kind));
+  const std::string api_version = kustomization.string(*kustomization.root, "apiVersion", "");
+  if (kind == "Component" && !api_version.empty() && api_version != "kustomize.config.k8s.io/v1alpha1")
+    throw kustomization.error("/apiVersion", fmt::format("apiVersion for Component should be kustomize.config.k8s.io/v1alpha1, got \"{}\"", api_version));
+  if (kind != "Component" && !api_version.empty() && api_version != "kustomize.config.k8s.io/v1beta1")
+    throw kustomization.error("/apiVersion", fmt::format("apiVersion for Kustomization should be kustomize.config.k8s.io/v1beta1, got \"{}\"", api_version));
   if (const Json* sort = kustomization.field("sortOptions")) {
     const Json* order = find_member(*sort, "order");
     if (order != nullptr && order->IsString() && sv(*order) != "fifo" && sv(*order) != "legacy")
@@ -392,9 +397,10 @@ std::vector<Resource> Builder::build_directory(const std::string& directory, con
       throw UserError(fmt::format("{}: no kustomization.yaml, kustomization.yml or Kustomization in this directory", directory.empty() ? "." : directory));
     throw parent->error(pointer, fmt::format("directory \"{}\" holds no kustomization.yaml, kustomization.yml or Kustomization", directory));
   }
-  if (kustomization->string(*kustomization->root, "kind", "") == "Component")
-    throw parent != nullptr ? parent->error(pointer, fmt::format("\"{}\" is a Component: list it under components, not resources", directory))
-                            : UserError(fmt::format("{}: a Component cannot be built on its own", kustomization->file));
+  // A Component built on its own builds as a kustomization (as kustomize does); listed in
+  // resources, it is a mistake.
+  if (parent != nullptr && kustomization->string(*kustomization->root, "kind", "") == "Component")
+    throw parent->error(pointer, fmt::format("\"{}\" is a Component: list it under components, not resources", directory));
   if (parent == nullptr) {
     // sortOptions counts in the top kustomization only, as in kustomize.
     legacy_order_ = options_.legacy_order;
