@@ -657,7 +657,8 @@ void Builder::transform(const Kustomization& kustomization, std::vector<Resource
         continue;
       if (auto subjects = resource.value.FindMember("subjects"); subjects != resource.value.MemberEnd() && subjects->value.IsArray())
         for (Json& subject : subjects->value.GetArray())
-          if (subject.IsObject() && string_member(subject, "kind") == "ServiceAccount" && string_member(subject, "namespace") == "default")
+          if (subject.IsObject() && string_member(subject, "kind") == "ServiceAccount" &&
+              (string_member(subject, "namespace").empty() || string_member(subject, "namespace") == "default"))
             set_string(subject, "namespace", namespace_, allocator_);
     }
   }
@@ -775,13 +776,15 @@ void Builder::transform(const Kustomization& kustomization, std::vector<Resource
 
 void Builder::fix_references(std::vector<Resource>& accumulated) {
   for (const NameReference& reference : name_references()) {
-    // Referrals whose name changed during the build.
+    // Referrals of the kind; nothing to do unless one was renamed during the build.
     std::vector<const Resource*> renamed;
+    bool any_renamed = false;
     for (const Resource& resource : accumulated)
-      if (resource.kind() == reference.kind && !resource.old_names.empty() && (reference.group.empty() || resource.group() == reference.group ||
-                                                                                resource.group().empty()))
+      if (resource.kind() == reference.kind && (reference.group.empty() || resource.group() == reference.group || resource.group().empty())) {
         renamed.push_back(&resource);
-    if (renamed.empty())
+        any_renamed = any_renamed || !resource.old_names.empty();
+      }
+    if (!any_renamed)
       continue;
     for (Resource& referrer : accumulated) {
       const std::string referrer_namespace = referrer.namespace_();
@@ -789,16 +792,19 @@ void Builder::fix_references(std::vector<Resource>& accumulated) {
       const auto new_name = [&](std::string_view old, std::string_view subject_namespace) -> std::optional<std::string> {
         std::vector<const Resource*> candidates;
         for (const Resource* referral : renamed) {
-          if (!referral->has_name(old) || referral->name() == old)
+          if (!referral->has_name(old))
             continue;
           const bool namespaced = !is_cluster_scoped(referral->group(), referral->kind());
           // As kustomize: a namespaced referral must be in the referrer's namespace ("" is "default").
           const auto effective = [](std::string_view ns) { return ns.empty() ? std::string("default") : std::string(ns); };
           const std::string wanted = effective(subject_namespace.empty() ? std::string_view(referrer_namespace) : subject_namespace);
-          if (namespaced && effective(referral->namespace_()) != wanted)
+          // A cluster-scoped referrer (a ClusterRole) may name objects of any namespace.
+          const bool referrer_cluster_scoped = is_cluster_scoped(referrer.group(), referrer.kind());
+          if (namespaced && !referrer_cluster_scoped && effective(referral->namespace_()) != wanted)
             continue;
           candidates.push_back(referral);
         }
+        // Several (a base included twice): the one that came through the referrer's kustomizations.
         if (candidates.size() > 1) {
           std::vector<const Resource*> same_chain;
           for (const Resource* candidate : candidates)
@@ -808,6 +814,9 @@ void Builder::fix_references(std::vector<Resource>& accumulated) {
             candidates = same_chain;
         }
         if (candidates.empty())
+          return std::nullopt;
+        // Still several: one that kept the name wins (nothing to update), else they must agree.
+        if (std::any_of(candidates.begin(), candidates.end(), [&](const Resource* candidate) { return candidate->name() == old; }))
           return std::nullopt;
         const std::string first = candidates.front()->name();
         for (const Resource* candidate : candidates)
