@@ -70,10 +70,12 @@ struct Build {
 };
 
 struct BuildOptions {
-  //! Order of the output when the top kustomization has no sortOptions: `kustomize build` sorts by
-  //! kind (legacy order: Namespace, ..., ConfigMap, Secret, Service, ..., Deployment, ...); with
-  //! false, resources keep the order they were listed in (kustomize's API default, "fifo").
-  bool legacy_order = true;
+  //! Order of the output when the top kustomization has no sortOptions. false (the default, as
+  //! kustomize's API and its own tests build): resources keep the order they were listed in
+  //! ("fifo"). true: sorted by kind as `kustomize build`'s deprecated --reorder=legacy sorts
+  //! (Namespace, ..., ConfigMap, Secret, Service, ..., Deployment, ..., webhooks last).
+  //! `sortOptions: {order: legacy|fifo}` in the top kustomization wins either way.
+  bool legacy_order = false;
 };
 
 //! Builds the kustomization of `directory`. Throws UserError.
