@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <vector>
 
 namespace meridian::kustomize {
@@ -102,33 +103,40 @@ void merge_list(Json& target, const Json& patch, JsonAllocator& allocator, std::
     target = clean_copy(patch, allocator);
     return;
   }
+  // As kustomize orders a merged list: the patch's items first, in the patch's order (merged with
+  // the target's item of the same key, or new), then the target's items the patch does not name.
+  Json merged(rapidjson::kArrayType);
+  std::vector<bool> named(target.Size(), false);
   for (const Json& item : patch.GetArray()) {
     const Json* item_key = item.IsObject() ? find_member(item, key) : nullptr;
-    Json* match = nullptr;
-    size_t match_index = 0;
+    std::optional<size_t> match;
     if (item_key != nullptr)
       for (size_t index = 0; index < target.Size(); ++index) {
         const Json* existing_key = find_member(target[static_cast<rapidjson::SizeType>(index)], key);
-        if (existing_key != nullptr && *existing_key == *item_key) {
-          match = &target[static_cast<rapidjson::SizeType>(index)];
-          match_index = index;
+        if (!named[index] && existing_key != nullptr && *existing_key == *item_key) {
+          match = index;
           break;
         }
       }
-    if (item.IsObject() && directive(item) == "delete") {
-      if (match != nullptr)
-        target.Erase(target.Begin() + match_index);
+    if (match)
+      named[*match] = true;
+    if (item.IsObject() && directive(item) == "delete")
+      continue;
+    if (!match) {
+      merged.PushBack(clean_copy(item, allocator), allocator);
       continue;
     }
-    if (match == nullptr) {
-      target.PushBack(clean_copy(item, allocator), allocator);
-      continue;
-    }
-    if (item.IsObject() && match->IsObject())
-      merge_object(*match, item, allocator, path, builtin);
+    Json& existing = target[static_cast<rapidjson::SizeType>(*match)];
+    if (item.IsObject() && existing.IsObject())
+      merge_object(existing, item, allocator, path, builtin);
     else
-      *match = clean_copy(item, allocator);
+      existing = clean_copy(item, allocator);
+    merged.PushBack(existing, allocator); // moves it out of `target`
   }
+  for (size_t index = 0; index < target.Size(); ++index)
+    if (!named[index])
+      merged.PushBack(target[static_cast<rapidjson::SizeType>(index)], allocator);
+  target = std::move(merged);
 }
 
 void merge_object(Json& target, const Json& patch, JsonAllocator& allocator, std::vector<std::string_view>& path, bool builtin) {

@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 namespace meridian {
 
@@ -248,17 +249,25 @@ public:
       : repository_(repository), files_(index(repository.list_files(commit.id, "", [](std::string_view) { return true; }))) {}
 
   std::optional<std::string> read(std::string_view path) const override {
-    const auto found = files_.find(path);
-    if (found == files_.end())
+    const std::string blob = blob_of(path);
+    reads_["f:" + std::string(path)] = blob;
+    if (blob.empty())
       return std::nullopt;
-    return repository_.read_blob(found->second);
+    return repository_.read_blob(blob);
   }
   bool is_directory(std::string_view path) const override {
-    if (path.empty())
-      return true;
-    const std::string prefix = std::string(path) + "/";
-    const auto next = files_.lower_bound(prefix);
-    return next != files_.end() && next->first.compare(0, prefix.size(), prefix) == 0;
+    const bool directory = has_directory(path);
+    reads_["d:" + std::string(path)] = directory ? "1" : "0";
+    return directory;
+  }
+  //! What read() and is_directory() answered since the last call, then forgets it.
+  std::map<std::string, std::string> take_reads() const { return std::exchange(reads_, {}); }
+  //! True when every answer of `reads` is still the answer for this commit.
+  bool same_answers(const std::map<std::string, std::string>& reads) const {
+    return std::all_of(reads.begin(), reads.end(), [&](const auto& read) {
+      const std::string_view path = std::string_view(read.first).substr(2);
+      return read.first[0] == 'f' ? blob_of(path) == read.second : (has_directory(path) ? "1" : "0") == read.second;
+    });
   }
 
 private:
@@ -268,8 +277,20 @@ private:
       out.emplace(file.path, file.blob_id);
     return out;
   }
+  std::string blob_of(std::string_view path) const {
+    const auto found = files_.find(path);
+    return found == files_.end() ? std::string() : found->second;
+  }
+  bool has_directory(std::string_view path) const {
+    if (path.empty())
+      return true;
+    const std::string prefix = std::string(path) + "/";
+    const auto next = files_.lower_bound(prefix);
+    return next != files_.end() && next->first.compare(0, prefix.size(), prefix) == 0;
+  }
   const GitRepository& repository_;
   std::map<std::string, std::string, std::less<>> files_;
+  mutable std::map<std::string, std::string> reads_;
 };
 
 // A build error as a finding: "file:line: message" (as kustomize/ words its errors) split apart.
@@ -293,9 +314,10 @@ struct KustomizeLayout {
   std::vector<std::string> kustomizations;
   std::vector<std::string> inputs;
   std::map<std::string, std::vector<std::string>> sources; //!< by kustomization file: each document's source file
+  std::vector<std::shared_ptr<const KustomizeBuildRecord>> records; //!< every build, top or not
 };
 
-KustomizeLayout build_kustomizations(const kustomize::FileTree& tree, const std::vector<TreeFile>& listed) {
+KustomizeLayout build_kustomizations(const CommitTree& tree, const std::vector<TreeFile>& listed, const ManifestSet* previous) {
   KustomizeLayout layout;
   std::vector<std::string> files;
   std::set<std::string> directories;
@@ -307,40 +329,52 @@ KustomizeLayout build_kustomizations(const kustomize::FileTree& tree, const std:
     }
   if (files.empty())
     return layout;
-  struct Built {
-    std::string file;
-    std::optional<kustomize::Build> build;
-  };
-  std::vector<Built> built;
+  // The previous load's builds by kustomization file: reused when all they read is unchanged.
+  std::map<std::string, std::shared_ptr<const KustomizeBuildRecord>> earlier;
+  if (previous != nullptr)
+    for (const auto& record : previous->kustomize_builds)
+      earlier.emplace(record->file, record);
   std::set<std::string> read_by_builds;
   for (const std::string& file : files) {
-    Built entry{file, std::nullopt};
-    try {
-      entry.build = kustomize::build(tree, directory_of(file));
-      for (const std::string& input : entry.build->inputs)
-        if (input != file)
-          read_by_builds.insert(input);
-    } catch (const UserError& error) {
-      layout.findings.push_back(build_finding(file, error.what()));
+    std::shared_ptr<const KustomizeBuildRecord> record;
+    if (const auto found = earlier.find(file); found != earlier.end() && tree.same_answers(found->second->reads)) {
+      record = found->second;
+    } else {
+      auto fresh = std::make_shared<KustomizeBuildRecord>();
+      fresh->file = file;
+      tree.take_reads();
+      try {
+        kustomize::Build build = kustomize::build(tree, directory_of(file));
+        auto blob = std::make_shared<ParsedBlob>();
+        blob->blob_id = "kustomize:" + file;
+        blob->yaml = std::move(build.documents);
+        fresh->output = std::move(blob);
+        fresh->sources = std::move(build.files);
+        fresh->inputs = std::move(build.inputs);
+      } catch (const UserError& error) {
+        fresh->error = error.what();
+      }
+      fresh->reads = tree.take_reads();
+      record = std::move(fresh);
     }
-    built.push_back(std::move(entry));
+    if (record->output == nullptr)
+      layout.findings.push_back(build_finding(file, record->error));
+    for (const std::string& input : record->inputs)
+      if (input != file)
+        read_by_builds.insert(input);
+    layout.records.push_back(std::move(record));
   }
   std::set<std::string> inputs;
-  for (Built& entry : built) {
-    if (read_by_builds.count(entry.file) != 0)
+  for (const auto& record : layout.records) {
+    if (read_by_builds.count(record->file) != 0)
       continue; // a base or a component of another kustomization: built as part of it
-    layout.kustomizations.push_back(entry.file);
-    inputs.insert(entry.file);
-    if (!entry.build)
+    layout.kustomizations.push_back(record->file);
+    inputs.insert(record->file);
+    if (record->output == nullptr)
       continue;
-    inputs.insert(entry.build->inputs.begin(), entry.build->inputs.end());
-    auto blob = std::make_shared<ParsedBlob>();
-    blob->blob_id = "kustomize:" + entry.file;
-    blob->yaml = std::move(entry.build->documents);
-    // One path per document: the source file (kept beside the documents, in the same order).
-    auto shared = std::shared_ptr<ParsedBlob>(std::move(blob));
-    layout.builds.emplace(entry.file, shared);
-    layout.sources.emplace(entry.file, std::move(entry.build->files));
+    inputs.insert(record->inputs.begin(), record->inputs.end());
+    layout.builds.emplace(record->file, record->output);
+    layout.sources.emplace(record->file, record->sources);
   }
   // A broken base breaks every overlay of it with the same message: report it once.
   std::sort(layout.findings.begin(), layout.findings.end());
@@ -388,10 +422,12 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
   KustomizeLayout layout;
   if (std::any_of(files.begin(), files.end(), [](const TreeFile& file) { return is_kustomization_path(file.path); })) {
     const CommitTree tree(repository, commit);
-    layout = build_kustomizations(tree, files);
+    const bool same_source = previous != nullptr && previous->repository == set.repository && previous->path == set.path;
+    layout = build_kustomizations(tree, files, same_source ? previous : nullptr);
     set.findings = std::move(layout.findings);
     set.kustomizations = layout.kustomizations;
     set.kustomize_inputs = layout.inputs;
+    set.kustomize_builds = layout.records;
   }
   // What the builds produced takes the place of their kustomization file, in tree order.
   std::vector<TreeFile> plain;

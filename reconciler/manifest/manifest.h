@@ -10,6 +10,7 @@
 #include "manifest/yaml_parser.h"
 #include "source/git.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,8 @@ struct Manifest {
   bool is_meridian_kind() const { return group == "meridian.io"; }
 };
 
+struct KustomizeBuildRecord;
+
 struct ManifestSet {
   std::string repository;
   CommitInfo commit;
@@ -63,6 +66,10 @@ struct ManifestSet {
   //! that touches one of them is loaded in full (find_edit declines it), which rebuilds them.
   std::vector<std::string> kustomizations;
   std::vector<std::string> kustomize_inputs;
+  //! Every kustomization built by this load (or reused from the previous one), with what it read:
+  //! a later load with this set as `previous` reuses a build whose reads are all unchanged, so a
+  //! commit that touches a base rebuilds the kustomizations that read it, and only those.
+  std::vector<std::shared_ptr<const KustomizeBuildRecord>> kustomize_builds;
   size_t files = 0;
   size_t parsed_files = 0;           //!< files parsed by this load (the rest came from the cache)
 
@@ -70,6 +77,16 @@ struct ManifestSet {
   //! its desired state, which holds copies): manifests keep file, line and identity, `object`
   //! becomes null and line_of() gives the document's line. Memory is freed when no cache holds them.
   void release_documents();
+};
+
+//! One kustomization built by a load, and what the build read.
+struct KustomizeBuildRecord {
+  std::string file;                          //!< the kustomization file
+  std::map<std::string, std::string> reads;  //!< "f:<path>" → blob id ("" when absent), "d:<path>" → "1"/"0"
+  std::shared_ptr<const ParsedBlob> output;  //!< the documents; null when the build failed
+  std::vector<std::string> sources;          //!< per document: the file it came from
+  std::vector<std::string> inputs;           //!< the files the build read (kustomize::Build::inputs)
+  std::string error;                         //!< the build's error when it failed
 };
 
 //! Parsed blobs by blob id. Not thread-safe.

@@ -99,8 +99,8 @@ TEST_CASE("kustomize in a repository: --path may name an overlay whose base is o
   const ManifestSet set = load_manifests(repository, repository.resolve(commit), "overlays/sh", cache);
   REQUIRE(set.findings.empty());
   REQUIRE(set.manifests.size() == 2);
-  CHECK(set.manifests[0].kind == "ConfigMap");
-  CHECK(set.manifests[1].name == "web-sh");
+  CHECK(set.manifests[0].name == "web-sh"); // the base's resources, then what its generator made
+  CHECK(set.manifests[1].kind == "ConfigMap");
 }
 
 TEST_CASE("kustomize in a repository: a build error is a finding at the entry") {
@@ -154,4 +154,36 @@ TEST_CASE("kustomize in a repository: a kustomization at the root owns the whole
   REQUIRE(set.findings.empty());
   REQUIRE(set.manifests.size() == 1); // apps/unlisted.yaml is below the kustomization but not listed
   CHECK(set.manifests[0].name == "web");
+}
+
+TEST_CASE("kustomize in a repository: a load reuses the builds whose inputs did not change") {
+  FleetRepo repo;
+  const std::string first = repo.commit(fleet, "fleet");
+  const std::string second = repo.commit({{"overlays/hz/kustomization.yaml", overlay("hz", "1.28")}}, "hz bump");
+  const std::string third = repo.commit({{"base/deployment.yaml", base_deployment + "  replicas: 2\n"}}, "base edit");
+  GitRepository repository = repo.open();
+  ManifestCache cache;
+  const ManifestSet one = load_manifests(repository, repository.resolve(first), "", cache);
+  const ManifestSet two = load_manifests(repository, repository.resolve(second), "", cache, &one);
+  const ManifestSet three = load_manifests(repository, repository.resolve(third), "", cache, &two);
+  const auto record = [](const ManifestSet& set, const std::string& file) -> const KustomizeBuildRecord* {
+    for (const auto& build : set.kustomize_builds)
+      if (build->file == file)
+        return build.get();
+    return nullptr;
+  };
+  for (const ManifestSet* set : {&one, &two, &three})
+    REQUIRE(set->kustomize_builds.size() == 3); // base, overlays/hz, overlays/sh
+  // Only hz read its own kustomization: sh and the base are reused, hz is rebuilt.
+  CHECK(record(two, "overlays/sh/kustomization.yaml") == record(one, "overlays/sh/kustomization.yaml"));
+  CHECK(record(two, "base/kustomization.yaml") == record(one, "base/kustomization.yaml"));
+  CHECK(record(two, "overlays/hz/kustomization.yaml") != record(one, "overlays/hz/kustomization.yaml"));
+  CHECK(string_member(*find_pointer(*find(two, "Deployment", "web-hz")->object, "/spec/template/spec/containers/0"), "image") == "nginx:1.28");
+  // Both overlays read the base: both are rebuilt.
+  CHECK(record(three, "overlays/sh/kustomization.yaml") != record(two, "overlays/sh/kustomization.yaml"));
+  CHECK(record(three, "overlays/hz/kustomization.yaml") != record(two, "overlays/hz/kustomization.yaml"));
+  CHECK(find_pointer(*find(three, "Deployment", "web-sh")->object, "/spec/replicas") != nullptr);
+  // A reused build is the same documents: nothing to compare again.
+  const ManifestSet again = load_manifests(repository, repository.resolve(third), "", cache, &three);
+  CHECK(same_documents(again, three));
 }
