@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -69,7 +70,8 @@ private:
   std::unique_ptr<Kustomization> load_kustomization(const std::string& directory);
   void check_fields(const Kustomization& kustomization);
   std::vector<Resource> parse_resources(const std::string& path, const std::string& text);
-  void append(std::vector<Resource>& accumulated, Resource resource, const Kustomization& kustomization, std::string_view pointer);
+  void append(std::vector<Resource>& accumulated, std::unordered_map<std::string, size_t>& ids, Resource resource,
+              const Kustomization& kustomization, std::string_view pointer);
   void accumulate(const Kustomization& kustomization, std::vector<Resource>& accumulated);
   //! A file a kustomization names (patch, generator input): in or below its directory.
   std::string read_relative(const Kustomization& kustomization, std::string_view pointer, std::string_view entry);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 namespace meridian::kustomize {
 
@@ -379,12 +380,14 @@ std::vector<Resource> Builder::parse_resources(const std::string& path, const st
   return out;
 }
 
-void Builder::append(std::vector<Resource>& accumulated, Resource resource, const Kustomization& kustomization, std::string_view pointer) {
-  const std::string id = resource.id();
-  for (const Resource& existing : accumulated)
-    if (existing.id() == id)
-      throw kustomization.error(pointer, fmt::format("may not add resource with an already registered id: {} (from {}:{}, already from {}:{})",
-                                                     resource.display(), resource.file, resource.line, existing.file, existing.line));
+void Builder::append(std::vector<Resource>& accumulated, std::unordered_map<std::string, size_t>& ids, Resource resource,
+                     const Kustomization& kustomization, std::string_view pointer) {
+  const auto [existing, added] = ids.emplace(resource.id(), accumulated.size());
+  if (!added) {
+    const Resource& first = accumulated[existing->second];
+    throw kustomization.error(pointer, fmt::format("may not add resource with an already registered id: {} (from {}:{}, already from {}:{})",
+                                                   resource.display(), resource.file, resource.line, first.file, first.line));
+  }
   accumulated.push_back(std::move(resource));
 }
 
@@ -417,12 +420,18 @@ std::vector<Resource> Builder::build_directory(const std::string& directory, con
 }
 
 void Builder::accumulate(const Kustomization& kustomization, std::vector<Resource>& accumulated) {
+  // Identities of what is accumulated (resources are renamed only by the transformers, at the end).
+  std::unordered_map<std::string, size_t> ids;
+  for (size_t index = 0; index < accumulated.size(); ++index)
+    ids.emplace(accumulated[index].id(), index);
   std::vector<std::string> entries = kustomization.strings("resources");
   const std::vector<std::string> bases = kustomization.strings("bases");
   for (size_t index = 0; index < entries.size() + bases.size(); ++index) {
     const bool is_base = index >= entries.size();
     const std::string& entry = is_base ? bases[index - entries.size()] : entries[index];
     const std::string pointer = is_base ? fmt::format("/bases/{}", index - entries.size()) : fmt::format("/resources/{}", index);
+    if (entry.empty() || entry == ".")
+      throw kustomization.error(pointer, "expected a file or a directory, got \"" + entry + "\"");
     if (is_remote(entry))
       throw kustomization.error(pointer, fmt::format("\"{}\": remote bases are not supported: Meridian builds only from the repository it "
                                                      "reads (vendor the base into the repository)", entry));
@@ -431,7 +440,7 @@ void Builder::accumulate(const Kustomization& kustomization, std::vector<Resourc
       throw kustomization.error(pointer, fmt::format("\"{}\": points outside the repository", entry));
     if (tree_.is_directory(*path)) {
       for (Resource& resource : build_directory(*path, &kustomization, pointer))
-        append(accumulated, std::move(resource), kustomization, pointer);
+        append(accumulated, ids, std::move(resource), kustomization, pointer);
       continue;
     }
     if (!tree_.read(*path))
@@ -442,7 +451,7 @@ void Builder::accumulate(const Kustomization& kustomization, std::vector<Resourc
                                                      entry, *path, kustomization.directory.empty() ? "." : kustomization.directory));
     const std::string text = read_input(*path);
     for (Resource& resource : parse_resources(*path, text))
-      append(accumulated, std::move(resource), kustomization, pointer);
+      append(accumulated, ids, std::move(resource), kustomization, pointer);
   }
   generate(kustomization, accumulated);
   const std::vector<std::string> components = kustomization.strings("components");

@@ -160,3 +160,51 @@ TEST_CASE("kustomize errors: a target with a bad label selector") {
                      {"app/d.yaml", deployment}}) ==
         "app/kustomization.yaml:5: patches[0].target.labelSelector: \"a in b\": not a label selector (key=value, key!=value, key in (a,b), !key)");
 }
+
+TEST_CASE("kustomize errors: every field of the wrong shape is a one-line error naming the kustomization") {
+  const std::vector<std::string> bad = {
+      "resources: [1]\n", "resources: {a: b}\n", "namespace: [x]\n", "namePrefix: {a: b}\n", "commonLabels: [a]\n",
+      "commonLabels:\n  a: [b]\n", "commonAnnotations: x\n", "labels: x\n", "labels: [x]\n", "labels:\n- pairs: x\n",
+      "labels:\n- pairs: {a: b}\n  fields: x\n", "labels:\n- pairs: {a: b}\n  fields: [{kind: X}]\n", "images: x\n", "images: [x]\n",
+      "images: [{newTag: x}]\n", "replicas: [{name: web}]\n", "replicas: [{name: web, count: -1}]\n", "replicas: [{count: 1}]\n",
+      "patches: x\n", "patches: [x]\n", "patches: [{}]\n", "patches: [{path: a, patch: b}]\n", "patches: [{patch: 'x: y', target: x}]\n",
+      "patches: [{patch: 'x: y', target: {foo: bar}}]\n", "patches: [{patch: '[1]'}]\n", "patches: [{patch: 'a: b'}]\n",
+      "patches: [{patch: '', target: {kind: Deployment}}]\n", "patches: [{patch: '- op: add', target: {kind: Deployment}}]\n",
+      "patches: [{patch: '- {op: move, path: /a, from: /nope}', target: {kind: Deployment}}]\n",
+      "patches: [{patch: '- {op: frob, path: /a}', target: {kind: Deployment}}]\n",
+      "patches: [{patch: '- {op: add, path: a, value: 1}', target: {kind: Deployment}}]\n",
+      "patches: [{patch: '- {op: add, path: /spec/template/spec/containers/9, value: 1}', target: {kind: Deployment}}]\n",
+      "patches: [{patch: '- 1', target: {kind: Deployment}}]\n", "patches: [{patch: 'kind: Deployment\nmetadata: {name: web}\n$bogus: 1', target: {kind: Deployment}}]\n",
+      "patchesStrategicMerge: x\n", "patchesStrategicMerge: [missing.yaml]\n", "patchesStrategicMerge: ['[1, 2]']\n",
+      "patchesJson6902: [{path: p.yaml}]\n", "patchesJson6902: [{target: {kind: Deployment}}]\n",
+      "patchesJson6902: [{target: {kind: Deployment}, patch: 'a: b'}]\n", "configMapGenerator: x\n", "configMapGenerator: [x]\n",
+      "configMapGenerator: [{name: x, literals: x}]\n", "configMapGenerator: [{name: x, literals: [1]}]\n",
+      "configMapGenerator: [{name: x, files: [missing]}]\n", "configMapGenerator: [{name: x, files: ['=a']}]\n",
+      "configMapGenerator: [{name: x, behavior: sideways}]\n", "configMapGenerator: [{name: x, options: x}]\n",
+      "configMapGenerator: [{name: x, options: {disableNameSuffixHash: maybe}}]\n", "configMapGenerator: [{name: x, options: {color: red}}]\n",
+      "configMapGenerator: [{name: x, literals: ['bad key=1']}]\n", "secretGenerator: [{name: x, envs: [missing.env]}]\n",
+      "generatorOptions: x\n", "components: [1]\n", "components: [missing]\n", "components: [https://example.com/c]\n",
+      "replacements: x\n", "replacements: [{}]\n", "replacements: [{source: {kind: Nope}, targets: []}]\n",
+      "replacements: [{source: {kind: Deployment, fieldPath: spec.nope}, targets: []}]\n",
+      "replacements: [{source: {kind: Deployment}, targets: x}]\n", "replacements: [{source: {kind: Deployment}, targets: [{}]}]\n",
+      "replacements: [{source: {kind: Deployment}, targets: [{select: {kind: Deployment}, fieldPaths: [spec.nope]}]}]\n",
+      "replacements: [{path: missing.yaml}]\n", "sortOptions: {order: random}\n", "kind: Deployment\n",
+      "apiVersion: v2\n", "- a\n- b\n", "a: b\n---\nc: d\n", "resources: [web.yaml]\nnamespace: [a]\n", "bases: [../nope]\n",
+      "resources: ['']\n", "resources: [web.yaml, web.yaml]\n", "crds: [a]\n", "openapi: {}\n"};
+  for (const std::string& kustomization : bad) {
+    INFO(kustomization);
+    const kustomize::MemoryTree tree({{"app/kustomization.yaml", "resources: [web.yaml]\n"}, {"app/web.yaml", deployment}});
+    kustomize::MemoryTree broken({{"app/kustomization.yaml", kustomization.find("resources") == std::string::npos
+                                                                  ? "resources: [web.yaml]\n" + kustomization
+                                                                  : kustomization},
+                                  {"app/web.yaml", deployment}});
+    std::string message;
+    try {
+      kustomize::build(broken, "app");
+    } catch (const UserError& error) {
+      message = error.what();
+    }
+    CHECK(message.rfind("app/", 0) == 0);
+    CHECK(message.find('\n') == std::string::npos);
+  }
+}
