@@ -390,9 +390,10 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
 
       // The resource this one merges into or replaces, by kind, name (any it had) and namespace.
       Resource* existing = nullptr;
+      const auto effective = [](std::string_view ns) { return ns.empty() ? std::string("default") : std::string(ns); };
       for (Resource& candidate : accumulated)
         if (candidate.kind() == resource.kind() && candidate.has_name(name) &&
-            (candidate.namespace_() == namespace_ || candidate.original_namespace == namespace_)) {
+            (effective(candidate.namespace_()) == effective(namespace_) || effective(candidate.original_namespace) == effective(namespace_))) {
           existing = &candidate;
           break;
         }
