@@ -397,6 +397,11 @@ void add_build(ManifestSet& set, const std::string& kustomization, const std::sh
   for (const YamlDocument& document : blob->yaml->documents) {
     Manifest manifest = manifest_of(sources[document.index], blob->blob_id, document, blob, set.path);
     manifest.kustomization = kustomization;
+    // `clusters/<name>/` counts where the kustomization sits, not where its base's files do.
+    if (document.value.IsObject() && !manifest.is_meridian_kind() && (manifest.cluster.empty() || manifest.cluster_from_path)) {
+      manifest.cluster = cluster_from_path(kustomization, set.path);
+      manifest.cluster_from_path = !manifest.cluster.empty();
+    }
     set.manifests.push_back(std::move(manifest));
   }
 }

@@ -187,3 +187,24 @@ TEST_CASE("kustomize in a repository: a load reuses the builds whose inputs did 
   const ManifestSet again = load_manifests(repository, repository.resolve(third), "", cache, &three);
   CHECK(same_documents(again, three));
 }
+
+TEST_CASE("kustomize in a repository: a kustomization under clusters/<name>/ targets that cluster") {
+  FleetRepo repo;
+  const std::string commit = repo.commit({{"base/kustomization.yaml", base_kustomization},
+                                          {"base/deployment.yaml", base_deployment},
+                                          {"clusters/hz/kustomization.yaml", "resources:\n- ../../base\n"},
+                                          {"clusters/sh/kustomization.yaml", "resources:\n- ../../base\nnamePrefix: sh-\n"}},
+                                         "per-cluster kustomizations");
+  GitRepository repository = repo.open();
+  ManifestCache cache;
+  const ManifestSet set = load_manifests(repository, repository.resolve(commit), "", cache);
+  REQUIRE(set.findings.empty());
+  const Manifest* hz = find(set, "Deployment", "web");
+  const Manifest* sh = find(set, "Deployment", "sh-web");
+  REQUIRE(hz != nullptr);
+  REQUIRE(sh != nullptr);
+  CHECK(hz->cluster == "hz");
+  CHECK(hz->cluster_from_path);
+  CHECK(hz->file == "base/deployment.yaml");
+  CHECK(sh->cluster == "sh");
+}
