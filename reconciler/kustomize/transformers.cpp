@@ -649,17 +649,22 @@ void Builder::transform(const Kustomization& kustomization, std::vector<Resource
   const std::string namespace_ = kustomization.string(*kustomization.root, "namespace", "");
   if (!namespace_.empty()) {
     for (Resource& resource : accumulated) {
-      if (is_cluster_scoped(resource.group(), resource.kind()))
+      if (resource.kind() == "CustomResourceDefinition")
+        walk(resource.value, split_path("spec/conversion/webhook/clientConfig/service"), 0, false, allocator_, [&](Json& service) {
+          if (service.IsObject() && find_member(service, "namespace") != nullptr)
+            set_string(service, "namespace", namespace_, allocator_);
+        });
+      // The service account named "default" is every namespace's own: it follows. Others follow
+      // their ServiceAccount when the build holds it (name references, at the end of the build).
+      const std::string kind = resource.kind();
+      if (kind == "RoleBinding" || kind == "ClusterRoleBinding")
+        if (auto subjects = resource.value.FindMember("subjects"); subjects != resource.value.MemberEnd() && subjects->value.IsArray())
+          for (Json& subject : subjects->value.GetArray())
+            if (subject.IsObject() && string_member(subject, "kind") == "ServiceAccount" && string_member(subject, "name") == "default")
+              set_string(subject, "namespace", namespace_, allocator_);
+      if (is_cluster_scoped(resource.group(), kind))
         continue;
       set_string(metadata_of(resource.value, allocator_), "namespace", namespace_, allocator_);
-      const std::string kind = resource.kind();
-      if (kind != "RoleBinding" && kind != "ClusterRoleBinding")
-        continue;
-      if (auto subjects = resource.value.FindMember("subjects"); subjects != resource.value.MemberEnd() && subjects->value.IsArray())
-        for (Json& subject : subjects->value.GetArray())
-          if (subject.IsObject() && string_member(subject, "kind") == "ServiceAccount" &&
-              (string_member(subject, "namespace").empty() || string_member(subject, "namespace") == "default"))
-            set_string(subject, "namespace", namespace_, allocator_);
     }
   }
 
@@ -775,33 +780,38 @@ void Builder::transform(const Kustomization& kustomization, std::vector<Resource
 // ---- Name references, once at the top --------------------------------------------------------------
 
 void Builder::fix_references(std::vector<Resource>& accumulated) {
+  const auto effective = [](std::string_view ns) { return ns.empty() ? std::string("default") : std::string(ns); };
   for (const NameReference& reference : name_references()) {
-    // Referrals of the kind; nothing to do unless one was renamed during the build.
-    std::vector<const Resource*> renamed;
-    bool any_renamed = false;
+    // Referrals of the kind; nothing to do unless one was renamed or moved during the build.
+    std::vector<const Resource*> referrals;
+    bool any_moved = false;
     for (const Resource& resource : accumulated)
       if (resource.kind() == reference.kind && (reference.group.empty() || resource.group() == reference.group || resource.group().empty())) {
-        renamed.push_back(&resource);
-        any_renamed = any_renamed || !resource.old_names.empty();
+        referrals.push_back(&resource);
+        any_moved = any_moved || !resource.old_names.empty() || resource.namespace_() != resource.original_namespace;
       }
-    if (!any_renamed)
+    if (!any_moved)
       continue;
     for (Resource& referrer : accumulated) {
       const std::string referrer_namespace = referrer.namespace_();
-      // The new name of the referral `old` names, seen from `referrer`; nullopt when none or ambiguous.
-      const auto new_name = [&](std::string_view old, std::string_view subject_namespace) -> std::optional<std::string> {
+      const bool referrer_cluster_scoped = is_cluster_scoped(referrer.group(), referrer.kind());
+      // The referral `old` names, seen from `referrer` (an object reference such as a subject gives
+      // its own namespace, which is the referral's namespace before or after the build); nullptr
+      // when there is none, or several that disagree.
+      const auto referral_of = [&](std::string_view old, const std::optional<std::string>& given_namespace) -> const Resource* {
         std::vector<const Resource*> candidates;
-        for (const Resource* referral : renamed) {
+        for (const Resource* referral : referrals) {
           if (!referral->has_name(old))
             continue;
           const bool namespaced = !is_cluster_scoped(referral->group(), referral->kind());
-          // As kustomize: a namespaced referral must be in the referrer's namespace ("" is "default").
-          const auto effective = [](std::string_view ns) { return ns.empty() ? std::string("default") : std::string(ns); };
-          const std::string wanted = effective(subject_namespace.empty() ? std::string_view(referrer_namespace) : subject_namespace);
-          // A cluster-scoped referrer (a ClusterRole) may name objects of any namespace.
-          const bool referrer_cluster_scoped = is_cluster_scoped(referrer.group(), referrer.kind());
-          if (namespaced && !referrer_cluster_scoped && effective(referral->namespace_()) != wanted)
+          if (namespaced && given_namespace) {
+            if (effective(*given_namespace) != effective(referral->original_namespace) && effective(*given_namespace) != effective(referral->namespace_()))
+              continue;
+          } else if (namespaced && !referrer_cluster_scoped && effective(referral->namespace_()) != effective(referrer_namespace)) {
+            // As kustomize: a namespaced referral must be in the referrer's namespace; a cluster-scoped
+            // referrer (a ClusterRole) may name objects of any namespace.
             continue;
+          }
           candidates.push_back(referral);
         }
         // Several (a base included twice): the one that came through the referrer's kustomizations.
@@ -814,39 +824,47 @@ void Builder::fix_references(std::vector<Resource>& accumulated) {
             candidates = same_chain;
         }
         if (candidates.empty())
-          return std::nullopt;
+          return nullptr;
         // Still several: one that kept the name wins (nothing to update), else they must agree.
-        if (std::any_of(candidates.begin(), candidates.end(), [&](const Resource* candidate) { return candidate->name() == old; }))
-          return std::nullopt;
-        const std::string first = candidates.front()->name();
         for (const Resource* candidate : candidates)
-          if (candidate->name() != first)
-            return std::nullopt;
-        return first;
+          if (candidate->name() == old && candidates.size() > 1)
+            return nullptr;
+        for (const Resource* candidate : candidates)
+          if (candidate->name() != candidates.front()->name() || candidate->namespace_() != candidates.front()->namespace_())
+            return nullptr;
+        return candidates.front();
       };
-      const auto update = [&](Json& value, std::string_view subject_namespace) {
+      const auto set_to = [&](Json& value, const std::string& text) {
+        value.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), allocator_);
+      };
+      const auto update_name = [&](Json& value) {
         if (!value.IsString())
           return;
-        if (auto name = new_name(sv(value), subject_namespace))
-          value.SetString(name->data(), static_cast<rapidjson::SizeType>(name->size()), allocator_);
+        if (const Resource* referral = referral_of(sv(value), std::nullopt); referral != nullptr && referral->name() != sv(value))
+          set_to(value, referral->name());
+      };
+      // An object reference ({name, namespace}): both follow the referral.
+      const auto update_object = [&](Json& object) {
+        if (reference.kind == "ServiceAccount" && string_member(object, "kind") != "ServiceAccount")
+          return;
+        auto name = object.FindMember("name");
+        if (name == object.MemberEnd() || !name->value.IsString())
+          return;
+        std::optional<std::string> given;
+        if (const Json* ns = find_member(object, "namespace"); ns != nullptr && ns->IsString())
+          given = std::string(sv(*ns));
+        const Resource* referral = referral_of(sv(name->value), given);
+        if (referral == nullptr)
+          return;
+        set_to(name->value, referral->name());
+        if (!referral->namespace_().empty() && (given || referral->namespace_() != referral->original_namespace))
+          set_string(object, "namespace", referral->namespace_(), allocator_);
       };
       apply_specs(referrer, reference.fields, allocator_, [&](Json& leaf) {
-        if (leaf.IsString()) {
-          update(leaf, "");
-        } else if (leaf.IsArray()) {
-          for (Json& item : leaf.GetArray()) {
-            if (item.IsString())
-              update(item, "");
-            else if (item.IsObject() && (reference.kind != "ServiceAccount" || string_member(item, "kind") == "ServiceAccount"))
-              if (auto name = item.FindMember("name"); name != item.MemberEnd())
-                update(name->value, string_member(item, "namespace"));
-          }
-        } else if (leaf.IsObject()) {
-          if (reference.kind == "ServiceAccount" && string_member(leaf, "kind") != "ServiceAccount")
-            return;
-          if (auto name = leaf.FindMember("name"); name != leaf.MemberEnd())
-            update(name->value, string_member(leaf, "namespace"));
-        }
+        if (leaf.IsString())
+          update_name(leaf);
+        else if (leaf.IsObject())
+          update_object(leaf);
       });
     }
   }
