@@ -186,3 +186,51 @@ TEST_CASE("kustomize YAML: strings that would read back as something else are qu
   CHECK(kustomize::to_yaml(document) == "a: \"true\"\nb: \"1.5\"\nc: \"yes\"\nd: \"\"\ne: plain text\nf: 'x: y'\ng: '- z'\nh: |\n  line\n  next\ni: '#c'\n"
                                         "j: null\nk: []\nl: {}\nm: 3\n");
 }
+
+namespace {
+
+std::vector<std::string> names_of(const std::map<std::string, std::string>& files, const std::string& directory) {
+  const kustomize::MemoryTree tree(files);
+  const kustomize::Build build = kustomize::build(tree, directory);
+  std::vector<std::string> names;
+  for (const YamlDocument& document : build.documents->documents)
+    names.emplace_back(string_member(*find_member(document.value, "metadata"), "name"));
+  return names;
+}
+
+} // namespace
+
+// The values of kustomize's own api/hasher/hasher_test.go and api/krusty/disablenamesuffix_test.go.
+TEST_CASE("kustomize build: content hashes are kustomize's") {
+  CHECK(names_of({{"k/kustomization.yaml", "configMapGenerator:\n- name: x\n- name: w\n  literals:\n  - one=\nsecretGenerator:\n"
+                                           "- name: z\n  type: my-type\n"}},
+                 "k") == std::vector<std::string>{"x-6ct58987ht", "w-9g67k2htb6", "z-5gmgkf8578"});
+  const std::string kustomization = R"(namePrefix: foo-
+nameSuffix: -bar
+namespace: ns1
+commonLabels:
+  app: nginx
+resources:
+  - deployment.yaml
+generatorOptions:
+  disableNameSuffixHash: false
+secretGenerator:
+- name: secret
+  literals:
+    - DB_USERNAME=admin
+    - DB_PASSWORD=somepw
+  type: Opaque
+- name: nohash
+  options:
+    disableNameSuffixHash: true
+  literals:
+    - DB_USERNAME=admin
+)";
+  const std::string deployment_file = "apiVersion: apps/v1\nmetadata:\n  name: dply1\nkind: Deployment\n";
+  CHECK(names_of({{"w/kustomization.yaml", kustomization}, {"w/deployment.yaml", deployment_file}}, "w") ==
+        std::vector<std::string>{"foo-dply1-bar", "foo-secret-bar-82c2g5f8f6", "foo-nohash-bar"});
+  std::string disabled = kustomization;
+  disabled.replace(disabled.find("disableNameSuffixHash: false"), 28, "disableNameSuffixHash: true");
+  CHECK(names_of({{"w/kustomization.yaml", disabled}, {"w/deployment.yaml", deployment_file}}, "w") ==
+        std::vector<std::string>{"foo-dply1-bar", "foo-secret-bar", "foo-nohash-bar"});
+}
