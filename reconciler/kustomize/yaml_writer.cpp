@@ -60,12 +60,30 @@ bool looks_numeric(std::string_view text) {
   return digits;
 }
 
+// YAML's timestamps (2001-12-14, 2001-12-14t21:59:43.10-05:00): yaml.v3 resolves them, so quotes them.
+bool looks_like_timestamp(std::string_view text) {
+  if (text.size() < 8 || !is_digit(text[0]) || !is_digit(text[1]) || !is_digit(text[2]) || !is_digit(text[3]) || text[4] != '-')
+    return false;
+  size_t pos = 5;
+  const auto digits = [&](size_t min, size_t max) {
+    size_t count = 0;
+    while (pos < text.size() && is_digit(text[pos]) && count < max) {
+      ++pos;
+      ++count;
+    }
+    return count >= min;
+  };
+  if (!digits(1, 2) || pos >= text.size() || text[pos++] != '-' || !digits(1, 2))
+    return false;
+  return pos == text.size() || text[pos] == 'T' || text[pos] == 't' || text[pos] == ' ';
+}
+
 bool resolves_to_non_string(std::string_view text) {
   static constexpr std::string_view words[] = {"", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
                                                "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"};
   if (std::find(std::begin(words), std::end(words), text) != std::end(words))
     return true;
-  return looks_numeric(text);
+  return looks_numeric(text) || looks_like_timestamp(text);
 }
 
 bool is_printable(unsigned char c) { return c >= 0x20 && c != 0x7f; }
@@ -174,8 +192,10 @@ std::string number_text(const Json& value) {
     return std::to_string(value.GetInt64());
   if (value.IsUint64())
     return std::to_string(value.GetUint64());
-  const double d = value.GetDouble();
-  std::string text = fmt::format("{}", d);
+  // A float stays a float when printed: 1.0 is "1.0", not "1" (which would read back as an integer).
+  std::string text = fmt::format("{}", value.GetDouble());
+  if (text.find_first_of(".eEn") == std::string::npos)
+    text += ".0";
   return text;
 }
 

@@ -181,10 +181,10 @@ TEST_CASE("kustomize build: sortOptions legacy sorts by kind; the default keeps 
 
 TEST_CASE("kustomize YAML: strings that would read back as something else are quoted") {
   JsonDocument document;
-  REQUIRE_FALSE(parse_json(R"({"a":"true","b":"1.5","c":"yes","d":"","e":"plain text","f":"x: y","g":"- z","h":"line\nnext\n","i":"#c","j":null,"k":[],"l":{},"m":3})",
+  REQUIRE_FALSE(parse_json(R"({"a":"true","b":"1.5","c":"yes","d":"","e":"plain text","f":"x: y","g":"- z","h":"line\nnext\n","i":"#c","j":null,"k":[],"l":{},"m":3,"n":1.0,"o":2.5,"p":"2001-12-14","q":"0755","r":"1e3"})",
                            document));
   CHECK(kustomize::to_yaml(document) == "a: \"true\"\nb: \"1.5\"\nc: \"yes\"\nd: \"\"\ne: plain text\nf: 'x: y'\ng: '- z'\nh: |\n  line\n  next\ni: '#c'\n"
-                                        "j: null\nk: []\nl: {}\nm: 3\n");
+                                        "j: null\nk: []\nl: {}\nm: 3\n\"n\": 1.0\no: 2.5\np: \"2001-12-14\"\nq: \"0755\"\nr: \"1e3\"\n");
 }
 
 namespace {
