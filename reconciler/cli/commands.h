@@ -31,6 +31,7 @@ std::chrono::milliseconds git_timeout(const Options& options);
 SignaturePolicy signature_policy(const Options& options);
 
 int run_validate(const std::vector<std::string>& args);
+int run_render(const std::vector<std::string>& args);
 int run_plan(const std::vector<std::string>& args);
 int run_apply(const std::vector<std::string>& args);
 int run_status(const std::vector<std::string>& args);

@@ -25,6 +25,7 @@ struct Command {
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"validate", {meridian::run_validate, "read and validate the fleet repository at a ref"}},
+      {"render", {meridian::run_render, "print the manifests Meridian would apply (kustomizations built) as YAML"}},
       {"plan", {meridian::run_plan, "diff Git against the live fleet and show the ordered changes"}},
       {"apply", {meridian::run_apply, "apply the changes, dependencies first, region by region"}},
       {"status", {meridian::run_status, "show each object's sync state and health"}},

@@ -1,17 +1,22 @@
 #include "manifest/manifest.h"
 
 #include "base/error.h"
+#include "kustomize/kustomize.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
+#include <regex>
+#include <set>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 namespace meridian {
 
@@ -211,10 +216,194 @@ FileRanges ranges_by_file(const ManifestSet& set) {
     while (end < set.manifests.size() && set.manifests[end].file == set.manifests[begin].file)
       ++end;
     if (std::all_of(set.manifests.begin() + static_cast<long>(begin), set.manifests.begin() + static_cast<long>(end),
-                    [](const Manifest& manifest) { return manifest.object != nullptr; }))
+                    [](const Manifest& manifest) { return manifest.object != nullptr && manifest.kustomization.empty(); }))
       ranges.emplace(set.manifests[begin].file, std::make_pair(begin, end));
   }
   return ranges;
+}
+
+} // namespace
+
+namespace {
+
+bool is_kustomization_path(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return kustomize::is_kustomization_name(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+bool wanted_or_kustomization(std::string_view name) { return is_manifest_name(name) || kustomize::is_kustomization_name(name); }
+
+std::string_view directory_of(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string_view{} : path.substr(0, slash);
+}
+
+bool is_below(std::string_view path, std::string_view directory) {
+  return directory.empty() || (path.size() > directory.size() && path.substr(0, directory.size()) == directory && path[directory.size()] == '/');
+}
+
+// The files of one commit (the whole repository: bases may sit outside --path), read on demand.
+class CommitTree : public kustomize::FileTree {
+public:
+  CommitTree(const GitRepository& repository, const CommitInfo& commit)
+      : repository_(repository), files_(index(repository.list_files(commit.id, "", [](std::string_view) { return true; }))) {}
+
+  std::optional<std::string> read(std::string_view path) const override {
+    const std::string blob = blob_of(path);
+    reads_["f:" + std::string(path)] = blob;
+    if (blob.empty())
+      return std::nullopt;
+    return repository_.read_blob(blob);
+  }
+  bool is_directory(std::string_view path) const override {
+    const bool directory = has_directory(path);
+    reads_["d:" + std::string(path)] = directory ? "1" : "0";
+    return directory;
+  }
+  //! What read() and is_directory() answered since the last call, then forgets it.
+  std::map<std::string, std::string> take_reads() const { return std::exchange(reads_, {}); }
+  //! True when every answer of `reads` is still the answer for this commit.
+  bool same_answers(const std::map<std::string, std::string>& reads) const {
+    return std::all_of(reads.begin(), reads.end(), [&](const auto& read) {
+      const std::string_view path = std::string_view(read.first).substr(2);
+      return read.first[0] == 'f' ? blob_of(path) == read.second : (has_directory(path) ? "1" : "0") == read.second;
+    });
+  }
+
+private:
+  static std::map<std::string, std::string, std::less<>> index(const std::vector<TreeFile>& files) {
+    std::map<std::string, std::string, std::less<>> out;
+    for (const TreeFile& file : files)
+      out.emplace(file.path, file.blob_id);
+    return out;
+  }
+  std::string blob_of(std::string_view path) const {
+    const auto found = files_.find(path);
+    return found == files_.end() ? std::string() : found->second;
+  }
+  bool has_directory(std::string_view path) const {
+    if (path.empty())
+      return true;
+    const std::string prefix = std::string(path) + "/";
+    const auto next = files_.lower_bound(prefix);
+    return next != files_.end() && next->first.compare(0, prefix.size(), prefix) == 0;
+  }
+  const GitRepository& repository_;
+  std::map<std::string, std::string, std::less<>> files_;
+  mutable std::map<std::string, std::string> reads_;
+};
+
+// A build error as a finding: "file:line: message" (as kustomize/ words its errors) split apart.
+Finding build_finding(const std::string& kustomization_file, const std::string& message) {
+  static const std::regex placed(R"(^([^:\s]+):(\d+): (.*)$)");
+  static const std::regex filed(R"(^([^:\s]+): (.*)$)");
+  std::smatch match;
+  if (std::regex_match(message, match, placed))
+    return {match[1], std::stoi(match[2]), "", "", match[3], Severity::error};
+  if (std::regex_match(message, match, filed) && match[1].str().find('/') != std::string::npos)
+    return {match[1], 0, "", "", match[2], Severity::error};
+  return {kustomization_file, 0, "", "", message, Severity::error};
+}
+
+//! The kustomizations of a load: which are built on their own, their builds, and which listed files
+//! they own (not read as plain manifests).
+struct KustomizeLayout {
+  std::map<std::string, std::shared_ptr<const ParsedBlob>> builds; //!< by kustomization file, top ones only
+  std::set<std::string> owned;                                     //!< listed files not read as plain manifests
+  std::vector<Finding> findings;
+  std::vector<std::string> kustomizations;
+  std::vector<std::string> inputs;
+  std::map<std::string, std::vector<std::string>> sources; //!< by kustomization file: each document's source file
+  std::vector<std::shared_ptr<const KustomizeBuildRecord>> records; //!< every build, top or not
+};
+
+KustomizeLayout build_kustomizations(const CommitTree& tree, const std::vector<TreeFile>& listed, const ManifestSet* previous) {
+  KustomizeLayout layout;
+  std::vector<std::string> files;
+  std::set<std::string> directories;
+  for (const TreeFile& file : listed)
+    if (is_kustomization_path(file.path)) {
+      // find_kustomization refuses two in one directory: build each directory once.
+      if (directories.insert(std::string(directory_of(file.path))).second)
+        files.push_back(file.path);
+    }
+  if (files.empty())
+    return layout;
+  // The previous load's builds by kustomization file: reused when all they read is unchanged.
+  std::map<std::string, std::shared_ptr<const KustomizeBuildRecord>> earlier;
+  if (previous != nullptr)
+    for (const auto& record : previous->kustomize_builds)
+      earlier.emplace(record->file, record);
+  std::set<std::string> read_by_builds;
+  for (const std::string& file : files) {
+    std::shared_ptr<const KustomizeBuildRecord> record;
+    if (const auto found = earlier.find(file); found != earlier.end() && tree.same_answers(found->second->reads)) {
+      record = found->second;
+    } else {
+      auto fresh = std::make_shared<KustomizeBuildRecord>();
+      fresh->file = file;
+      tree.take_reads();
+      try {
+        kustomize::Build build = kustomize::build(tree, directory_of(file));
+        auto blob = std::make_shared<ParsedBlob>();
+        blob->blob_id = "kustomize:" + file;
+        blob->yaml = std::move(build.documents);
+        fresh->output = std::move(blob);
+        fresh->sources = std::move(build.files);
+        fresh->inputs = std::move(build.inputs);
+      } catch (const UserError& error) {
+        fresh->error = error.what();
+      }
+      fresh->reads = tree.take_reads();
+      record = std::move(fresh);
+    }
+    if (record->output == nullptr)
+      layout.findings.push_back(build_finding(file, record->error));
+    for (const std::string& input : record->inputs)
+      if (input != file)
+        read_by_builds.insert(input);
+    layout.records.push_back(std::move(record));
+  }
+  std::set<std::string> inputs;
+  for (const auto& record : layout.records) {
+    if (read_by_builds.count(record->file) != 0)
+      continue; // a base or a component of another kustomization: built as part of it
+    layout.kustomizations.push_back(record->file);
+    inputs.insert(record->file);
+    if (record->output == nullptr)
+      continue;
+    inputs.insert(record->inputs.begin(), record->inputs.end());
+    layout.builds.emplace(record->file, record->output);
+    layout.sources.emplace(record->file, record->sources);
+  }
+  // A broken base breaks every overlay of it with the same message: report it once.
+  std::sort(layout.findings.begin(), layout.findings.end());
+  layout.findings.erase(std::unique(layout.findings.begin(), layout.findings.end(),
+                                    [](const Finding& a, const Finding& b) { return a.format() == b.format(); }),
+                        layout.findings.end());
+  layout.inputs.assign(inputs.begin(), inputs.end());
+  for (const TreeFile& file : listed) {
+    const bool below_kustomization = std::any_of(directories.begin(), directories.end(), [&](const std::string& directory) {
+      return is_below(file.path, directory);
+    });
+    if (below_kustomization || inputs.count(file.path) != 0 || read_by_builds.count(file.path) != 0)
+      layout.owned.insert(file.path);
+  }
+  return layout;
+}
+
+void add_build(ManifestSet& set, const std::string& kustomization, const std::shared_ptr<const ParsedBlob>& blob,
+               const std::vector<std::string>& sources) {
+  for (const YamlDocument& document : blob->yaml->documents) {
+    Manifest manifest = manifest_of(sources[document.index], blob->blob_id, document, blob, set.path);
+    manifest.kustomization = kustomization;
+    // `clusters/<name>/` counts where the kustomization sits, not where its base's files do.
+    if (document.value.IsObject() && !manifest.is_meridian_kind() && (manifest.cluster.empty() || manifest.cluster_from_path)) {
+      manifest.cluster = cluster_from_path(kustomization, set.path);
+      manifest.cluster_from_path = !manifest.cluster.empty();
+    }
+    set.manifests.push_back(std::move(manifest));
+  }
 }
 
 } // namespace
@@ -233,8 +422,25 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
     set.path.erase(0, 2);
   if (set.path == ".")
     set.path.clear();
-  const std::vector<TreeFile> files = repository.list_files(commit.id, set.path, is_manifest_name);
+  std::vector<TreeFile> files = repository.list_files(commit.id, set.path, wanted_or_kustomization);
   set.files = files.size();
+  KustomizeLayout layout;
+  if (std::any_of(files.begin(), files.end(), [](const TreeFile& file) { return is_kustomization_path(file.path); })) {
+    const CommitTree tree(repository, commit);
+    const bool same_source = previous != nullptr && previous->repository == set.repository && previous->path == set.path;
+    layout = build_kustomizations(tree, files, same_source ? previous : nullptr);
+    set.findings = std::move(layout.findings);
+    set.kustomizations = layout.kustomizations;
+    set.kustomize_inputs = layout.inputs;
+    set.kustomize_builds = layout.records;
+  }
+  // What the builds produced takes the place of their kustomization file, in tree order.
+  std::vector<TreeFile> plain;
+  for (const TreeFile& file : files)
+    if (layout.owned.count(file.path) == 0 && is_manifest_name(file.path.substr(file.path.rfind('/') + 1)))
+      plain.push_back(file);
+  const std::vector<TreeFile> listed = std::move(files);
+  files = std::move(plain);
   // The manifests of `previous` by file, for files whose blob is the same (and still parsed).
   FileRanges earlier;
   if (previous != nullptr && previous->repository == set.repository && previous->path == set.path) {
@@ -256,9 +462,18 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
       bool parsed_now = false;
       documents += cache.get(repository, file, parsed_now)->yaml->documents.size();
     }
+    for (const auto& [kustomization, blob] : layout.builds)
+      documents += blob->yaml->documents.size();
     set.manifests.reserve(documents);
   }
+  size_t next_listed = 0;
+  const auto add_builds_before = [&](const std::string& bound) {
+    for (; next_listed < listed.size() && (bound.empty() || listed[next_listed].path < bound); ++next_listed)
+      if (const auto build = layout.builds.find(listed[next_listed].path); build != layout.builds.end())
+        add_build(set, build->first, build->second, layout.sources.at(build->first));
+  };
   for (const TreeFile& file : files) {
+    add_builds_before(file.path);
     if (const auto* range = kept(file)) {
       set.manifests.insert(set.manifests.end(), previous->manifests.begin() + static_cast<long>(range->first),
                            previous->manifests.begin() + static_cast<long>(range->second));
@@ -268,6 +483,7 @@ ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& co
     std::shared_ptr<const ParsedBlob> blob = cache.get(repository, file, parsed_now);
     add_blob(set, file.path, file.blob_id, std::move(blob));
   }
+  add_builds_before("");
   cache.retain(set.manifests, files);
   return set;
 }
@@ -291,6 +507,17 @@ namespace {
 // The documents of `path` in `set`: a file's documents are contiguous and files come in tree order,
 // which is the byte order of their paths. {npos, npos} when the set has no document of `path`.
 std::pair<size_t, size_t> documents_of(const ManifestSet& set, std::string_view path) {
+  if (!set.kustomizations.empty()) {
+    // Built documents carry their sources' paths, out of tree order: look the plain file up in full.
+    const auto plain = [&](const Manifest& manifest) { return manifest.file == path && manifest.kustomization.empty(); };
+    const auto begin = std::find_if(set.manifests.begin(), set.manifests.end(), plain);
+    auto end = begin;
+    while (end != set.manifests.end() && plain(*end))
+      ++end;
+    if (begin == end)
+      return {std::string::npos, std::string::npos};
+    return {static_cast<size_t>(begin - set.manifests.begin()), static_cast<size_t>(end - set.manifests.begin())};
+  }
   const auto by_file = [](const Manifest& manifest, std::string_view file) { return manifest.file < file; };
   const auto begin = std::lower_bound(set.manifests.begin(), set.manifests.end(), path, by_file);
   auto end = begin;
@@ -321,6 +548,19 @@ std::optional<ManifestEdit> find_edit(const ManifestSet& set, const GitRepositor
   edit.commit = commit;
   edit.files = set.files;
   try {
+    // A commit that touches what a kustomization reads (anywhere in the repository: bases may sit
+    // outside --path), a kustomization file, or a file below a kustomization's directory is loaded
+    // in full, which rebuilds the kustomizations. Simple and correct; the builds are cheap next to
+    // parsing.
+    if (!set.kustomizations.empty()) {
+      for (const TreeChange& change : repository.changed_files(set.commit.id, commit.id, "", [](std::string_view) { return true; })) {
+        if (std::binary_search(set.kustomize_inputs.begin(), set.kustomize_inputs.end(), change.path) || is_kustomization_path(change.path))
+          return std::nullopt;
+        for (const std::string& kustomization : set.kustomizations)
+          if (is_below(change.path, directory_of(kustomization)))
+            return std::nullopt;
+      }
+    }
     edit.changes = repository.changed_files(set.commit.id, commit.id, set.path, is_manifest_name);
   } catch (const UserError&) {
     return std::nullopt; // the set's commit is gone (a force-push, a pruned mirror): a full load says what is wrong, if anything

@@ -10,6 +10,7 @@
 #include "manifest/yaml_parser.h"
 #include "source/git.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,9 @@ struct Manifest {
   std::string namespace_;
   std::string cluster;     //!< target cluster of a Kubernetes object; "" for Meridian's own kinds
   bool cluster_from_path = false;
+  //! The kustomization file whose build produced this document ("" for a plain file's document).
+  //! `file` and `line` are then those of the resource it was built from (or of the generator).
+  std::string kustomization;
 
   //! Kind/name or Kind/namespace/name, as messages name objects.
   std::string display_name() const;
@@ -50,12 +54,22 @@ struct Manifest {
   bool is_meridian_kind() const { return group == "meridian.io"; }
 };
 
+struct KustomizeBuildRecord;
+
 struct ManifestSet {
   std::string repository;
   CommitInfo commit;
   std::string path;                  //!< --path, empty for the whole tree
   std::vector<Manifest> manifests;   //!< in tree order, then document order
-  std::vector<Finding> findings;     //!< files that could not be parsed
+  std::vector<Finding> findings;     //!< files that could not be parsed, kustomizations that could not be built
+  //! The kustomizations built (their files), and every file those builds read, sorted: a commit
+  //! that touches one of them is loaded in full (find_edit declines it), which rebuilds them.
+  std::vector<std::string> kustomizations;
+  std::vector<std::string> kustomize_inputs;
+  //! Every kustomization built by this load (or reused from the previous one), with what it read:
+  //! a later load with this set as `previous` reuses a build whose reads are all unchanged, so a
+  //! commit that touches a base rebuilds the kustomizations that read it, and only those.
+  std::vector<std::shared_ptr<const KustomizeBuildRecord>> kustomize_builds;
   size_t files = 0;
   size_t parsed_files = 0;           //!< files parsed by this load (the rest came from the cache)
 
@@ -63,6 +77,16 @@ struct ManifestSet {
   //! its desired state, which holds copies): manifests keep file, line and identity, `object`
   //! becomes null and line_of() gives the document's line. Memory is freed when no cache holds them.
   void release_documents();
+};
+
+//! One kustomization built by a load, and what the build read.
+struct KustomizeBuildRecord {
+  std::string file;                          //!< the kustomization file
+  std::map<std::string, std::string> reads;  //!< "f:<path>" → blob id ("" when absent), "d:<path>" → "1"/"0"
+  std::shared_ptr<const ParsedBlob> output;  //!< the documents; null when the build failed
+  std::vector<std::string> sources;          //!< per document: the file it came from
+  std::vector<std::string> inputs;           //!< the files the build read (kustomize::Build::inputs)
+  std::string error;                         //!< the build's error when it failed
 };
 
 //! Parsed blobs by blob id. Not thread-safe.
@@ -86,7 +110,11 @@ private:
   std::unordered_map<std::string, std::shared_ptr<const ParsedBlob>> blobs_;
 };
 
-//! Loads every manifest of `commit` under `path`. With `previous` (a set of the same repository and
+//! Loads every manifest of `commit` under `path`. A directory holding a kustomization
+//! (kustomization.yaml, kustomization.yml or Kustomization) is built as `kustomize build` builds it
+//! (kustomize/kustomize.h) and its documents take the place of its files: every file below it, and
+//! every file any build reads, is not read as a plain manifest; a kustomization another one reads
+//! (a base, a component) is not built on its own. With `previous` (a set of the same repository and
 //! path, still alive, documents not released), a file whose blob is the one it had there takes its
 //! manifests from it: neither parsed nor read again, so loading a commit costs its changed files.
 ManifestSet load_manifests(const GitRepository& repository, const CommitInfo& commit, std::string_view path,
