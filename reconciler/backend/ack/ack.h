@@ -14,8 +14,9 @@
 // ACK cannot change in place (a Cluster's type or region, a NodePool's type, cluster or region) is a
 // replacement: `replacement` names it for the plan, and apply refuses it unless allow_replace.
 // Registered clusters are adopted (tagged), never created or deleted. Long operations are tasks:
-// health follows the last task (DescribeTaskInfo) and then the object's state (running/active);
-// a failed task's code and message (e.g. OperationDenied.NoStock) become the object's health.
+// apply follows each task (DescribeTaskInfo) to its end, so that a failure (e.g.
+// OperationDenied.NoStock) fails the object at once with ACK's code and message, which health then
+// reports too; health gates on the object's own state (running, active).
 //
 // Used from one thread at a time (the engine's).
 #pragma once
@@ -24,6 +25,7 @@
 #include "backend/kube/kube.h"
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -59,6 +61,8 @@ struct AckOptions {
   std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};
   std::chrono::milliseconds task_timeout{std::chrono::minutes(90)};
   std::chrono::milliseconds inventory_ttl{std::chrono::seconds(5)};
+  //! One line per new stage of a task apply waits for (the command line prints them on stderr).
+  std::function<void(const std::string&)> progress;
   kube::KubeOptions kube; //!< for the objects inside clusters (bindings are filled in per cluster)
 };
 

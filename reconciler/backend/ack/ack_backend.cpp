@@ -420,10 +420,25 @@ private:
     return found;
   }
 
-  std::string remember_task(const ObjectRef& ref, const ApiResult& answer, const std::string& region) {
+  //! Follows the task an answer names until it ends (ACK's long operations: create, scale, upgrade),
+  //! reporting each new stage through options.progress; throws its failure's reason, which health
+  //! also reports until the next apply.
+  std::string run_task(const ObjectRef& ref, const ApiResult& answer, const std::string& region) {
+    invalidate();
     const std::string task = text_at(*answer.body, "task_id");
-    if (!task.empty())
-      tasks_[ref] = Task{task, region};
+    if (task.empty())
+      return task;
+    tasks_[ref] = Task{task, region};
+    try {
+      follow_task(ref, tasks_[ref]);
+    } catch (const TransientError&) {
+      throw; // still running: health follows it from here
+    } catch (const UserError& error) {
+      tasks_.erase(ref);
+      failures_[ref] = error.what();
+      throw;
+    }
+    tasks_.erase(ref);
     invalidate();
     return task;
   }
@@ -431,15 +446,18 @@ private:
   //! Follows a task until it ends; throws the failure's reason.
   void follow_task(const ObjectRef& ref, const Task& task) {
     const auto deadline = std::chrono::steady_clock::now() + options_.task_timeout;
+    std::string reported;
     for (;;) {
       const auto [state, detail] = task_state(task);
       if (state == "success")
         return;
       if (state == "failed" || state == "fail")
         throw UserError(fmt::format("ACK task {} failed: {}", task.id, detail));
+      if (options_.progress && detail != reported)
+        options_.progress(fmt::format("{}: ACK task {} {}", ref.display(), task.id, detail));
+      reported = detail;
       if (std::chrono::steady_clock::now() >= deadline)
         throw TransientError(fmt::format("ACK task {} still {} after {} s", task.id, state, options_.task_timeout.count() / 1000));
-      (void)ref;
       wait(options_.poll_interval);
     }
   }
@@ -469,8 +487,9 @@ private:
       const std::string region = spec_text(desired, "region");
       const ApiResult answer = client_->call(region, {"CreateCluster", "POST", "/clusters", {}, &body});
       const std::string id = text_at(*answer.body, "cluster_id");
-      remember_task(ref, answer, region);
-      return pending_object(desired, "initial", "clusterId", id);
+      run_task(ref, answer, region);
+      const auto created = find_cluster(ref.name);
+      return created != nullptr ? cluster_live(*created) : pending_object(desired, "initial", "clusterId", id);
     }
     const auto current = cluster_live(*live);
     if (const std::vector<std::string> replaced = replaced_fields(ref, desired, *current); !replaced.empty()) {
@@ -523,12 +542,12 @@ private:
       JsonDocument body(rapidjson::kObjectType);
       put(body, "next_version", text(want_version, body.GetAllocator()), body.GetAllocator());
       put(body, "version", text(have_version, body.GetAllocator()), body.GetAllocator());
-      remember_task(ref, client_->call(region, {"UpgradeCluster", "POST", fmt::format("/api/v2/clusters/{}/upgrade", path_component(id)), {}, &body}), region);
+      run_task(ref, client_->call(region, {"UpgradeCluster", "POST", fmt::format("/api/v2/clusters/{}/upgrade", path_component(id)), {}, &body}), region);
     }
     if (respec) {
       JsonDocument body(rapidjson::kObjectType);
       put(body, "cluster_spec", text(want_spec, body.GetAllocator()), body.GetAllocator());
-      remember_task(ref, client_->call(region, {"ModifyCluster", "PUT", "/api/v2" + cluster_path, {}, &body}), region);
+      run_task(ref, client_->call(region, {"ModifyCluster", "PUT", "/api/v2" + cluster_path, {}, &body}), region);
     }
     if (readdon) {
       const auto addon_list = [](const std::vector<std::string>& names) {
@@ -549,11 +568,11 @@ private:
           removed.push_back(addon);
       if (!added.empty()) {
         JsonDocument body = addon_list(added);
-        remember_task(ref, client_->call(region, {"InstallClusterAddons", "POST", cluster_path + "/components/install", {}, &body}), region);
+        run_task(ref, client_->call(region, {"InstallClusterAddons", "POST", cluster_path + "/components/install", {}, &body}), region);
       }
       if (!removed.empty()) {
         JsonDocument body = addon_list(removed);
-        remember_task(ref, client_->call(region, {"UnInstallClusterAddons", "POST", cluster_path + "/components/uninstall", {}, &body}), region);
+        run_task(ref, client_->call(region, {"UnInstallClusterAddons", "POST", cluster_path + "/components/uninstall", {}, &body}), region);
       }
     }
     if (!want_tags.empty()) {
@@ -592,8 +611,10 @@ private:
       const ApiResult answer =
           client_->call(region, {"CreateClusterNodePool", "POST", fmt::format("/clusters/{}/nodepools", path_component(cluster->id)), {}, &body});
       const std::string id = text_at(*answer.body, "nodepool_id");
-      remember_task(ref, answer, region);
-      return pending_object(desired, "initial", "nodepoolId", id);
+      run_task(ref, answer, region);
+      const auto created = find_pool(ref.name);
+      return created ? nodepool_object(*created->second, created->first->name, owner_, options_)
+                     : pending_object(desired, "initial", "nodepoolId", id);
     }
     const auto current = nodepool_object(*found->second, found->first->name, owner_, options_);
     if (const std::vector<std::string> replaced = replaced_fields(ref, desired, *current); !replaced.empty()) {
@@ -634,7 +655,7 @@ private:
     }
     const std::string region = found->first->region;
     const std::string path = fmt::format("/clusters/{}/nodepools/{}", path_component(found->first->id), path_component(text_at(*found->second, "nodepool_info.nodepool_id")));
-    remember_task(ref, client_->call(region, {"ModifyClusterNodePool", "PUT", path, {}, &*body}), region);
+    run_task(ref, client_->call(region, {"ModifyClusterNodePool", "PUT", path, {}, &*body}), region);
     const auto after = find_pool(ref.name);
     return after ? nodepool_object(*after->second, after->first->name, owner_, options_) : nullptr;
   }
