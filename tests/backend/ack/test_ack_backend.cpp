@@ -354,10 +354,12 @@ TEST_CASE("composed: a Namespace goes to the cluster's API server through the ku
   REQUIRE(report.result == "succeeded");
   CHECK(server.object("/api/v1/namespaces/inference").has_value());
   CHECK(last_call(fake, "DescribeClusterUserKubeconfig").query.at("PrivateIpAddress") == "false");
-  CHECK(changes_of(engine.plan()).empty());
+  const Plan again = engine.plan();
+  CHECK(changes_of(again).empty());
+  CHECK(again.warnings == std::vector<std::string>{});
   // Listing managed objects spans both: the Cluster from ACK, the Namespace from the API server.
   std::vector<std::string> listed;
   for (const LiveObject& live : backend->list_managed(Engine::owner))
-    listed.push_back(live.ref.display());
-  CHECK(listed == std::vector<std::string>{"Cluster/ml", "Namespace/inference"});
+    listed.push_back(live.ref.display() + " " + live.ref.key());
+  CHECK(listed == std::vector<std::string>{"Cluster/ml /meridian.io/Cluster//ml", "Namespace/inference ml//Namespace//inference"});
 }
