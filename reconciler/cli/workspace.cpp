@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <unistd.h>
 
 namespace meridian {
@@ -67,6 +68,7 @@ std::unique_ptr<Backend> open_backend(const Options& options) {
     }
     ack_options.allow_replace = options.flag("allow-replace");
     ack_options.kube.force_conflicts = options.flag("force-conflicts");
+    ack_options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
     return ack::open_ack_backend(std::move(ack_options));
   }
   throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim, kube or ack", name));

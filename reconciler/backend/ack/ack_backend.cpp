@@ -485,7 +485,7 @@ private:
       if (dry_run)
         return pending_object(desired, "initial", "clusterId", "");
       const std::string region = spec_text(desired, "region");
-      const ApiResult answer = client_->call(region, {"CreateCluster", "POST", "/clusters", {}, &body});
+      const ApiResult answer = client_->call(region, {"CreateCluster", "POST", "/clusters", {}, &body, false});
       const std::string id = text_at(*answer.body, "cluster_id");
       run_task(ref, answer, region);
       const auto created = find_cluster(ref.name);
@@ -609,7 +609,7 @@ private:
         throw TransientError(fmt::format("spec.cluster: Cluster/{} is {}, not running yet", cluster_name, state));
       const std::string region = cluster->region;
       const ApiResult answer =
-          client_->call(region, {"CreateClusterNodePool", "POST", fmt::format("/clusters/{}/nodepools", path_component(cluster->id)), {}, &body});
+          client_->call(region, {"CreateClusterNodePool", "POST", fmt::format("/clusters/{}/nodepools", path_component(cluster->id)), {}, &body, false});
       const std::string id = text_at(*answer.body, "nodepool_id");
       run_task(ref, answer, region);
       const auto created = find_pool(ref.name);

@@ -141,7 +141,7 @@ ApiResult OpenApiClient::call(const std::string& region, const ApiCall& call, st
     try {
       response = transport_->send(origin, request);
     } catch (const TransientError& error) {
-      if (attempt >= options_.max_attempts)
+      if (attempt >= options_.max_attempts || !call.resend_after_failure)
         throw TransientError(fmt::format("ACK {}: {}", call.action, error.what()));
       options_.sleep(backoff);
       backoff *= 2;
@@ -160,7 +160,8 @@ ApiResult OpenApiClient::call(const std::string& region, const ApiCall& call, st
       return result;
     }
     const bool retry = throttled(response.status, response.body) || response.status >= 500;
-    if (retry && attempt < options_.max_attempts) {
+    const bool resend = throttled(response.status, response.body) || call.resend_after_failure;
+    if (retry && resend && attempt < options_.max_attempts) {
       std::chrono::milliseconds wait = backoff;
       if (const auto after = response.headers.find("retry-after"); after != response.headers.end()) {
         char* end = nullptr;

@@ -49,6 +49,10 @@ struct ApiCall {
   std::string pathname;                     //!< encoded, e.g. /clusters/c123/nodepools
   std::map<std::string, std::string> query; //!< raw values
   const Json* body = nullptr;               //!< JSON body, or none
+  //! False for creates: after a lost connection or a 5xx the request may have been carried out, and
+  //! sending it again could make a second cluster or pool (CreateCluster takes no client token).
+  //! The caller looks the object up by name before trying again. Throttling is always retried.
+  bool resend_after_failure = true;
 };
 
 struct ApiResult {
@@ -78,7 +82,7 @@ public:
 
   //! Sends `call`. Statuses in `accepted` (besides 2xx) come back as results; other errors throw
   //! UserError (4xx) or TransientError (throttling and 5xx after the retries, unreachable endpoint)
-  //! with `ACK <Action>: <code>: <message> (request id <id>)`.
+  //! with `ACK <Action>: <code>: <message> (request id <id>)`. Retries back off exponentially.
   ApiResult call(const std::string& region, const ApiCall& call, std::initializer_list<int> accepted = {});
 
 private:

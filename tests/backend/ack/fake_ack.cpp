@@ -307,6 +307,11 @@ void FakeAck::set_kubeconfig(const std::string& cluster_id, const std::string& p
   kubeconfigs_[cluster_id] = {public_config, private_config};
 }
 
+void FakeAck::lose_next_answer(const std::string& action) {
+  std::lock_guard lock(mutex_);
+  ++lost_answers_[action];
+}
+
 void FakeAck::fail_next(const std::string& action, int status, const std::string& code, int times) {
   std::lock_guard lock(mutex_);
   for (int i = 0; i < times; ++i)
@@ -552,6 +557,7 @@ FakeAck::Response FakeAck::dispatch(Request& request) {
   if (request.header("x-acs-action") != request.action)
     return error(400, "InvalidAction.Mismatch",
                  fmt::format("x-acs-action {} does not match {} {} ({})", request.header("x-acs-action"), request.method, request.path, request.action));
+  advance_tasks(); // time passes with every request the service accepts
   if (auto failure = failures_.find(request.action); failure != failures_.end() && !failure->second.empty()) {
     const auto [status, code] = failure->second.front();
     failure->second.erase(failure->second.begin());
@@ -563,7 +569,26 @@ FakeAck::Response FakeAck::dispatch(Request& request) {
     if (parse_json(request.body, request.json))
       return error(400, "InvalidParameter", "the body is not JSON");
   }
-  return route(request);
+  Response response = route(request);
+  if (auto lost = lost_answers_.find(request.action); lost != lost_answers_.end() && lost->second > 0 && response.status == 200) {
+    --lost->second;
+    return error(503, "ServiceUnavailable", "the request was carried out but its answer was lost (injected by the test)");
+  }
+  return response;
+}
+
+void FakeAck::advance_tasks() {
+  for (auto& [id, task] : tasks_) {
+    if (task->state != "running" || ++task->polls <= task_polls)
+      continue;
+    if (!task->error_code.empty()) {
+      task->state = "failed";
+    } else {
+      task->state = "success";
+      if (task->effect)
+        task->effect();
+    }
+  }
 }
 
 FakeAck::Response FakeAck::finish_task(Task& task) {
@@ -573,15 +598,6 @@ FakeAck::Response FakeAck::finish_task(Task& task) {
   set(body, "task_type", str(task.type, a), a);
   set(body, "cluster_id", str(task.cluster_id, a), a);
   set(body, "created", str(now_text(), a), a);
-  if (task.state == "running" && ++task.polls > task_polls) {
-    if (!task.error_code.empty()) {
-      task.state = "failed";
-    } else {
-      task.state = "success";
-      if (task.effect)
-        task.effect();
-    }
-  }
   set(body, "state", str(task.state, a), a);
   set(body, "current_stage", str(task.state == "running" ? "Provisioning" : "", a), a);
   if (task.state == "failed") {

@@ -4,8 +4,8 @@
 // hashed payload, which must match the body), the x-acs-* headers the SDK sends, a fresh nonce, the
 // access key (and STS token), the method and path of the action, and body fields by the SDK's
 // request models (unknown fields and missing required ones are refused with ACK's error shape).
-// Answers have the SDK's response shapes. Long operations are tasks that advance one stage per
-// DescribeTaskInfo, then change the cluster or node pool; a node pool asking for an instance type
+// Answers have the SDK's response shapes. Long operations are tasks: time passes with every
+// accepted request, and after `task_polls` of them a task ends and changes the cluster or node pool; a node pool asking for an instance type
 // in `sold_out` fails with OperationDenied.NoStock.
 #pragma once
 
@@ -55,6 +55,9 @@ public:
   //! The next `times` calls of `action` answer `status` with ACK's error body for `code`.
   void fail_next(const std::string& action, int status, const std::string& code, int times = 1);
 
+  //! The next call of `action` is carried out but answered 503 (a lost answer).
+  void lose_next_answer(const std::string& action);
+
   std::vector<AckCall> calls();
   std::vector<std::string> actions(); //!< the actions of calls() that were accepted, in order
   void clear_calls();
@@ -79,6 +82,7 @@ private:
   Response route(Request& request);
   std::string verify(const Request& request);
   Response finish_task(Task& task);
+  void advance_tasks();
 
   int listen_fd_ = -1;
   int port_ = 0;
@@ -93,6 +97,7 @@ private:
   std::map<std::string, std::vector<std::shared_ptr<JsonDocument>>> pools_; //!< by cluster id
   std::map<std::string, std::pair<std::string, std::string>> kubeconfigs_;
   std::map<std::string, std::unique_ptr<Task>> tasks_;
+  std::map<std::string, int> lost_answers_;
   long long next_id_ = 1000;
 };
 

@@ -363,3 +363,23 @@ TEST_CASE("composed: a Namespace goes to the cluster's API server through the ku
     listed.push_back(live.ref.display() + " " + live.ref.key());
   CHECK(listed == std::vector<std::string>{"Cluster/ml /meridian.io/Cluster//ml", "Namespace/inference ml//Namespace//inference"});
 }
+
+TEST_CASE("a create whose answer is lost is not sent again: the retry finds the pool by name") {
+  World world;
+  FakeAck& fake = world.fake;
+  fake.add_cluster("ml", "cn-hangzhou", "ManagedKubernetes", "Default", "running", {{"meridian.io/managed-by", Engine::owner}});
+  fake.lose_next_answer("CreateClusterNodePool");
+  auto backend = open_backend(test_options(fake));
+  Engine engine;
+  engine.use_backend(backend.get());
+  engine.load({{"fleet.yaml", cluster_yaml("ml", "cn-hangzhou") + "---\n" + gpu_pool_yaml("gpu", "ml", "cn-hangzhou", 1)}});
+  const ApplyReport report = engine.apply(engine.plan(), fast());
+  INFO(engine.joined_log());
+  REQUIRE(report.result == "succeeded");
+  int sent = 0;
+  for (const auto& call : fake.calls())
+    sent += call.action == "CreateClusterNodePool" ? 1 : 0;
+  CHECK(sent == 1);
+  CHECK(fake.nodepool_json(fake.cluster_id("ml"), "gpu").find("\"state\":\"active\"") != std::string::npos);
+  CHECK(changes_of(engine.plan()).empty());
+}
