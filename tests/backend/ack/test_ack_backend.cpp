@@ -383,3 +383,37 @@ TEST_CASE("a create whose answer is lost is not sent again: the retry finds the 
   CHECK(fake.nodepool_json(fake.cluster_id("ml"), "gpu").find("\"state\":\"active\"") != std::string::npos);
   CHECK(changes_of(engine.plan()).empty());
 }
+
+TEST_CASE("prune deletes a pool and a cluster Meridian made, following their tasks") {
+  World world;
+  FakeAck& fake = world.fake;
+  auto backend = open_backend(test_options(fake));
+  Engine engine;
+  engine.use_backend(backend.get());
+  engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 1)}});
+  REQUIRE(engine.apply(engine.plan(), fast()).result == "succeeded");
+  const std::string id = fake.cluster_id("edge-central");
+
+  fake.clear_calls();
+  engine.load({{"fleet.yaml", edge_cluster_yaml()}});
+  PlanOptions prune;
+  prune.prune = true;
+  prune.allow_mass_prune = true;
+  const Plan plan = engine.plan(prune);
+  CHECK(changes_of(plan) == std::vector<std::string>{"delete NodePool/gpu"});
+  const ApplyReport report = engine.apply(plan, fast());
+  INFO(engine.joined_log());
+  REQUIRE(report.result == "succeeded");
+  CHECK(writes(fake) == std::vector<std::string>{"DeleteClusterNodepool"});
+  CHECK(last_call(fake, "DeleteClusterNodepool").query.at("force") == "true");
+  CHECK(fake.nodepool_json(id, "gpu").empty());
+
+  fake.clear_calls();
+  engine.load({{"other.yaml", cluster_yaml("other", "cn-hangzhou")}});
+  const Plan both = engine.plan(prune);
+  const std::vector<std::string> changes = changes_of(both);
+  CHECK(std::find(changes.begin(), changes.end(), "delete Cluster/edge-central") != changes.end());
+  REQUIRE(engine.apply(both, fast()).result == "succeeded");
+  CHECK(fake.cluster_json(id).find("\"state\":\"deleted\"") != std::string::npos);
+  CHECK(backend->get({"", "meridian.io", "Cluster", "", "edge-central"}) == nullptr);
+}
