@@ -417,3 +417,32 @@ TEST_CASE("prune deletes a pool and a cluster Meridian made, following their tas
   CHECK(fake.cluster_json(id).find("\"state\":\"deleted\"") != std::string::npos);
   CHECK(backend->get({"", "meridian.io", "Cluster", "", "edge-central"}) == nullptr);
 }
+
+TEST_CASE("composed, on a real API server: ACK hands out the kubeconfig of MERIDIAN_TEST_KUBECONFIG") {
+  const char* path = std::getenv("MERIDIAN_TEST_KUBECONFIG");
+  if (path == nullptr || *path == '\0') {
+    WARN("skipped: MERIDIAN_TEST_KUBECONFIG is not set (start ../shared/kube/start DIR and point it at DIR/kubeconfig to run this)");
+    return;
+  }
+  World world;
+  FakeAck& fake = world.fake;
+  const std::string id = fake.add_cluster("real", "cn-hangzhou", "ManagedKubernetes", "Edge", "running", {{"meridian.io/managed-by", Engine::owner}});
+  fake.set_kubeconfig(id, slurp(path), slurp(path));
+  auto backend = open_backend(test_options(fake));
+  Engine engine;
+  engine.use_backend(backend.get());
+  const std::string ns = fmt::format("meridian-ack-{}", getpid());
+  const std::string cluster = "apiVersion: meridian.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: real\nspec:\n  type: Edge\n  region: cn-hangzhou\n";
+  const std::string objects = fmt::format(
+      "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {0}\n  annotations: {{meridian.io/cluster: real}}\n---\n"
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {0}\n  annotations: {{meridian.io/cluster: real}}\ndata: {{a: b}}\n",
+      ns);
+  engine.load({{"fleet.yaml", cluster + "---\n" + objects}});
+  const ApplyReport report = engine.apply(engine.plan(), fast());
+  INFO(engine.joined_log());
+  CHECK(report.result == "succeeded");
+  CHECK(changes_of(engine.plan()).empty());
+  CHECK(backend->get({"real", "", "ConfigMap", ns, "settings"}) != nullptr);
+  backend->remove({"real", "", "Namespace", "", ns}, false);
+  CHECK(backend->get({"real", "", "Namespace", "", ns}) == nullptr);
+}
