@@ -441,7 +441,13 @@ TEST_CASE("composed, on a real API server: ACK hands out the kubeconfig of MERID
   const ApplyReport report = engine.apply(engine.plan(), fast());
   INFO(engine.joined_log());
   CHECK(report.result == "succeeded");
-  CHECK(changes_of(engine.plan()).empty());
+  const Plan again = engine.plan();
+  std::string fields;
+  for (const PlannedChange& change : again.changes)
+    for (const FieldChange& field : change.fields)
+      fields += describe(change) + " " + field.pointer + " " + field.before.value_or("-") + " → " + field.after.value_or("-") + "\n";
+  INFO(fields);
+  CHECK(changes_of(again).empty());
   CHECK(backend->get({"real", "", "ConfigMap", ns, "settings"}) != nullptr);
   backend->remove({"real", "", "Namespace", "", ns}, false);
   CHECK(backend->get({"real", "", "Namespace", "", ns}) == nullptr);
