@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 namespace meridian::ack {
 namespace {
@@ -17,10 +19,26 @@ public:
 
   std::string name() const override { return name_; }
 
+  //! Kept and handed to each cluster's backend (its own refs) when that backend is first used.
+  void scope(const std::vector<ObjectRef>& refs) override {
+    scope_ = refs;
+    scoped_.clear();
+    fleet_->scope(refs);
+  }
+  bool wants_scope() const override { return true; }
+
+  std::vector<std::string> take_warnings() override {
+    std::vector<std::string> warnings = fleet_->take_warnings();
+    for (const auto& [cluster, backend] : used_)
+      for (std::string& warning : backend->take_warnings())
+        warnings.push_back(std::move(warning));
+    return warnings;
+  }
+
   std::vector<LiveObject> list_managed(std::string_view owner) override {
     std::vector<LiveObject> result = fleet_->list_managed(owner);
     for (const std::string& cluster : clusters_->clusters(owner)) {
-      Backend* backend = clusters_->backend_for(cluster);
+      Backend* backend = cluster_backend(cluster);
       if (backend == nullptr)
         continue;
       for (LiveObject& live : backend->list_managed(owner))
@@ -34,14 +52,14 @@ public:
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override {
     if (ref.is_fleet_level())
       return fleet_->get(ref);
-    Backend* backend = clusters_->backend_for(ref.cluster);
+    Backend* backend = cluster_backend(ref.cluster);
     return backend == nullptr ? nullptr : backend->get(ref);
   }
 
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (ref.is_fleet_level())
       return fleet_->apply(ref, desired, dry_run);
-    Backend* backend = clusters_->backend_for(ref.cluster);
+    Backend* backend = cluster_backend(ref.cluster);
     if (backend == nullptr) {
       if (dry_run)
         return nullptr; // nothing to ask yet: the plan diffs locally
@@ -59,7 +77,7 @@ public:
   void remove(const ObjectRef& ref, bool dry_run) override {
     if (ref.is_fleet_level())
       return fleet_->remove(ref, dry_run);
-    if (Backend* backend = clusters_->backend_for(ref.cluster))
+    if (Backend* backend = cluster_backend(ref.cluster))
       backend->remove(ref, dry_run);
   }
 
@@ -68,7 +86,7 @@ public:
       return fleet_->health(ref);
     Backend* backend = nullptr;
     try {
-      backend = clusters_->backend_for(ref.cluster);
+      backend = cluster_backend(ref.cluster);
     } catch (const TransientError& error) {
       return {HealthStatus::progressing, error.what()};
     } catch (const UserError& error) {
@@ -82,7 +100,7 @@ public:
   std::vector<PodPlacement> placements(const ObjectRef& workload) override {
     if (workload.is_fleet_level())
       return {};
-    Backend* backend = clusters_->backend_for(workload.cluster);
+    Backend* backend = cluster_backend(workload.cluster);
     return backend == nullptr ? std::vector<PodPlacement>{} : backend->placements(workload);
   }
 
@@ -92,7 +110,7 @@ public:
   long long now_ms() override { return fleet_->now_ms(); }
 
   std::vector<std::string> node_regions(const std::string& cluster) override {
-    if (Backend* backend = clusters_->backend_for(cluster)) {
+    if (Backend* backend = cluster_backend(cluster)) {
       std::vector<std::string> regions = backend->node_regions(cluster);
       if (!regions.empty())
         return regions;
@@ -101,7 +119,26 @@ public:
   }
 
 private:
+  //! The backend of `cluster`'s objects (nullptr while unreachable), scoped to its refs.
+  Backend* cluster_backend(const std::string& cluster) {
+    Backend* backend = clusters_->backend_for(cluster);
+    if (backend == nullptr)
+      return nullptr;
+    used_[cluster] = backend;
+    if (backend->wants_scope() && scoped_.insert(cluster).second) {
+      std::vector<ObjectRef> refs;
+      for (const ObjectRef& ref : scope_)
+        if (ref.cluster == cluster)
+          refs.push_back(ref);
+      backend->scope(refs);
+    }
+    return backend;
+  }
+
   std::string name_;
+  std::vector<ObjectRef> scope_;
+  std::set<std::string> scoped_;          //!< clusters whose backend has scope_ already
+  std::map<std::string, Backend*> used_;  //!< cluster backends handed out (owned by clusters_), by cluster
   std::unique_ptr<Backend> fleet_;
   std::unique_ptr<ClusterBackends> clusters_; //!< after fleet_: destroyed first, as it may point into it
 };
