@@ -169,6 +169,13 @@ public:
   //! admission, field ownership applied): plan then diffs that against live, as `kubectl diff` does.
   virtual bool server_side_dry_run() const { return false; }
 
+  //! Why applying `desired` over `live` cannot be done in place, so that apply would delete `ref`
+  //! and create it again (e.g. a NodePool's type on ACK), or nullopt. Plan shows it as a warning.
+  virtual std::optional<std::string> replacement(const ObjectRef& ref, const Json& desired, const Json& live) {
+    (void)ref, (void)desired, (void)live;
+    return std::nullopt;
+  }
+
   //! Deletes `ref` (a no-op when it does not exist).
   virtual void remove(const ObjectRef& ref, bool dry_run) = 0;
 

@@ -1,5 +1,6 @@
 #include "cli/workspace.h"
 
+#include "backend/ack/ack.h"
 #include "backend/kube/kube.h"
 #include "backend/sim/sim.h"
 #include "base/duration.h"
@@ -12,19 +13,25 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <unistd.h>
 
 namespace meridian {
 
 std::vector<OptionSpec> workspace_options() {
   std::vector<OptionSpec> options = repository_options();
-  options.push_back({"backend", "sim|kube", "live-state backend: sim (default, the embedded fleet simulator) or kube (real clusters)"});
+  options.push_back({"backend", "sim|kube|ack", "live-state backend: sim (default, the embedded fleet simulator), kube (real clusters) or "
+                                                "ack (Alibaba Cloud ACK: clusters and node pools, and kube inside them)"});
   options.push_back({"kube-config", "FILE", "with --backend kube: cluster name -> {kubeconfig, context} (default: every cluster uses "
                                             "$KUBECONFIG or ~/.kube/config current-context, or the in-cluster config)"});
   options.push_back({"owner", "NAME", "the fleet's identity on live objects (meridian.io/owner label, managed-by annotation; default: "
                                       "the repository's name and --path); objects of another owner are never changed or pruned"});
-  options.push_back({"force-conflicts", "", "with --backend kube: take over fields another field manager owns (server-side apply's "
+  options.push_back({"force-conflicts", "", "with --backend kube or ack: take over fields another field manager owns (server-side apply's "
                                              "force); without it such a field fails the plan as a Conflict naming the manager"});
+  options.push_back({"ack-config", "FILE", "with --backend ack: region, endpoint, networks per region, existing clusters (see README)"});
+  options.push_back({"ack-endpoint", "URL", "with --backend ack: send every ACK OpenAPI call here (default https://cs.<region>.aliyuncs.com, "
+                                            "or $MERIDIAN_ACK_ENDPOINT)"});
+  options.push_back({"allow-replace", "", "with --backend ack: delete and create again a Cluster or NodePool whose change ACK cannot make in place"});
   options.push_back({"no-color", "", "never colour the output"});
   return options;
 }
@@ -33,8 +40,11 @@ std::unique_ptr<Backend> open_backend(const Options& options) {
   const std::string name = options.get_or("backend", "sim");
   if (name != "kube" && options.flag("kube-config"))
     throw UserError("--kube-config: only with --backend kube");
-  if (name != "kube" && options.flag("force-conflicts"))
-    throw UserError("--force-conflicts: only with --backend kube");
+  if (name != "kube" && name != "ack" && options.flag("force-conflicts"))
+    throw UserError("--force-conflicts: only with --backend kube or ack");
+  for (const char* flag : {"ack-config", "ack-endpoint", "allow-replace"})
+    if (name != "ack" && options.flag(flag))
+      throw UserError(fmt::format("--{}: only with --backend ack", flag));
   if (name == "sim")
     return sim::open_simulator(state_dir(options) + "/sim.db");
   if (name == "kube") {
@@ -46,7 +56,23 @@ std::unique_ptr<Backend> open_backend(const Options& options) {
     kube_options.force_conflicts = options.flag("force-conflicts");
     return kube::open_kube_backend(std::move(kube_options));
   }
-  throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim or kube", name));
+  if (name == "ack") {
+    ack::AckOptions ack_options;
+    if (const std::string file = options.get_or("ack-config", ""); !file.empty())
+      ack_options = ack::load_ack_options(file);
+    if (const char* endpoint = std::getenv("MERIDIAN_ACK_ENDPOINT"); endpoint != nullptr && *endpoint != '\0')
+      ack_options.endpoint = endpoint;
+    if (const std::string endpoint = options.get_or("ack-endpoint", ""); !endpoint.empty()) {
+      if (!endpoint.starts_with("https://") && !endpoint.starts_with("http://"))
+        throw UserError(fmt::format("--ack-endpoint: expected an http:// or https:// URL, got \"{}\"", endpoint));
+      ack_options.endpoint = endpoint;
+    }
+    ack_options.allow_replace = options.flag("allow-replace");
+    ack_options.kube.force_conflicts = options.flag("force-conflicts");
+    ack_options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+    return ack::open_ack_backend(std::move(ack_options));
+  }
+  throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim, kube or ack", name));
 }
 
 OptionSpec lock_timeout_option() {

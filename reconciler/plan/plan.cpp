@@ -603,7 +603,7 @@ private:
 
   // The change of one desired object against its live object (nullptr: absent); a failed server
   // dry-run adds to `warnings`.
-  PlannedChange change_of(const DesiredObject& object, const JsonDocument* live, [[maybe_unused]] std::vector<std::string>& warnings) {
+  PlannedChange change_of(const DesiredObject& object, const JsonDocument* live, std::vector<std::string>& warnings) {
     PlannedChange change;
     change.ref = object.ref;
     change.region = object.region;
@@ -642,6 +642,12 @@ private:
     else
       change.fields = diff_object(*object.body, *live, diff_options);
     change.action = change.fields.empty() && change.error.empty() ? Action::unchanged : Action::update;
+    if (change.action == Action::update) {
+      if (auto replacement = backend_.replacement(object.ref, *object.body, *live)) {
+        change.note = "replace: " + *replacement;
+        warnings.push_back(fmt::format("{}: {}", object.ref.display(), *replacement));
+      }
+    }
     redact(change);
     return change;
   }
