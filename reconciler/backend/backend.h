@@ -151,6 +151,13 @@ public:
   //! The live object, or nullptr when it does not exist.
   virtual std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) = 0;
 
+  //! The live object as `api_version` serves it (a kind served in several versions is read in its
+  //! preferred one by get and list_managed; plan compares with Git's version). By default, get.
+  virtual std::shared_ptr<const JsonDocument> get_as(const ObjectRef& ref, std::string_view api_version) {
+    (void)api_version;
+    return get(ref);
+  }
+
   //! Every object in namespace `ns` of `cluster` (what deleting the Namespace takes with it), in
   //! ref order, or nullopt when the backend cannot list them: prune then deletes no Namespace
   //! that has not opted in (model/desired.h, prune_namespace_contents_annotation).

@@ -69,6 +69,9 @@ public:
     inner_.visit_managed(owner, visit);
   }
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
+  std::shared_ptr<const JsonDocument> get_as(const ObjectRef& ref, std::string_view api_version) override {
+    return inner_.get_as(ref, api_version);
+  }
   void scope(const std::vector<ObjectRef>& refs) override { inner_.scope(refs); }
   bool wants_scope() const override { return inner_.wants_scope(); }
   std::vector<std::string> take_warnings() override { return inner_.take_warnings(); }

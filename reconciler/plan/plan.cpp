@@ -249,6 +249,14 @@ std::optional<std::vector<FieldChange>> server_diff(Backend& backend, const Desi
   }
   if (dry == nullptr || live == nullptr)
     return std::nullopt;
+  // A kind served in several versions was read in its preferred one: compare in Git's version.
+  std::shared_ptr<const JsonDocument> converted;
+  const std::string_view dry_version = string_member(*dry, "apiVersion");
+  if (!dry_version.empty() && dry_version != string_member(*live, "apiVersion")) {
+    converted = backend.get_as(object.ref, dry_version);
+    if (converted != nullptr)
+      live = converted.get();
+  }
   options.last_applied = live; // every live field the dry-run result lacks is a removal
   return diff_object(*dry, *live, options);
 }

@@ -56,6 +56,13 @@ public:
     return backend == nullptr ? nullptr : backend->get(ref);
   }
 
+  std::shared_ptr<const JsonDocument> get_as(const ObjectRef& ref, std::string_view api_version) override {
+    if (ref.is_fleet_level())
+      return fleet_->get(ref);
+    Backend* backend = cluster_backend(ref.cluster);
+    return backend == nullptr ? nullptr : backend->get_as(ref, api_version);
+  }
+
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (ref.is_fleet_level())
       return fleet_->apply(ref, desired, dry_run);

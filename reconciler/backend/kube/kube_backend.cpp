@@ -211,6 +211,19 @@ public:
     return found == cached.end() ? nullptr : found->second;
   }
 
+  std::shared_ptr<const JsonDocument> get_as(const ObjectRef& ref, std::string_view api_version) override {
+    if (ref.is_fleet_level())
+      return get(ref);
+    ApiClient& api = client(ref.cluster);
+    return with_context(ref, [&]() -> std::shared_ptr<const JsonDocument> {
+      const auto type = api.resource_for(group_of(api_version), version_of(api_version), ref.kind);
+      if (!type)
+        return get(ref);
+      const ApiResponse live = api.request({"GET", type->object_path(type->namespaced ? ref.namespace_ : "", ref.name), {}, {}}, {404});
+      return live.status == 404 ? nullptr : std::shared_ptr<const JsonDocument>(live.object);
+    });
+  }
+
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (!desired.IsObject())
       throw UserError(fmt::format("{}: the manifest is not an object", ref.display()));
