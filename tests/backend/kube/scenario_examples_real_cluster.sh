@@ -39,7 +39,7 @@ for example in edge-daemonset edge-kruise-daemonset gpu-shortage idc-borrow-gpu 
   mkdir -p "$repo"
   git -C "$repo" init -q -b main
   cp -r "$ROOT/examples/$example/." "$repo/"
-  # No NodePools (the ACK backend makes those), and a short health timeout.
+  # No NodePools (the ACK backend makes those), and a Fleet with a short health timeout.
   python3 - "$repo" <<'PY'
 import os, re, sys
 for folder, _, files in os.walk(sys.argv[1]):
@@ -50,10 +50,11 @@ for folder, _, files in os.walk(sys.argv[1]):
             continue
         path = os.path.join(folder, name)
         docs = re.split(r"(?m)^---[ \t]*\n", open(path).read())
-        kept = [d for d in docs if not re.search(r"(?m)^kind:\s*NodePool\s*$", d)]
-        text = "---\n".join(kept)
-        text = re.sub(r"(?m)^(\s*healthTimeout:).*$", r"\1 5s", text)
-        open(path, "w").write(text)
+        kept = [d for d in docs if not re.search(r"(?m)^kind:\s*(NodePool|Fleet)\s*$", d)]
+        open(path, "w").write("---\n".join(kept))
+# One Fleet of ours: health waits of 5 s (the kit runs no OpenKruise controller, no virtual nodes).
+open(os.path.join(sys.argv[1], "zz-test-fleet.yaml"), "w").write(
+    "apiVersion: meridian.io/v1alpha1\nkind: Fleet\nmetadata:\n  name: fleet\nspec:\n  rollout:\n    healthTimeout: 5s\n")
 PY
   git -C "$repo" add -A
   git -C "$repo" -c user.name=test -c user.email=test@example.com commit -q -m "$example without node pools"
