@@ -7,14 +7,7 @@
 # cluster's operators would have. (kustomize-overlays is left out: its two clusters define the same
 # objects, which one API server cannot hold twice.) Skipped (exit 77) without a cluster.
 source "$(dirname "$0")/../../e2e/lib.sh"
-if [[ -z "${MERIDIAN_TEST_KUBECONFIG:-}" ]]; then
-  echo "skipped: MERIDIAN_TEST_KUBECONFIG is not set (tools/with-kube-kit starts a real control plane and sets it)"
-  exit 77
-fi
-KUBECTL=(kubectl --kubeconfig "$MERIDIAN_TEST_KUBECONFIG")
-if [[ -n "${MERIDIAN_TEST_KUBE_DIR:-}" && -x "$MERIDIAN_TEST_KUBE_DIR/bin/kubectl" ]]; then
-  KUBECTL=("$MERIDIAN_TEST_KUBE_DIR/bin/kubectl" --kubeconfig "$MERIDIAN_TEST_KUBECONFIG")
-fi
+source "$(dirname "$0")/kit_lib.sh"
 printf 'default: {kubeconfig: %s}\n' "$MERIDIAN_TEST_KUBECONFIG" >"$WORK/kube.yaml"
 
 crd() { # GROUP KIND PLURAL VERSIONS...: a CRD that keeps any fields, with the status subresource

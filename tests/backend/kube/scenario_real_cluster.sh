@@ -5,14 +5,7 @@
 # then plan is empty; drift by another field manager shows with its field; the server's own errors
 # fail the plan. Skipped (exit 77) without a cluster.
 source "$(dirname "$0")/../../e2e/lib.sh"
-if [[ -z "${MERIDIAN_TEST_KUBECONFIG:-}" ]]; then
-  echo "skipped: MERIDIAN_TEST_KUBECONFIG is not set (tools/with-kube-kit starts a real control plane and sets it)"
-  exit 77
-fi
-KUBECTL=(kubectl --kubeconfig "$MERIDIAN_TEST_KUBECONFIG")
-if [[ -n "${MERIDIAN_TEST_KUBE_DIR:-}" && -x "$MERIDIAN_TEST_KUBE_DIR/bin/kubectl" ]]; then
-  KUBECTL=("$MERIDIAN_TEST_KUBE_DIR/bin/kubectl" --kubeconfig "$MERIDIAN_TEST_KUBECONFIG")
-fi
+source "$(dirname "$0")/kit_lib.sh"
 printf 'clusters:\n  kit: {kubeconfig: %s}\n' "$MERIDIAN_TEST_KUBECONFIG" >"$WORK/kube.yaml"
 M() { "$MERIDIAN" "$@" --backend kube --kube-config "$WORK/kube.yaml"; }
 cleanup() {
