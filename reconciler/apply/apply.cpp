@@ -314,7 +314,8 @@ private:
     const long long deadline = (written != applied_at_.end() ? written->second : backend_.now_ms()) + plan_.fleet.health_timeout.count();
     Health health;
     while (true) {
-      health = backend_.health(change.ref);
+      health = object_health(backend_, plan_.fleet.health_checks, change.ref,
+                             change.desired != nullptr && change.desired->manifest != nullptr ? change.desired->manifest->api_version : "");
       const bool done = change.action == Action::remove ? health.status == HealthStatus::missing
                                                         : health.status == HealthStatus::healthy;
       if (done) {

@@ -148,6 +148,11 @@ public:
     return std::nullopt;
   }
 
+  //! A token that changes when someone changes the content of an object the backend watches
+  //! (anything but its status), so that `meridian run` reconciles at once rather than at its next
+  //! interval; nullopt when the backend does not watch (the loop then waits for its interval).
+  virtual std::optional<std::string> drift_revision() { return std::nullopt; }
+
   //! The live object, or nullptr when it does not exist.
   virtual std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) = 0;
 

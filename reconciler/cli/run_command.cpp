@@ -210,7 +210,7 @@ int run_run(const std::vector<std::string>& args) {
   // fight it over the live fleet.
   const auto lock = lock_state_dir(options, "meridian run");
   StateStore store(api_options.state_store_path);
-  const std::unique_ptr<Backend> backend = open_backend(options);
+  const std::unique_ptr<Backend> backend = open_backend(options, /*watch=*/true);
   Metrics metrics;
   ReconcileLoop::declare_metrics(metrics);
   Api::declare_metrics(metrics);

@@ -39,7 +39,8 @@ int run_status(const std::vector<std::string>& args) {
     else if (change.action == Action::remove)
       sync = "Extra";
     out_of_sync += change.action == Action::unchanged ? 0 : 1;
-    const Health health = workspace->backend->health(change.ref);
+    const Health health = object_health(*workspace->backend, plan.fleet.health_checks, change.ref,
+                                        change.desired != nullptr && change.desired->manifest != nullptr ? change.desired->manifest->api_version : "");
     std::cout << fmt::format("{:<14} {:<16} {:<48} {:<12} {}{}\n", change.region.empty() ? "-" : printable(change.region),
                              change.ref.cluster.empty() ? "-" : printable(change.ref.cluster), printable(change.ref.display()), sync,
                              to_string(health.status), health.message.empty() ? "" : ": " + printable(health.message));

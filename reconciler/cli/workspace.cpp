@@ -36,7 +36,7 @@ std::vector<OptionSpec> workspace_options() {
   return options;
 }
 
-std::unique_ptr<Backend> open_backend(const Options& options) {
+std::unique_ptr<Backend> open_backend(const Options& options, bool watch) {
   const std::string name = options.get_or("backend", "sim");
   if (name != "kube" && options.flag("kube-config"))
     throw UserError("--kube-config: only with --backend kube");
@@ -54,6 +54,7 @@ std::unique_ptr<Backend> open_backend(const Options& options) {
     std::filesystem::create_directories(state_dir(options));
     kube_options.state_file = state_dir(options) + "/kube-clusters.json";
     kube_options.force_conflicts = options.flag("force-conflicts");
+    kube_options.watch = watch;
     return kube::open_kube_backend(std::move(kube_options));
   }
   if (name == "ack") {

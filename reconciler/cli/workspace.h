@@ -27,7 +27,8 @@ std::vector<OptionSpec> workspace_options();
 std::unique_ptr<Workspace> open_workspace(const Options& options);
 
 //! The backend named by --backend (default sim) with its state under the state directory.
-std::unique_ptr<Backend> open_backend(const Options& options);
+//! `watch`: the backend lives long (`meridian run`): the kube backend keeps a watch cache.
+std::unique_ptr<Backend> open_backend(const Options& options, bool watch = false);
 
 //! The fleet's identity (`meridian.io/managed-by`, the `meridian.io/owner` label): `--owner NAME`
 //! when given, else the repository's name (the last segment of its path or URL, without `.git`)

@@ -77,6 +77,7 @@ public:
   std::vector<std::string> take_warnings() override { return inner_.take_warnings(); }
   bool server_side_dry_run() const override { return inner_.server_side_dry_run(); }
   std::optional<std::string> revision() override { return inner_.revision(); }
+  std::optional<std::string> drift_revision() override { return inner_.drift_revision(); }
   std::optional<std::vector<ObjectRef>> changes_since(const std::string& revision) override {
     return inner_.changes_since(revision);
   }
@@ -580,6 +581,7 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
   if (now < next) {
     const long long wait_s = std::chrono::duration_cast<std::chrono::seconds>(next - now).count() + 1;
     board_.update([&](LoopStatus& status) { status.self_heal_next_attempt = unix_now() + wait_s; });
+    heal_due_ = next;
     log_event("self-heal: backing off for {}s after {} attempts on the same objects", wait_s, backoff_.attempts(set));
     return {"succeeded", drifted + fmt::format(" (self-heal backs off for {}s)", wait_s)};
   }
@@ -641,7 +643,11 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
   positions.reserve(plan.changes.size());
   for (const PlannedChange& change : plan.changes) {
     const auto cached = revision ? health_cache_.find(change.ref) : health_cache_.end();
-    healths.push_back(cached != health_cache_.end() ? cached->second : backend_.health(change.ref));
+    healths.push_back(cached != health_cache_.end()
+                          ? cached->second
+                          : object_health(backend_, plan.fleet.health_checks, change.ref,
+                                          change.desired != nullptr && change.desired->manifest != nullptr ? change.desired->manifest->api_version
+                                                                                                           : ""));
     if (revision && cached == health_cache_.end())
       health_cache_.emplace(change.ref, healths.back());
     if (same_objects) {
@@ -725,8 +731,14 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
 void ReconcileLoop::run(TriggerQueue& triggers) {
   TriggerKind trigger = TriggerKind::schedule;
   while (!stop_.load() && !triggers.stopped()) {
+    heal_due_.reset();
     reconcile(trigger);
-    const auto deadline = Clock::now() + jittered(options_.interval, options_.jitter, random_);
+    drift_seen_ = backend_.drift_revision();
+    auto deadline = Clock::now() + jittered(options_.interval, options_.jitter, random_);
+    // A backend that watches wakes the loop on drift, not on its end: a heal held back by the
+    // backoff is tried when the backoff ends, rather than at the next interval.
+    if (heal_due_ && drift_seen_)
+      deadline = std::min(deadline, *heal_due_);
     // Wake at least every second to notice a suspension made through the state directory.
     while (true) {
       const auto slice = std::min(deadline, Clock::now() + std::chrono::seconds(1));
@@ -744,6 +756,11 @@ void ReconcileLoop::run(TriggerQueue& triggers) {
       }
       if (!was_suspended)
         refresh_suspension();
+      // Someone changed a watched object: drift is looked at now, not at the next interval.
+      if (const auto drift = backend_.drift_revision(); !suspended_ && drift && drift != drift_seen_) {
+        trigger = TriggerKind::watch;
+        break;
+      }
       if (Clock::now() >= deadline) {
         trigger = TriggerKind::schedule;
         break;

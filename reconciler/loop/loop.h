@@ -101,7 +101,8 @@ public:
   //! One reconcile; returns its result: succeeded | failed | invalid | error | interrupted | suspended.
   std::string reconcile(TriggerKind trigger);
 
-  //! Reconciles at once, then every interval (jittered) or when triggered, until `triggers` is stopped.
+  //! Reconciles at once, then every interval (jittered) or when triggered, until `triggers` is stopped;
+  //! also within a second of a change the backend's watch saw (Backend::drift_revision).
   void run(TriggerQueue& triggers);
 
   //! Declares every metric family the loop records.
@@ -139,6 +140,8 @@ private:
   BodyTexts body_texts_;                     //!< what an apply records of each desired body, written once per body
   bool learned_applied_ = false;             //!< the store was told which bodies it holds (StateStore::learn_applied)
   std::string health_revision_;              //!< backend revision the cached healths were read at
+  std::optional<std::string> drift_seen_;    //!< Backend::drift_revision when the last reconcile ended
+  std::optional<std::chrono::steady_clock::time_point> heal_due_; //!< when a heal held back by the backoff may run
   std::unordered_map<ObjectRef, Health, ObjectRefHash> health_cache_;
   std::string published_;                    //!< what the objects and drift on the board were made from; "" unknown
   //! Positions of the board's objects (sorted by key) by ref, and their count by (sync, health):

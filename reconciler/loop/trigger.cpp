@@ -14,6 +14,8 @@ std::string_view to_string(TriggerKind kind) {
     return "resume";
   case TriggerKind::manual:
     return "manual";
+  case TriggerKind::watch:
+    return "watch";
   }
   return "schedule";
 }

@@ -15,7 +15,8 @@
 
 namespace meridian {
 
-enum class TriggerKind { schedule, webhook, resume, manual };
+//! watch: the backend saw someone change a managed object (drift), between intervals.
+enum class TriggerKind { schedule, webhook, resume, manual, watch };
 std::string_view to_string(TriggerKind kind);
 
 class TriggerQueue {

@@ -60,6 +60,24 @@ FleetSettings read_fleet(const Json& fleet) {
   };
   rules("ignoreDifferences", settings.ignore);
   rules("sensitiveFields", settings.sensitive);
+  if (const Json* force = find_member(*spec, "forceConflicts"); force != nullptr && force->IsBool())
+    settings.force_conflicts = force->GetBool();
+  if (const Json* checks = find_member(*spec, "healthChecks"); checks != nullptr && checks->IsArray()) {
+    // validate_manifests checked the expressions (check_fleet_health): one that fails here is a bug.
+    for (const auto& entry : checks->GetArray()) {
+      HealthRule rule;
+      rule.group = std::string(string_member(entry, "group"));
+      rule.kind = std::string(string_member(entry, "kind"));
+      rule.healthy_text = std::string(string_member(entry, "healthy"));
+      rule.degraded_text = std::string(string_member(entry, "degraded"));
+      rule.message_path = std::string(string_member(entry, "message"));
+      if (!rule.healthy_text.empty())
+        rule.healthy = parse_json_expression(rule.healthy_text);
+      if (!rule.degraded_text.empty())
+        rule.degraded = parse_json_expression(rule.degraded_text);
+      settings.health_checks.push_back(std::move(rule));
+    }
+  }
   return settings;
 }
 
@@ -192,7 +210,8 @@ DesiredObject make_object(const Manifest& manifest, const DesiredState& state, c
     object.ref.namespace_ = "default";
   object.tier = kind_tier(manifest.group, manifest.kind);
   const DesiredObject* before = previous != nullptr ? previous->find(object.ref) : nullptr;
-  const bool reused = before != nullptr && before->manifest != nullptr && before->manifest->object == manifest.object;
+  const bool reused = before != nullptr && before->manifest != nullptr && before->manifest->object == manifest.object &&
+                     previous->fleet.force_conflicts == state.fleet.force_conflicts;
   if (reused)
     object.body = before->body;
   else
@@ -202,6 +221,10 @@ DesiredObject make_object(const Manifest& manifest, const DesiredState& state, c
     if (!manifest.is_meridian_kind()) { // see kOwnerLabel in backend/backend.h
       set_metadata_entry(*object.body, "labels", kOwnerLabel, owner_label_value(state.owner));
       set_annotation(*object.body, kTrackingAnnotation, tracking_id(object.ref));
+      // Fleet.spec.forceConflicts: as if every object carried the annotation (unless it says otherwise).
+      const Json* annotations = find_path(*object.body, "metadata.annotations");
+      if (state.fleet.force_conflicts && (annotations == nullptr || find_member(*annotations, force_conflicts_annotation) == nullptr))
+        set_annotation(*object.body, force_conflicts_annotation, "true");
     }
   }
   if (!manifest.is_meridian_kind() && !reused) {

@@ -4,6 +4,7 @@
 
 #include "backend/backend.h"
 #include "base/finding.h"
+#include "model/health_rule.h"
 #include "manifest/manifest.h"
 
 #include <chrono>
@@ -36,6 +37,11 @@ struct FleetSettings {
   //! Fleet.spec.sensitiveFields: pointers whose values plans show only as a keyed hash (as a
   //! Secret's data), for matching objects.
   std::vector<IgnoreRule> sensitive;
+  //! Fleet.spec.forceConflicts: every Kubernetes object is applied as if it carried
+  //! `meridian.io/force-conflicts: "true"` (the annotation is set on its body unless it sets one).
+  bool force_conflicts = false;
+  //! Fleet.spec.healthChecks: health of a kind by the fleet's expressions (model/health_rule.h).
+  std::vector<HealthRule> health_checks;
 };
 
 //! How a DaemonSet template change rolls out inside one multi-region cluster.
@@ -128,6 +134,8 @@ inline constexpr std::string_view managed_by_annotation = "meridian.io/managed-b
 inline constexpr std::string_view depends_on_annotation = "meridian.io/depends-on";
 inline constexpr std::string_view rollout_annotation = "meridian.io/rollout";
 inline constexpr std::string_view prune_annotation = "meridian.io/prune";
+//! "true": fields another field manager owns are taken over (kube and ack backends); see Fleet.spec.forceConflicts.
+inline constexpr std::string_view force_conflicts_annotation = "meridian.io/force-conflicts";
 //! On a Namespace: "true" lets prune delete it even when it holds objects Meridian does not manage
 //! (they go with it). Without it such a Namespace is never pruned.
 inline constexpr std::string_view prune_namespace_contents_annotation = "meridian.io/prune-namespace-contents";

@@ -1,5 +1,8 @@
 #include "validate/validate.h"
 
+#include "base/error.h"
+#include "base/json_expression.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -79,6 +82,42 @@ bool check_type_names(const Manifest& manifest, std::vector<Finding>& out) {
   return valid;
 }
 
+// Fleet.spec.healthChecks: every expression parses, and a kind has one rule.
+void check_health_checks(const Manifest& manifest, std::vector<Finding>& out) {
+  const Json* checks = find_path(*manifest.object, "spec.healthChecks");
+  if (checks == nullptr || !checks->IsArray())
+    return;
+  std::set<std::pair<std::string, std::string>> kinds;
+  for (rapidjson::SizeType index = 0; index < checks->Size(); ++index) {
+    const Json& entry = (*checks)[index];
+    if (!entry.IsObject())
+      continue; // the schema pass says so
+    const std::string at = fmt::format("/spec/healthChecks/{}", index);
+    const std::pair<std::string, std::string> kind{std::string(string_member(entry, "group")), std::string(string_member(entry, "kind"))};
+    if (!kind.second.empty() && !kinds.insert(kind).second)
+      out.push_back(finding_at(manifest, at + "/kind",
+                               fmt::format("a second health check for {}{}: a kind has at most one", kind.second,
+                                           kind.first.empty() ? "" : "." + kind.first)));
+    for (const char* field : {"healthy", "degraded", "message"}) {
+      const Json* text = find_member(entry, field);
+      if (text == nullptr || !text->IsString())
+        continue;
+      try {
+        if (std::string_view(field) == "message") {
+          JsonDocument empty(rapidjson::kObjectType);
+          (void)json_value_at(empty, view(*text));
+        } else {
+          (void)parse_json_expression(view(*text));
+        }
+      } catch (const UserError& error) {
+        out.push_back(finding_at(manifest, fmt::format("{}/{}", at, field),
+                                 fmt::format("{} {}: {} (see the README's health checks)",
+                                             std::string_view(field) == "message" ? "path" : "expression", describe_value(*text), error.what())));
+      }
+    }
+  }
+}
+
 // Schema pass for one document.
 void check_document(const Manifest& manifest, const SchemaSet& schemas, std::vector<Finding>& out) {
   const Json& object = *manifest.object;
@@ -105,6 +144,8 @@ void check_document(const Manifest& manifest, const SchemaSet& schemas, std::vec
   for (Violation& violation : violations)
     out.push_back({manifest.file, manifest.line_of(violation.pointer), manifest.display_name(), violation.field,
                    std::move(violation.message), Severity::error});
+  if (manifest.is_meridian_kind() && manifest.kind == "Fleet")
+    check_health_checks(manifest, out);
 }
 
 // Identity as Kubernetes sees it: the version does not matter, the group does.

@@ -237,7 +237,18 @@ static void restore_type(JsonDocument& item, const std::string& api_version, con
   static_cast<Json&>(item).Swap(ordered);
 }
 
-std::vector<std::shared_ptr<JsonDocument>> ApiClient::list(const std::string& collection_path, int limit, const std::string& query) {
+std::unique_ptr<Stream> ApiClient::stream(const std::string& target) {
+  try {
+    return transport_->open_stream({"GET", target, {}, {}}, connection_.credentials->current());
+  } catch (const TransientError& error) {
+    throw TransientError(fmt::format("cluster {}: {}", cluster_, error.what()));
+  } catch (const UserError& error) {
+    throw UserError(fmt::format("cluster {}: {}", cluster_, error.what()));
+  }
+}
+
+std::vector<std::shared_ptr<JsonDocument>> ApiClient::list(const std::string& collection_path, int limit, const std::string& query,
+                                                           std::string* resource_version) {
   for (int restart = 0;; ++restart) {
     std::vector<std::shared_ptr<JsonDocument>> items;
     std::string token;
@@ -271,8 +282,11 @@ std::vector<std::shared_ptr<JsonDocument>> ApiClient::list(const std::string& co
         }
       }
       token.clear();
-      if (const Json* metadata = find_member(*page.object, "metadata"))
+      if (const Json* metadata = find_member(*page.object, "metadata")) {
         token = text_of(*metadata, "continue");
+        if (resource_version != nullptr)
+          *resource_version = text_of(*metadata, "resourceVersion");
+      }
     } while (!token.empty());
     if (!expired)
       return items;

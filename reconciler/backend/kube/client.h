@@ -72,7 +72,14 @@ public:
 
   //! Every item of a collection, following `continue` tokens (`limit` per page; restarts once when
   //! a token expires). `query` is extra query text such as "labelSelector=app%3Dweb".
-  std::vector<std::shared_ptr<JsonDocument>> list(const std::string& collection_path, int limit, const std::string& query = {});
+  //! `resource_version`, when given, receives the list's metadata.resourceVersion (where a WATCH starts).
+  std::vector<std::shared_ptr<JsonDocument>> list(const std::string& collection_path, int limit, const std::string& query = {},
+                                                  std::string* resource_version = nullptr);
+
+  //! Opens a streamed GET of `target` (a WATCH), presenting the current credentials. The caller
+  //! reads the status (non-2xx bodies are one Status) and the lines. Throws as request does for
+  //! connection failures, without retrying.
+  std::unique_ptr<Stream> stream(const std::string& target);
 
   //! The resource type of (group, version, kind); refreshes discovery once when it is unknown
   //! (unless `refresh` is false). nullopt when the server does not serve it.

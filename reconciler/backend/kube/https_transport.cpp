@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <utility>
 #include <cctype>
 
 namespace meridian::kube {
@@ -20,6 +22,8 @@ namespace {
 namespace http = web::http;
 
 constexpr auto kRequestTimeout = std::chrono::seconds(30);
+//! A WATCH asks the server to end it after at most 60 s (timeoutSeconds); its connection waits longer.
+constexpr auto kStreamTimeout = std::chrono::seconds(120);
 
 //! An OpenSSL memory BIO over a string, freed when it goes out of scope.
 struct BioDeleter {
@@ -66,17 +70,8 @@ public:
 
   HttpResult send(const HttpCall& call, const Credentials& credentials) override {
     if (!client_ || credentials.client_certificate_pem != client_certificate_ || credentials.client_key_pem != client_key_)
-      connect(credentials);
-    http::http_request request(call.method);
-    request.set_request_uri(web::uri(call.target));
-    request.headers().add("Accept", "application/json");
-    request.headers().add("User-Agent", "meridian");
-    if (!credentials.token.empty())
-      request.headers().add("Authorization", "Bearer " + credentials.token);
-    else if (!credentials.username.empty())
-      request.headers().add("Authorization", "Basic " + encode_base64(credentials.username + ":" + credentials.password));
-    if (!call.body.empty() || !call.content_type.empty())
-      request.set_body(call.body, call.content_type);
+      connect(credentials, kRequestTimeout);
+    http::http_request request = make_request(call, credentials);
     try {
       http::http_response response = client_->request(request).get();
       HttpResult result;
@@ -92,15 +87,108 @@ public:
       return result;
     } catch (const http::http_exception& error) {
       client_.reset(); // a broken connection pool must not serve the retry
-      const std::string what = error.what();
-      if (mentions(what, {"handshake", "certificate", "ssl", "tls"}))
-        throw UserError(fmt::format("{}: {}: TLS handshake failed: {} (check certificate-authority, client certificate and server name)",
-                                    endpoint_.origin, endpoint_.server, one_line(what)));
-      throw TransientError(fmt::format("{}: {}: {}", endpoint_.origin, endpoint_.server, one_line(what)));
+      fail(error.what());
+    }
+  }
+
+  std::unique_ptr<Stream> open_stream(const HttpCall& call, const Credentials& credentials) override {
+    // A stream has a connection of its own, whose timeout outlasts the WATCH's timeoutSeconds.
+    connect(credentials, kStreamTimeout);
+    http::http_request request = make_request(call, credentials);
+    pplx::cancellation_token_source cancel;
+    try {
+      http::http_response response = client_->request(request, cancel.get_token()).get();
+      return std::make_unique<HttpsStream>(std::move(response), std::move(cancel), endpoint_);
+    } catch (const http::http_exception& error) {
+      client_.reset();
+      fail(error.what());
+    } catch (const pplx::task_canceled&) {
+      client_.reset();
+      throw TransientError(fmt::format("{}: {}: cancelled", endpoint_.origin, endpoint_.server));
     }
   }
 
 private:
+  //! The body of a WATCH, read in chunks as the server flushes them and cut into lines.
+  class HttpsStream final : public Stream {
+  public:
+    HttpsStream(http::http_response response, pplx::cancellation_token_source cancel, const Endpoint& endpoint)
+        : response_(std::move(response)), body_(response_.body()), cancel_(std::move(cancel)), endpoint_(endpoint) {}
+    ~HttpsStream() override { cancel(); }
+
+    int status() const override { return response_.status_code(); }
+
+    std::optional<std::string> read_line() override {
+      for (;;) {
+        if (const size_t newline = buffer_.find('\n'); newline != std::string::npos) {
+          std::string line = buffer_.substr(0, newline);
+          buffer_.erase(0, newline + 1);
+          return line;
+        }
+        if (ended_ || cancelled_.load()) {
+          if (buffer_.empty() || cancelled_.load())
+            return std::nullopt;
+          return std::exchange(buffer_, std::string());
+        }
+        // One byte, waiting for it (getn would wait for a whole chunk), then whatever else has come.
+        try {
+          auto buffer = body_.streambuf();
+          const auto first = buffer.bumpc().get();
+          if (first == concurrency::streams::streambuf<uint8_t>::traits::eof()) {
+            ended_ = true;
+            continue;
+          }
+          buffer_ += static_cast<char>(first);
+          if (const size_t available = buffer.in_avail(); available > 0) {
+            uint8_t chunk[64 * 1024];
+            const size_t count = buffer.getn(chunk, std::min(available, sizeof chunk)).get();
+            buffer_.append(reinterpret_cast<const char*>(chunk), count);
+          }
+        } catch (const std::exception& error) {
+          if (cancelled_.load())
+            return std::nullopt;
+          throw TransientError(fmt::format("{}: {}: the stream broke: {}", endpoint_.origin, endpoint_.server, error.what()));
+        }
+      }
+    }
+
+    void cancel() override {
+      if (!cancelled_.exchange(true))
+        cancel_.cancel();
+    }
+
+  private:
+    http::http_response response_;
+    concurrency::streams::istream body_;
+    pplx::cancellation_token_source cancel_;
+    Endpoint endpoint_;
+    std::string buffer_;
+    bool ended_ = false;
+    std::atomic<bool> cancelled_{false};
+  };
+
+  http::http_request make_request(const HttpCall& call, const Credentials& credentials) const {
+    http::http_request request(call.method);
+    request.set_request_uri(web::uri(call.target));
+    request.headers().add("Accept", "application/json");
+    request.headers().add("User-Agent", "meridian");
+    if (!credentials.token.empty())
+      request.headers().add("Authorization", "Bearer " + credentials.token);
+    else if (!credentials.username.empty())
+      request.headers().add("Authorization", "Basic " + encode_base64(credentials.username + ":" + credentials.password));
+    if (!call.body.empty() || !call.content_type.empty())
+      request.set_body(call.body, call.content_type);
+    return request;
+  }
+
+  //! The error of a failed exchange: TLS failures are the user's to fix, the rest may pass.
+  [[noreturn]] void fail(const std::string& what) const {
+    if (mentions(what, {"handshake", "certificate", "ssl", "tls"}))
+      throw UserError(fmt::format("{}: {}: TLS handshake failed: {} (check certificate-authority, client certificate and server name)",
+                                   endpoint_.origin, endpoint_.server, one_line(what)));
+    throw TransientError(fmt::format("{}: {}: {}", endpoint_.origin, endpoint_.server, one_line(what)));
+  }
+
   static std::string one_line(std::string text) {
     std::replace(text.begin(), text.end(), '\n', ' ');
     while (!text.empty() && (text.back() == ' ' || text.back() == '.'))
@@ -108,7 +196,7 @@ private:
     return text;
   }
 
-  void connect(const Credentials& credentials) {
+  void connect(const Credentials& credentials, std::chrono::seconds timeout) {
     if (!credentials.client_certificate_pem.empty()) {
       if (read_certificates(credentials.client_certificate_pem).empty())
         throw UserError(fmt::format("{}: client certificate: no PEM certificate in it", endpoint_.origin));
@@ -118,7 +206,7 @@ private:
     client_certificate_ = credentials.client_certificate_pem;
     client_key_ = credentials.client_key_pem;
     http::client::http_client_config config;
-    config.set_timeout(kRequestTimeout);
+    config.set_timeout(timeout);
     config.set_validate_certificates(!endpoint_.insecure);
     const std::string ca = endpoint_.ca_pem;
     const std::string certificate = client_certificate_;
@@ -147,6 +235,10 @@ private:
 };
 
 } // namespace
+
+std::unique_ptr<Stream> Transport::open_stream(const HttpCall& call, const Credentials&) {
+  throw UserError(fmt::format("{} {}: this transport cannot stream responses", call.method, call.target));
+}
 
 std::unique_ptr<Transport> make_https_transport(const Endpoint& endpoint) { return std::make_unique<HttpsTransport>(endpoint); }
 

@@ -1,7 +1,8 @@
 // The Kubernetes backend: real clusters reached through kubeconfig contexts, over the REST API.
 //
 // Every Kubernetes object is read with paginated LISTs (one per resource type and namespace, cached
-// for a few seconds so that a plan's N gets of one type cost one request), applied with server-side
+// for a few seconds so that a plan's N gets of one type cost one request; with KubeOptions::watch,
+// kept current by a WATCH each, so that reads cost no request at all), applied with server-side
 // apply (field manager `meridian`; force only when asked; dry-run with dryRun=All) and deleted with a
 // propagation policy, waiting until the server answers 404. Kinds map to REST paths through the
 // cluster's discovery documents, never through guessed plurals. CRDs are waited for until
@@ -47,6 +48,10 @@ struct KubeOptions {
   std::chrono::milliseconds list_cache_ttl{std::chrono::seconds(5)};
   int list_page_size = 500;
   int max_attempts = 5; //!< per request, for 429, 5xx and connection failures
+  //! Keep a watch cache (watch.h) of what is read, instead of listing again at every read: for
+  //! long-lived processes (`meridian run`). Backend::revision and changes_since then answer from
+  //! it, and Backend::drift_revision moves when anyone changes a watched object's content.
+  bool watch = false;
   //! Where Cluster specs applied through this backend are remembered ("" = in memory only).
   std::string state_file;
 };

@@ -3,6 +3,7 @@
 #include "backend/kube/client.h"
 #include "backend/kube/health.h"
 #include "backend/kube/kube.h"
+#include "backend/kube/watch.h"
 
 #include "base/error.h"
 #include "manifest/yaml_parser.h"
@@ -124,7 +125,16 @@ std::string controller_uid(const Json& object) {
 
 class KubeBackend final : public Backend {
 public:
-  explicit KubeBackend(KubeOptions options) : options_(std::move(options)) { load_cluster_specs(); }
+  explicit KubeBackend(KubeOptions options) : options_(std::move(options)) {
+    if (options_.watch)
+      hub_ = std::make_unique<WatchHub>();
+    load_cluster_specs();
+  }
+  ~KubeBackend() override {
+    if (hub_)
+      hub_->stop();
+    informers_.clear(); // joins their threads while the hub they use still exists
+  }
 
   std::string name() const override { return "kube"; }
   bool server_side_dry_run() const override { return true; }
@@ -150,16 +160,21 @@ public:
         const auto type = api.resource_for_kind(kind.first, kind.second, false);
         if (!type || !type->supports("list"))
           continue;
-        std::vector<std::string> paths;
+        std::vector<std::string> read_in; // namespaces; "" = every one (or a cluster-scoped kind)
         if (!type->namespaced || namespaces.count("") != 0)
-          paths.push_back(type->collection_path(""));
+          read_in.push_back("");
         else
-          for (const std::string& ns : namespaces)
-            paths.push_back(type->collection_path(ns));
-        for (const std::string& path : paths) {
-          std::vector<std::shared_ptr<JsonDocument>> items;
+          read_in.assign(namespaces.begin(), namespaces.end());
+        for (const std::string& ns : read_in) {
+          const std::string path = type->collection_path(ns);
+          std::vector<std::shared_ptr<const JsonDocument>> items;
           try {
-            items = api.list(path, options_.list_page_size, selector);
+            if (hub_) {
+              items = informer(api, *type, ns).items();
+            } else {
+              for (auto& item : api.list(path, options_.list_page_size, selector))
+                items.push_back(std::move(item));
+            }
           } catch (const RejectedError& error) {
             if (error.reason() != "Forbidden")
               throw;
@@ -170,6 +185,12 @@ public:
           for (auto& item : items) {
             ObjectRef ref{cluster, kind.first, kind.second, type->namespaced ? text_at(*item, "metadata.namespace") : "",
                           text_at(*item, "metadata.name")};
+            // A watched collection holds every object of it; a LIST selected the owner's label.
+            if (hub_) {
+              const Json* labels = find_path(*item, "metadata.labels");
+              if (labels == nullptr || string_member(*labels, kOwnerLabel) != owner_label_value(owner))
+                continue;
+            }
             if (owned_by(*item, ref, owner))
               result.push_back({std::move(ref), std::move(item)});
           }
@@ -206,9 +227,25 @@ public:
     const auto type = api.resource_for_kind(ref.group, ref.kind);
     if (!type)
       return nullptr; // the kind is not served, so no object of it exists
-    const auto& cached = cached_list(api, *type, type->namespaced ? ref.namespace_ : "");
-    const auto found = cached.find(ref.name);
-    return found == cached.end() ? nullptr : found->second;
+    return lookup(api, *type, type->namespaced ? ref.namespace_ : "", ref.name);
+  }
+
+  std::optional<std::string> revision() override {
+    if (!hub_ || watch_failed())
+      return std::nullopt;
+    return fmt::format("watch:{}", hub_->sequence());
+  }
+
+  std::optional<std::vector<ObjectRef>> changes_since(const std::string& revision) override {
+    if (!hub_ || !revision.starts_with("watch:") || watch_failed())
+      return std::nullopt;
+    return hub_->changes_since(std::stoull(revision.substr(6)));
+  }
+
+  std::optional<std::string> drift_revision() override {
+    if (!hub_)
+      return std::nullopt;
+    return fmt::format("watch:{}", hub_->content_changes());
   }
 
   std::shared_ptr<const JsonDocument> get_as(const ObjectRef& ref, std::string_view api_version) override {
@@ -421,6 +458,16 @@ private:
   ApiClient& client(const std::string& cluster) {
     if (const auto found = clients_.find(cluster); found != clients_.end())
       return *found->second;
+    Connection connection = connect(cluster);
+    auto transport = make_https_transport(connection.endpoint);
+    RetryPolicy retry;
+    retry.max_attempts = options_.max_attempts;
+    auto api = std::make_unique<ApiClient>(cluster, std::move(connection), std::move(transport), retry);
+    return *clients_.emplace(cluster, std::move(api)).first->second;
+  }
+
+  //! The connection of a bound cluster (a fresh one each call: credentials of its own).
+  Connection connect(const std::string& cluster) const {
     ClusterBinding binding;
     if (const auto explicit_binding = options_.clusters.find(cluster); explicit_binding != options_.clusters.end())
       binding = explicit_binding->second;
@@ -428,17 +475,11 @@ private:
       binding = *options_.fallback;
     else
       throw UserError(fmt::format("cluster {}: not bound to a kubeconfig context (add it to the --kube-config file)", cluster));
-    Connection connection;
     try {
-      connection = resolve_connection(binding);
+      return resolve_connection(binding);
     } catch (const UserError& error) {
       throw UserError(fmt::format("cluster {}: {}", cluster, error.what()));
     }
-    auto transport = make_https_transport(connection.endpoint);
-    RetryPolicy retry;
-    retry.max_attempts = options_.max_attempts;
-    auto api = std::make_unique<ApiClient>(cluster, std::move(connection), std::move(transport), retry);
-    return *clients_.emplace(cluster, std::move(api)).first->second;
   }
 
   //! `{"gitVersion": ...}` of the cluster's /version; throws when it does not answer.
@@ -516,7 +557,18 @@ private:
     const auto type = api.resource_for_kind(ref.group, ref.kind);
     if (!type)
       return {HealthStatus::missing, fmt::format("{} does not exist (the cluster does not serve kind {})", ref.display(), ref.kind)};
-    const ApiResponse live = api.request({"GET", type->object_path(type->namespaced ? ref.namespace_ : "", ref.name), {}, {}}, {404});
+    ApiResponse live;
+    if (hub_) {
+      // The watch cache holds it (and it is current): no request.
+      const auto cached = lookup(api, *type, type->namespaced ? ref.namespace_ : "", ref.name);
+      live.status = cached == nullptr ? 404 : 200;
+      if (cached != nullptr) {
+        live.object = std::make_shared<JsonDocument>();
+        live.object->CopyFrom(*cached, live.object->GetAllocator());
+      }
+    } else {
+      live = api.request({"GET", type->object_path(type->namespaced ? ref.namespace_ : "", ref.name), {}, {}}, {404});
+    }
     if (live.status == 404)
       return {HealthStatus::missing, fmt::format("{} does not exist", ref.display())};
     std::vector<std::shared_ptr<JsonDocument>> pods;
@@ -598,6 +650,36 @@ private:
     return pods;
   }
 
+  //! The object `name` of a collection, from the watch cache or from a LIST cached for a while.
+  std::shared_ptr<const JsonDocument> lookup(ApiClient& api, const ResourceType& type, const std::string& ns, const std::string& name) {
+    if (hub_)
+      return informer(api, type, ns).get(name);
+    const auto& cached = cached_list(api, type, ns);
+    const auto found = cached.find(name);
+    return found == cached.end() ? nullptr : found->second;
+  }
+
+  //! The watch of a collection path, listed and started on first use. Throws what the LIST throws.
+  Informer& informer(ApiClient& api, const ResourceType& type, const std::string& ns) {
+    const std::string key = api.cluster() + " " + type.collection_path(ns);
+    if (const auto found = informers_.find(key); found != informers_.end())
+      return *found->second;
+    RetryPolicy once;
+    once.max_attempts = 1; // the informer backs off itself
+    auto watcher = std::make_unique<ApiClient>(api.cluster(), connect(api.cluster()), make_https_transport(api.endpoint()), once);
+    auto created = std::make_unique<Informer>(api.cluster(), type, ns, std::move(watcher), *hub_, options_.list_page_size);
+    for (const auto& object : created->items())
+      hub_->record({api.cluster(), type.group, type.kind, type.namespaced ? text_at(*object, "metadata.namespace") : "",
+                    text_at(*object, "metadata.name")},
+                   true);
+    hub_->record({api.cluster(), type.group, type.kind, ns, ""}, false); // a new collection is a new revision
+    return *informers_.emplace(key, std::move(created)).first->second;
+  }
+
+  bool watch_failed() const {
+    return std::any_of(informers_.begin(), informers_.end(), [](const auto& entry) { return !entry.second->failure().empty(); });
+  }
+
   const NameIndex& cached_list(ApiClient& api, const ResourceType& type, const std::string& ns) {
     const std::string key = api.cluster() + " " + type.collection_path(ns);
     const auto now = std::chrono::steady_clock::now();
@@ -613,12 +695,24 @@ private:
 
   void remember(ApiClient& api, const ResourceType& type, const std::string& ns, const std::string& name,
                 const std::shared_ptr<JsonDocument>& object) {
+    if (hub_) {
+      if (const auto watched = informers_.find(api.cluster() + " " + type.collection_path(ns)); watched != informers_.end())
+        watched->second->put(name, object);
+      hub_->record({api.cluster(), type.group, type.kind, ns, name}, true);
+      return;
+    }
     const auto entry = lists_.find(api.cluster() + " " + type.collection_path(ns));
     if (entry != lists_.end())
       entry->second.objects[name] = object;
   }
 
   void forget(ApiClient& api, const ResourceType& type, const std::string& ns, const std::string& name) {
+    if (hub_) {
+      if (const auto watched = informers_.find(api.cluster() + " " + type.collection_path(ns)); watched != informers_.end())
+        watched->second->erase(name);
+      hub_->record({api.cluster(), type.group, type.kind, ns, name}, true);
+      return;
+    }
     const auto entry = lists_.find(api.cluster() + " " + type.collection_path(ns));
     if (entry != lists_.end())
       entry->second.objects.erase(name);
@@ -697,6 +791,8 @@ private:
   }
 
   KubeOptions options_;
+  std::unique_ptr<WatchHub> hub_; //!< with options_.watch; outlives informers_
+  std::map<std::string, std::unique_ptr<Informer>> informers_; //!< by "cluster collection-path"
   std::map<std::string, std::unique_ptr<ApiClient>> clients_;
   std::map<std::string, CachedList> lists_; //!< by "cluster collection-path"
   std::map<std::string, std::shared_ptr<const JsonDocument>> cluster_specs_;

@@ -23,12 +23,28 @@ struct HttpResult {
   std::optional<long> retry_after_seconds; //!< from the Retry-After header
 };
 
+//! A response whose body arrives over time (a WATCH): read it line by line as the server sends it.
+class Stream {
+public:
+  virtual ~Stream() = default;
+  //! The HTTP status of the response.
+  virtual int status() const = 0;
+  //! The next line of the body (without its newline); nullopt when the server ended the body or
+  //! the stream was cancelled. Throws TransientError when the connection breaks.
+  virtual std::optional<std::string> read_line() = 0;
+  //! Ends the stream from another thread: a read_line blocked in it returns nullopt.
+  virtual void cancel() = 0;
+};
+
 class Transport {
 public:
   virtual ~Transport() = default;
   //! Sends `call` with `credentials`. Throws TransientError when the server cannot be reached
   //! (refused, reset, timeout) and UserError when TLS fails (untrusted certificate, bad key).
   virtual HttpResult send(const HttpCall& call, const Credentials& credentials) = 0;
+  //! Sends `call` and returns once the response's headers arrived, its body to read as it comes.
+  //! Throws as send does; by default a transport cannot stream (UserError).
+  virtual std::unique_ptr<Stream> open_stream(const HttpCall& call, const Credentials& credentials);
 };
 
 //! An HTTPS (or plain HTTP) client of `endpoint`, trusting its CA (or nothing, when insecure).
