@@ -35,6 +35,15 @@ metadata:
 spec:
   rollout:
     healthTimeout: 30s
+  # The fleet's own health rules, read on the real server's objects.
+  healthChecks:
+    - group: apps
+      kind: Deployment
+      healthy: 'status.readyReplicas >= spec.replicas && status.observedGeneration >= metadata.generation'
+      message: 'status.conditions[?type=Available].message'
+    - kind: ConfigMap
+      degraded: 'data.level == "panic"'
+      message: data.level
 YAML
 cat >"$REPO/clusters/kit/objects.yaml" <<YAML
 apiVersion: v1
@@ -138,4 +147,13 @@ CHECKS=$((CHECKS + 1))
 kill -TERM "$RUN_PID"
 wait "$RUN_PID" 2>/dev/null
 RUN_PID=
+
+# --- The Fleet's health checks decide the health of their kinds: the Deployment by its ready
+# replicas (with the Available condition's message), the ConfigMap degraded by a value.
+run 0 "$MERIDIAN" status --repo "$REPO" --backend kube --kube-config "$WORK/kube.yaml" --state-dir "$WORK/state"
+expect_in "Deployment/meridian-watch/web"
+expect_in "Healthy: Deployment has minimum availability."
+"${KUBECTL[@]}" -n "$NS" patch configmap settings --type merge -p '{"data":{"level":"panic"}}' >/dev/null
+run 0 "$MERIDIAN" status --repo "$REPO" --backend kube --kube-config "$WORK/kube.yaml" --state-dir "$WORK/state"
+expect_in "Degraded: panic"
 done_ok
