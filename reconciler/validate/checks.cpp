@@ -298,6 +298,11 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
       continue;
     const Json& object = *manifest.object;
     if (manifest.is_meridian_kind()) {
+      if (const Json* annotations = find_path(object, "metadata.annotations");
+          annotations != nullptr && find_member(*annotations, cluster_selector_annotation) != nullptr)
+        findings.push_back(finding_at(manifest, kSelectorPointer,
+                                      fmt::format("{} places Kubernetes objects on clusters; a {} is not placed (remove the annotation)",
+                                                  cluster_selector_annotation, manifest.kind)));
       if (manifest.kind != "NodePool")
         continue;
       const Json* spec = find_member(object, "spec");

@@ -102,4 +102,26 @@ expect_in "2 managed objects are no longer in Git (not deleted without --prune):
 run 2 "$MERIDIAN" plan --repo "$REPO" --detailed-exitcode --prune
 expect_in "delete DaemonSet/observability/log-agent (cluster web-hangzhou) [cn-hangzhou]"
 expect_in "delete DaemonSet/observability/log-agent (cluster web-shanghai) [cn-shanghai]"
+
+# A kustomization whose commonAnnotations carry the selector: each built document is placed.
+mkdir -p "$REPO/probes"
+cat >"$REPO/probes/kustomization.yaml" <<'YAML'
+resources: [probe.yaml]
+commonAnnotations:
+  meridian.io/cluster-selector: env=prod
+YAML
+cat >"$REPO/probes/probe.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: probe
+data:
+  cluster: ${cluster.name}
+YAML
+commit "a probe on every production cluster, through Kustomize"
+run 0 "$MERIDIAN" render --repo "$REPO" --path probes
+expect_in 'cluster: ${cluster.name}'
+run 2 "$MERIDIAN" plan --repo "$REPO" --detailed-exitcode
+[[ $(count_in "create ConfigMap/default/probe (cluster ") -eq 3 ]] || fail "expected 3 probes:
+$OUT"
 done_ok

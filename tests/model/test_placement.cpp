@@ -245,6 +245,15 @@ TEST_CASE("a copy that collides with an object of the same identity in its clust
   CHECK(disjoint.empty());
 }
 
+TEST_CASE("Meridian's own kinds are not placed: a selector on one is an error", "[placement]") {
+  std::string clusters = kClusters;
+  clusters.replace(clusters.find("  labels: {tier: core}\n"), 23, "  labels: {tier: core}\n  annotations: {meridian.io/cluster-selector: tier=edge}\n");
+  const auto findings = validate({{"clusters.yaml", clusters}});
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0].format() == "clusters.yaml:27: Cluster/core: metadata.annotations.meridian.io/cluster-selector: meridian.io/cluster-selector "
+                                "places Kubernetes objects on clusters; a Cluster is not placed (remove the annotation)");
+}
+
 TEST_CASE("a Cluster's labels must be labels Kubernetes accepts", "[placement]") {
   std::string clusters = kClusters;
   clusters.replace(clusters.find("{tier: core}"), 12, "{tier: core stuff, \"bad key\": x}");
