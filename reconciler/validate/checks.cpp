@@ -111,9 +111,10 @@ void check_document(const Manifest& manifest, const SchemaSet& schemas, std::vec
 }
 
 // Identity as Kubernetes sees it: the version does not matter, the group does.
-std::string identity_key(const Manifest& manifest) {
-  return fmt::format("{}|{}|{}|{}|{}", manifest.cluster, manifest.group, manifest.kind, manifest.namespace_, manifest.name);
+std::string identity_key(const Manifest& manifest, std::string_view cluster) {
+  return fmt::format("{}|{}|{}|{}|{}", cluster, manifest.group, manifest.kind, manifest.namespace_, manifest.name);
 }
+std::string identity_key(const Manifest& manifest) { return identity_key(manifest, manifest.cluster); }
 
 bool selector_matches(const Json& selector, const Json* labels) {
   auto label = [&](std::string_view key) -> const Json* { return labels == nullptr ? nullptr : find_member(*labels, key); };
@@ -210,9 +211,7 @@ void check_placement(const Manifest& manifest, const std::map<std::string, Clust
     return;
   }
   for (const ClusterFacts* cluster : selected) {
-    Manifest copy_identity = manifest;
-    copy_identity.cluster = cluster->name;
-    if (const auto [existing, inserted] = seen.emplace(identity_key(copy_identity), &manifest); !inserted)
+    if (const auto [existing, inserted] = seen.emplace(identity_key(manifest, cluster->name), &manifest); !inserted)
       findings.push_back(finding_at(manifest, "/metadata/name",
                                     fmt::format("duplicate definition in cluster {} (selected by {}): also defined at {}:{}", cluster->name,
                                                 cluster_selector_annotation, existing->second->file, existing->second->line)));
