@@ -349,20 +349,20 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
       continue;
     }
     // One copy per selected cluster, in cluster name order (then sorted by ref with the rest).
+    const auto placement_finding = [&](std::string message, Severity severity) {
+      state.findings.push_back({manifest.file, manifest.line_of("/metadata/annotations/meridian.io~1cluster-selector"),
+                                manifest.display_name(), "metadata.annotations.meridian.io/cluster-selector", std::move(message), severity});
+    };
     const LabelSelectorParse selector = parse_cluster_selector(manifest);
     if (!selector.selector) {
-      state.findings.push_back({manifest.file, manifest.line_of("/metadata/annotations/meridian.io~1cluster-selector"), manifest.display_name(),
-                                "metadata.annotations.meridian.io/cluster-selector", selector.error});
+      placement_finding(selector.error, Severity::error);
       continue;
     }
     if (facts.empty())
       facts = cluster_facts(set);
     const std::vector<const ClusterFacts*> selected = select_clusters(*selector.selector, facts);
     if (selected.empty())
-      state.findings.push_back({manifest.file, manifest.line_of("/metadata/annotations/meridian.io~1cluster-selector"), manifest.display_name(),
-                                "metadata.annotations.meridian.io/cluster-selector",
-                                selects_no_cluster(*manifest.cluster_selector, facts),
-                                Severity::warning});
+      placement_finding(selects_no_cluster(*manifest.cluster_selector, facts), Severity::warning);
     for (const ClusterFacts* cluster : selected)
       state.objects.push_back(make_object(manifest, state, nullptr, arena, cluster, &state.findings));
   }

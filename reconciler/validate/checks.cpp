@@ -161,7 +161,6 @@ void check_own_fields(const Manifest& manifest, std::vector<Finding>& findings) 
                                               labels != nullptr ? describe_value(*labels) : "{}", manifest.kind)));
 }
 
-
 constexpr std::string_view kSelectorPointer = "/metadata/annotations/meridian.io~1cluster-selector";
 
 // A Cluster's labels are what selectors match: each must be a label Kubernetes would accept.
@@ -205,9 +204,7 @@ void check_placement(const Manifest& manifest, const std::map<std::string, Clust
   }
   const std::vector<const ClusterFacts*> selected = select_clusters(*parsed.selector, clusters);
   if (selected.empty()) {
-    findings.push_back(finding_at(manifest, kSelectorPointer,
-                                  selects_no_cluster(*manifest.cluster_selector, clusters),
-                                  Severity::warning));
+    findings.push_back(finding_at(manifest, kSelectorPointer, selects_no_cluster(*manifest.cluster_selector, clusters), Severity::warning));
     return;
   }
   for (const ClusterFacts* cluster : selected) {
