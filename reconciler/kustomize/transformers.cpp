@@ -4,6 +4,8 @@
 #include "kustomize/internal.h"
 #include "kustomize/patch.h"
 
+#include "base/label_selector.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -248,96 +250,20 @@ bool regex_matches(const std::string& pattern, const std::string& text) {
   }
 }
 
-struct Requirement {
-  std::string key;
-  std::string op; //!< "=", "!=", "in", "notin", "exists", "!exists"
-  std::vector<std::string> values;
-};
-
-std::string trim(std::string_view text) {
-  while (!text.empty() && text.front() == ' ')
-    text.remove_prefix(1);
-  while (!text.empty() && text.back() == ' ')
-    text.remove_suffix(1);
-  return std::string(text);
-}
-
-// A Kubernetes label selector ("a=b,c!=d,e in (f,g),!h,i"); nullopt when malformed.
-std::optional<std::vector<Requirement>> parse_selector(std::string_view text) {
-  std::vector<Requirement> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    // Split on commas outside parentheses.
-    size_t end = start;
-    int depth = 0;
-    while (end < text.size() && !(text[end] == ',' && depth == 0)) {
-      depth += text[end] == '(' ? 1 : text[end] == ')' ? -1 : 0;
-      ++end;
-    }
-    const std::string term = trim(text.substr(start, end - start));
-    start = end + 1;
-    if (term.empty())
+// Whether `labels` (metadata.labels or annotations) satisfy `selector`; non-string values compare as
+// the YAML scalar they were written as.
+bool selector_matches(const LabelSelector& selector, const Json* labels) {
+  return selector.matches([&](std::string_view key) -> std::optional<std::string> {
+    const Json* value = labels == nullptr ? nullptr : find_member(*labels, key);
+    if (value == nullptr)
       return std::nullopt;
-    Requirement requirement;
-    const size_t paren = term.find('(');
-    const size_t space = term.find(' ');
-    if (paren != std::string::npos && space != std::string::npos) {
-      requirement.key = term.substr(0, space);
-      const std::string op = trim(std::string_view(term).substr(space, paren - space));
-      if (op != "in" && op != "notin")
-        return std::nullopt;
-      requirement.op = op;
-      if (term.back() != ')')
-        return std::nullopt;
-      std::string_view list = std::string_view(term).substr(paren + 1, term.size() - paren - 2);
-      size_t item_start = 0;
-      while (item_start <= list.size()) {
-        const size_t comma = list.find(',', item_start);
-        requirement.values.push_back(trim(list.substr(item_start, comma == std::string_view::npos ? std::string_view::npos : comma - item_start)));
-        if (comma == std::string_view::npos)
-          break;
-        item_start = comma + 1;
-      }
-    } else if (const size_t not_equal = term.find("!="); not_equal != std::string::npos) {
-      requirement = {trim(term.substr(0, not_equal)), "!=", {trim(term.substr(not_equal + 2))}};
-    } else if (const size_t equal = term.find('='); equal != std::string::npos) {
-      const size_t value_start = term.size() > equal + 1 && term[equal + 1] == '=' ? equal + 2 : equal + 1;
-      requirement = {trim(term.substr(0, equal)), "=", {trim(term.substr(value_start))}};
-    } else if (term.front() == '!') {
-      requirement = {trim(term.substr(1)), "!exists", {}};
-    } else {
-      requirement = {term, "exists", {}};
-    }
-    const auto label_key_char = [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '/';
-    };
-    if (requirement.key.empty() || !std::all_of(requirement.key.begin(), requirement.key.end(), label_key_char))
-      return std::nullopt;
-    out.push_back(std::move(requirement));
-  }
-  return out;
-}
-
-bool selector_matches(const std::vector<Requirement>& requirements, const Json* labels) {
-  for (const Requirement& requirement : requirements) {
-    const Json* value = labels == nullptr ? nullptr : find_member(*labels, requirement.key);
-    const std::string text = value == nullptr ? std::string() : scalar_text(*value);
-    const bool in = value != nullptr && std::find(requirement.values.begin(), requirement.values.end(), text) != requirement.values.end();
-    if (requirement.op == "exists" && value == nullptr)
-      return false;
-    if (requirement.op == "!exists" && value != nullptr)
-      return false;
-    if ((requirement.op == "=" || requirement.op == "in") && !in)
-      return false;
-    if ((requirement.op == "!=" || requirement.op == "notin") && in)
-      return false;
-  }
-  return true;
+    return scalar_text(*value);
+  });
 }
 
 struct Selector {
   std::string group, version, kind, name, namespace_, label_selector, annotation_selector;
-  std::vector<Requirement> labels, annotations;
+  LabelSelector labels, annotations;
 };
 
 Selector read_selector(const Kustomization& kustomization, const Json& value, const std::string& pointer) {
@@ -362,10 +288,10 @@ Selector read_selector(const Kustomization& kustomization, const Json& value, co
                                                   std::tuple{selector.annotation_selector, &selector.annotations, "annotationSelector"}}) {
     if (text.empty())
       continue;
-    auto parsed = parse_selector(text);
-    if (!parsed)
-      throw kustomization.error(pointer + "/" + field, fmt::format("\"{}\": not a label selector (key=value, key!=value, key in (a,b), !key)", text));
-    *requirements = std::move(*parsed);
+    LabelSelectorParse parsed = parse_label_selector(text);
+    if (!parsed.selector)
+      throw kustomization.error(pointer + "/" + field, fmt::format("\"{}\": not a label selector: {}", text, parsed.error));
+    *requirements = std::move(*parsed.selector);
   }
   return selector;
 }

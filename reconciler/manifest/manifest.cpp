@@ -163,6 +163,8 @@ void read_identity(Manifest& manifest, std::string_view root) {
   if (manifest.is_meridian_kind())
     return;
   if (const Json* annotation = find_path(object, "metadata.annotations"); annotation != nullptr) {
+    if (const Json* selector = find_member(*annotation, cluster_selector_annotation); selector != nullptr && selector->IsString())
+      manifest.cluster_selector = std::string(selector->GetString(), selector->GetStringLength());
     const std::string_view cluster = string_member(*annotation, cluster_annotation);
     if (!cluster.empty()) {
       manifest.cluster = std::string(cluster);
@@ -530,7 +532,8 @@ std::pair<size_t, size_t> documents_of(const ManifestSet& set, std::string_view 
 
 bool same_identity(const Manifest& a, const Manifest& b) {
   return a.object->IsObject() == b.object->IsObject() && a.api_version == b.api_version && a.group == b.group && a.kind == b.kind &&
-         a.name == b.name && a.namespace_ == b.namespace_ && a.cluster == b.cluster && a.cluster_from_path == b.cluster_from_path;
+         a.name == b.name && a.namespace_ == b.namespace_ && a.cluster == b.cluster && a.cluster_from_path == b.cluster_from_path &&
+         a.cluster_selector == b.cluster_selector;
 }
 
 } // namespace

@@ -43,6 +43,9 @@ struct Manifest {
   std::string namespace_;
   std::string cluster;     //!< target cluster of a Kubernetes object; "" for Meridian's own kinds
   bool cluster_from_path = false;
+  //! `meridian.io/cluster-selector` of a Kubernetes object, as written: it targets every Cluster
+  //! whose labels match (manifest/placement.h). nullopt without the annotation.
+  std::optional<std::string> cluster_selector;
   //! The kustomization file whose build produced this document ("" for a plain file's document).
   //! `file` and `line` are then those of the resource it was built from (or of the generator).
   std::string kustomization;
@@ -144,7 +147,7 @@ struct ManifestEdit {
 
 //! What `commit` changes in `set` (loaded from the same repository and path, documents not
 //! released, no findings), when every changed file keeps its documents in number, order and
-//! identity (apiVersion, kind, name, namespace, cluster), files without documents come and go, and
+//! identity (apiVersion, kind, name, namespace, cluster, cluster selector), files without documents come and go, and
 //! Meridian's own kinds (Fleet, Cluster, NodePool) change only in comments and layout: their content
 //! shapes other objects. nullopt otherwise: load_manifests then. Compares the two commits' trees
 //! (unchanged folders are skipped) and parses only the changed files, so it costs what changed, not
@@ -167,5 +170,7 @@ ManifestSet manifests_from_texts(const std::vector<std::pair<std::string, std::s
 std::pair<std::string, std::string> split_api_version(std::string_view api_version);
 
 inline constexpr std::string_view cluster_annotation = "meridian.io/cluster";
+//! Targets the Clusters whose labels match, instead of one by name (manifest/placement.h).
+inline constexpr std::string_view cluster_selector_annotation = "meridian.io/cluster-selector";
 
 } // namespace meridian

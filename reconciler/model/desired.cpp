@@ -1,6 +1,7 @@
 #include "model/desired.h"
 
 #include "base/duration.h"
+#include "manifest/placement.h"
 
 #include <fmt/format.h>
 
@@ -202,20 +203,31 @@ uint64_t new_content_id() {
 // When `previous` (an earlier state of the same owner) has this object made from the same parse,
 // its body is shared: the body is a function of the manifest document and the owner (the
 // ManifestCache hands out the same parse for the same blob), and bodies are never changed once built.
-DesiredObject make_object(const Manifest& manifest, const DesiredState& state, const DesiredState* previous, JsonArena& arena) {
+// With `placed_on`, the copy for that cluster of an object placed by a cluster selector: its body
+// also depends on the cluster's facts (its variables), so it is never shared; a variable that
+// cannot be substituted is a finding (validation reports it first).
+DesiredObject make_object(const Manifest& manifest, const DesiredState& state, const DesiredState* previous, JsonArena& arena,
+                          const ClusterFacts* placed_on = nullptr, std::vector<Finding>* findings = nullptr) {
   DesiredObject object;
   object.manifest = &manifest;
-  object.ref = {manifest.cluster, manifest.group, manifest.kind, manifest.namespace_, manifest.name};
+  object.placed = placed_on != nullptr;
+  const std::string& target = placed_on != nullptr ? placed_on->name : manifest.cluster;
+  object.ref = {target, manifest.group, manifest.kind, manifest.namespace_, manifest.name};
   if (!manifest.is_meridian_kind() && object.ref.namespace_.empty() && is_namespaced_kind(manifest.group, manifest.kind))
     object.ref.namespace_ = "default";
   object.tier = kind_tier(manifest.group, manifest.kind);
-  const DesiredObject* before = previous != nullptr ? previous->find(object.ref) : nullptr;
-  const bool reused = before != nullptr && before->manifest != nullptr && before->manifest->object == manifest.object &&
+  const DesiredObject* before = previous != nullptr && !object.placed ? previous->find(object.ref) : nullptr;
+  const bool reused = before != nullptr && !before->placed && before->manifest != nullptr && before->manifest->object == manifest.object &&
                      previous->fleet.force_conflicts == state.fleet.force_conflicts;
   if (reused)
     object.body = before->body;
   else
     object.body = arena.copy(*manifest.object);
+  if (placed_on != nullptr)
+    for (SubstitutionError& error : substitute_cluster_variables(*object.body, object.body->GetAllocator(), *placed_on))
+      if (findings != nullptr)
+        findings->push_back({manifest.file, manifest.line_of(error.pointer), manifest.display_name(), pointer_to_field(error.pointer),
+                             std::move(error.message)});
   if (!reused) {
     set_annotation(*object.body, managed_by_annotation, state.owner);
     if (!manifest.is_meridian_kind()) { // see kOwnerLabel in backend/backend.h
@@ -239,11 +251,11 @@ DesiredObject make_object(const Manifest& manifest, const DesiredState& state, c
       object.depends_on.push_back({"", "meridian.io", "Cluster", "", std::string(string_member(*spec, "cluster"))});
     return object;
   }
-  const auto cluster = state.clusters.find(manifest.cluster);
+  const auto cluster = state.clusters.find(object.ref.cluster);
   object.region = cluster != state.clusters.end() ? cluster->second.region : "";
-  object.depends_on.push_back({"", "meridian.io", "Cluster", "", manifest.cluster});
+  object.depends_on.push_back({"", "meridian.io", "Cluster", "", object.ref.cluster});
   if (!object.ref.namespace_.empty())
-    object.depends_on.push_back({manifest.cluster, "", "Namespace", "", object.ref.namespace_});
+    object.depends_on.push_back({object.ref.cluster, "", "Namespace", "", object.ref.namespace_});
   if (manifest.kind == "DaemonSet") {
     const Json* annotations = find_path(*object.body, "metadata.annotations");
     const std::string_view mode = annotations != nullptr ? string_member(*annotations, rollout_annotation) : "";
@@ -351,9 +363,32 @@ DesiredState build_desired_state(const ManifestSet& set, std::string owner, cons
   }
   state.objects.reserve(set.manifests.size());
   const DesiredState* earlier = previous != nullptr && previous->owner == state.owner ? previous : nullptr;
-  for (const Manifest& manifest : set.manifests)
-    if (manifest.object->IsObject() && manifest.kind != "Fleet")
+  std::map<std::string, ClusterFacts> facts; // read once, when a selector needs them
+  for (const Manifest& manifest : set.manifests) {
+    if (!manifest.object->IsObject() || manifest.kind == "Fleet")
+      continue;
+    if (!manifest.cluster_selector) {
       state.objects.push_back(make_object(manifest, state, earlier, arena));
+      continue;
+    }
+    // One copy per selected cluster, in cluster name order (then sorted by ref with the rest).
+    const auto placement_finding = [&](std::string message, Severity severity) {
+      state.findings.push_back({manifest.file, manifest.line_of("/metadata/annotations/meridian.io~1cluster-selector"),
+                                manifest.display_name(), "metadata.annotations.meridian.io/cluster-selector", std::move(message), severity});
+    };
+    const LabelSelectorParse selector = parse_cluster_selector(manifest);
+    if (!selector.selector) {
+      placement_finding(selector.error, Severity::error);
+      continue;
+    }
+    if (facts.empty())
+      facts = cluster_facts(set);
+    const std::vector<const ClusterFacts*> selected = select_clusters(*selector.selector, facts);
+    if (selected.empty())
+      placement_finding(selects_no_cluster(*manifest.cluster_selector, facts), Severity::warning);
+    for (const ClusterFacts* cluster : selected)
+      state.objects.push_back(make_object(manifest, state, nullptr, arena, cluster, &state.findings));
+  }
   std::sort(state.objects.begin(), state.objects.end(), [](const DesiredObject& a, const DesiredObject& b) { return a.ref < b.ref; });
   state.index.reserve(state.objects.size());
   for (size_t position = 0; position < state.objects.size(); ++position)
@@ -408,6 +443,10 @@ std::optional<DesiredEdit> prepare_desired_edit(const DesiredState& state, const
     const Manifest& manifest = document.manifest;
     if (document.same || !manifest.object->IsObject() || manifest.kind == "Fleet")
       continue; // the same content: the object stays as it is (and Fleets are settings, not objects)
+    // An object placed by a cluster selector is several objects whose bodies depend on their
+    // clusters: an edit of one is built in full (which places and substitutes it again).
+    if (manifest.cluster_selector || set.manifests[document.index].cluster_selector)
+      return std::nullopt;
     DesiredObject object = make_object(manifest, state, nullptr, arena);
     const auto position = state.index.find(object.ref);
     if (position == state.index.end())

@@ -56,6 +56,10 @@ struct DesiredObject {
   std::vector<ObjectRef> depends_on;  //!< implicit and `meridian.io/depends-on` edges, sorted
   std::vector<size_t> depends_on_index; //!< positions of `depends_on` in DesiredState::objects
   RegionRollout region_rollout = RegionRollout::none;
+  //! One of the copies a `meridian.io/cluster-selector` makes (ref.cluster is the selected
+  //! cluster): its body is the manifest's with that cluster's `${cluster.*}` values, so it is not
+  //! a function of the manifest's parse alone (nothing may reuse it by the parse).
+  bool placed = false;
 };
 
 struct ClusterInfo {
@@ -72,7 +76,8 @@ struct DesiredState {
   FleetSettings fleet;
   std::map<std::string, ClusterInfo> clusters;
   std::vector<DesiredObject> objects;         //!< sorted by ref
-  std::vector<Finding> findings;              //!< dependency problems (unknown depends-on, cycles)
+  std::vector<Finding> findings;              //!< dependency problems (unknown depends-on, cycles), and placement:
+                                              //!< a selector that selects no cluster (a warning)
 
   //! Names this content: unique per build_desired_state call in the process, kept by a move and by
   //! rebase_desired_state. Two states with the same id have the same objects, bodies and settings

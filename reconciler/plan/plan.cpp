@@ -398,7 +398,7 @@ void add_deletions(Plan& plan, Backend& backend, const std::vector<LiveFacts>& l
   std::vector<std::string> extra;
   size_t cascaded = 0;
   for (const LiveFacts* leftover : leftovers) {
-    extra.push_back(leftover->ref.display());
+    extra.push_back(leftover->ref.cluster.empty() ? leftover->ref.display() : fmt::format("{} (cluster {})", leftover->ref.display(), leftover->ref.cluster));
     if (leftover->prune_disabled) {
       plan.warnings.push_back(fmt::format("{} is no longer in Git but has {}: disabled; not deleting it", leftover->ref.display(), prune_annotation));
       continue;
@@ -571,14 +571,33 @@ public:
   }
 
   Plan make() {
-    if (std::optional<Plan> again = same_content())
-      return std::move(*again);
-    if (std::optional<Plan> patched = patch())
-      return std::move(*patched);
-    return walk();
+    Plan plan = [&] {
+      if (std::optional<Plan> again = same_content())
+        return std::move(*again);
+      if (std::optional<Plan> patched = patch())
+        return std::move(*patched);
+      return walk();
+    }();
+    add_desired_warnings(plan);
+    return plan;
   }
 
 private:
+  // The desired state's own warnings (a cluster selector that selects no cluster) lead the plan's.
+  void add_desired_warnings(Plan& plan) const {
+    std::vector<std::string> warnings;
+    for (const Finding& finding : desired_.findings)
+      if (finding.severity == Severity::warning) {
+        Finding shown = finding;
+        shown.severity = Severity::error; // the Warnings section says what it is
+        warnings.push_back(shown.format_raw());
+      }
+    std::erase_if(warnings, [&](const std::string& warning) {
+      return std::find(plan.warnings.begin(), plan.warnings.end(), warning) != plan.warnings.end();
+    });
+    plan.warnings.insert(plan.warnings.begin(), warnings.begin(), warnings.end());
+  }
+
   std::string inputs_of(const std::string& key, uint64_t content) const {
     return fmt::format("{}\n{}\nprune={} mass={}", key, content, options_.prune, options_.allow_mass_prune);
   }
@@ -743,7 +762,7 @@ private:
       mark_region_rollout(change, desired_.fleet, backend_);
       change.wave = patched.changes[at[position]].wave;
       patched.changes[at[position]] = std::move(change);
-      if (object.manifest != nullptr && object.manifest->object != nullptr)
+      if (object.manifest != nullptr && object.manifest->object != nullptr && !object.placed)
         memo.entries[object.ref] = {object.manifest->object, object.manifest->blob, patched.changes[at[position]].action,
                                     patched.changes[at[position]].fields, {}, patched.changes[at[position]].note,
                                     patched.changes[at[position]].error};
@@ -864,7 +883,7 @@ private:
         if (changed_ && changed_->count(object.ref) != 0)
           continue;
         const auto entry = memo_->entries.find(object.ref);
-        if (entry == memo_->entries.end() || object.manifest == nullptr || object.manifest->object == nullptr ||
+        if (entry == memo_->entries.end() || object.placed || object.manifest == nullptr || object.manifest->object == nullptr ||
             entry->second.source != object.manifest->object || (changed_ && entry->second.action != Action::unchanged))
           continue;
         PlannedChange change;
@@ -910,6 +929,8 @@ private:
         const PlannedChange& change = *planned[index];
         if (change.desired->manifest == nullptr || change.desired->manifest->object == nullptr)
           continue; // no parse to recognise it by (released documents)
+        if (change.desired->placed)
+          continue; // its body depends on its cluster's labels too, not on the parse alone
         memo.entries[change.ref] = {change.desired->manifest->object, change.desired->manifest->blob, change.action, change.fields,
                                     object_warnings[index], change.note, change.error};
       }

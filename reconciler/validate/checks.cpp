@@ -2,6 +2,8 @@
 
 #include "base/error.h"
 #include "base/json_expression.h"
+#include "base/label_selector.h"
+#include "manifest/placement.h"
 
 #include <fmt/format.h>
 
@@ -149,9 +151,10 @@ void check_document(const Manifest& manifest, const SchemaSet& schemas, std::vec
 }
 
 // Identity as Kubernetes sees it: the version does not matter, the group does.
-std::string identity_key(const Manifest& manifest) {
-  return fmt::format("{}|{}|{}|{}|{}", manifest.cluster, manifest.group, manifest.kind, manifest.namespace_, manifest.name);
+std::string identity_key(const Manifest& manifest, std::string_view cluster) {
+  return fmt::format("{}|{}|{}|{}|{}", cluster, manifest.group, manifest.kind, manifest.namespace_, manifest.name);
 }
+std::string identity_key(const Manifest& manifest) { return identity_key(manifest, manifest.cluster); }
 
 bool selector_matches(const Json& selector, const Json* labels) {
   auto label = [&](std::string_view key) -> const Json* { return labels == nullptr ? nullptr : find_member(*labels, key); };
@@ -196,6 +199,62 @@ void check_own_fields(const Manifest& manifest, std::vector<Finding>& findings) 
     findings.push_back(finding_at(manifest, "/spec/selector",
                                   fmt::format("does not match spec.template.metadata.labels (labels {}); {} would own no pods",
                                               labels != nullptr ? describe_value(*labels) : "{}", manifest.kind)));
+}
+
+constexpr std::string_view kSelectorPointer = "/metadata/annotations/meridian.io~1cluster-selector";
+
+// A Cluster's labels are what selectors match: each must be a label Kubernetes would accept.
+void check_cluster_labels(const Manifest& manifest, std::vector<Finding>& findings) {
+  const Json* labels = find_path(*manifest.object, "metadata.labels");
+  if (labels == nullptr || !labels->IsObject())
+    return;
+  for (const auto& label : labels->GetObject()) {
+    const std::string_view key = view(label.name);
+    const std::string pointer = "/metadata/labels/" + escape_pointer_token(key);
+    if (std::string error = label_key_error(key); !error.empty())
+      findings.push_back(finding_at(manifest, pointer, std::move(error)));
+    else if (label.value.IsString())
+      if (std::string value_error = label_value_error(view(label.value)); !value_error.empty())
+        findings.push_back(finding_at(manifest, pointer, std::move(value_error)));
+  }
+}
+
+// An object placed by `meridian.io/cluster-selector`: one target only, a selector that parses, the
+// clusters it selects (none is a warning), each copy's identity unique, and its variables
+// substitutable for every selected cluster.
+void check_placement(const Manifest& manifest, const std::map<std::string, ClusterFacts>& clusters,
+                     std::map<std::string, const Manifest*>& seen, std::vector<Finding>& findings) {
+  if (!manifest.cluster.empty()) {
+    findings.push_back(finding_at(manifest, kSelectorPointer,
+                                  manifest.cluster_from_path
+                                      ? fmt::format("the file lies under clusters/{}/, which targets cluster {}: an object targets one "
+                                                    "cluster by name or clusters by label, not both (move it out of clusters/ or drop the "
+                                                    "selector)",
+                                                    manifest.cluster, manifest.cluster)
+                                      : fmt::format("{} is set too (\"{}\"): an object targets one cluster by name or clusters by label, "
+                                                    "not both",
+                                                    cluster_annotation, manifest.cluster)));
+    return;
+  }
+  const LabelSelectorParse parsed = parse_cluster_selector(manifest);
+  if (!parsed.selector) {
+    findings.push_back(finding_at(manifest, kSelectorPointer,
+                                  fmt::format("\"{}\": not a label selector: {}", *manifest.cluster_selector, parsed.error)));
+    return;
+  }
+  const std::vector<const ClusterFacts*> selected = select_clusters(*parsed.selector, clusters);
+  if (selected.empty()) {
+    findings.push_back(finding_at(manifest, kSelectorPointer, selects_no_cluster(*manifest.cluster_selector, clusters), Severity::warning));
+    return;
+  }
+  for (const ClusterFacts* cluster : selected) {
+    if (const auto [existing, inserted] = seen.emplace(identity_key(manifest, cluster->name), &manifest); !inserted)
+      findings.push_back(finding_at(manifest, "/metadata/name",
+                                    fmt::format("duplicate definition in cluster {} (selected by {}): also defined at {}:{}", cluster->name,
+                                                cluster_selector_annotation, existing->second->file, existing->second->line)));
+    for (SubstitutionError& error : check_cluster_variables(*manifest.object, *cluster))
+      findings.push_back(finding_at(manifest, error.pointer, std::move(error.message)));
+  }
 }
 
 } // namespace
@@ -250,12 +309,16 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
     }
     if (!manifest.object->IsObject() || manifest.kind.empty() || manifest.name.empty())
       continue;
+    if (manifest.cluster_selector)
+      continue; // its copies' identities are checked once the clusters are known (check_placement)
     const auto [existing, inserted] = seen.emplace(identity_key(manifest), &manifest);
     if (!inserted)
       findings.push_back(finding_at(manifest, "/metadata/name",
                                     fmt::format("duplicate definition: also defined at {}:{}", existing->second->file, existing->second->line)));
-    if (manifest.is_meridian_kind() && manifest.kind == "Cluster")
+    if (manifest.is_meridian_kind() && manifest.kind == "Cluster") {
       clusters.emplace(manifest.name, &manifest);
+      check_cluster_labels(manifest, findings);
+    }
     if (manifest.is_meridian_kind() && manifest.kind == "Fleet") {
       if (fleet != nullptr)
         findings.push_back(finding_at(manifest, "", fmt::format("a second Fleet: a repository holds at most one (the first is at {}:{})",
@@ -265,11 +328,17 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
     }
   }
 
+  std::map<std::string, ClusterFacts> facts; // read once, when a selector needs them
   for (const Manifest& manifest : set.manifests) {
     if (!manifest.object->IsObject() || manifest.kind.empty() || manifest.api_version.empty())
       continue;
     const Json& object = *manifest.object;
     if (manifest.is_meridian_kind()) {
+      if (const Json* annotations = find_path(object, "metadata.annotations");
+          annotations != nullptr && find_member(*annotations, cluster_selector_annotation) != nullptr)
+        findings.push_back(finding_at(manifest, kSelectorPointer,
+                                      fmt::format("{} places Kubernetes objects on clusters; a {} is not placed (remove the annotation)",
+                                                  cluster_selector_annotation, manifest.kind)));
       if (manifest.kind != "NodePool")
         continue;
       const Json* spec = find_member(object, "spec");
@@ -288,11 +357,16 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
                                       fmt::format("{} is a Serverless cluster, which has no node pools (its pods run on virtual nodes)", cluster_name)));
       continue;
     }
-    // A Kubernetes object: it must name a cluster the repository defines.
-    if (manifest.cluster.empty()) {
+    // A Kubernetes object: it must name a cluster the repository defines, or select clusters by label.
+    if (manifest.cluster_selector) {
+      if (facts.empty() && !clusters.empty())
+        facts = cluster_facts(set);
+      check_placement(manifest, facts, seen, findings);
+    } else if (manifest.cluster.empty()) {
       findings.push_back(finding_at(manifest, "/metadata",
-                                    fmt::format("no target cluster: add the annotation {}: <cluster> or keep the file under clusters/<cluster>/",
-                                                cluster_annotation)));
+                                    fmt::format("no target cluster: add the annotation {}: <cluster> or {}: <label selector>, or keep "
+                                                "the file under clusters/<cluster>/",
+                                                cluster_annotation, cluster_selector_annotation)));
     } else if (clusters.count(manifest.cluster) == 0) {
       const std::string pointer = manifest.cluster_from_path ? "" : "/metadata/annotations/meridian.io~1cluster";
       findings.push_back(finding_at(manifest, pointer,

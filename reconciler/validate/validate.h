@@ -2,7 +2,7 @@
 //
 // Two passes: each document against the JSON Schema of its kind (schemas/, embedded at build
 // time), then the checks that need the whole repository (duplicates, references between objects,
-// target clusters, at most one Fleet). Findings come back sorted, so output is deterministic.
+// target clusters and cluster selectors, at most one Fleet). Findings come back sorted, so output is deterministic.
 #pragma once
 
 #include "base/finding.h"

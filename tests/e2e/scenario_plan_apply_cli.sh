@@ -167,7 +167,7 @@ configmap settings v2 >"$REPO/clusters/hz/config.yaml"
 commit "drop limits and extra"
 # Without --prune: reported, not deleted.
 run 0 "$MERIDIAN" plan --repo "$REPO" --detailed-exitcode
-expect_in "2 managed objects are no longer in Git (not deleted without --prune): ConfigMap/default/extra, ConfigMap/default/limits"
+expect_in "2 managed objects are no longer in Git (not deleted without --prune): ConfigMap/default/extra (cluster hz), ConfigMap/default/limits (cluster hz)"
 expect_not_in "unmanaged"
 # With --prune: extra goes; limits (prune: disabled) and the unmanaged ConfigMap stay.
 run 2 "$MERIDIAN" plan --repo "$REPO" --prune --detailed-exitcode

@@ -51,12 +51,13 @@ TEST_CASE("meridian render on the example fleet: overlays built, plain files as 
   const ProcessResult whole = run_meridian({"render", "--repo", (dir / "repo").string()}, dir.path());
   INFO(whole.err);
   REQUIRE(whole.status == 0);
-  // Fleet, two Clusters, two NodePools, and per overlay Namespace, Deployment, Service, ConfigMap.
+  // Fleet, three Clusters, three NodePools, per overlay Namespace, Deployment, Service, ConfigMap, and
+  // agents/: a Namespace and a DaemonSet placed by cluster selectors (render prints them once, as written).
   CHECK(std::count(whole.out.begin(), whole.out.end(), '\n') > 100);
   size_t documents = 1;
   for (size_t at = whole.out.find("\n---\n"); at != std::string::npos; at = whole.out.find("\n---\n", at + 1))
     ++documents;
-  CHECK(documents == 13);
+  CHECK(documents == 17);
   const ProcessResult overlay = run_meridian({"render", "--repo", (dir / "repo").string(), "--path", "overlays/cn-hangzhou"}, dir.path());
   REQUIRE(overlay.status == 0);
   CHECK(overlay.out.find("image: nginx:1.27\n") != std::string::npos);

@@ -523,3 +523,45 @@ TEST_CASE("a log line is one line and carries no control characters", "[loop][lo
   CHECK(text.find("Host \"\\x1b[2Jevil\" second line\\x9b\n") != std::string::npos);
   CHECK(std::count(text.begin(), text.end(), '\n') == 1);
 }
+
+TEST_CASE("objects placed by a cluster selector: an edit of one, or of a Cluster's labels, is loaded in full", "[loop][placement]") {
+  LoopFixture fixture(false);
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  const fs::path clusters_file = fixture.repo / "clusters.yaml";
+  const std::string clusters = read_text(clusters_file);
+  write_file(clusters_file, replaced(clusters, "  name: edge-central\n", "  name: edge-central\n  labels: {tier: edge}\n"));
+  const std::string probe_text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe\n  namespace: security\n  annotations:\n"
+                                 "    meridian.io/cluster-selector: tier=edge\ndata:\n  cluster: \"${cluster.name} v1\"\n";
+  write_file(fixture.repo / "agents/probe.yaml", probe_text);
+  commit_all(fixture.repo, "a probe on every edge cluster");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::webhook) == "succeeded");
+  const ObjectRef probe{"edge-central", "", "ConfigMap", "security", "probe"};
+  auto live = fixture.simulator.get(probe);
+  REQUIRE(live != nullptr);
+  CHECK(contains(write_compact(*live), "\"cluster\":\"edge-central v1\""));
+
+  // An edit of the selected object's body: built in full (placed and substituted again), applied.
+  write_file(fixture.repo / "agents/probe.yaml", replaced(probe_text, " v1\"", " v2\""));
+  commit_all(fixture.repo, "probe v2");
+  const auto [edit_result, edit_log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(edit_log);
+  CHECK(edit_result == "succeeded");
+  CHECK_FALSE(contains(edit_log, "edited in"));
+  live = fixture.simulator.get(probe);
+  REQUIRE(live != nullptr);
+  CHECK(contains(write_compact(*live), "\"cluster\":\"edge-central v2\""));
+
+  // The cluster's labels change: the selector no longer selects it, and its copy leaves Git.
+  write_file(clusters_file, replaced(clusters, "  name: edge-central\n", "  name: edge-central\n  labels: {tier: core}\n"));
+  commit_all(fixture.repo, "edge-central is a core cluster");
+  const auto [relabel_result, relabel_log] = reconcile_logged(fixture, TriggerKind::webhook);
+  INFO(relabel_log);
+  CHECK(relabel_result == "succeeded");
+  CHECK_FALSE(contains(relabel_log, "edited in"));
+  for (const std::string& line : object_lines(fixture.board.snapshot()))
+    CHECK_FALSE(contains(line, "probe"));
+  // Without prune it is left in place, and the plan says so.
+  CHECK(contains(fixture.board.plan(), "1 managed object is no longer in Git (not deleted without --prune): ConfigMap/security/probe "
+                                       "(cluster edge-central)"));
+  CHECK(fixture.simulator.get(probe) != nullptr);
+}

@@ -155,7 +155,7 @@ TEST_CASE("changes since: drift made in this process shows in the memo plan as i
     check_read_only_written(fleet, revision);
     CHECK_FALSE(plan.has_changes());
     CHECK(plan.warnings ==
-          std::vector<std::string>{"1 managed object is no longer in Git (not deleted without --prune): ConfigMap/default/stray"});
+          std::vector<std::string>{"1 managed object is no longer in Git (not deleted without --prune): ConfigMap/default/stray (cluster hz)"});
     check_same_as_fresh(fleet, commit, plan);
     PlanOptions prune;
     prune.prune = true;
@@ -228,7 +228,7 @@ TEST_CASE("changes since: an apply that creates and one that prunes leave the pr
   const Plan plan = fleet.plan_with_memo(after);
   REQUIRE(changes_of(plan) == std::vector<std::string>{"create ConfigMap/default/added"});
   const std::vector<std::string> warning = {
-      "1 managed object is no longer in Git (not deleted without --prune): ConfigMap/default/extra"};
+      "1 managed object is no longer in Git (not deleted without --prune): ConfigMap/default/extra (cluster hz)"};
   CHECK(plan.warnings == warning);
   std::string revision = fleet.revision();
   fleet.apply_ok(after, plan);

@@ -243,7 +243,7 @@ TEST_CASE("plan memo: an object removed from Git is warned about or pruned as wi
   CHECK(fleet.counting.count("get") == 0);
   CHECK_FALSE(warned.has_changes());
   CHECK(warned.warnings ==
-        std::vector<std::string>{"1 managed object is no longer in Git (not deleted without --prune): ConfigMap/default/extra"});
+        std::vector<std::string>{"1 managed object is no longer in Git (not deleted without --prune): ConfigMap/default/extra (cluster hz)"});
   check_same_as_fresh(fleet, after, warned);
 
   PlanOptions prune;

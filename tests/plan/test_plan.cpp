@@ -229,7 +229,7 @@ TEST_CASE("prune deletes only this repository's objects that Git no longer has",
     CHECK(plan.warnings ==
           std::vector<std::string>{"ConfigMap/default/keep is no longer in Git but has meridian.io/prune: disabled; not deleting it",
                                    "2 managed objects are no longer in Git (not deleted without --prune): "
-                                   "ConfigMap/default/keep, ConfigMap/default/two"});
+                                   "ConfigMap/default/keep (cluster idc-hybrid), ConfigMap/default/two (cluster idc-hybrid)"});
   }
   SECTION("with --prune: Meridian's objects go, foreign ones and prune: disabled stay") {
     files["clusters/idc-hybrid/config.yaml"] = configmap_yaml("one");
