@@ -19,7 +19,6 @@ namespace {
 
 namespace http = web::http;
 
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
 
 //! An OpenSSL memory BIO over a string, freed when it goes out of scope.
 struct BioDeleter {
@@ -59,7 +58,7 @@ bool mentions(std::string text, std::initializer_list<std::string_view> words) {
 
 class HttpsTransport final : public Transport {
 public:
-  explicit HttpsTransport(Endpoint endpoint) : endpoint_(std::move(endpoint)) {
+  HttpsTransport(Endpoint endpoint, std::chrono::seconds timeout) : endpoint_(std::move(endpoint)), timeout_(timeout) {
     if (!endpoint_.ca_pem.empty() && read_certificates(endpoint_.ca_pem).empty())
       throw UserError(fmt::format("{}: certificate-authority: no PEM certificate in it", endpoint_.origin));
   }
@@ -118,7 +117,7 @@ private:
     client_certificate_ = credentials.client_certificate_pem;
     client_key_ = credentials.client_key_pem;
     http::client::http_client_config config;
-    config.set_timeout(kRequestTimeout);
+    config.set_timeout(timeout_);
     config.set_validate_certificates(!endpoint_.insecure);
     const std::string ca = endpoint_.ca_pem;
     const std::string certificate = client_certificate_;
@@ -141,6 +140,7 @@ private:
   }
 
   Endpoint endpoint_;
+  std::chrono::seconds timeout_;
   std::string client_certificate_;
   std::string client_key_;
   std::unique_ptr<http::client::http_client> client_;
@@ -148,6 +148,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Transport> make_https_transport(const Endpoint& endpoint) { return std::make_unique<HttpsTransport>(endpoint); }
+std::unique_ptr<Transport> make_https_transport(const Endpoint& endpoint, std::chrono::seconds timeout) {
+  return std::make_unique<HttpsTransport>(endpoint, timeout);
+}
 
 } // namespace meridian::kube
