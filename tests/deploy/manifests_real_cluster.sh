@@ -80,6 +80,25 @@ git -C "$APPS" add -A && git -C "$APPS" -c user.name=t -c user.email=t@example.c
 SAM() { "$MERIDIAN" "$@" --backend kube --kube-config "$WORK/sa.yaml" --state-dir "$WORK/sa-state"; }
 run 0 SAM apply --repo "$APPS" --auto-approve
 run 0 SAM plan --repo "$APPS" --detailed-exitcode
+# The replicas' leader election with the service account's token: the Role lets it create the
+# Lease `meridian` in meridian-system, renew it and release it.
+run 0 SAM run --repo "$APPS" --once --leader-elect --leader-elect-kubeconfig "$WORK/sa-kubeconfig" \
+  --leader-elect-lease-namespace meridian-system --leader-elect-identity replica-1
+expect_in "leader election: replica-1 holds lease meridian-system/meridian"
+OUT=$("${KUBECTL[@]}" -n meridian-system get lease meridian -o jsonpath='holder={.spec.holderIdentity} transitions={.spec.leaseTransitions}')
+expect_in "holder= transitions=0"
+# Any other Lease is refused: the replica stays a standby, saying why, and stops on SIGTERM.
+"$MERIDIAN" run --repo "$APPS" --once --backend kube --kube-config "$WORK/sa.yaml" --state-dir "$WORK/sa-state" --leader-elect \
+  --leader-elect-kubeconfig "$WORK/sa-kubeconfig" --leader-elect-lease-namespace meridian-system --leader-elect-lease-name other \
+  >"$WORK/other.log" 2>&1 &
+other=$!
+for _ in $(seq 50); do grep -q Forbidden "$WORK/other.log" && break; sleep 0.2; done
+kill -TERM $other
+wait $other || fail "a standby did not exit 0 on SIGTERM: $(cat "$WORK/other.log")"
+OUT=$(cat "$WORK/other.log")
+expect_in "leader election: lease meridian-system/other: "
+expect_in "Forbidden"
+expect_not_in "holds lease"
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  level: info\n' >"$APPS/clusters/management/elsewhere.yaml"
 git -C "$APPS" add -A && git -C "$APPS" -c user.name=t -c user.email=t@example.com commit -q -m elsewhere
 run 1 SAM plan --repo "$APPS"

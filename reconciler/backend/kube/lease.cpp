@@ -105,7 +105,7 @@ std::unique_ptr<LeaseLock> open_lease_lock(const ClusterBinding& binding, const 
   auto transport = make_https_transport(connection.endpoint, timeout);
   RetryPolicy retry;
   retry.max_attempts = 1;
-  auto client = std::make_unique<ApiClient>("lease " + namespace_name + "/" + lease_name, std::move(connection), std::move(transport),
+  auto client = std::make_unique<ApiClient>("(leader election)", std::move(connection), std::move(transport),
                                             retry);
   return std::make_unique<KubeLeaseLock>(std::move(client), namespace_name, lease_name);
 }
