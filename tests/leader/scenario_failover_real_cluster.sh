@@ -17,6 +17,7 @@ AUDIT="${MERIDIAN_TEST_KUBE_DIR:-}/logs/audit.log"
 [[ -f "$AUDIT" ]] || { echo "skipped: no audit log at $AUDIT (needs the kit of tools/with-kube-kit)"; exit 77; }
 printf 'default: {kubeconfig: %s}\n' "$MERIDIAN_TEST_KUBECONFIG" >"$WORK/kube.yaml"
 echo "failover-test-token" >"$WORK/token"
+echo "failover-webhook-secret" >"$WORK/webhook"
 NAMESPACES=(failover-hz failover-sh failover-bj)
 PIDS=()
 cleanup() {
@@ -115,7 +116,7 @@ replica() {
   port=$(free_port)
   echo "$port" >"$WORK/$name.port"
   "$MERIDIAN" run --repo "$REPO" --backend kube --kube-config "$WORK/kube.yaml" --state-dir "$WORK/state-$name" \
-    --interval 1h --listen "127.0.0.1:$port" --api-token-file "$WORK/token" --leader-elect --leader-elect-kubeconfig "$MERIDIAN_TEST_KUBECONFIG" \
+    --interval 1h --listen "127.0.0.1:$port" --api-token-file "$WORK/token" --webhook-secret-file "$WORK/webhook" --leader-elect --leader-elect-kubeconfig "$MERIDIAN_TEST_KUBECONFIG" \
     --leader-elect-lease-namespace default --leader-elect-lease-name meridian-failover --leader-elect-identity "$name" \
     --leader-elect-lease-duration 4s --leader-elect-renew-deadline 3s --leader-elect-retry-period 1s \
     >"$WORK/$name.log" 2>&1 &
@@ -181,9 +182,14 @@ OUT=$(get beta /metrics)
 expect_in "meridian_leader 0"
 OUT=$(get beta /api/v1/status)
 expect_in '"holder": "alpha"'
-OUT=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$(cat "$WORK/beta.port")/hooks/generic" -d '{}' || true)
-# Webhooks are off here (no secret): 403 before any leadership question.
-expect_in "403"
+# A signed push that reaches the standby is refused (503, naming the leader): it would not reconcile it.
+signature=$(printf '{}' | openssl dgst -sha256 -hmac failover-webhook-secret | sed 's/^.* //')
+OUT=$(curl -s -w ' %{http_code}' -X POST -H "X-Meridian-Signature: sha256=$signature" --data-binary '{}' \
+  "http://127.0.0.1:$(cat "$WORK/beta.port")/hooks/generic" || true)
+expect_in "this replica is a standby (the leader is alpha)"
+expect_in " 503"
+OUT=$(get beta /metrics)
+expect_in 'meridian_webhook_requests_total{endpoint="generic",result="standby"} 1'
 
 # --- 2. Freeze the leader in wave 2; beta takes over within the lease duration and finishes.
 v1=$(git -C "$REPO" rev-parse HEAD)
