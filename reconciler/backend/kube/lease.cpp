@@ -77,8 +77,8 @@ private:
   }
 
   LeaseRecord remember(const JsonDocument& lease) {
-    resource_version_ = std::string(string_member(find_member(lease, "metadata") ? *find_member(lease, "metadata") : lease,
-                                                  "resourceVersion"));
+    const Json* metadata = find_member(lease, "metadata");
+    resource_version_ = metadata != nullptr && metadata->IsObject() ? std::string(string_member(*metadata, "resourceVersion")) : "";
     LeaseRecord record;
     const Json* spec = find_member(lease, "spec");
     if (spec == nullptr || !spec->IsObject())
