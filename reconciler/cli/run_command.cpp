@@ -322,7 +322,10 @@ int run_run(const std::vector<std::string>& args) {
   if (elector) {
     const std::string identity = elector->config().identity;
     LeaderElector::Callbacks callbacks;
-    callbacks.started_leading = [&, identity] {
+    callbacks.started_leading = [&, identity](const std::string& expired_holder) {
+      if (!expired_holder.empty())
+        log_event("leader election: {} stopped renewing lease {} without releasing it: a rollout it ran is resumed here, "
+                  "and recorded as interrupted in its own state directory", expired_holder, elector->describe());
       log_event("leader election: {} holds lease {}: reconciling", identity, elector->describe());
       metrics.set("meridian_leader", 1);
       board.update([&](LoopStatus& status) {

@@ -190,6 +190,7 @@ bool LeaderElector::try_acquire_or_renew() {
   } else {
     record.transitions = current->transitions + 1;
   }
+  const std::string expired_holder = mine ? "" : current->holder;
   try {
     if (!lock_->update(record))
       return false;
@@ -197,6 +198,8 @@ bool LeaderElector::try_acquire_or_renew() {
     report_failure(fmt::format("cannot update: {}", error.what()));
     return false;
   }
+  if (!leading_.load())
+    expired_holder_ = expired_holder;
   return succeeded();
 }
 
@@ -229,7 +232,7 @@ void LeaderElector::campaign() {
   leading_.store(true);
   wake_.notify_all();
   if (callbacks_.started_leading)
-    callbacks_.started_leading();
+    callbacks_.started_leading(expired_holder_);
   for (;;) {
     if (!sleep_for(config_.retry_period))
       return;

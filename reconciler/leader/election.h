@@ -74,7 +74,9 @@ class LeaderElector {
 public:
   using SteadyClock = std::chrono::steady_clock;
   struct Callbacks {
-    std::function<void()> started_leading;          //!< on the elector's thread
+    //! On the elector's thread; the holder whose expired lease was taken over ("" when the lease
+    //! was new or released): that replica stopped without handing over, mid-apply perhaps.
+    std::function<void(const std::string&)> started_leading;
     std::function<void(const std::string&)> stopped_leading; //!< the reason; on the elector's thread
     std::function<void(const std::string&)> new_leader;     //!< the holder observed changed
     std::function<void(const std::string&)> log;            //!< a failed attempt (each distinct message once)
@@ -117,6 +119,7 @@ private:
   LeaseRecord observed_;                 //!< the record last read or written
   SteadyClock::time_point observed_at_{}; //!< when it was (this replica's clock)
   std::string reported_leader_;
+  std::string expired_holder_;            //!< of the lease this replica took over, "" if none
   std::string last_failure_;
   std::atomic<bool> leading_{false};
   std::atomic<long long> renewed_at_{0}; //!< steady nanoseconds of the last successful write as leader

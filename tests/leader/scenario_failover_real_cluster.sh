@@ -237,7 +237,10 @@ expect_in "accepted"
 wait_for 60 "beta in wave 2 of v2" in_wave beta 2
 kill -9 "$(cat "$WORK/beta.pid")"
 killed=$SECONDS
+{ wait "$(cat "$WORK/beta.pid")"; } 2>/dev/null || true # reaped quietly (no "Killed" line)
 wait_for 15 "gamma takes over" leading gamma
+OUT=$(cat "$WORK/gamma.log")
+expect_in "leader election: beta stopped renewing lease default/meridian-failover without releasing it" 
 echo "takeover after kill -9: $((SECONDS - killed)) s (lease duration 4 s, retry period 1 s)"
 wait_for 90 "gamma finishes v2" applied gamma "$v2"
 run 0 "$MERIDIAN" history --state-dir "$WORK/state-beta"

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <mutex>
+#include <optional>
 #include <thread>
 
 using namespace meridian;
@@ -57,6 +59,31 @@ ElectionConfig config(const std::string& identity) {
   return config;
 }
 
+//! What started_leading was told, once it was called (on the elector's thread).
+struct StartedLeading {
+  std::mutex mutex;
+  std::optional<std::string> expired_holder;
+  LeaderElector::Callbacks callbacks() {
+    LeaderElector::Callbacks callbacks;
+    callbacks.started_leading = [this](const std::string& holder) {
+      std::lock_guard guard(mutex);
+      expired_holder = holder;
+    };
+    return callbacks;
+  }
+  std::optional<std::string> wait() {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      {
+        std::lock_guard guard(mutex);
+        if (expired_holder)
+          return expired_holder;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return std::nullopt;
+  }
+};
+
 } // namespace
 
 TEST_CASE("the first candidate creates the lease; another waits for the lease duration on an unchanged record") {
@@ -83,7 +110,10 @@ TEST_CASE("the first candidate creates the lease; another waits for the lease du
   }
   SECTION("an unrenewed lease is taken over after the duration, counting a transition") {
     std::this_thread::sleep_for(1100ms);
-    REQUIRE(beta.try_acquire_or_renew());
+    StartedLeading started;
+    beta.start(started.callbacks());
+    REQUIRE(beta.wait_for_leadership(std::atomic<bool>{false}, 2s));
+    CHECK(started.wait() == std::string("alpha"));
     CHECK(lease.record->holder == "beta");
     CHECK(lease.record->transitions == 1);
     // The old holder's fast path fails on the version; it reads, sees beta, and stands by.
@@ -91,8 +121,10 @@ TEST_CASE("the first candidate creates the lease; another waits for the lease du
     CHECK(alpha.leader() == "beta");
   }
   SECTION("a released lease is taken at once") {
-    alpha.start({});
+    StartedLeading started;
+    alpha.start(started.callbacks());
     REQUIRE(alpha.wait_for_leadership(std::atomic<bool>{false}, 2s));
+    CHECK(started.wait() == std::string()); // alpha held it already (created it above)
     alpha.stop(true);
     CHECK(lease.record->holder.empty());
     CHECK(!alpha.is_leader());
