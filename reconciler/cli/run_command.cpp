@@ -35,7 +35,7 @@ constexpr auto shutdown_grace = std::chrono::seconds(30);
 CommandSpec run_spec() {
   CommandSpec spec{"run",
                    "--repo URL [--ref BRANCH] [--path DIR] [--interval 1m] [--listen 127.0.0.1:8080] [--webhook-secret-file FILE] "
-                   "[--self-heal] [--prune] [--state-dir DIR] [--once]",
+                   "[--self-heal] [--prune] [--state-dir DIR] [--once] [--leader-elect]",
                    "Keep the live fleet equal to Git: fetch every interval (or on a push webhook), apply new commits region by "
                    "region, report drift and, with --self-heal, correct it.",
                    workspace_options(),
@@ -44,7 +44,11 @@ CommandSpec run_spec() {
                    "/hooks/generic (X-Meridian-Signature: sha256=<hex HMAC-SHA256 of the body>); POST /api/v1/suspend,\n"
                    "/api/v1/resume, /api/v1/reconcile (these need --api-token-file's bearer token). A webhook only wakes the loop: Meridian fetches and applies what the\n"
                    "ref points to, never what the payload says. SIGTERM or SIGINT stops after the current object, records the\n"
-                   "apply as interrupted and exits 0 (a second signal, or 30 s, exits at once)."};
+                   "apply as interrupted and exits 0 (a second signal, or 30 s, exits at once).\n"
+                   "With --leader-elect, replicas campaign for a coordination.k8s.io/v1 Lease and only its holder fetches and\n"
+                   "applies; a standby answers /healthz, /readyz (ok leader=false) and /metrics (meridian_leader 0). A leader\n"
+                   "that cannot renew within the renew deadline stops applying (recorded as interrupted) and exits 1; SIGTERM\n"
+                   "releases the Lease."};
   spec.options.push_back({"interval", "DURATION", "time between fetches, with ±10% jitter (default 1m, at least 1s)"});
   spec.options.push_back({"listen", "HOST:PORT", "address of the HTTP server (default 127.0.0.1:8080)"});
   spec.options.push_back({"webhook-secret-file", "FILE", "shared secret of the webhooks (without it, webhooks are refused)"});
