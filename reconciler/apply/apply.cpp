@@ -221,7 +221,9 @@ private:
       options_.progress(line);
   }
 
-  bool is_interrupted() const { return options_.interrupted != nullptr && options_.interrupted->load(); }
+  bool is_interrupted() const {
+    return (options_.interrupted != nullptr && options_.interrupted->load()) || (options_.may_write && !options_.may_write());
+  }
 
   static std::string object_name(const ObjectRef& ref) {
     return ref.cluster.empty() ? ref.display() : fmt::format("{} (cluster {})", ref.display(), ref.cluster);

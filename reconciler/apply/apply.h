@@ -47,6 +47,9 @@ struct ApplyOptions {
   std::chrono::milliseconds poll_interval{5000};      //!< between health checks (backend time)
   int max_attempts = 4;                                //!< per object, for transient errors
   const std::atomic<bool>* interrupted = nullptr;      //!< set by SIGINT/SIGTERM: stop between objects
+  //! Asked between objects and during health waits; false once this process may no longer write
+  //! (it lost its leader Lease): the apply stops there and is recorded as interrupted.
+  std::function<bool()> may_write;
   std::function<void(const std::string&)> progress;    //!< one line per step
   BodyTexts* body_texts = nullptr;                     //!< kept between applies (the loop)
 };

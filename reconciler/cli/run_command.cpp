@@ -1,12 +1,15 @@
 // `meridian run`: the long-running reconcile loop with its HTTP server; `meridian suspend` and
 // `meridian resume` for maintenance windows.
+#include "backend/kube/lease.h"
 #include "base/duration.h"
 #include "base/error.h"
 #include "cli/workspace.h"
 #include "loop/api.h"
 #include "loop/http.h"
 #include "loop/log.h"
+#include "leader/election.h"
 #include "loop/loop.h"
+#include "loop/metrics.h"
 #include "state/store.h"
 
 #include <fmt/format.h>
@@ -32,7 +35,7 @@ constexpr auto shutdown_grace = std::chrono::seconds(30);
 CommandSpec run_spec() {
   CommandSpec spec{"run",
                    "--repo URL [--ref BRANCH] [--path DIR] [--interval 1m] [--listen 127.0.0.1:8080] [--webhook-secret-file FILE] "
-                   "[--self-heal] [--prune] [--state-dir DIR] [--once]",
+                   "[--self-heal] [--prune] [--state-dir DIR] [--once] [--leader-elect]",
                    "Keep the live fleet equal to Git: fetch every interval (or on a push webhook), apply new commits region by "
                    "region, report drift and, with --self-heal, correct it.",
                    workspace_options(),
@@ -41,7 +44,11 @@ CommandSpec run_spec() {
                    "/hooks/generic (X-Meridian-Signature: sha256=<hex HMAC-SHA256 of the body>); POST /api/v1/suspend,\n"
                    "/api/v1/resume, /api/v1/reconcile (these need --api-token-file's bearer token). A webhook only wakes the loop: Meridian fetches and applies what the\n"
                    "ref points to, never what the payload says. SIGTERM or SIGINT stops after the current object, records the\n"
-                   "apply as interrupted and exits 0 (a second signal, or 30 s, exits at once)."};
+                   "apply as interrupted and exits 0 (a second signal, or 30 s, exits at once).\n"
+                   "With --leader-elect, replicas campaign for a coordination.k8s.io/v1 Lease and only its holder fetches and\n"
+                   "applies; a standby answers /healthz, /readyz (ok leader=false) and /metrics (meridian_leader 0). A leader\n"
+                   "that cannot renew within the renew deadline stops applying (recorded as interrupted) and exits 1; SIGTERM\n"
+                   "releases the Lease."};
   spec.options.push_back({"interval", "DURATION", "time between fetches, with ±10% jitter (default 1m, at least 1s)"});
   spec.options.push_back({"listen", "HOST:PORT", "address of the HTTP server (default 127.0.0.1:8080)"});
   spec.options.push_back({"webhook-secret-file", "FILE", "shared secret of the webhooks (without it, webhooks are refused)"});
@@ -55,6 +62,17 @@ CommandSpec run_spec() {
   spec.options.push_back({"once", "", "reconcile once and exit (0 when it succeeded); no HTTP server unless --listen"});
   spec.options.push_back(lock_timeout_option());
   spec.options.push_back({"seed", "N", "seed of the interval jitter (default: from the clock)"});
+  spec.options.push_back({"leader-elect", "", "campaign for a coordination.k8s.io/v1 Lease; only its holder fetches and applies"});
+  spec.options.push_back({"leader-elect-lease-namespace", "NS", "namespace of the Lease (default $POD_NAMESPACE, the service "
+                                                                "account's namespace in a pod, else default)"});
+  spec.options.push_back({"leader-elect-lease-name", "NAME", "name of the Lease (default meridian)"});
+  spec.options.push_back({"leader-elect-identity", "ID", "this replica's holderIdentity (default $POD_NAME, else hostname_pid)"});
+  spec.options.push_back({"leader-elect-kubeconfig", "FILE", "kubeconfig of the API server holding the Lease (default $KUBECONFIG, "
+                                                             "~/.kube/config, else the in-cluster service account)"});
+  spec.options.push_back({"leader-elect-lease-duration", "DURATION", "how long a standby waits on an unrenewed Lease (default 15s)"});
+  spec.options.push_back({"leader-elect-renew-deadline", "DURATION", "how long the leader tries to renew before it stops applying and "
+                                                                     "exits (default 10s)"});
+  spec.options.push_back({"leader-elect-retry-period", "DURATION", "between attempts to acquire or renew (default 2s)"});
   return spec;
 }
 
@@ -147,6 +165,62 @@ uint64_t parse_seed(const Options& options) {
   return std::stoull(*text);
 }
 
+std::chrono::milliseconds election_duration(const Options& options, const std::string& name, const char* fallback) {
+  const std::string text = options.get_or(name, fallback);
+  const auto duration = parse_duration(text);
+  if (!duration)
+    throw UserError(fmt::format("--{}: expected a duration such as 15s or 500ms, got \"{}\"", name, text));
+  return *duration;
+}
+
+std::string default_identity() {
+  if (const char* pod = std::getenv("POD_NAME"); pod != nullptr && *pod != '\0')
+    return pod;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}_{}", host[0] != '\0' ? host : "localhost", getpid());
+}
+
+std::string default_lease_namespace() {
+  if (const char* pod_namespace = std::getenv("POD_NAMESPACE"); pod_namespace != nullptr && *pod_namespace != '\0')
+    return pod_namespace;
+  std::ifstream file("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+  std::string name;
+  if (file && std::getline(file, name) && !name.empty())
+    return name;
+  return "default";
+}
+
+// The elector of --leader-elect (not started), or null without it.
+std::unique_ptr<LeaderElector> open_elector(const Options& options) {
+  if (!options.flag("leader-elect")) {
+    for (const char* name : {"leader-elect-lease-namespace", "leader-elect-lease-name", "leader-elect-identity", "leader-elect-kubeconfig",
+                             "leader-elect-lease-duration", "leader-elect-renew-deadline", "leader-elect-retry-period"})
+      if (options.flag(name))
+        throw UserError(fmt::format("--{}: only with --leader-elect", name));
+    return nullptr;
+  }
+  ElectionConfig config;
+  config.identity = options.get_or("leader-elect-identity", default_identity());
+  config.lease_duration = election_duration(options, "leader-elect-lease-duration", "15s");
+  config.renew_deadline = election_duration(options, "leader-elect-renew-deadline", "10s");
+  config.retry_period = election_duration(options, "leader-elect-retry-period", "2s");
+  if (const std::string problem = check_election_config(config); !problem.empty())
+    throw UserError(problem);
+  const std::string lease_namespace = options.get_or("leader-elect-lease-namespace", default_lease_namespace());
+  const std::string lease_name = options.get_or("leader-elect-lease-name", "meridian");
+  // A request may take the renew deadline at most: the elector must get its answer in time to act on it.
+  const auto timeout = std::chrono::seconds(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(config.renew_deadline).count()));
+  kube::ClusterBinding binding{options.get_or("leader-elect-kubeconfig", ""), ""};
+  std::unique_ptr<LeaseLock> lock;
+  try {
+    lock = kube::open_lease_lock(binding, lease_namespace, lease_name, timeout);
+  } catch (const UserError& error) {
+    throw UserError(fmt::format("--leader-elect: {}", error.what()));
+  }
+  return std::make_unique<LeaderElector>(std::move(config), std::move(lock));
+}
+
 } // namespace
 
 int run_run(const std::vector<std::string>& args) {
@@ -219,6 +293,23 @@ int run_run(const std::vector<std::string>& args) {
   TriggerQueue triggers;
   std::atomic<bool> stop{false};
   const SignalWatcher watcher(stop, triggers);
+  metrics.declare("meridian_leader", "1 while this replica may apply: it holds the leader Lease (always 1 without --leader-elect).",
+                  MetricType::gauge);
+  const std::unique_ptr<LeaderElector> elector = open_elector(options);
+  metrics.set("meridian_leader", elector ? 0 : 1);
+  std::atomic<bool> leadership_lost{false};
+  if (elector) {
+    LeaderElector* const election = elector.get();
+    loop_options.may_write = [election] { return election->is_leader(); };
+    api_options.standby_of = [election]() -> std::optional<std::string> {
+      if (election->is_leader())
+        return std::nullopt;
+      return election->leader();
+    };
+    board.update([&](LoopStatus& status) {
+      status.leader_election = LeaderStatus{election->describe(), election->config().identity, "", false};
+    });
+  }
   ReconcileLoop loop(loop_options, *backend, store, board, metrics, suspend, stop);
   Api api(api_options, board, metrics, triggers, suspend);
   std::unique_ptr<HttpServer> server;
@@ -232,13 +323,65 @@ int run_run(const std::vector<std::string>& args) {
   if (!api_options.loopback && api_options.token_file.empty())
     log_event("the listener is not on a loopback address and there is no --api-token-file: /api/v1/* and /metrics are refused");
 
+  if (elector) {
+    const std::string identity = elector->config().identity;
+    LeaderElector::Callbacks callbacks;
+    callbacks.started_leading = [&, identity](const std::string& expired_holder) {
+      if (!expired_holder.empty())
+        log_event("leader election: {} stopped renewing lease {} without releasing it: a rollout it ran is resumed here, "
+                  "and recorded as interrupted in its own state directory", expired_holder, elector->describe());
+      log_event("leader election: {} holds lease {}: reconciling", identity, elector->describe());
+      metrics.set("meridian_leader", 1);
+      board.update([&](LoopStatus& status) {
+        status.leader_election->holder = identity;
+        status.leader_election->leader = true;
+      });
+    };
+    // As client-go's controllers do: a replica that lost its lease exits (its apply stopped between
+    // objects and was recorded as interrupted); its supervisor starts it again as a standby.
+    callbacks.stopped_leading = [&](const std::string& reason) {
+      log_event("leader election: leadership lost: {}: stopping", reason);
+      metrics.set("meridian_leader", 0);
+      board.update([](LoopStatus& status) { status.leader_election->leader = false; });
+      leadership_lost.store(true);
+      triggers.stop();
+    };
+    callbacks.new_leader = [&, identity](const std::string& holder) {
+      if (holder != identity)
+        log_event("leader election: lease {} is held by {}", elector->describe(), holder.empty() ? "nobody" : holder);
+      board.update([&](LoopStatus& status) { status.leader_election->holder = holder; });
+    };
+    callbacks.log = [](const std::string& message) { log_event("leader election: {}", message); };
+    log_event("leader election: {} campaigns for lease {} (duration {}, renew deadline {}, retry period {})", identity,
+              elector->describe(), format_duration(elector->config().lease_duration), format_duration(elector->config().renew_deadline),
+              format_duration(elector->config().retry_period));
+    board.update([](LoopStatus& status) { status.phase = "standby"; });
+    elector->start(std::move(callbacks));
+    while (!elector->wait_for_leadership(stop, std::chrono::seconds(1)))
+      if (stop.load() || leadership_lost.load()) {
+        elector->stop(false);
+        log_event("meridian run: stopped (a standby)");
+        return 0;
+      }
+  }
+  // Without a cluster's Lease, the state directory's lock (held above) is what keeps a second
+  // process on this machine from applying.
+  const auto finish = [&](int status) {
+    if (leadership_lost.load()) {
+      log_event("meridian run: stopped: leadership lost");
+      return 1;
+    }
+    if (elector)
+      elector->stop(true); // hand the lease over now rather than after its duration
+    return status;
+  };
   if (once) {
     const std::string result = loop.reconcile(TriggerKind::schedule);
-    return result == "succeeded" || result == "suspended" || stop.load() ? 0 : 1;
+    return finish(result == "succeeded" || result == "suspended" || stop.load() ? 0 : 1);
   }
   loop.run(triggers);
   log_event("meridian run: stopped");
-  return 0;
+  return finish(0);
 }
 
 int run_suspend(const std::vector<std::string>& args) {

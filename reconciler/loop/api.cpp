@@ -98,7 +98,7 @@ Api::~Api() = default;
 
 void Api::declare_metrics(Metrics& metrics) {
   metrics.declare("meridian_webhook_requests_total",
-                  "Webhook requests by endpoint and result (accepted, ignored, unauthorized, too_large, rate_limited, disabled).",
+                  "Webhook requests by endpoint and result (accepted, ignored, unauthorized, too_large, rate_limited, disabled, standby).",
                   MetricType::counter, {"endpoint", "result"});
   for (const char* endpoint : {"generic", "github", "gitlab"})
     for (const char* result : {"accepted", "unauthorized"})
@@ -190,6 +190,13 @@ HttpResponse Api::webhook(const std::string& endpoint, const HttpRequest& reques
   if (!push) {
     log_event("webhook /hooks/{} from {}: ignored: event \"{}\" is not a push", endpoint, peer(request), event);
     return answer(200, "ignored", "{\"accepted\":true,\"reconcile\":false}\n");
+  }
+  if (options_.standby_of) {
+    if (const auto leader = options_.standby_of())
+      return answer(503, "standby",
+                    json_error(fmt::format("this replica is a standby (the leader is {}): the push is not reconciled here; the "
+                                           "leader fetches at its next interval",
+                                           leader->empty() ? "not known yet" : *leader)));
   }
   triggers_.post(TriggerKind::webhook);
   const bool suspended = suspend_.read().has_value();
@@ -329,11 +336,19 @@ HttpResponse Api::ready() {
   const long long now = static_cast<long long>(std::time(nullptr));
   if (status.fetch_started > 0 && now - status.fetch_started > options_.fetch_stuck_after)
     return text(503, fmt::format("not ready: a fetch has run for {}s\n", now - status.fetch_started));
+  // A standby is ready (as controller-runtime's replicas are): it serves the API, and a Deployment's
+  // rolling update waits for every new replica to become ready, standbys included.
+  if (status.leader_election && !status.leader_election->leader) {
+    if (!store_reachable())
+      return text(503, "not ready: the state store does not answer\n");
+    const std::string& holder = status.leader_election->holder;
+    return text(200, fmt::format("ok leader=false holder={}\n", holder.empty() ? "none" : holder));
+  }
   if (!status.last_reconcile)
     return text(503, "not ready: the first reconcile has not finished\n");
   if (!store_reachable())
     return text(503, "not ready: the state store does not answer\n");
-  return text(200, "ok\n");
+  return text(200, status.leader_election ? "ok leader=true\n" : "ok\n");
 }
 
 } // namespace meridian

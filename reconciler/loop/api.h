@@ -52,6 +52,9 @@ struct ApiOptions {
   std::string token_file;           //!< --api-token-file; empty: no token, control endpoints refused
   long long fetch_stuck_after = 180; //!< seconds a fetch may run before /readyz fails (above --git-timeout)
   std::string state_store_path;     //!< <state-dir>/meridian.db, for history and readiness
+  //! Leader election: the holder of the Lease when it is another replica, "" when this one leads
+  //! (unset without --leader-elect). A standby answers pushes 503: it would not reconcile them.
+  std::function<std::optional<std::string>()> standby_of;
 };
 
 class Api {

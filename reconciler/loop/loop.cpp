@@ -469,6 +469,8 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   const CommitInfo& commit = generation.desired.commit;
   if (stop_.load())
     return {"interrupted", "stopping before the apply started", false};
+  if (options_.may_write && !options_.may_write())
+    return {"interrupted", "not the leader: nothing applied", false};
   attempted_commit_ = commit.id;
   const auto mark_applied = [&](const std::string& result) {
     metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(commit.time));
@@ -508,6 +510,7 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   ApplyOptions apply_options;
   apply_options.trigger = trigger;
   apply_options.interrupted = &stop_;
+  apply_options.may_write = options_.may_write;
   apply_options.progress = [](const std::string& line) { log_event("apply: {}", line); };
   apply_options.body_texts = &body_texts_;
   const ApplyReport report = apply_plan(plan, generation.desired, observed, store_, apply_options);

@@ -31,6 +31,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <memory>
@@ -89,6 +90,9 @@ struct LoopOptions {
   bool prune = false;
   bool allow_mass_prune = false;
   BackoffPolicy backoff;
+  //! Leader election: false while another replica holds the Lease. Nothing is applied then, and an
+  //! apply under way stops between objects (recorded as interrupted). Unset: always true.
+  std::function<bool()> may_write;
 };
 
 class ReconcileLoop {

@@ -104,6 +104,18 @@ std::string render_status_json(const LoopStatus& status, bool objects) {
   writer.Bool(status.suspended);
   string_or_null(writer, "suspendedReason", status.suspended ? status.suspended_reason : "");
   time_or_null(writer, "suspendedSince", status.suspended ? status.suspended_since : 0);
+  key(writer, "leaderElection");
+  if (status.leader_election) {
+    writer.StartObject();
+    string(writer, "lease", status.leader_election->lease);
+    string(writer, "identity", status.leader_election->identity);
+    string_or_null(writer, "holder", status.leader_election->holder);
+    key(writer, "leader");
+    writer.Bool(status.leader_election->leader);
+    writer.EndObject();
+  } else {
+    writer.Null();
+  }
   commit(writer, "lastFetchedCommit", status.last_fetched);
   time_or_null(writer, "lastFetchTime", status.last_fetch_time);
   commit(writer, "lastAppliedCommit", status.last_applied);

@@ -62,6 +62,14 @@ struct ReconcileStatus {
   std::optional<double> plan_seconds; //!< start to plan (fetch, load, validation, desired state, diff); none without a plan
 };
 
+//! Leader election (`run --leader-elect`): which replica holds the Lease.
+struct LeaderStatus {
+  std::string lease;     //!< namespace/name
+  std::string identity;  //!< this replica
+  std::string holder;    //!< the holder last observed ("" none)
+  bool leader = false;   //!< this replica holds it and may apply
+};
+
 struct LoopStatus {
   std::string repository;
   std::string ref;
@@ -69,7 +77,7 @@ struct LoopStatus {
   std::string interval;
   bool self_heal = false;
   bool prune = false;
-  std::string phase = "starting"; //!< starting | idle | fetching | planning | applying | suspended | stopping
+  std::string phase = "starting"; //!< starting | standby | idle | fetching | planning | applying | suspended | stopping
   std::optional<CommitStatus> last_fetched;
   long long last_fetch_time = 0;
   long long fetch_started = 0;     //!< unix seconds, while a fetch runs; 0 otherwise (readiness)
@@ -87,6 +95,7 @@ struct LoopStatus {
   bool suspended = false;
   std::string suspended_reason;
   long long suspended_since = 0;
+  std::optional<LeaderStatus> leader_election; //!< none without --leader-elect
 };
 
 //! Thread-safe holder of the status and the latest plan.

@@ -491,3 +491,56 @@ TEST_CASE("a client that asks to continue gets 100 Continue before it sends its 
   close(fd);
   CHECK(reply.rfind("HTTP/1.1 401", 0) == 0); // unsigned: the handler saw the whole request
 }
+
+TEST_CASE("leader election: a standby is ready and says who leads, refuses pushes; the leader is ready after its reconcile",
+          "[api][leader]") {
+  std::atomic<bool> leading{false};
+  ApiOptions options;
+  options.standby_of = [&]() -> std::optional<std::string> {
+    if (leading.load())
+      return std::nullopt;
+    return std::string("replica-a");
+  };
+  ApiFixture fixture(options);
+  fixture.board.update([](LoopStatus& status) { status.leader_election = LeaderStatus{"default/meridian", "replica-b", "replica-a", false}; });
+
+  const HttpResponse ready = fixture.call("GET", "/readyz");
+  CHECK(ready.status == 200);
+  CHECK(ready.body == "ok leader=false holder=replica-a\n");
+  CHECK(fixture.call("GET", "/healthz").status == 200);
+  const HttpResponse status = fixture.call("GET", "/api/v1/status");
+  CHECK(status.body.find(R"("leaderElection": {)") != std::string::npos);
+  CHECK(status.body.find(R"("holder": "replica-a")") != std::string::npos);
+  CHECK(status.body.find(R"("leader": false)") != std::string::npos);
+
+  const std::string body = R"({"ref":"refs/heads/main"})";
+  const std::string signature = "sha256=" + hmac_sha256_hex(secret, body);
+  const HttpResponse push = fixture.call("POST", "/hooks/generic", body, {{"x-meridian-signature", signature}});
+  CHECK(push.status == 503);
+  CHECK(push.body.find("this replica is a standby (the leader is replica-a)") != std::string::npos);
+  CHECK_FALSE(fixture.woken());
+  CHECK(fixture.metrics.value("meridian_webhook_requests_total", {"generic", "standby"}) == 1);
+  // An unsigned push is still 401: the signature is checked before leadership.
+  CHECK(fixture.call("POST", "/hooks/generic", body).status == 401);
+
+  // This replica leads: pushes wake its loop; ready once its first reconcile finished.
+  leading.store(true);
+  fixture.board.update([](LoopStatus& status) {
+    status.leader_election->holder = "replica-b";
+    status.leader_election->leader = true;
+  });
+  CHECK(fixture.call("POST", "/hooks/generic", body, {{"x-meridian-signature", signature}}).status == 200);
+  CHECK(fixture.woken());
+  CHECK(fixture.call("GET", "/readyz").status == 503);
+  fixture.board.update([](LoopStatus& status) { status.last_reconcile = ReconcileStatus{"schedule", "succeeded", "", 1, 2, 1, {}}; });
+  const HttpResponse leader_ready = fixture.call("GET", "/readyz");
+  CHECK(leader_ready.status == 200);
+  CHECK(leader_ready.body == "ok leader=true\n");
+}
+
+TEST_CASE("without leader election, status says so and readiness is unchanged", "[api][leader]") {
+  ApiFixture fixture;
+  CHECK(fixture.call("GET", "/api/v1/status").body.find(R"("leaderElection": null)") != std::string::npos);
+  fixture.board.update([](LoopStatus& status) { status.last_reconcile = ReconcileStatus{"schedule", "succeeded", "", 1, 2, 1, {}}; });
+  CHECK(fixture.call("GET", "/readyz").body == "ok\n");
+}

@@ -21,7 +21,6 @@ namespace {
 
 namespace http = web::http;
 
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
 //! A WATCH asks the server to end it after at most 60 s (timeoutSeconds); its connection waits longer.
 constexpr auto kStreamTimeout = std::chrono::seconds(120);
 
@@ -63,14 +62,14 @@ bool mentions(std::string text, std::initializer_list<std::string_view> words) {
 
 class HttpsTransport final : public Transport {
 public:
-  explicit HttpsTransport(Endpoint endpoint) : endpoint_(std::move(endpoint)) {
+  HttpsTransport(Endpoint endpoint, std::chrono::seconds timeout) : endpoint_(std::move(endpoint)), timeout_(timeout) {
     if (!endpoint_.ca_pem.empty() && read_certificates(endpoint_.ca_pem).empty())
       throw UserError(fmt::format("{}: certificate-authority: no PEM certificate in it", endpoint_.origin));
   }
 
   HttpResult send(const HttpCall& call, const Credentials& credentials) override {
     if (!client_ || credentials.client_certificate_pem != client_certificate_ || credentials.client_key_pem != client_key_)
-      connect(credentials, kRequestTimeout);
+      connect(credentials, timeout_);
     http::http_request request = make_request(call, credentials);
     try {
       http::http_response response = client_->request(request).get();
@@ -229,6 +228,7 @@ private:
   }
 
   Endpoint endpoint_;
+  std::chrono::seconds timeout_;
   std::string client_certificate_;
   std::string client_key_;
   std::unique_ptr<http::client::http_client> client_;
@@ -240,6 +240,8 @@ std::unique_ptr<Stream> Transport::open_stream(const HttpCall& call, const Crede
   throw UserError(fmt::format("{} {}: this transport cannot stream responses", call.method, call.target));
 }
 
-std::unique_ptr<Transport> make_https_transport(const Endpoint& endpoint) { return std::make_unique<HttpsTransport>(endpoint); }
+std::unique_ptr<Transport> make_https_transport(const Endpoint& endpoint, std::chrono::seconds timeout) {
+  return std::make_unique<HttpsTransport>(endpoint, timeout);
+}
 
 } // namespace meridian::kube

@@ -4,6 +4,7 @@
 
 #include "backend/kube/kubeconfig.h"
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,8 +48,9 @@ public:
   virtual std::unique_ptr<Stream> open_stream(const HttpCall& call, const Credentials& credentials);
 };
 
-//! An HTTPS (or plain HTTP) client of `endpoint`, trusting its CA (or nothing, when insecure).
-std::unique_ptr<Transport> make_https_transport(const Endpoint& endpoint);
+//! An HTTPS (or plain HTTP) client of `endpoint`, trusting its CA (or nothing, when insecure); a
+//! request that takes longer than `timeout` fails as unreachable.
+std::unique_ptr<Transport> make_https_transport(const Endpoint& endpoint, std::chrono::seconds timeout = std::chrono::seconds(30));
 
 //! Percent-encodes one query or path component.
 std::string url_encode(std::string_view text);

@@ -1,0 +1,113 @@
+#include "backend/kube/lease.h"
+
+#include "backend/kube/client.h"
+#include "base/error.h"
+#include "base/json.h"
+
+#include <fmt/format.h>
+
+namespace meridian::kube {
+namespace {
+
+constexpr const char* lease_api = "/apis/coordination.k8s.io/v1";
+
+std::string json_string(std::string_view text) {
+  JsonDocument document;
+  Json value(text.data(), static_cast<rapidjson::SizeType>(text.size()), document.GetAllocator());
+  return write_compact(value);
+}
+
+//! The spec a record is written as (client-go's LeaseSpecFromLeaderElectionRecord): the holder
+//! and times are always sent, so a released lease reads back holderIdentity "".
+std::string spec_json(const LeaseRecord& record) {
+  return fmt::format(R"({{"holderIdentity":{},"leaseDurationSeconds":{},"acquireTime":{},"renewTime":{},"leaseTransitions":{}}})",
+                     json_string(record.holder), record.lease_duration_seconds, json_string(record.acquire_time),
+                     json_string(record.renew_time), record.transitions);
+}
+
+int int_member(const Json& object, std::string_view key) {
+  const Json* value = find_member(object, key);
+  return value != nullptr && value->IsInt() ? value->GetInt() : 0;
+}
+
+class KubeLeaseLock final : public LeaseLock {
+public:
+  KubeLeaseLock(std::unique_ptr<ApiClient> client, std::string namespace_name, std::string lease_name)
+      : client_(std::move(client)), namespace_(std::move(namespace_name)), name_(std::move(lease_name)) {}
+
+  std::optional<LeaseRecord> get() override {
+    const ApiResponse response = client_->request({"GET", object_path(), {}, {}}, {404});
+    if (response.status == 404) {
+      resource_version_.clear();
+      return std::nullopt;
+    }
+    return remember(*response.object);
+  }
+
+  bool create(const LeaseRecord& record) override {
+    const std::string body = fmt::format(
+        R"({{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{{"name":{},"namespace":{}}},"spec":{}}})",
+        json_string(name_), json_string(namespace_), spec_json(record));
+    const ApiResponse response = client_->request(
+        {"POST", fmt::format("{}/namespaces/{}/leases", lease_api, url_encode(namespace_)), body, "application/json"}, {409});
+    if (response.status == 409)
+      return false;
+    remember(*response.object);
+    return true;
+  }
+
+  bool update(const LeaseRecord& record) override {
+    if (resource_version_.empty())
+      return false; // nothing read yet: the caller reads first
+    const std::string body = fmt::format(
+        R"({{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{{"name":{},"namespace":{},"resourceVersion":{}}},"spec":{}}})",
+        json_string(name_), json_string(namespace_), json_string(resource_version_), spec_json(record));
+    const ApiResponse response = client_->request({"PUT", object_path(), body, "application/json"}, {404, 409});
+    if (response.status == 404 || response.status == 409)
+      return false;
+    remember(*response.object);
+    return true;
+  }
+
+  std::string describe() const override { return namespace_ + "/" + name_; }
+
+private:
+  std::string object_path() const {
+    return fmt::format("{}/namespaces/{}/leases/{}", lease_api, url_encode(namespace_), url_encode(name_));
+  }
+
+  LeaseRecord remember(const JsonDocument& lease) {
+    const Json* metadata = find_member(lease, "metadata");
+    resource_version_ = metadata != nullptr && metadata->IsObject() ? std::string(string_member(*metadata, "resourceVersion")) : "";
+    LeaseRecord record;
+    const Json* spec = find_member(lease, "spec");
+    if (spec == nullptr || !spec->IsObject())
+      return record;
+    record.holder = std::string(string_member(*spec, "holderIdentity"));
+    record.lease_duration_seconds = int_member(*spec, "leaseDurationSeconds");
+    record.acquire_time = std::string(string_member(*spec, "acquireTime"));
+    record.renew_time = std::string(string_member(*spec, "renewTime"));
+    record.transitions = int_member(*spec, "leaseTransitions");
+    return record;
+  }
+
+  std::unique_ptr<ApiClient> client_;
+  std::string namespace_;
+  std::string name_;
+  std::string resource_version_; //!< of the lease last read or written: updates are conditional on it
+};
+
+} // namespace
+
+std::unique_ptr<LeaseLock> open_lease_lock(const ClusterBinding& binding, const std::string& namespace_name,
+                                           const std::string& lease_name, std::chrono::seconds timeout) {
+  Connection connection = resolve_connection(binding);
+  auto transport = make_https_transport(connection.endpoint, timeout);
+  RetryPolicy retry;
+  retry.max_attempts = 1;
+  auto client = std::make_unique<ApiClient>("(leader election)", std::move(connection), std::move(transport),
+                                            retry);
+  return std::make_unique<KubeLeaseLock>(std::move(client), namespace_name, lease_name);
+}
+
+} // namespace meridian::kube
