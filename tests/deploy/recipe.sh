@@ -28,8 +28,12 @@ package_of() { # a library path → its Debian package
   echo "${owner%%:*}"
 }
 declare -A path_of
-while read -r name _ path _; do
-  [[ $path == /* ]] && path_of[$name]=$path
+while read -r name arrow path _; do
+  if [[ $arrow == "=>" ]]; then
+    [[ $path == /* ]] && path_of[$name]=$path
+  elif [[ $name == /* ]]; then
+    path_of[${name##*/}]=$name # the dynamic loader: "/lib64/ld-linux-x86-64.so.2 (0x...)"; NEEDED when libc's TLS calls it
+  fi
 done < <(ldd "$MERIDIAN")
 needed=$(readelf -d "$MERIDIAN" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | while read -r soname; do
   [[ -n ${path_of[$soname]:-} ]] || fail "ldd does not resolve $soname"

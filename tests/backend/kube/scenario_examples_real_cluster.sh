@@ -22,6 +22,8 @@ crd() { # GROUP KIND PLURAL VERSIONS...: a CRD that keeps any fields, with the s
     first=false
   done
 }
+# The CRDs go with the test: other suites on the same kit install their own (and own their fields).
+trap '"${KUBECTL[@]}" delete crd daemonsets.apps.kruise.io resourcepolicies.scheduling.alibabacloud.com --ignore-not-found >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 { crd apps.kruise.io DaemonSet daemonsets v1alpha1 v1beta1; echo ---; crd scheduling.alibabacloud.com ResourcePolicy resourcepolicies v1alpha1; } |
   "${KUBECTL[@]}" apply -f - >/dev/null
 "${KUBECTL[@]}" wait --for condition=established --timeout=60s crd/daemonsets.apps.kruise.io crd/resourcepolicies.scheduling.alibabacloud.com >/dev/null

@@ -15,8 +15,10 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-# A namespace left by an earlier run on the same kit must be gone first (deletion takes seconds).
+# A namespace left by an earlier run on the same kit must be gone first (deletion takes seconds),
+# and the CRD this fleet defines too (another suite may have installed it with kubectl).
 "${KUBECTL[@]}" delete namespace meridian-e2e --ignore-not-found --wait=true --timeout=120s >/dev/null
+"${KUBECTL[@]}" delete crd resourcepolicies.scheduling.alibabacloud.com --ignore-not-found --wait=true --timeout=120s >/dev/null
 
 mkdir -p "$REPO"
 git -C "$REPO" init -q -b main
