@@ -101,4 +101,6 @@ int run_apply(const std::vector<std::string>& args) {
   return report.result == "succeeded" ? 0 : 1;
 }
 
+CommandSpec apply_command_spec() { return apply_spec(); }
+
 } // namespace meridian

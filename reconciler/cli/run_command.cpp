@@ -2,11 +2,13 @@
 // `meridian resume` for maintenance windows.
 #include "base/duration.h"
 #include "base/error.h"
+#include "cli/build_info.h"
 #include "cli/workspace.h"
 #include "loop/api.h"
 #include "loop/http.h"
-#include "loop/log.h"
+#include "base/log.h"
 #include "loop/loop.h"
+#include "loop/process_metrics.h"
 #include "state/store.h"
 
 #include <fmt/format.h>
@@ -107,7 +109,7 @@ private:
       if (signal > 0) {
         const char* name = signal == SIGTERM ? "SIGTERM" : "SIGINT";
         if (stop_.load()) {
-          log_event("{} again: exiting now", name);
+          log_warn("{} again: exiting now", name);
           std::_Exit(1);
         }
         log_event("{}: stopping after the current object", name);
@@ -116,7 +118,7 @@ private:
         deadline = std::chrono::steady_clock::now() + shutdown_grace;
       }
       if (stop_.load() && deadline != std::chrono::steady_clock::time_point{} && std::chrono::steady_clock::now() > deadline) {
-        log_event("did not stop within {}s: exiting now", shutdown_grace.count());
+        log_error("did not stop within {}s: exiting now", shutdown_grace.count());
         std::_Exit(1);
       }
     }
@@ -214,6 +216,8 @@ int run_run(const std::vector<std::string>& args) {
   Metrics metrics;
   ReconcileLoop::declare_metrics(metrics);
   Api::declare_metrics(metrics);
+  register_build_info(metrics, build_info().version, build_info().commit);
+  register_process_metrics(metrics);
   StatusBoard board;
   const SuspendFlag suspend(directory);
   TriggerQueue triggers;
@@ -225,12 +229,13 @@ int run_run(const std::vector<std::string>& args) {
   if (listen)
     server = std::make_unique<HttpServer>(*listen, api_options.body_limit, [&api](const HttpRequest& request) { return api.handle(request); });
 
+  const LogScope fleet_scope(LogContext{loop_options.owner, "", 0});
   log_event("meridian run: {}{} every {} (±10%), backend {}, self-heal {}, prune {}, webhooks {}, {}", *repo,
             loop_options.ref.empty() ? "" : "@" + loop_options.ref, format_duration(loop_options.interval), backend->name(),
             loop_options.self_heal ? "on" : "off", loop_options.prune ? "on" : "off", api_options.webhook_secret.empty() ? "off" : "on",
             server ? "listening on " + server->url() : std::string("no HTTP server"));
   if (!api_options.loopback && api_options.token_file.empty())
-    log_event("the listener is not on a loopback address and there is no --api-token-file: /api/v1/* and /metrics are refused");
+    log_warn("the listener is not on a loopback address and there is no --api-token-file: /api/v1/* and /metrics are refused");
 
   if (once) {
     const std::string result = loop.reconcile(TriggerKind::schedule);
@@ -241,14 +246,23 @@ int run_run(const std::vector<std::string>& args) {
   return 0;
 }
 
+CommandSpec suspend_command_spec() {
+  return {"suspend", "[--reason TEXT] [--state-dir DIR]",
+          "Suspend reconciliation (a maintenance window): `meridian run` on this state directory skips its "
+          "reconciles until `meridian resume`.",
+          {{"reason", "TEXT", "why, shown in /api/v1/status and the log"},
+           {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}},
+          "The flag is a file in the state directory, so it survives restarts; a running process notices it\n"
+          "within a second (or use POST /api/v1/suspend on its HTTP server). An apply in progress finishes."};
+}
+
+CommandSpec resume_command_spec() {
+  return {"resume", "[--state-dir DIR]", "Resume reconciliation suspended with `meridian suspend`; a running `meridian run` reconciles at once.",
+          {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}}, ""};
+}
+
 int run_suspend(const std::vector<std::string>& args) {
-  const CommandSpec spec{"suspend", "[--reason TEXT] [--state-dir DIR]",
-                         "Suspend reconciliation (a maintenance window): `meridian run` on this state directory skips its "
-                         "reconciles until `meridian resume`.",
-                         {{"reason", "TEXT", "why, shown in /api/v1/status and the log"},
-                          {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}},
-                         "The flag is a file in the state directory, so it survives restarts; a running process notices it\n"
-                         "within a second (or use POST /api/v1/suspend on its HTTP server). An apply in progress finishes."};
+  const CommandSpec spec = suspend_command_spec();
   const Options options(spec, args);
   if (options.help()) {
     std::cout << format_help(spec);
@@ -262,9 +276,7 @@ int run_suspend(const std::vector<std::string>& args) {
 }
 
 int run_resume(const std::vector<std::string>& args) {
-  const CommandSpec spec{"resume", "[--state-dir DIR]",
-                         "Resume reconciliation suspended with `meridian suspend`; a running `meridian run` reconciles at once.",
-                         {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}}, ""};
+  const CommandSpec spec = resume_command_spec();
   const Options options(spec, args);
   if (options.help()) {
     std::cout << format_help(spec);
@@ -274,5 +286,7 @@ int run_resume(const std::vector<std::string>& args) {
   std::cout << (flag.resume() ? "Reconciliation resumed.\n" : "Reconciliation was not suspended.\n");
   return 0;
 }
+
+CommandSpec run_command_spec() { return run_spec(); }
 
 } // namespace meridian
