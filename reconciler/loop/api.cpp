@@ -138,9 +138,10 @@ HttpResponse Api::handle(const HttpRequest& request) {
     return text(200, "ok\n");
   if (path == "/readyz")
     return ready();
-  if (path == "/metrics")
+  if (path == "/metrics") {
     metrics_.collect();
     return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(), {}};
+  }
   if (path == "/api/v1/status") {
     const auto objects = request.query.find("objects");
     if (objects != request.query.end() && objects->second != "true" && objects->second != "false")
