@@ -247,6 +247,9 @@ void ReconcileLoop::set_error(const std::string& message) {
 }
 
 std::string ReconcileLoop::reconcile(TriggerKind trigger) {
+  std::unique_lock<std::mutex> exclusive;
+  if (options_.exclusive != nullptr)
+    exclusive = std::unique_lock<std::mutex>(*options_.exclusive);
   const LogScope scope(LogContext{options_.fleet.empty() ? options_.owner : options_.fleet,
                                   fetched_.id.empty() ? std::string() : short_id(fetched_.id), ++reconciles_});
   log_debug("reconcile ({}): started", to_string(trigger));
@@ -438,7 +441,7 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
     // The server refused changes in its dry run: applying would fail them (and halt their region);
     // nothing is applied, and the next reconcile tries again (a CRD or namespace may appear).
     const auto first = std::find_if(plan.changes.begin(), plan.changes.end(), [](const PlannedChange& c) { return !c.error.empty(); });
-    outcome = {"failed", fmt::format("the server refused {} change{} in its dry run, nothing was applied: {}", errors,
+    outcome = {"failed", fmt::format("{} change{} refused (by the server's dry run or an ownership conflict), nothing was applied: {}", errors,
                                      errors == 1 ? "" : "s", first->error), false};
   } else {
     outcome = new_commit      ? apply(*generation, plan, apply_trigger(trigger))

@@ -34,6 +34,7 @@
 #include <map>
 #include <unordered_map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -90,6 +91,9 @@ struct LoopOptions {
   bool prune = false;
   bool allow_mass_prune = false;
   BackoffPolicy backoff;
+  //! Held for each reconcile when set: fleets of one process that share a backend (the
+  //! simulator) reconcile one at a time.
+  std::mutex* exclusive = nullptr;
 };
 
 class ReconcileLoop {

@@ -57,7 +57,7 @@ PY
   set -e
   CHECKS=$((CHECKS + 1))
   [[ $status -le 1 ]] || fail "$example: apply exited $status: $(cat "$WORK/$example.apply")"
-  grep -q "server refused" "$WORK/$example.apply" && fail "$example: the server refused a change: $(cat "$WORK/$example.apply")"
+  grep -qE "changes? refused" "$WORK/$example.apply" && fail "$example: the server refused a change: $(cat "$WORK/$example.apply")"
   run 0 "$MERIDIAN" plan --repo "$repo" --backend kube --kube-config "$WORK/kube.yaml" --no-forecast --detailed-exitcode
   expect_in "No changes. The live fleet matches Git."
   # Out of the next example's way.
