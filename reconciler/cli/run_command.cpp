@@ -328,7 +328,7 @@ int run_run(const std::vector<std::string>& args) {
     return run_fleets(options, *config_file);
   const auto repo = options.get("repo");
   if (!repo || repo->empty())
-    throw UserError("--repo is required: the fleet repository to keep the fleet equal to (a path or a URL)");
+    throw UserError("--repo or --config is required: the fleet repository to keep the fleet equal to (a path or a URL), or a file of fleets");
   const bool once = options.flag("once");
   const std::string directory = state_dir(options);
 
@@ -415,18 +415,22 @@ int run_run(const std::vector<std::string>& args) {
 }
 
 CommandSpec suspend_command_spec() {
-  return {"suspend", "[--reason TEXT] [--state-dir DIR]",
+  return {"suspend", "[--reason TEXT] [--state-dir DIR] [--fleet NAME]",
           "Suspend reconciliation (a maintenance window): `meridian run` on this state directory skips its "
           "reconciles until `meridian resume`.",
           {{"reason", "TEXT", "why, shown in /api/v1/status and the log"},
-           {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}},
+           {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"},
+           {"fleet", "NAME", "with `run --config`: the fleet's own state, <state-dir>/fleets/NAME"}},
           "The flag is a file in the state directory, so it survives restarts; a running process notices it\n"
           "within a second (or use POST /api/v1/suspend on its HTTP server). An apply in progress finishes."};
 }
 
 CommandSpec resume_command_spec() {
-  return {"resume", "[--state-dir DIR]", "Resume reconciliation suspended with `meridian suspend`; a running `meridian run` reconciles at once.",
-          {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}}, ""};
+  return {"resume", "[--state-dir DIR] [--fleet NAME]",
+          "Resume reconciliation suspended with `meridian suspend`; a running `meridian run` reconciles at once.",
+          {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"},
+           {"fleet", "NAME", "with `run --config`: the fleet's own state, <state-dir>/fleets/NAME"}},
+          ""};
 }
 
 int run_suspend(const std::vector<std::string>& args) {

@@ -124,9 +124,11 @@ CommandSpec status_command_spec() {
 }
 
 CommandSpec history_command_spec() {
-  return {"history", "[N] [--state-dir DIR] [-o text|json|yaml]",
+  return {"history", "[N] [--state-dir DIR] [--fleet NAME] [-o text|json|yaml]",
           "Show the last N applies (default 10), newest first, with per-object results.",
-          {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}, output_option("history.v1.json")},
+          {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"},
+           {"fleet", "NAME", "with `run --config`: the fleet's own state, <state-dir>/fleets/NAME"},
+           output_option("history.v1.json")},
           ""};
 }
 

@@ -65,7 +65,7 @@ expect_in "--repo: not with --config"
 run 0 "$MERIDIAN" run --config "$WORK/fleets.yaml" --once
 expect_in "apply #1 of commit $(git -C "$WORK/team-a" rev-parse --short=12 HEAD) succeeded: 6 applied, 0 failed, 0 not applied fleet=team-a"
 expect_in "apply #1 of commit $(git -C "$WORK/team-b" rev-parse --short=12 HEAD) succeeded: 3 applied, 0 failed, 0 not applied fleet=team-b"
-run 0 "$MERIDIAN" history --state-dir "$MERIDIAN_STATE_DIR/fleets/team-b"
+run 0 "$MERIDIAN" history --fleet team-b
 expect_in "ConfigMap/default/extra"
 expect_not_in "DaemonSet"
 run 0 "$MERIDIAN" sim get daemonsets -n security -o yaml
@@ -131,6 +131,12 @@ run 0 "$MERIDIAN" run --config "$WORK/fleets.yaml" --once
 expect_in "suspended: suspend: true in $WORK/fleets.yaml"
 expect_not_in "applying commit $(git -C "$WORK/team-a" rev-parse --short=12 HEAD)"
 write_config false
+run 0 "$MERIDIAN" suspend --fleet team-a --reason "maintenance"
+run 0 "$MERIDIAN" run --config "$WORK/fleets.yaml" --once
+expect_in "suspended: maintenance"
+run 1 "$MERIDIAN" resume --fleet team-z
+expect_in "meridian: --fleet team-z: $MERIDIAN_STATE_DIR/fleets/team-z does not exist"
+run 0 "$MERIDIAN" resume --fleet team-a
 run 0 "$MERIDIAN" run --config "$WORK/fleets.yaml" --once
 expect_in "applying commit $(git -C "$WORK/team-a" rev-parse --short=12 HEAD)"
 
