@@ -23,8 +23,11 @@ struct LoadedRepository {
 
 LoadedRepository load_repository(const Options& options, ManifestCache& cache);
 
-//! The state directory: --state-dir, else $MERIDIAN_STATE_DIR, else ./.meridian.
+//! The state directory: --state-dir, else $MERIDIAN_STATE_DIR, else ./.meridian; with --fleet NAME,
+//! that fleet's directory under it (<dir>/fleets/NAME, as `run --config` keeps it).
 std::string state_dir(const Options& options);
+//! The state directory without --fleet: where the simulator's sim.db lives, shared by every fleet.
+std::string shared_state_dir(const Options& options);
 //! --git-timeout (GitOptions::timeout).
 std::chrono::milliseconds git_timeout(const Options& options);
 //! --verify-ssh-signers, --verify-gpg-keyring (checked readable).

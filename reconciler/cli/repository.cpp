@@ -47,12 +47,16 @@ std::chrono::milliseconds git_timeout(const Options& options) {
   return *parsed;
 }
 
-std::string state_dir(const Options& options) {
-  std::string directory = ".meridian";
+std::string shared_state_dir(const Options& options) {
   if (auto dir = options.get("state-dir"))
-    directory = *dir;
-  else if (const char* env = std::getenv("MERIDIAN_STATE_DIR"); env != nullptr && *env != '\0')
-    directory = env;
+    return *dir;
+  if (const char* env = std::getenv("MERIDIAN_STATE_DIR"); env != nullptr && *env != '\0')
+    return env;
+  return ".meridian";
+}
+
+std::string state_dir(const Options& options) {
+  std::string directory = shared_state_dir(options);
   // `--fleet NAME` (suspend, resume, history): the fleet's own directory under `run --config`.
   if (const auto fleet = options.get("fleet")) {
     if (fleet->empty() || fleet->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)

@@ -120,6 +120,8 @@ CommandSpec status_command_spec() {
                    "(Progressing, Degraded, Missing; Suspended counts as healthy); 1 on an error."};
   spec.options.push_back(output_option("status.v1.json"));
   spec.options.push_back({"exit-code", "", "exit 2 when anything is out of sync or unhealthy (for CI gates)"});
+  spec.options.push_back({"fleet", "NAME", "a fleet of `run --config`: its state under <state-dir>/fleets/NAME, owner NAME unless "
+                                          "--owner says otherwise"});
   return spec;
 }
 

@@ -82,7 +82,7 @@ std::unique_ptr<Backend> open_backend(const Options& options) {
     if (name != "ack" && options.flag(flag))
       throw UserError(fmt::format("--{}: only with --backend ack", flag));
   if (name == "sim")
-    return sim::open_simulator(state_dir(options) + "/sim.db");
+    return sim::open_simulator(shared_state_dir(options) + "/sim.db");
   if (name == "kube") {
     kube::KubeOptions kube_options;
     if (const std::string file = options.get_or("kube-config", ""); !file.empty())
@@ -139,6 +139,9 @@ bool use_color(const Options& options, int fd) {
 }
 
 std::string fleet_owner(const Options& options, const std::string& repository, std::string path) {
+  // A fleet of `run --config` owns its objects under its name unless the file gives an owner.
+  if (const auto fleet = options.get("fleet"); fleet && !options.get("owner"))
+    return *fleet;
   if (const auto owner = options.get("owner")) {
     const bool legal = !owner->empty() && owner->size() <= 63 && owner_label_value(*owner) == *owner;
     if (!legal)

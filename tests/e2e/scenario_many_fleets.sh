@@ -199,5 +199,10 @@ CHECKS=$((CHECKS + 1))
 [[ $(grep -c '^# TYPE meridian_reconcile_total ' "$WORK/metrics.txt") -eq 1 ]] || fail "meridian_reconcile_total declared more than once"
 run 0 "$MERIDIAN" sim get configmaps -n default -o yaml
 expect_in "level: warn"
+# A fleet's status from the command line: its state, its owner, the shared simulator.
+run 0 "$MERIDIAN" status --repo "$WORK/team-b" --fleet team-b --exit-code
+expect_in "2 objects, 0 not in sync with Git, 0 not healthy"
+run 0 "$MERIDIAN" status --repo "$WORK/team-a" --fleet team-a -o json
+expect_in '"owner": "team-a"'
 
 done_ok
