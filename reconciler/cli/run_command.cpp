@@ -395,7 +395,10 @@ int run_run(const std::vector<std::string>& args) {
   Api api(api_options, board, metrics, triggers, suspend);
   std::unique_ptr<HttpServer> server;
   if (listen)
-    server = std::make_unique<HttpServer>(*listen, api_options.body_limit, [&api](const HttpRequest& request) { return api.handle(request); });
+    server = std::make_unique<HttpServer>(*listen, api_options.body_limit, [&api, fleet = loop_options.owner](const HttpRequest& request) {
+      const LogScope scope(LogContext{fleet, "", 0}); // webhook and refusal lines name the fleet too
+      return api.handle(request);
+    });
 
   const LogScope fleet_scope(LogContext{loop_options.owner, "", 0});
   log_event("meridian run: {}{} every {} (±10%), backend {}, self-heal {}, prune {}, webhooks {}, {}", *repo,

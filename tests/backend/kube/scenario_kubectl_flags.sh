@@ -57,6 +57,8 @@ expect_in "meridian: --context: only with --backend kube"
 if [[ -n "${MERIDIAN_TEST_KUBECONFIG:-}" ]]; then
   # The real API server, reached through the flags alone ($KUBECONFIG names the closed ports).
   context=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["current-context"])' "$MERIDIAN_TEST_KUBECONFIG")
+  KUBECONFIG="$WORK/closed.yaml" run 0 "$MERIDIAN" apply --repo "$REPO" --backend kube --kubeconfig "$MERIDIAN_TEST_KUBECONFIG" --auto-approve
+  expect_in "update Cluster/kit"
   KUBECONFIG="$WORK/closed.yaml" run 0 "$MERIDIAN" plan --repo "$REPO" --backend kube --kubeconfig "$MERIDIAN_TEST_KUBECONFIG"
   expect_in "No changes."
   KUBECONFIG="$WORK/closed.yaml:$MERIDIAN_TEST_KUBECONFIG" run 0 "$MERIDIAN" plan --repo "$REPO" --backend kube --context "$context"
