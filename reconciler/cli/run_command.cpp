@@ -180,7 +180,8 @@ std::string config_suspend_reason(const std::string& file) { return fmt::format(
 
 int run_fleets(const Options& options, const std::string& config_file) {
   for (const char* flag : {"repo", "ref", "path", "owner", "interval", "webhook-secret-file", "ssh-key", "netrc", "kube-config",
-                           "kubeconfig", "context", "backend", "self-heal", "prune"})
+                           "kubeconfig", "context", "backend", "self-heal", "prune", "allow-mass-prune", "force-conflicts",
+                           "ack-config", "ack-endpoint", "allow-replace"})
     if (options.flag(flag))
       throw UserError(fmt::format("--{}: not with --config (set it per fleet in {})", flag, config_file));
   const FleetsConfig config = load_fleets_config(config_file);
