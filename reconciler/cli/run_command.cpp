@@ -180,10 +180,12 @@ std::string config_suspend_reason(const std::string& file) { return fmt::format(
 
 int run_fleets(const Options& options, const std::string& config_file) {
   for (const char* flag : {"repo", "ref", "path", "owner", "interval", "webhook-secret-file", "ssh-key", "netrc", "kube-config",
-                           "kubeconfig", "context", "backend", "self-heal", "prune", "allow-mass-prune", "force-conflicts",
-                           "ack-config", "ack-endpoint", "allow-replace"})
+                           "backend", "self-heal", "prune"})
     if (options.flag(flag))
       throw UserError(fmt::format("--{}: not with --config (set it per fleet in {})", flag, config_file));
+  for (const char* flag : {"kubeconfig", "context", "allow-mass-prune", "force-conflicts", "ack-config", "ack-endpoint", "allow-replace"})
+    if (options.flag(flag))
+      throw UserError(fmt::format("--{}: not available with --config yet", flag));
   const FleetsConfig config = load_fleets_config(config_file);
   const bool once = options.flag("once");
   const std::string directory = state_dir(options);
