@@ -5,6 +5,7 @@
 #include "backend/sim/sim.h"
 #include "base/duration.h"
 #include "base/error.h"
+#include "base/log.h"
 #include "validate/validate.h"
 
 #include <fmt/format.h>
@@ -106,7 +107,8 @@ std::unique_ptr<Backend> open_backend(const Options& options) {
     }
     ack_options.allow_replace = options.flag("allow-replace");
     ack_options.kube.force_conflicts = options.flag("force-conflicts");
-    ack_options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+    // ACK's task progress is an event: under `run` it carries the reconcile's fleet, commit and id.
+    ack_options.progress = [](const std::string& line) { log_event("{}", line); };
     return ack::open_ack_backend(std::move(ack_options));
   }
   throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim, kube or ack", name));
