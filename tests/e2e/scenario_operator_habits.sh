@@ -162,6 +162,19 @@ if command -v zsh >/dev/null; then
 fi
 run 0 "$MERIDIAN" completion fish
 expect_in "complete -c meridian -n '__fish_seen_subcommand_from status' -l output -s o -x -a 'text json yaml'"
+if command -v fish >/dev/null; then
+  # fish itself answers what it would complete (complete -C) from the sourced script.
+  "$MERIDIAN" completion fish >"$WORK/meridian.fish"
+  OUT=$(fish -c "source $WORK/meridian.fish; complete -C 'meridian st'")
+  CHECKS=$((CHECKS + 1))
+  [[ $(cut -f1 <<<"$OUT") == "status" ]] || fail "fish: meridian st<TAB>: got: $OUT"
+  OUT=$(fish -c "source $WORK/meridian.fish; complete -C 'meridian status -o '" | cut -f1 | sort | tr '\n' ' ')
+  CHECKS=$((CHECKS + 1))
+  [[ $OUT == "json text yaml " ]] || fail "fish: status -o <TAB>: got: $OUT"
+  OUT=$(fish -c "source $WORK/meridian.fish; complete -C 'meridian sim g'" | cut -f1)
+  CHECKS=$((CHECKS + 1))
+  [[ $OUT == "get" ]] || fail "fish: sim g<TAB>: got: $OUT"
+fi
 run 1 "$MERIDIAN" completion tcsh
 expect_in 'completion: expected bash, zsh or fish, got "tcsh"'
 
