@@ -56,7 +56,7 @@ void print_usage(std::ostream& out) {
   out << fmt::format("  {:<12} {}\n", "completion", "print a shell completion script (bash, zsh or fish)");
   out << "\nGlobal options (before or after the command):\n";
   for (const meridian::OptionSpec& option : global_options())
-    out << fmt::format("  --{:<26} {}\n", option.name + " " + option.value_name, option.help);
+    out << fmt::format("  --{:<34} {}\n", option.name + " " + option.value_name, option.help);
   out << "\nRun `meridian help <command>` (or `meridian <command> --help`) for a command's options.\n";
 }
 
