@@ -73,7 +73,7 @@ int run_apply(const std::vector<std::string>& args) {
   const bool color = use_color(options, STDOUT_FILENO);
   std::cout << render_plan(plan, ReportFormat::text, color);
   if (const size_t errors = plan.count_errors(); errors > 0)
-    throw UserError(fmt::format("the server refused {} change{} in its dry run (listed above); nothing was applied", errors,
+    throw UserError(fmt::format("{} change{} refused by the server's dry run or an ownership conflict (listed above); nothing was applied", errors,
                                 errors == 1 ? "" : "s"));
   if (!plan.has_changes())
     return 0;
@@ -100,5 +100,7 @@ int run_apply(const std::vector<std::string>& args) {
   std::cout << fmt::format("\nApply #{} {}: {}.\n", report.record_id, report.result, report.summary());
   return report.result == "succeeded" ? 0 : 1;
 }
+
+CommandSpec apply_command_spec() { return apply_spec(); }
 
 } // namespace meridian

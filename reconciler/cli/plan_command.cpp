@@ -92,4 +92,6 @@ int run_plan(const std::vector<std::string>& args) {
   return options.flag("detailed-exitcode") && plan.differs_from_git() ? 2 : 0;
 }
 
+CommandSpec plan_command_spec() { return plan_spec(); }
+
 } // namespace meridian

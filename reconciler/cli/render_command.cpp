@@ -45,4 +45,6 @@ int run_render(const std::vector<std::string>& args) {
   return 0;
 }
 
+CommandSpec render_command_spec() { return render_spec(); }
+
 } // namespace meridian

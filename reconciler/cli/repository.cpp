@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include <cstdlib>
 #include <fstream>
 
@@ -45,12 +47,25 @@ std::chrono::milliseconds git_timeout(const Options& options) {
   return *parsed;
 }
 
-std::string state_dir(const Options& options) {
+std::string shared_state_dir(const Options& options) {
   if (auto dir = options.get("state-dir"))
     return *dir;
   if (const char* env = std::getenv("MERIDIAN_STATE_DIR"); env != nullptr && *env != '\0')
     return env;
   return ".meridian";
+}
+
+std::string state_dir(const Options& options) {
+  std::string directory = shared_state_dir(options);
+  // `--fleet NAME` (suspend, resume, history): the fleet's own directory under `run --config`.
+  if (const auto fleet = options.get("fleet")) {
+    if (fleet->empty() || fleet->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+      throw UserError(fmt::format("--fleet: expected a fleet name of the --config file, got \"{}\"", *fleet));
+    directory += "/fleets/" + *fleet;
+    if (!std::filesystem::is_directory(directory))
+      throw UserError(fmt::format("--fleet {}: {} does not exist (has `meridian run --config` run this fleet here?)", *fleet, directory));
+  }
+  return directory;
 }
 
 LoadedRepository load_repository(const Options& options, ManifestCache& cache) {

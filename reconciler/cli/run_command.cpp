@@ -3,13 +3,19 @@
 #include "backend/kube/lease.h"
 #include "base/duration.h"
 #include "base/error.h"
+#include "cli/build_info.h"
+#include "cli/fleets_config.h"
 #include "cli/workspace.h"
 #include "loop/api.h"
+#include "loop/fleet_router.h"
 #include "loop/http.h"
-#include "loop/log.h"
+#include "base/log.h"
 #include "leader/election.h"
 #include "loop/loop.h"
 #include "loop/metrics.h"
+#include "loop/process_metrics.h"
+#include "backend/kube/kube.h"
+#include "backend/sim/sim.h"
 #include "state/store.h"
 
 #include <fmt/format.h>
@@ -22,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <pthread.h>
 #include <sstream>
 #include <thread>
@@ -49,6 +56,8 @@ CommandSpec run_spec() {
                    "applies; a standby answers /healthz, /readyz (ok leader=false) and /metrics (meridian_leader 0). A leader\n"
                    "that cannot renew within the renew deadline stops applying (recorded as interrupted) and exits 1; SIGTERM\n"
                    "releases the Lease."};
+  spec.options.push_back({"config", "FILE", "reconcile every fleet this file lists (YAML, schemas/fleets.v1.json), each from its own "
+                                           "repository, in place of --repo (see README: Many repositories in one process)"});
   spec.options.push_back({"interval", "DURATION", "time between fetches, with ±10% jitter (default 1m, at least 1s)"});
   spec.options.push_back({"listen", "HOST:PORT", "address of the HTTP server (default 127.0.0.1:8080)"});
   spec.options.push_back({"webhook-secret-file", "FILE", "shared secret of the webhooks (without it, webhooks are refused)"});
@@ -125,7 +134,7 @@ private:
       if (signal > 0) {
         const char* name = signal == SIGTERM ? "SIGTERM" : "SIGINT";
         if (stop_.load()) {
-          log_event("{} again: exiting now", name);
+          log_warn("{} again: exiting now", name);
           std::_Exit(1);
         }
         log_event("{}: stopping after the current object", name);
@@ -134,7 +143,7 @@ private:
         deadline = std::chrono::steady_clock::now() + shutdown_grace;
       }
       if (stop_.load() && deadline != std::chrono::steady_clock::time_point{} && std::chrono::steady_clock::now() > deadline) {
-        log_event("did not stop within {}s: exiting now", shutdown_grace.count());
+        log_error("did not stop within {}s: exiting now", shutdown_grace.count());
         std::_Exit(1);
       }
     }
@@ -223,6 +232,169 @@ std::unique_ptr<LeaderElector> open_elector(const Options& options) {
 
 } // namespace
 
+// One fleet of `run --config`: its state under <state-dir>/fleets/<name>, its loop on its own
+// thread, its own status, metrics and Api.
+struct FleetRuntime {
+  FleetConfig config;
+  std::string directory;
+  std::unique_ptr<StateStore> store;
+  std::unique_ptr<Backend> own_backend; //!< kube: one per fleet; sim: the shared one
+  Metrics metrics;
+  StatusBoard board;
+  std::unique_ptr<SuspendFlag> suspend;
+  TriggerQueue triggers;
+  std::unique_ptr<ReconcileLoop> loop;
+  std::unique_ptr<Api> api;
+  std::thread thread;
+};
+
+//! The reason written into a fleet's suspend flag by `suspend: true`; a flag with another reason
+//! (`meridian suspend`, the API) is the operator's and left alone.
+std::string config_suspend_reason(const std::string& file) { return fmt::format("suspend: true in {}", file); }
+
+int run_fleets(const Options& options, const std::string& config_file) {
+  for (const char* flag : {"repo", "ref", "path", "owner", "interval", "webhook-secret-file", "ssh-key", "netrc", "kube-config",
+                           "backend", "self-heal", "prune"})
+    if (options.flag(flag))
+      throw UserError(fmt::format("--{}: not with --config (set it per fleet in {})", flag, config_file));
+  for (const char* flag : {"kubeconfig", "context", "allow-mass-prune", "force-conflicts", "ack-config", "ack-endpoint", "allow-replace"})
+    if (options.flag(flag))
+      throw UserError(fmt::format("--{}: not available with --config yet", flag));
+  const FleetsConfig config = load_fleets_config(config_file);
+  const bool once = options.flag("once");
+  const std::string directory = state_dir(options);
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const auto lock = lock_state_dir(options, "meridian run --config");
+  std::filesystem::create_directories(directory);
+
+  ApiOptions api_defaults;
+  const std::optional<ListenAddress> listen =
+      once && !options.get("listen") ? std::nullopt
+                                     : std::optional<ListenAddress>(parse_listen_address(options.get_or("listen", "127.0.0.1:8080")));
+  api_defaults.loopback = !listen || listen->is_loopback();
+  if (listen)
+    api_defaults.listen_host = listen->host;
+  if (const auto hosts = options.get("api-host")) {
+    std::stringstream names(*hosts);
+    for (std::string name; std::getline(names, name, ',');)
+      if (!name.empty())
+        api_defaults.allowed_hosts.push_back(name);
+  }
+  if (const auto token_file = options.get("api-token-file")) {
+    read_secret(*token_file, "--api-token-file");
+    api_defaults.token_file = *token_file;
+  }
+
+  // Fleets on the simulator share one simulated world (sim.db) and take turns: one reconcile at a time.
+  std::mutex simulator_turn;
+  std::unique_ptr<Backend> simulator;
+  Metrics process_metrics;
+  register_build_info(process_metrics, build_info().version, build_info().commit);
+  register_process_metrics(process_metrics);
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<FleetRuntime>> fleets;
+  for (const FleetConfig& fleet_config : config.fleets) {
+    auto fleet = std::make_unique<FleetRuntime>();
+    fleet->config = fleet_config;
+    fleet->directory = directory + "/fleets/" + fleet_config.name;
+    std::filesystem::create_directories(fleet->directory);
+    fleet->store = std::make_unique<StateStore>(fleet->directory + "/meridian.db");
+    Backend* backend = nullptr;
+    if (fleet_config.backend == "sim") {
+      if (!simulator)
+        simulator = sim::open_simulator(directory + "/sim.db");
+      backend = simulator.get();
+    } else {
+      kube::KubeOptions kube_options;
+      if (!fleet_config.kube_config.empty())
+        kube_options = kube::load_kube_options(fleet_config.kube_config);
+      kube_options.state_file = fleet->directory + "/kube-clusters.json";
+      kube_options.watch = true; // a long-lived loop: the watch cache
+      fleet->own_backend = kube::open_kube_backend(std::move(kube_options));
+      backend = fleet->own_backend.get();
+    }
+    fleet->suspend = std::make_unique<SuspendFlag>(fleet->directory);
+    const std::string reason = config_suspend_reason(config.file);
+    const auto flag = fleet->suspend->read();
+    if (fleet_config.suspend && !flag)
+      fleet->suspend->suspend(reason);
+    else if (!fleet_config.suspend && flag && flag->reason == reason)
+      fleet->suspend->resume();
+
+    LoopOptions loop_options;
+    loop_options.repository = fleet_config.repository;
+    loop_options.ref = fleet_config.ref;
+    loop_options.path = fleet_config.path;
+    loop_options.git.cache_dir = fleet->directory + "/repos";
+    loop_options.git.ssh_key_file = fleet_config.ssh_key_file;
+    loop_options.git.netrc_file = fleet_config.netrc_file;
+    loop_options.git.timeout = git_timeout(options);
+    loop_options.verify = signature_policy(options);
+    loop_options.owner = fleet_config.owner;
+    loop_options.fleet = fleet_config.name;
+    loop_options.interval = fleet_config.interval;
+    loop_options.seed = parse_seed(options) + fleets.size();
+    loop_options.self_heal = fleet_config.self_heal;
+    loop_options.prune = fleet_config.prune;
+    loop_options.exclusive = fleet_config.backend == "sim" ? &simulator_turn : nullptr;
+    ReconcileLoop::declare_metrics(fleet->metrics);
+    Api::declare_metrics(fleet->metrics);
+    fleet->loop = std::make_unique<ReconcileLoop>(loop_options, *backend, *fleet->store, fleet->board, fleet->metrics, *fleet->suspend, stop);
+
+    ApiOptions api_options = api_defaults;
+    if (!fleet_config.webhook_secret_file.empty())
+      api_options.webhook_secret = read_secret(fleet_config.webhook_secret_file, "credentials.webhookSecretFile");
+    api_options.state_store_path = fleet->directory + "/meridian.db";
+    if (loop_options.git.timeout.count() > 0)
+      api_options.fetch_stuck_after = std::chrono::duration_cast<std::chrono::seconds>(loop_options.git.timeout).count() + 30;
+    fleet->api = std::make_unique<Api>(api_options, fleet->board, fleet->metrics, fleet->triggers, *fleet->suspend);
+    fleets.push_back(std::move(fleet));
+  }
+
+  // Every fleet's queue is stopped by the first signal.
+  TriggerQueue signal_queue;
+  const SignalWatcher watcher(stop, signal_queue);
+  std::vector<RoutedFleet> routes;
+  for (const auto& fleet : fleets)
+    routes.push_back({fleet->config.name, fleet->config.repository, fleet->api.get(), &fleet->metrics});
+  FleetRouter router(routes, process_metrics);
+  std::unique_ptr<HttpServer> server;
+  if (listen)
+    server = std::make_unique<HttpServer>(*listen, api_defaults.body_limit, [&router](const HttpRequest& request) { return router.handle(request); });
+  log_event("meridian run: {} fleets from {} ({}), {}", fleets.size(), config.file,
+            fmt::join([&] {
+              std::vector<std::string> names;
+              for (const auto& fleet : fleets)
+                names.push_back(fmt::format("{}: {}{} every {}{}", fleet->config.name, fleet->config.repository,
+                                            fleet->config.ref.empty() ? "" : "@" + fleet->config.ref, format_duration(fleet->config.interval),
+                                            fleet->config.suspend ? ", suspended" : ""));
+              return names;
+            }(), "; "),
+            server ? "listening on " + server->url() : std::string("no HTTP server"));
+
+  if (once) {
+    bool all_succeeded = true;
+    for (const auto& fleet : fleets) {
+      const std::string result = fleet->loop->reconcile(TriggerKind::schedule);
+      all_succeeded = all_succeeded && (result == "succeeded" || result == "suspended");
+      if (stop.load())
+        break;
+    }
+    return all_succeeded || stop.load() ? 0 : 1;
+  }
+  for (const auto& fleet : fleets)
+    fleet->thread = std::thread([&fleet = *fleet] { fleet.loop->run(fleet.triggers); });
+  while (!signal_queue.stopped())
+    signal_queue.wait_until(TriggerQueue::Clock::now() + std::chrono::seconds(1));
+  for (const auto& fleet : fleets)
+    fleet->triggers.stop();
+  for (const auto& fleet : fleets)
+    fleet->thread.join();
+  log_event("meridian run: stopped");
+  return 0;
+}
+
 int run_run(const std::vector<std::string>& args) {
   const CommandSpec spec = run_spec();
   const Options options(spec, args);
@@ -230,9 +402,11 @@ int run_run(const std::vector<std::string>& args) {
     std::cout << format_help(spec);
     return 0;
   }
+  if (const auto config_file = options.get("config"))
+    return run_fleets(options, *config_file);
   const auto repo = options.get("repo");
   if (!repo || repo->empty())
-    throw UserError("--repo is required: the fleet repository to keep the fleet equal to (a path or a URL)");
+    throw UserError("--repo or --config is required: the fleet repository to keep the fleet equal to (a path or a URL), or a file of fleets");
   const bool once = options.flag("once");
   const std::string directory = state_dir(options);
 
@@ -288,6 +462,8 @@ int run_run(const std::vector<std::string>& args) {
   Metrics metrics;
   ReconcileLoop::declare_metrics(metrics);
   Api::declare_metrics(metrics);
+  register_build_info(metrics, build_info().version, build_info().commit);
+  register_process_metrics(metrics);
   StatusBoard board;
   const SuspendFlag suspend(directory);
   TriggerQueue triggers;
@@ -314,14 +490,18 @@ int run_run(const std::vector<std::string>& args) {
   Api api(api_options, board, metrics, triggers, suspend);
   std::unique_ptr<HttpServer> server;
   if (listen)
-    server = std::make_unique<HttpServer>(*listen, api_options.body_limit, [&api](const HttpRequest& request) { return api.handle(request); });
+    server = std::make_unique<HttpServer>(*listen, api_options.body_limit, [&api, fleet = loop_options.owner](const HttpRequest& request) {
+      const LogScope scope(LogContext{fleet, "", 0}); // webhook and refusal lines name the fleet too
+      return api.handle(request);
+    });
 
+  const LogScope fleet_scope(LogContext{loop_options.owner, "", 0});
   log_event("meridian run: {}{} every {} (±10%), backend {}, self-heal {}, prune {}, webhooks {}, {}", *repo,
             loop_options.ref.empty() ? "" : "@" + loop_options.ref, format_duration(loop_options.interval), backend->name(),
             loop_options.self_heal ? "on" : "off", loop_options.prune ? "on" : "off", api_options.webhook_secret.empty() ? "off" : "on",
             server ? "listening on " + server->url() : std::string("no HTTP server"));
   if (!api_options.loopback && api_options.token_file.empty())
-    log_event("the listener is not on a loopback address and there is no --api-token-file: /api/v1/* and /metrics are refused");
+    log_warn("the listener is not on a loopback address and there is no --api-token-file: /api/v1/* and /metrics are refused");
 
   if (elector) {
     const std::string identity = elector->config().identity;
@@ -384,14 +564,27 @@ int run_run(const std::vector<std::string>& args) {
   return finish(0);
 }
 
+CommandSpec suspend_command_spec() {
+  return {"suspend", "[--reason TEXT] [--state-dir DIR] [--fleet NAME]",
+          "Suspend reconciliation (a maintenance window): `meridian run` on this state directory skips its "
+          "reconciles until `meridian resume`.",
+          {{"reason", "TEXT", "why, shown in /api/v1/status and the log"},
+           {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"},
+           {"fleet", "NAME", "with `run --config`: the fleet's own state, <state-dir>/fleets/NAME"}},
+          "The flag is a file in the state directory, so it survives restarts; a running process notices it\n"
+          "within a second (or use POST /api/v1/suspend on its HTTP server). An apply in progress finishes."};
+}
+
+CommandSpec resume_command_spec() {
+  return {"resume", "[--state-dir DIR] [--fleet NAME]",
+          "Resume reconciliation suspended with `meridian suspend`; a running `meridian run` reconciles at once.",
+          {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"},
+           {"fleet", "NAME", "with `run --config`: the fleet's own state, <state-dir>/fleets/NAME"}},
+          ""};
+}
+
 int run_suspend(const std::vector<std::string>& args) {
-  const CommandSpec spec{"suspend", "[--reason TEXT] [--state-dir DIR]",
-                         "Suspend reconciliation (a maintenance window): `meridian run` on this state directory skips its "
-                         "reconciles until `meridian resume`.",
-                         {{"reason", "TEXT", "why, shown in /api/v1/status and the log"},
-                          {"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}},
-                         "The flag is a file in the state directory, so it survives restarts; a running process notices it\n"
-                         "within a second (or use POST /api/v1/suspend on its HTTP server). An apply in progress finishes."};
+  const CommandSpec spec = suspend_command_spec();
   const Options options(spec, args);
   if (options.help()) {
     std::cout << format_help(spec);
@@ -405,9 +598,7 @@ int run_suspend(const std::vector<std::string>& args) {
 }
 
 int run_resume(const std::vector<std::string>& args) {
-  const CommandSpec spec{"resume", "[--state-dir DIR]",
-                         "Resume reconciliation suspended with `meridian suspend`; a running `meridian run` reconciles at once.",
-                         {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}}, ""};
+  const CommandSpec spec = resume_command_spec();
   const Options options(spec, args);
   if (options.help()) {
     std::cout << format_help(spec);
@@ -417,5 +608,7 @@ int run_resume(const std::vector<std::string>& args) {
   std::cout << (flag.resume() ? "Reconciliation resumed.\n" : "Reconciliation was not suspended.\n");
   return 0;
 }
+
+CommandSpec run_command_spec() { return run_spec(); }
 
 } // namespace meridian

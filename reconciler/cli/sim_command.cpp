@@ -58,7 +58,7 @@ CommandSpec get_spec() {
   return {"sim get",
           "KIND [NAME] [-o wide|yaml|json|name] [--cluster C] [-n NS]",
           "List simulated objects the way kubectl get does.",
-          {{"output", "FORMAT", "wide, yaml, json or name (default: a table)", 'o'}, kCluster, kNamespace, kStateDir},
+          {{"output", "wide|yaml|json|name", "output format (default: a table)", 'o'}, kCluster, kNamespace, kStateDir},
           "Objects of every namespace are listed unless -n is given; a CLUSTER column appears when they\n"
           "come from more than one cluster."};
 }
@@ -362,6 +362,12 @@ int run_sim(const std::vector<std::string>& args) {
   if (found == kSubcommands.end())
     throw UserError(fmt::format("meridian sim: unknown subcommand \"{}\" (see meridian sim --help)", args[0]));
   return found->second(std::vector<std::string>(args.begin() + 1, args.end()));
+}
+
+CommandSpec sim_command_spec() { return sim_spec(); }
+
+std::vector<CommandSpec> sim_subcommand_specs() {
+  return {init_spec(), reset_spec(), get_spec(), describe_spec(), advance_spec(), apply_spec(), delete_spec()};
 }
 
 } // namespace meridian

@@ -1,57 +1,186 @@
 #include "base/error.h"
 #include "base/printable.h"
 #include "cli/workspace.h"
+#include "kustomize/kustomize.h"
+#include "loop/api.h"
 #include "plan/plan.h"
 
 #include <fmt/format.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
 
 #include <charconv>
 #include <ctime>
 #include <iostream>
 
 namespace meridian {
+namespace {
+
+enum class OutputFormat { text, json, yaml };
+
+OutputFormat output_format(const Options& options) {
+  const std::string text = options.get_or("output", "text");
+  if (text == "text")
+    return OutputFormat::text;
+  if (text == "json")
+    return OutputFormat::json;
+  if (text == "yaml")
+    return OutputFormat::yaml;
+  throw UserError(fmt::format("-o/--output: expected text, json or yaml, got \"{}\"", printable(text)));
+}
+
+OptionSpec output_option(const char* schema) {
+  return {"output", "text|json|yaml", fmt::format("output format (default text; json and yaml follow schemas/{})", schema), 'o'};
+}
+
+// JSON text as YAML (keys sorted, as `kubectl get -o yaml` and `kustomize build` print).
+std::string json_as_yaml(const std::string& text) {
+  JsonDocument document;
+  if (const auto error = parse_json(text, document))
+    throw std::runtime_error("status: own JSON does not parse: " + *error);
+  return kustomize::to_yaml(document);
+}
+
+struct StatusLine {
+  const PlannedChange* change;
+  std::string sync;
+  Health health;
+};
+
+std::string_view sync_of(Action action) {
+  switch (action) {
+  case Action::create:
+    return "Missing";
+  case Action::update:
+    return "OutOfSync";
+  case Action::remove:
+    return "Extra";
+  default:
+    return "Synced";
+  }
+}
+
+//! Suspended is paused on purpose (a CronJob, a rollout held): not a failure for a CI gate.
+bool is_unhealthy(const Health& health) {
+  return health.status != HealthStatus::healthy && health.status != HealthStatus::suspended;
+}
+
+using Writer = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+void member(Writer& writer, const char* name, std::string_view value) {
+  writer.Key(name);
+  writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+std::string render_status_json(const Plan& plan, const std::vector<StatusLine>& lines, size_t out_of_sync, size_t unhealthy) {
+  rapidjson::StringBuffer buffer;
+  Writer writer(buffer);
+  writer.SetIndent(' ', 2);
+  writer.StartObject();
+  writer.Key("formatVersion");
+  writer.Int(1);
+  member(writer, "repository", plan.repository);
+  member(writer, "commit", plan.commit);
+  member(writer, "commitSummary", plan.commit_summary);
+  member(writer, "owner", plan.owner);
+  writer.Key("summary");
+  writer.StartObject();
+  writer.Key("objects");
+  writer.Uint64(lines.size());
+  writer.Key("outOfSync");
+  writer.Uint64(out_of_sync);
+  writer.Key("unhealthy");
+  writer.Uint64(unhealthy);
+  writer.EndObject();
+  writer.Key("objects");
+  writer.StartArray();
+  for (const StatusLine& line : lines) {
+    writer.StartObject();
+    member(writer, "key", line.change->ref.key());
+    member(writer, "object", line.change->ref.display());
+    member(writer, "cluster", line.change->ref.cluster);
+    member(writer, "region", line.change->region);
+    member(writer, "sync", line.sync);
+    member(writer, "health", to_string(line.health.status));
+    member(writer, "message", line.health.message);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+}
+
+} // namespace
+
+CommandSpec status_command_spec() {
+  CommandSpec spec{"status", "--repo URL|PATH [--ref REF] [--path DIR] [-o text|json|yaml] [--exit-code]",
+                   "Show every object of the fleet: in sync, out of sync, missing or extra, and its health.",
+                   workspace_options(),
+                   "Exit status: 0, or with --exit-code 2 when an object is not in sync with Git or not healthy\n"
+                   "(Progressing, Degraded, Missing; Suspended counts as healthy); 1 on an error."};
+  spec.options.push_back(output_option("status.v1.json"));
+  spec.options.push_back({"exit-code", "", "exit 2 when anything is out of sync or unhealthy (for CI gates)"});
+  spec.options.push_back({"fleet", "NAME", "a fleet of `run --config`: its state under <state-dir>/fleets/NAME, owner NAME unless "
+                                          "--owner says otherwise"});
+  return spec;
+}
+
+CommandSpec history_command_spec() {
+  return {"history", "[N] [--state-dir DIR] [--fleet NAME] [-o text|json|yaml]",
+          "Show the last N applies (default 10), newest first, with per-object results.",
+          {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"},
+           {"fleet", "NAME", "with `run --config`: the fleet's own state, <state-dir>/fleets/NAME"},
+           output_option("history.v1.json")},
+          ""};
+}
 
 int run_status(const std::vector<std::string>& args) {
-  const CommandSpec spec{"status", "--repo URL|PATH [--ref REF] [--path DIR]",
-                         "Show every object of the fleet: in sync, out of sync, missing or extra, and its health.",
-                         workspace_options(), ""};
+  const CommandSpec spec = status_command_spec();
   const Options options(spec, args);
   if (options.help()) {
     std::cout << format_help(spec);
     return 0;
   }
+  const OutputFormat format = output_format(options);
   const auto workspace = open_workspace(options);
   PlanOptions plan_options;
   plan_options.predict = false;
   plan_options.prune = true;
   plan_options.allow_mass_prune = true;
   const Plan plan = make_plan(workspace->desired, *workspace->backend, *workspace->store, plan_options);
-  std::cout << fmt::format("{} at {} ({})\n\n", printable(plan.repository), printable(plan.commit.substr(0, 12)),
-                           printable(plan.commit_summary));
-  std::cout << fmt::format("{:<14} {:<16} {:<48} {:<12} {}\n", "REGION", "CLUSTER", "OBJECT", "SYNC", "HEALTH");
+  std::vector<StatusLine> lines;
+  lines.reserve(plan.changes.size());
   size_t out_of_sync = 0;
+  size_t unhealthy = 0;
   for (const PlannedChange& change : plan.changes) {
-    std::string sync = "Synced";
-    if (change.action == Action::create)
-      sync = "Missing";
-    else if (change.action == Action::update)
-      sync = "OutOfSync";
-    else if (change.action == Action::remove)
-      sync = "Extra";
+    StatusLine line{&change, std::string(sync_of(change.action)),
+                    object_health(*workspace->backend, plan.fleet.health_checks, change.ref,
+                                  change.desired != nullptr && change.desired->manifest != nullptr ? change.desired->manifest->api_version : "")};
     out_of_sync += change.action == Action::unchanged ? 0 : 1;
-    const Health health = object_health(*workspace->backend, plan.fleet.health_checks, change.ref,
-                                        change.desired != nullptr && change.desired->manifest != nullptr ? change.desired->manifest->api_version : "");
-    std::cout << fmt::format("{:<14} {:<16} {:<48} {:<12} {}{}\n", change.region.empty() ? "-" : printable(change.region),
-                             change.ref.cluster.empty() ? "-" : printable(change.ref.cluster), printable(change.ref.display()), sync,
-                             to_string(health.status), health.message.empty() ? "" : ": " + printable(health.message));
+    unhealthy += is_unhealthy(line.health) ? 1 : 0;
+    lines.push_back(std::move(line));
   }
-  std::cout << fmt::format("\n{} objects, {} not in sync with Git\n", plan.changes.size(), out_of_sync);
-  return 0;
+  if (format == OutputFormat::text) {
+    std::cout << fmt::format("{} at {} ({})\n\n", printable(plan.repository), printable(plan.commit.substr(0, 12)),
+                             printable(plan.commit_summary));
+    std::cout << fmt::format("{:<14} {:<16} {:<48} {:<12} {}\n", "REGION", "CLUSTER", "OBJECT", "SYNC", "HEALTH");
+    for (const StatusLine& line : lines) {
+      const PlannedChange& change = *line.change;
+      std::cout << fmt::format("{:<14} {:<16} {:<48} {:<12} {}{}\n", change.region.empty() ? "-" : printable(change.region),
+                               change.ref.cluster.empty() ? "-" : printable(change.ref.cluster), printable(change.ref.display()),
+                               line.sync, to_string(line.health.status),
+                               line.health.message.empty() ? "" : ": " + printable(line.health.message));
+    }
+    std::cout << fmt::format("\n{} objects, {} not in sync with Git, {} not healthy\n", plan.changes.size(), out_of_sync, unhealthy);
+  } else {
+    const std::string json = render_status_json(plan, lines, out_of_sync, unhealthy);
+    std::cout << (format == OutputFormat::json ? json : json_as_yaml(json));
+  }
+  return options.flag("exit-code") && (out_of_sync > 0 || unhealthy > 0) ? 2 : 0;
 }
 
 int run_history(const std::vector<std::string>& args) {
-  const CommandSpec spec{"history", "[N] [--state-dir DIR]", "Show the last N applies (default 10), newest first, with per-object results.",
-                         {{"state-dir", "DIR", "state directory (default $MERIDIAN_STATE_DIR or ./.meridian)"}}, ""};
+  const CommandSpec spec = history_command_spec();
   const Options options(spec, args);
   if (options.help()) {
     std::cout << format_help(spec);
@@ -65,8 +194,14 @@ int run_history(const std::vector<std::string>& args) {
     if (text.empty() || error != std::errc{} || end != text.data() + text.size() || limit == 0 || limit > most)
       throw UserError(fmt::format("history: N must be a number from 1 to {}, got \"{}\"", most, printable(text)));
   }
+  const OutputFormat format = output_format(options);
   StateStore store(state_dir(options) + "/meridian.db");
   const std::vector<ApplyRecord> records = store.history(limit);
+  if (format != OutputFormat::text) {
+    const std::string json = render_history(records);
+    std::cout << (format == OutputFormat::json ? json : json_as_yaml(json));
+    return 0;
+  }
   if (records.empty()) {
     std::cout << "No applies recorded yet.\n";
     return 0;

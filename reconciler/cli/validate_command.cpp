@@ -96,4 +96,6 @@ int run_validate(const std::vector<std::string>& args) {
   return 1;
 }
 
+CommandSpec validate_command_spec() { return validate_spec(); }
+
 } // namespace meridian

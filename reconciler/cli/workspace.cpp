@@ -5,6 +5,7 @@
 #include "backend/sim/sim.h"
 #include "base/duration.h"
 #include "base/error.h"
+#include "base/log.h"
 #include "validate/validate.h"
 
 #include <fmt/format.h>
@@ -24,6 +25,10 @@ std::vector<OptionSpec> workspace_options() {
                                                 "ack (Alibaba Cloud ACK: clusters and node pools, and kube inside them)"});
   options.push_back({"kube-config", "FILE", "with --backend kube: cluster name -> {kubeconfig, context} (default: every cluster uses "
                                             "$KUBECONFIG or ~/.kube/config current-context, or the in-cluster config)"});
+  options.push_back({"kubeconfig", "FILE", "with --backend kube: the kubeconfig file, as kubectl's --kubeconfig (in place of $KUBECONFIG "
+                                           "and ~/.kube/config) for every cluster whose --kube-config binding names no kubeconfig"});
+  options.push_back({"context", "NAME", "with --backend kube: the kubeconfig context, as kubectl's --context (in place of current-context) "
+                                        "for every cluster whose --kube-config binding names no kubeconfig and no context"});
   options.push_back({"owner", "NAME", "the fleet's identity on live objects (meridian.io/owner label, managed-by annotation; default: "
                                       "the repository's name and --path); objects of another owner are never changed or pruned"});
   options.push_back({"force-conflicts", "", "with --backend kube or ack: take over fields another field manager owns (server-side apply's "
@@ -36,21 +41,54 @@ std::vector<OptionSpec> workspace_options() {
   return options;
 }
 
+namespace {
+
+// kubectl's --kubeconfig and --context, for the clusters the binding file leaves to the defaults:
+// --kubeconfig wherever a binding names no kubeconfig file, --context wherever it names neither
+// a file nor a context (a context of the default kubeconfig means nothing in another file).
+void apply_kubectl_flags(kube::KubeOptions& kube_options, const Options& options) {
+  const std::string kubeconfig = options.get_or("kubeconfig", "");
+  const std::string context = options.get_or("context", "");
+  if (options.flag("kubeconfig")) {
+    if (kubeconfig.empty())
+      throw UserError("--kubeconfig: expected a file name");
+    if (!std::filesystem::is_regular_file(kubeconfig))
+      throw UserError(fmt::format("--kubeconfig {}: no such file", kubeconfig));
+  }
+  if (options.flag("context") && context.empty())
+    throw UserError("--context: expected a context name");
+  const auto apply = [&](kube::ClusterBinding& binding) {
+    if (!binding.kubeconfig.empty())
+      return;
+    binding.kubeconfig = kubeconfig;
+    if (binding.context.empty())
+      binding.context = context;
+  };
+  for (auto& [cluster, binding] : kube_options.clusters)
+    apply(binding);
+  if (kube_options.fallback)
+    apply(*kube_options.fallback);
+}
+
+} // namespace
+
 std::unique_ptr<Backend> open_backend(const Options& options, bool watch) {
   const std::string name = options.get_or("backend", "sim");
-  if (name != "kube" && options.flag("kube-config"))
-    throw UserError("--kube-config: only with --backend kube");
+  for (const char* flag : {"kube-config", "kubeconfig", "context"})
+    if (name != "kube" && options.flag(flag))
+      throw UserError(fmt::format("--{}: only with --backend kube", flag));
   if (name != "kube" && name != "ack" && options.flag("force-conflicts"))
     throw UserError("--force-conflicts: only with --backend kube or ack");
   for (const char* flag : {"ack-config", "ack-endpoint", "allow-replace"})
     if (name != "ack" && options.flag(flag))
       throw UserError(fmt::format("--{}: only with --backend ack", flag));
   if (name == "sim")
-    return sim::open_simulator(state_dir(options) + "/sim.db");
+    return sim::open_simulator(shared_state_dir(options) + "/sim.db");
   if (name == "kube") {
     kube::KubeOptions kube_options;
     if (const std::string file = options.get_or("kube-config", ""); !file.empty())
       kube_options = kube::load_kube_options(file);
+    apply_kubectl_flags(kube_options, options);
     std::filesystem::create_directories(state_dir(options));
     kube_options.state_file = state_dir(options) + "/kube-clusters.json";
     kube_options.force_conflicts = options.flag("force-conflicts");
@@ -70,7 +108,8 @@ std::unique_ptr<Backend> open_backend(const Options& options, bool watch) {
     }
     ack_options.allow_replace = options.flag("allow-replace");
     ack_options.kube.force_conflicts = options.flag("force-conflicts");
-    ack_options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+    // ACK's task progress is an event: under `run` it carries the reconcile's fleet, commit and id.
+    ack_options.progress = [](const std::string& line) { log_event("{}", line); };
     return ack::open_ack_backend(std::move(ack_options));
   }
   throw UserError(fmt::format("--backend: unknown backend \"{}\", expected sim, kube or ack", name));
@@ -103,6 +142,9 @@ bool use_color(const Options& options, int fd) {
 }
 
 std::string fleet_owner(const Options& options, const std::string& repository, std::string path) {
+  // A fleet of `run --config` owns its objects under its name unless the file gives an owner.
+  if (const auto fleet = options.get("fleet"); fleet && !options.get("owner"))
+    return *fleet;
   if (const auto owner = options.get("owner")) {
     const bool legal = !owner->empty() && owner->size() <= 63 && owner_label_value(*owner) == *owner;
     if (!legal)

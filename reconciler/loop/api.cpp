@@ -1,6 +1,6 @@
 #include "loop/api.h"
 
-#include "loop/log.h"
+#include "base/log.h"
 #include "state/store.h"
 
 #include <rapidjson/prettywriter.h>
@@ -23,6 +23,20 @@ void string(Writer& writer, const char* name, const std::string& value) {
   writer.Key(name);
   writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
+
+HttpResponse json(int status, std::string body) { return {status, "application/json", std::move(body), {}}; }
+
+HttpResponse text(int status, std::string body) { return {status, "text/plain; charset=utf-8", std::move(body), {}}; }
+
+HttpResponse method_not_allowed(const char* allowed) {
+  HttpResponse response = json(405, json_error(std::string("method not allowed, use ") + allowed));
+  response.headers["Allow"] = allowed;
+  return response;
+}
+
+std::string peer(const HttpRequest& request) { return request.remote.empty() ? "unknown peer" : request.remote; }
+
+} // namespace
 
 std::string render_history(const std::vector<ApplyRecord>& records) {
   rapidjson::StringBuffer buffer;
@@ -59,20 +73,6 @@ std::string render_history(const std::vector<ApplyRecord>& records) {
   writer.EndArray();
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
-
-HttpResponse json(int status, std::string body) { return {status, "application/json", std::move(body), {}}; }
-
-HttpResponse text(int status, std::string body) { return {status, "text/plain; charset=utf-8", std::move(body), {}}; }
-
-HttpResponse method_not_allowed(const char* allowed) {
-  HttpResponse response = json(405, json_error(std::string("method not allowed, use ") + allowed));
-  response.headers["Allow"] = allowed;
-  return response;
-}
-
-std::string peer(const HttpRequest& request) { return request.remote.empty() ? "unknown peer" : request.remote; }
-
-} // namespace
 
 std::string json_error(std::string_view message) {
   rapidjson::StringBuffer buffer;
@@ -138,8 +138,10 @@ HttpResponse Api::handle(const HttpRequest& request) {
     return text(200, "ok\n");
   if (path == "/readyz")
     return ready();
-  if (path == "/metrics")
+  if (path == "/metrics") {
+    metrics_.collect();
     return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(), {}};
+  }
   if (path == "/api/v1/status") {
     const auto objects = request.query.find("objects");
     if (objects != request.query.end() && objects->second != "true" && objects->second != "false")
@@ -172,7 +174,7 @@ HttpResponse Api::webhook(const std::string& endpoint, const HttpRequest& reques
   const bool valid = endpoint == "gitlab" ? verify_token(options_.webhook_secret, claimed)
                                           : verify_hmac_signature(options_.webhook_secret, request.body, claimed);
   if (!valid) {
-    log_event("webhook /hooks/{} from {}: rejected: {} {}", endpoint, peer(request), claimed.empty() ? "missing" : "bad",
+    log_warn("webhook /hooks/{} from {}: rejected: {} {}", endpoint, peer(request), claimed.empty() ? "missing" : "bad",
               header_name);
     return answer(401, "unauthorized", json_error(fmt::format("{} {}", claimed.empty() ? "missing" : "bad", header_name)));
   }
@@ -251,13 +253,13 @@ std::string Api::current_token() {
 
 std::optional<HttpResponse> Api::refusal(const HttpRequest& request, bool needs_token) {
   if (!host_allowed(request.header("host"))) {
-    log_event("{} from {}: refused: Host \"{}\" is not this server", request.path, peer(request), request.header("host"));
+    log_warn("{} from {}: refused: Host \"{}\" is not this server", request.path, peer(request), request.header("host"));
     return json(421, json_error("Host is not an address or name of this server (add it with --api-host)"));
   }
   if (const std::string origin = request.header("origin"); !origin.empty()) {
     const size_t scheme = origin.find("://");
     if (origin == "null" || scheme == std::string::npos || !host_allowed(std::string_view(origin).substr(scheme + 3))) {
-      log_event("{} from {}: refused: Origin \"{}\"", request.path, peer(request), origin);
+      log_warn("{} from {}: refused: Origin \"{}\"", request.path, peer(request), origin);
       return json(403, json_error("cross-origin requests are refused"));
     }
   }
@@ -270,7 +272,7 @@ std::optional<HttpResponse> Api::refusal(const HttpRequest& request, bool needs_
   const std::string header = request.header("authorization");
   const std::string_view claimed = header.rfind("Bearer ", 0) == 0 ? std::string_view(header).substr(7) : std::string_view();
   if (token.empty() || !verify_token(token, claimed)) {
-    log_event("{} from {}: rejected: {} bearer token", request.path, peer(request), claimed.empty() ? "missing" : "bad");
+    log_warn("{} from {}: rejected: {} bearer token", request.path, peer(request), claimed.empty() ? "missing" : "bad");
     HttpResponse response = json(401, json_error(fmt::format("{} bearer token", claimed.empty() ? "missing" : "bad")));
     response.headers["WWW-Authenticate"] = "Bearer";
     return response;

@@ -40,6 +40,7 @@
 namespace meridian {
 
 class StateStore;
+struct ApplyRecord;
 
 struct ApiOptions {
   std::string webhook_secret;       //!< empty: webhooks are refused
@@ -91,6 +92,11 @@ private:
   std::mutex store_mutex_;
   std::unique_ptr<StateStore> store_; //!< the HTTP threads' own connection, opened on first use
 };
+
+//! Applies as JSON, newest first, as /api/v1/history and `meridian history -o json` print them:
+//! `[{id, repository, commit, trigger, started, finished, result, summary, objects: [{key, object,
+//! cluster, region, action, result, message}]}]` (schemas/history.v1.json).
+std::string render_history(const std::vector<ApplyRecord>& records);
 
 //! A JSON object `{"error": message}` with a trailing newline.
 std::string json_error(std::string_view message);

@@ -3,7 +3,7 @@
 #include "apply/apply.h"
 #include "base/error.h"
 #include "base/duration.h"
-#include "loop/log.h"
+#include "base/log.h"
 #include "model/desired.h"
 #include "plan/plan.h"
 #include "state/store.h"
@@ -193,7 +193,7 @@ void ReconcileLoop::remember_history() {
   try {
     records = store_.history(200);
   } catch (const UserError& error) {
-    log_event("state store: cannot read the history: {}", error.what());
+    log_warn("state store: cannot read the history: {}", error.what());
     return;
   }
   bool newest = true;
@@ -248,6 +248,12 @@ void ReconcileLoop::set_error(const std::string& message) {
 }
 
 std::string ReconcileLoop::reconcile(TriggerKind trigger) {
+  std::unique_lock<std::mutex> exclusive;
+  if (options_.exclusive != nullptr)
+    exclusive = std::unique_lock<std::mutex>(*options_.exclusive);
+  const LogScope scope(LogContext{options_.fleet.empty() ? options_.owner : options_.fleet,
+                                  fetched_.id.empty() ? std::string() : short_id(fetched_.id), ++reconciles_});
+  log_debug("reconcile ({}): started", to_string(trigger));
   const auto started = Clock::now();
   const long long started_unix = unix_now();
   reconcile_started_ = started;
@@ -279,7 +285,8 @@ std::string ReconcileLoop::reconcile(TriggerKind trigger) {
     status.phase = stop_.load() ? "stopping" : suspended_ ? "suspended" : "idle";
   });
   if (outcome.result != "suspended")
-    log_event("reconcile ({}): {} in {:.2f}s: {}", to_string(trigger), outcome.result, seconds, outcome.message);
+    log_line(outcome.result == "succeeded" ? LogLevel::info : outcome.result == "interrupted" ? LogLevel::warn : LogLevel::error,
+             fmt::format("reconcile ({}): {} in {:.2f}s: {}", to_string(trigger), outcome.result, seconds, outcome.message));
   return outcome.result;
 }
 
@@ -307,7 +314,10 @@ bool ReconcileLoop::fetch() {
     const CommitInfo commit = repository_->resolve(options_.ref);
     verify_commit(*repository_, commit.id, options_.verify);
     metrics_.observe("meridian_git_fetch_duration_seconds", {}, seconds_since(started));
-    if (commit.id != fetched_.id)
+    set_log_commit(short_id(commit.id));
+    if (commit.id == fetched_.id)
+      log_debug("fetched {}{}: commit {} again", options_.repository, options_.ref.empty() ? "" : "@" + options_.ref, short_id(commit.id));
+    else
       log_event("fetched {}{}: commit {} ({})", options_.repository, options_.ref.empty() ? "" : "@" + options_.ref,
                 short_id(commit.id), commit.summary);
     fetched_ = commit;
@@ -319,6 +329,7 @@ bool ReconcileLoop::fetch() {
   } catch (const UserError& error) {
     metrics_.observe("meridian_git_fetch_duration_seconds", {}, seconds_since(started));
     metrics_.add("meridian_git_fetch_errors_total");
+    log_debug("fetch of {} failed: {}", options_.repository, error.what());
     set_error(error.what());
     return false;
   }
@@ -372,7 +383,7 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
     invalid_commit_ = commit.id;
     invalid_message_ = fmt::format("commit {}: the manifests are invalid, nothing was applied ({} error{}): {}", short_id(commit.id),
                                    errors.size(), errors.size() == 1 ? "" : "s", fmt::join(errors, "; "));
-    log_event("{}", invalid_message_);
+    log_error("{}", invalid_message_);
     metrics_.set("meridian_invalid_commit", 1);
     board_.update([&](LoopStatus& status) { status.invalid_commit = commit.id; });
     // After a restart the last good commit is the one the state store says was rolled out.
@@ -383,7 +394,7 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
         load(previous);
         invalid_commit_ = invalid;
       } catch (const UserError& error) {
-        log_event("cannot load the last applied commit {}: {}", short_id(attempted_commit_), error.what());
+        log_warn("cannot load the last applied commit {}: {}", short_id(attempted_commit_), error.what());
       }
     }
     return good_.get();
@@ -431,7 +442,7 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
     // The server refused changes in its dry run: applying would fail them (and halt their region);
     // nothing is applied, and the next reconcile tries again (a CRD or namespace may appear).
     const auto first = std::find_if(plan.changes.begin(), plan.changes.end(), [](const PlannedChange& c) { return !c.error.empty(); });
-    outcome = {"failed", fmt::format("the server refused {} change{} in its dry run, nothing was applied: {}", errors,
+    outcome = {"failed", fmt::format("{} change{} refused (by the server's dry run or an ownership conflict), nothing was applied: {}", errors,
                                      errors == 1 ? "" : "s", first->error), false};
   } else {
     outcome = new_commit      ? apply(*generation, plan, apply_trigger(trigger))
@@ -456,7 +467,7 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
     try {
       store_.learn_applied(body_texts_.bodies_of(generation->desired));
     } catch (const std::exception& error) {
-      log_event("cannot read the last-applied records (the next apply writes them all): {}", error.what());
+      log_warn("cannot read the last-applied records (the next apply writes them all): {}", error.what());
     }
   }
   learned_applied_ = true;
@@ -511,6 +522,7 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   apply_options.trigger = trigger;
   apply_options.interrupted = &stop_;
   apply_options.may_write = options_.may_write;
+  // Apply reports its progress on this thread, inside the reconcile's LogScope.
   apply_options.progress = [](const std::string& line) { log_event("apply: {}", line); };
   apply_options.body_texts = &body_texts_;
   const ApplyReport report = apply_plan(plan, generation.desired, observed, store_, apply_options);
@@ -574,7 +586,7 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
     board_.update([](LoopStatus& status) { status.self_heal_next_attempt = 0; });
     return {"succeeded", fmt::format("commit {} in sync", commit)};
   }
-  log_event("drift: {} object{} differ from commit {}: {}", keys.size(), keys.size() == 1 ? "" : "s", commit, fmt::join(names, ", "));
+  log_warn("drift: {} object{} differ from commit {}: {}", keys.size(), keys.size() == 1 ? "" : "s", commit, fmt::join(names, ", "));
   const std::string drifted = fmt::format("drift: {} object{} differ from commit {}", keys.size(), keys.size() == 1 ? "" : "s", commit);
   if (!options_.self_heal)
     return {"succeeded", drifted + " (self-heal is off)"};
@@ -585,7 +597,7 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
     const long long wait_s = std::chrono::duration_cast<std::chrono::seconds>(next - now).count() + 1;
     board_.update([&](LoopStatus& status) { status.self_heal_next_attempt = unix_now() + wait_s; });
     heal_due_ = next;
-    log_event("self-heal: backing off for {}s after {} attempts on the same objects", wait_s, backoff_.attempts(set));
+    log_warn("self-heal: backing off for {}s after {} attempts on the same objects", wait_s, backoff_.attempts(set));
     return {"succeeded", drifted + fmt::format(" (self-heal backs off for {}s)", wait_s)};
   }
   backoff_.record_attempt(set, now);

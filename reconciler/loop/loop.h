@@ -35,6 +35,7 @@
 #include <map>
 #include <unordered_map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -83,6 +84,7 @@ struct LoopOptions {
   GitOptions git;
   SignaturePolicy verify;             //!< commits not signed by a trusted key are never applied
   std::string owner;                  //!< meridian.io/managed-by value, as `meridian apply` computes it
+  std::string fleet;                  //!< name in the log's `fleet` field (default: the owner)
   std::chrono::milliseconds interval{60'000};
   double jitter = 0.1;                //!< ±10 %
   uint64_t seed = 0;                  //!< of the jitter generator
@@ -93,6 +95,9 @@ struct LoopOptions {
   //! Leader election: false while another replica holds the Lease. Nothing is applied then, and an
   //! apply under way stops between objects (recorded as interrupted). Unset: always true.
   std::function<bool()> may_write;
+  //! Held for each reconcile when set: fleets of one process that share a backend (the
+  //! simulator) reconcile one at a time.
+  std::mutex* exclusive = nullptr;
 };
 
 class ReconcileLoop {
@@ -160,6 +165,7 @@ private:
   std::string attempted_commit_;            //!< commit whose rollout was made (or found in sync)
   bool apply_failed_ = false;               //!< its last apply failed or halted: retried with backoff
   bool suspended_ = false;
+  uint64_t reconciles_ = 0;                  //!< reconcile ids handed out (the log's `reconcile` field)
   std::chrono::steady_clock::time_point reconcile_started_; //!< of the reconcile under way
   std::optional<double> plan_seconds_;       //!< its start to its plan, once it has one
 };

@@ -43,9 +43,11 @@ std::string escape_help(const std::string& help) {
   return out;
 }
 
-std::string label_set(const std::vector<std::string>& names, const std::vector<std::string>& values,
-                      const std::string& extra_name = {}, const std::string& extra_value = {}) {
+std::string label_set(const std::string& first_name, const std::string& first_value, const std::vector<std::string>& names,
+                      const std::vector<std::string>& values, const std::string& extra_name = {}, const std::string& extra_value = {}) {
   std::vector<std::string> pairs;
+  if (!first_name.empty())
+    pairs.push_back(fmt::format("{}=\"{}\"", first_name, escape_label_value(first_value)));
   for (size_t i = 0; i < names.size() && i < values.size(); ++i)
     pairs.push_back(fmt::format("{}=\"{}\"", names[i], escape_label_value(values[i])));
   if (!extra_name.empty())
@@ -142,28 +144,69 @@ double Metrics::value(const std::string& name, const Labels& labels) const {
   return 0;
 }
 
+void Metrics::add_collector(std::function<void(Metrics&)> collector) {
+  const std::lock_guard lock(mutex_);
+  collectors_.push_back(std::move(collector));
+}
+
+void Metrics::collect() {
+  std::vector<std::function<void(Metrics&)>> collectors;
+  {
+    const std::lock_guard lock(mutex_);
+    collectors = collectors_;
+  }
+  for (const auto& collector : collectors)
+    collector(*this);
+}
+
+void Metrics::render_family(std::string& out, const Family& family, const std::string& first, const std::string& value) {
+  const auto labels_of = [&](const Labels& labels, const std::string& extra_name = {}, const std::string& extra_value = {}) {
+    return label_set(first, value, family.label_names, labels, extra_name, extra_value);
+  };
+  for (const auto& [labels, sample] : family.samples) {
+    if (family.type != MetricType::histogram) {
+      out += fmt::format("{}{} {}\n", family.name, labels_of(labels), format_number(sample.value));
+      continue;
+    }
+    double cumulative = 0;
+    for (size_t bucket = 0; bucket < family.buckets.size(); ++bucket) {
+      cumulative += sample.bucket_counts[bucket];
+      out += fmt::format("{}_bucket{} {}\n", family.name, labels_of(labels, "le", format_number(family.buckets[bucket])),
+                         format_number(cumulative));
+    }
+    out += fmt::format("{}_bucket{} {}\n", family.name, labels_of(labels, "le", "+Inf"), format_number(sample.count));
+    out += fmt::format("{}_sum{} {}\n", family.name, labels_of(labels), format_number(sample.sum));
+    out += fmt::format("{}_count{} {}\n", family.name, labels_of(labels), format_number(sample.count));
+  }
+}
+
 std::string Metrics::render() const {
   const std::lock_guard lock(mutex_);
   std::string out;
   for (const Family& family : families_) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name, escape_help(family.help), family.name, type_name(family.type));
-    for (const auto& [labels, sample] : family.samples) {
-      if (family.type != MetricType::histogram) {
-        out += fmt::format("{}{} {}\n", family.name, label_set(family.label_names, labels), format_number(sample.value));
-        continue;
-      }
-      double cumulative = 0;
-      for (size_t bucket = 0; bucket < family.buckets.size(); ++bucket) {
-        cumulative += sample.bucket_counts[bucket];
-        out += fmt::format("{}_bucket{} {}\n", family.name,
-                           label_set(family.label_names, labels, "le", format_number(family.buckets[bucket])),
-                           format_number(cumulative));
-      }
-      out += fmt::format("{}_bucket{} {}\n", family.name, label_set(family.label_names, labels, "le", "+Inf"),
-                         format_number(sample.count));
-      out += fmt::format("{}_sum{} {}\n", family.name, label_set(family.label_names, labels), format_number(sample.sum));
-      out += fmt::format("{}_count{} {}\n", family.name, label_set(family.label_names, labels), format_number(sample.count));
-    }
+    render_family(out, family, "", "");
+  }
+  return out;
+}
+
+std::string Metrics::render_merged(const std::vector<std::pair<std::string, const Metrics*>>& registries, const std::string& label) {
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (const auto& registry : registries)
+    locks.emplace_back(registry.second->mutex_);
+  std::vector<const Family*> order;
+  for (const auto& registry : registries)
+    for (const Family& family : registry.second->families_)
+      if (std::none_of(order.begin(), order.end(), [&](const Family* seen) { return seen->name == family.name; }))
+        order.push_back(&family);
+  std::string out;
+  for (const Family* declared : order) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", declared->name, escape_help(declared->help), declared->name,
+                       type_name(declared->type));
+    for (const auto& [name, registry] : registries)
+      for (const Family& family : registry->families_)
+        if (family.name == declared->name)
+          render_family(out, family, name.empty() ? std::string() : label, name);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 // sorted by label values. Thread-safe: the loop records, HTTP threads render.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -36,8 +37,19 @@ public:
   //! The current value of a counter or gauge sample (0 when absent); for tests and the log.
   double value(const std::string& name, const Labels& labels = {}) const;
 
+  //! Registers a function that refreshes samples (process_* from /proc) when collect() runs.
+  void add_collector(std::function<void(Metrics&)> collector);
+  //! Runs the collectors; the HTTP server calls it before each render.
+  void collect();
+
   //! Text exposition format 0.0.4.
   std::string render() const;
+
+  //! Several registries as one exposition: each family once (HELP and TYPE from the first
+  //! registry that declares it, families in order of first declaration), every sample of a
+  //! registry with `label="<its name>"` first among its labels; a registry named "" adds no
+  //! label (process-wide families). Registries in the order given.
+  static std::string render_merged(const std::vector<std::pair<std::string, const Metrics*>>& registries, const std::string& label);
 
 private:
   struct Sample {
@@ -57,8 +69,11 @@ private:
   Family& family(const std::string& name);
   Sample& sample(Family& family, const Labels& labels);
 
+  static void render_family(std::string& out, const Family& family, const std::string& label, const std::string& value);
+
   mutable std::mutex mutex_;
   std::vector<Family> families_;
+  std::vector<std::function<void(Metrics&)>> collectors_;
 };
 
 //! Escapes a label value for the text format (backslash, double quote, newline).

@@ -1,6 +1,6 @@
 #include "loop/status.h"
 
-#include "loop/log.h"
+#include "base/log.h"
 
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>

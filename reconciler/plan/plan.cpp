@@ -323,6 +323,19 @@ LiveFacts facts_of(ObjectRef ref, const JsonDocument& object, const std::string&
   return facts;
 }
 
+// The owner named by a live object's meridian.io/managed-by when it is another fleet's; "" when it is
+// this fleet's, nobody's, or a repository path or URL (the owner of objects applied before owners
+// became the repository's name: taken over by the next apply, as the README's Limits say).
+std::string foreign_owner(const JsonDocument& live, const std::string& owner) {
+  const Json* annotations = find_path(live, "metadata.annotations");
+  if (annotations == nullptr)
+    return "";
+  const std::string_view live_owner = string_member(*annotations, managed_by_annotation);
+  if (live_owner.empty() || live_owner == owner || live_owner.front() == '/' || live_owner.find("://") != std::string_view::npos)
+    return "";
+  return std::string(live_owner);
+}
+
 // An object in a namespace that is someone else's: not Meridian's (this fleet's), not made by a
 // controller for its owner (pods of a Deployment go with it), not what Kubernetes puts in every
 // namespace.
@@ -647,6 +660,16 @@ private:
       if (!namespace_created_first)
         server_diff(backend_, object, nullptr, {}, desired_, change);
       redact(change);
+      return change;
+    }
+    if (const std::string foreign = foreign_owner(*live, desired_.owner); !foreign.empty()) {
+      // Another fleet's object (its meridian.io/managed-by names another owner): applying would
+      // take it over, and that fleet would put it back or prune it. Never overwritten.
+      change.action = Action::update;
+      change.error = fmt::format("{}{}: ownership conflict: the live object is owned by \"{}\", this fleet is \"{}\"; one of the two "
+                                 "fleets must stop declaring it",
+                                 object.ref.display(), object.ref.cluster.empty() ? "" : " (cluster " + object.ref.cluster + ")", foreign,
+                                 desired_.owner);
       return change;
     }
     DiffOptions diff_options;

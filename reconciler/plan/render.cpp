@@ -69,7 +69,7 @@ std::string summary_line(const Plan& plan) {
 
 std::string error_line(const Plan& plan) {
   const size_t errors = plan.count_errors();
-  return fmt::format("Plan failed: the server refused {} change{}; apply would fail.", errors, errors == 1 ? "" : "s");
+  return fmt::format("Plan failed: {} change{} refused (by the server's dry run or an ownership conflict); apply would fail.", errors, errors == 1 ? "" : "s");
 }
 
 // A plan whose only difference from Git is what a prune guard kept: it is not "in sync".

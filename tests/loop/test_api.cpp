@@ -1,6 +1,7 @@
 // The routes of `meridian run` called in-process, then through the real HTTP server on 127.0.0.1.
 #include "base/error.h"
 #include "loop/api.h"
+#include "loop/fleet_router.h"
 #include "loop/http.h"
 #include "loop/loop.h"
 
@@ -543,4 +544,16 @@ TEST_CASE("without leader election, status says so and readiness is unchanged", 
   CHECK(fixture.call("GET", "/api/v1/status").body.find(R"("leaderElection": null)") != std::string::npos);
   fixture.board.update([](LoopStatus& status) { status.last_reconcile = ReconcileStatus{"schedule", "succeeded", "", 1, 2, 1, {}}; });
   CHECK(fixture.call("GET", "/readyz").body == "ok\n");
+}
+
+TEST_CASE("repository identities: the same repository however a payload spells it", "[api][fleets]") {
+  CHECK(repository_identity("git@github.com:Org/fleet.git") == "github.com/Org/fleet");
+  CHECK(repository_identity("https://github.com/Org/fleet") == "github.com/Org/fleet");
+  CHECK(repository_identity("ssh://git@GitHub.com:22/Org/fleet.git/") == "github.com/Org/fleet");
+  CHECK(repository_identity("https://token@github.com/Org/fleet.git") == "github.com/Org/fleet");
+  CHECK(repository_identity("file:///srv/fleet") == "/srv/fleet");
+  CHECK(repository_identity("/srv/fleet.git") == "/srv/fleet");
+  CHECK(repository_identity("/srv/fleet/") == "/srv/fleet");
+  CHECK(repository_identity("https://github.com/Org/other") != repository_identity("https://github.com/Org/fleet"));
+  CHECK(repository_identity("https://gitlab.com/Org/fleet") != repository_identity("https://github.com/Org/fleet"));
 }

@@ -2,7 +2,7 @@
 // reconcile decides (apply, in sync, drift, heal, back off, invalid), without HTTP or timing.
 #include "backend/sim/sim.h"
 #include "base/error.h"
-#include "loop/log.h"
+#include "base/log.h"
 #include "loop/loop.h"
 #include "state/store.h"
 

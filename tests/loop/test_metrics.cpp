@@ -68,3 +68,49 @@ TEST_CASE("numbers are written as Prometheus reads them", "[metrics]") {
   CHECK(text.find("g{k=\"int\"} 1700000000\n") != std::string::npos);
   CHECK(text.find("g{k=\"fraction\"} 0.25\n") != std::string::npos);
 }
+
+TEST_CASE("several registries render as one exposition with a fleet label", "[metrics]") {
+  Metrics process;
+  process.declare("process_open_fds", "Number of open file descriptors.", MetricType::gauge);
+  process.set("process_open_fds", 7);
+  Metrics edge;
+  Metrics core;
+  for (Metrics* fleet : {&edge, &core}) {
+    fleet->declare("meridian_reconcile_total", "Reconciles by result.", MetricType::counter, {"result"});
+    fleet->declare("meridian_plan_duration_seconds", "Time to plan.", MetricType::histogram, {}, {1});
+  }
+  edge.add("meridian_reconcile_total", {"succeeded"}, 2);
+  core.add("meridian_reconcile_total", {"failed"});
+  core.observe("meridian_plan_duration_seconds", {}, 0.5);
+  const std::string text = Metrics::render_merged({{"", &process}, {"edge", &edge}, {"core", &core}}, "fleet");
+  CHECK(text ==
+        "# HELP process_open_fds Number of open file descriptors.\n"
+        "# TYPE process_open_fds gauge\n"
+        "process_open_fds 7\n"
+        "# HELP meridian_reconcile_total Reconciles by result.\n"
+        "# TYPE meridian_reconcile_total counter\n"
+        "meridian_reconcile_total{fleet=\"edge\",result=\"succeeded\"} 2\n"
+        "meridian_reconcile_total{fleet=\"core\",result=\"failed\"} 1\n"
+        "# HELP meridian_plan_duration_seconds Time to plan.\n"
+        "# TYPE meridian_plan_duration_seconds histogram\n"
+        "meridian_plan_duration_seconds_bucket{fleet=\"edge\",le=\"1\"} 0\n"
+        "meridian_plan_duration_seconds_bucket{fleet=\"edge\",le=\"+Inf\"} 0\n"
+        "meridian_plan_duration_seconds_sum{fleet=\"edge\"} 0\n"
+        "meridian_plan_duration_seconds_count{fleet=\"edge\"} 0\n"
+        "meridian_plan_duration_seconds_bucket{fleet=\"core\",le=\"1\"} 1\n"
+        "meridian_plan_duration_seconds_bucket{fleet=\"core\",le=\"+Inf\"} 1\n"
+        "meridian_plan_duration_seconds_sum{fleet=\"core\"} 0.5\n"
+        "meridian_plan_duration_seconds_count{fleet=\"core\"} 1\n");
+  CHECK_NOTHROW(parse_prometheus(text));
+}
+
+TEST_CASE("collectors refresh samples before a render", "[metrics]") {
+  Metrics metrics;
+  metrics.declare("process_open_fds", "Number of open file descriptors.", MetricType::gauge);
+  int calls = 0;
+  metrics.add_collector([&calls](Metrics& target) { target.set("process_open_fds", ++calls); });
+  CHECK(metrics.value("process_open_fds") == 0);
+  metrics.collect();
+  metrics.collect();
+  CHECK(metrics.value("process_open_fds") == 2);
+}

@@ -41,7 +41,7 @@ run 1 M plan --repo "$REPO" --detailed-exitcode
 expect_in "~ update ConfigMap/meridian-e2e/settings (cluster kit)"
 expect_in 'data.level: "debug" → "info"'
 expect_in '.data.level is managed by "kubectl-patch"'
-expect_in "Plan failed: the server refused 1 change; apply would fail."
+expect_in "Plan failed: 1 change refused (by the server's dry run or an ownership conflict); apply would fail."
 expect_not_in "added-by"
 run 1 M apply --repo "$REPO" --auto-approve
 expect_in "nothing was applied"
