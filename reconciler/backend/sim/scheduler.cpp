@@ -5,6 +5,7 @@
 #include <climits>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <tuple>
 
 namespace meridian::sim {
@@ -455,7 +456,7 @@ bool label_requirement_matches(const Json& requirement, std::optional<std::strin
   return requirement_matches(requirement, actual);
 }
 
-bool selector_matches(const Json& selector, const Json* labels) {
+bool selector_matches_labels(const Json& selector, const Json* labels) {
   if (!selector.IsObject())
     return false;
   if (!map_contains(labels, find_member(selector, "matchLabels")))
@@ -482,7 +483,7 @@ std::pair<std::string_view, std::string_view> controller_of_pod(const Json& pod)
 
 bool PodSelector::matches(const Json& pod) const {
   if (label_selector != nullptr)
-    return selector_matches(*label_selector, labels_of(pod));
+    return selector_matches_labels(*label_selector, labels_of(pod));
   return controller_of_pod(pod) == std::pair{owner_kind, owner_name};
 }
 
@@ -795,6 +796,43 @@ std::vector<long long> total_scores(const Attempt& attempt, const std::vector<co
   return totals;
 }
 
+//! NodeAffinity's PreFilter: when every required term names nodes (`matchFields` metadata.name In,
+//! as a daemon pod's does), only those nodes are filtered; the others get no reason at all.
+std::vector<const Json*> prefiltered_nodes(const Json& pod, const std::vector<const Json*>& nodes) {
+  const Json* terms = find_path(pod, "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms");
+  if (terms == nullptr || !terms->IsArray() || terms->Empty())
+    return nodes;
+  std::set<std::string_view> names;
+  for (const auto& term : terms->GetArray()) {
+    std::optional<std::set<std::string_view>> term_names;
+    if (const Json* fields = find_member(term, "matchFields"); fields != nullptr && fields->IsArray()) {
+      for (const auto& field : fields->GetArray()) {
+        if (string_member(field, "key") != "metadata.name" || string_member(field, "operator") != "In")
+          continue;
+        std::set<std::string_view> values;
+        if (const Json* listed = find_member(field, "values"); listed != nullptr && listed->IsArray()) {
+          for (const auto& value : listed->GetArray())
+            values.insert(as_view(value));
+        }
+        if (term_names) {
+          std::erase_if(*term_names, [&](std::string_view name) { return values.count(name) == 0; });
+        } else {
+          term_names = std::move(values);
+        }
+      }
+    }
+    if (!term_names)
+      return nodes; // a term that names no node: every node may match
+    names.insert(term_names->begin(), term_names->end());
+  }
+  std::vector<const Json*> kept;
+  for (const Json* node : nodes) {
+    if (names.count(name_of(*node)) != 0)
+      kept.push_back(node);
+  }
+  return kept;
+}
+
 struct Evaluation {
   std::string best;      //!< empty when no node fits
   ReasonsByNode reasons; //!< for each node that does not fit
@@ -1052,14 +1090,9 @@ int phase_rank(const Json& pod) {
 // The daemon controller's automatic tolerations (AddOrUpdateDaemonPodTolerations).
 std::vector<Toleration> daemon_tolerations(const Json& pod) {
   std::vector<Toleration> tolerations = pod_tolerations(pod);
-  tolerations.push_back({"node.kubernetes.io/not-ready", "Exists", "", "NoExecute"});
-  tolerations.push_back({"node.kubernetes.io/unreachable", "Exists", "", "NoExecute"});
-  tolerations.push_back({"node.kubernetes.io/disk-pressure", "Exists", "", "NoSchedule"});
-  tolerations.push_back({"node.kubernetes.io/memory-pressure", "Exists", "", "NoSchedule"});
-  tolerations.push_back({"node.kubernetes.io/pid-pressure", "Exists", "", "NoSchedule"});
-  tolerations.push_back({kUnschedulableTaint, "Exists", "", "NoSchedule"});
-  if (const Json* host_network = find_path(pod, "spec.hostNetwork"); host_network != nullptr && host_network->IsTrue())
-    tolerations.push_back({"node.kubernetes.io/network-unavailable", "Exists", "", "NoSchedule"});
+  const Json* host_network = find_path(pod, "spec.hostNetwork");
+  for (const auto& [key, effect] : daemon_pod_tolerations(host_network != nullptr && host_network->IsTrue()))
+    tolerations.push_back({key, "Exists", "", effect});
   return tolerations;
 }
 
@@ -1179,6 +1212,32 @@ bool tolerates(const Json* tolerations, const Json& taint) {
   return any_tolerates(tolerations_of(tolerations), taint_from(taint));
 }
 
+bool label_selector_matches(const Json& selector, const Json* labels) { return selector_matches_labels(selector, labels); }
+
+bool lacks_only_resources(std::string_view misfit) {
+  size_t start = 0;
+  while (start <= misfit.size()) {
+    const size_t end = misfit.find(", ", start);
+    const std::string_view reason = misfit.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (!reason.starts_with("Insufficient ") && reason != kReasonTooManyPods)
+      return false;
+    if (end == std::string_view::npos)
+      break;
+    start = end + 2;
+  }
+  return true;
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> daemon_pod_tolerations(bool host_network) {
+  std::vector<std::pair<std::string_view, std::string_view>> tolerations = {
+      {"node.kubernetes.io/not-ready", "NoExecute"},      {"node.kubernetes.io/unreachable", "NoExecute"},
+      {"node.kubernetes.io/disk-pressure", "NoSchedule"}, {"node.kubernetes.io/memory-pressure", "NoSchedule"},
+      {"node.kubernetes.io/pid-pressure", "NoSchedule"},  {kUnschedulableTaint, "NoSchedule"}};
+  if (host_network)
+    tolerations.emplace_back("node.kubernetes.io/network-unavailable", "NoSchedule");
+  return tolerations;
+}
+
 bool matches_node_selection(const Json& pod, const Json& node) {
   if (!map_contains(labels_of(node), find_path(pod, "spec.nodeSelector")))
     return false;
@@ -1202,10 +1261,15 @@ ScheduleDecision schedule(const Json& pod, const ClusterSnapshot& cluster) {
   if (const Json* policy = policy_for(pod, cluster))
     return schedule_with_policy(pod, *policy, cluster, demand, usage);
   const std::vector<Toleration> tolerations = pod_tolerations(pod);
-  const Evaluation evaluation = evaluate({pod, demand, tolerations, usage, cluster, hard_spread(pod, cluster)}, cluster.nodes);
+  const std::vector<const Json*> nodes = prefiltered_nodes(pod, cluster.nodes);
+  Evaluation evaluation = evaluate({pod, demand, tolerations, usage, cluster, hard_spread(pod, cluster)}, nodes);
   decision.node = evaluation.best;
-  if (decision.node.empty())
-    decision.message = unschedulable_message(cluster.nodes.size(), evaluation.reasons);
+  if (!decision.node.empty())
+    return decision;
+  // Nodes NodeAffinity's PreFilter left out have no status: preemption tries them all the same.
+  for (const Json* node : cluster.nodes)
+    evaluation.reasons.try_emplace(std::string(name_of(*node)));
+  decision.message = unschedulable_message(cluster.nodes.size(), evaluation.reasons);
   return decision;
 }
 
