@@ -701,8 +701,14 @@ std::vector<long long> spread_scores(const Json& pod, const ClusterSnapshot& clu
     }
   }
   std::vector<std::map<std::string_view, long long>> by_node;
-  for (const SpreadConstraint& constraint : constraints)
-    by_node.push_back(matching_pods_by_node(cluster, pod, constraint.selector));
+  for (size_t c = 0; c < constraints.size(); ++c) {
+    // The system defaults share one selector: count its pods once.
+    const PodSelector& selector = constraints[c].selector;
+    const bool same_as_previous = c > 0 && selector.label_selector == constraints[c - 1].selector.label_selector &&
+                                  selector.owner_kind == constraints[c - 1].selector.owner_kind &&
+                                  selector.owner_name == constraints[c - 1].selector.owner_name;
+    by_node.push_back(same_as_previous ? by_node.back() : matching_pods_by_node(cluster, pod, selector));
+  }
   for (const Json* node : cluster.nodes) {
     if (!matches_node_selection(pod, *node) || (require_all_keys && !has_all_keys(*node, constraints)))
       continue;
