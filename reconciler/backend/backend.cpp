@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <set>
 
 namespace meridian {
 
@@ -63,6 +64,27 @@ std::string_view to_string(HealthStatus status) {
     return "Suspended";
   }
   return "Unknown";
+}
+
+std::string forecast_message(const std::vector<PodPlacement>& placements) {
+  size_t pending = 0;
+  std::string reason;
+  std::set<std::string> regions;
+  for (const PodPlacement& placement : placements) {
+    if (placement.node.empty()) {
+      if (pending++ == 0)
+        reason = placement.message;
+      continue;
+    }
+    if (!placement.region.empty())
+      regions.insert(placement.region);
+  }
+  if (pending > 0)
+    return fmt::format("{} pod{} will stay Pending{}{}", pending, pending == 1 ? "" : "s", reason.empty() ? "" : ": ", reason);
+  std::string joined;
+  for (const std::string& region : regions)
+    joined += (joined.empty() ? "" : ", ") + region;
+  return fmt::format("{} pod{} will run{}{}", placements.size(), placements.size() == 1 ? "" : "s", joined.empty() ? "" : " in ", joined);
 }
 
 } // namespace meridian

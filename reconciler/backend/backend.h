@@ -99,6 +99,10 @@ struct PlacementForecast {
   std::vector<PodPlacement> placements;
 };
 
+//! A forecast's words for a workload's pods: "2 pods will stay Pending: <the first one's reason>",
+//! or "3 pods will run in cn-hangzhou, cn-shanghai" (regions of their nodes, sorted).
+std::string forecast_message(const std::vector<PodPlacement>& placements);
+
 //! A live object as the backend holds it.
 struct LiveObject {
   ObjectRef ref;

@@ -280,6 +280,9 @@ void forecast(Plan& plan, Backend& backend) {
       changes.emplace_back(change.ref, change.desired->body.get());
   }
   plan.forecasts = backend.predict(changes);
+  // Nodes or pods the backend could not read for the forecast.
+  for (std::string& warning : backend.take_warnings())
+    plan.warnings.push_back(std::move(warning));
   std::sort(plan.forecasts.begin(), plan.forecasts.end(),
             [](const PlacementForecast& a, const PlacementForecast& b) { return a.workload < b.workload; });
 }

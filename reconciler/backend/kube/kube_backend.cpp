@@ -1,6 +1,7 @@
 // The Kubernetes backend: Backend over ApiClient (one per cluster), with LIST caches, server-side
 // apply, deletion waits and health from live status.
 #include "backend/kube/client.h"
+#include "backend/kube/forecast.h"
 #include "backend/kube/health.h"
 #include "backend/kube/kube.h"
 #include "backend/kube/watch.h"
@@ -369,7 +370,46 @@ public:
     return result;
   }
 
-  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>&) override { return {}; }
+  // The live Nodes and Pods of each cluster whose workloads change their pods (one LIST each),
+  // fed to the scheduler model (forecast.h). A cluster whose nodes or pods cannot be read gets a
+  // warning and no forecast.
+  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) override {
+    std::map<std::string, std::vector<WorkloadChange>> by_cluster;
+    std::vector<std::shared_ptr<const JsonDocument>> lives;
+    for (const auto& [ref, desired] : changes) {
+      if (ref.is_fleet_level() || desired == nullptr || !is_forecast_workload(ref))
+        continue;
+      std::shared_ptr<const JsonDocument> live;
+      try {
+        live = get(ref);
+      } catch (const UserError& error) {
+        note_warning(fmt::format("cluster {}: no pod forecast for {}: {}", ref.cluster, ref.display(), error.what()));
+        continue;
+      }
+      if (!changes_pods(*desired, live.get()))
+        continue;
+      by_cluster[ref.cluster].push_back({ref, desired, live.get()});
+      lives.push_back(std::move(live));
+    }
+    std::vector<PlacementForecast> forecasts;
+    for (const auto& [cluster, workloads] : by_cluster) {
+      SchedulingState state;
+      try {
+        ApiClient& api = client(cluster);
+        state.nodes = api.list("/api/v1/nodes", options_.list_page_size);
+        state.pods = api.list("/api/v1/pods", options_.list_page_size,
+                              "fieldSelector=" + url_encode("status.phase!=Succeeded,status.phase!=Failed"));
+      } catch (const UserError& error) {
+        const std::string where = fmt::format("cluster {}: ", cluster);
+        const std::string_view what = error.what();
+        note_warning(fmt::format("no pod forecast: {}{}", what.starts_with(where) ? "" : where, what));
+        continue;
+      }
+      for (PlacementForecast& forecast : forecast_placements(state, workloads))
+        forecasts.push_back(std::move(forecast));
+    }
+    return forecasts;
+  }
 
   void wait(std::chrono::milliseconds duration) override {
     if (duration.count() > 0)

@@ -253,19 +253,32 @@ void run_cluster(World& world, Object& cluster) {
   }
 }
 
-//! Serverless clusters and clusters with ack-virtual-node get one virtual node in their region.
+//! A node this file made for the add-on (`virtual-kubelet-<region>-k`), as opposed to a virtual
+//! node a fixture declared (a cluster's real virtual node), which the add-on leaves alone.
+bool is_builtin_virtual_node(const Object& node) {
+  const std::string& name = node.ref.name;
+  return name.starts_with("virtual-kubelet-") && name.ends_with("-k") &&
+         string_map_at(node.body(), "metadata.labels")["type"] == "virtual-kubelet";
+}
+
+//! Serverless clusters and clusters with ack-virtual-node get one virtual node in their region,
+//! unless the cluster already has a virtual node of its own (declared by a fixture).
 void run_virtual_node(World& world, Object& cluster) {
   const std::string name = cluster.ref.name;
   const bool wanted = cluster_serving(world, name) &&
                       (text_at(cluster.body(), "spec.type") == "Serverless" || has_addon(cluster.body(), "ack-virtual-node"));
   const std::string region = text_at(cluster.body(), "spec.region");
   const std::string node_name = "virtual-kubelet-" + region + "-k";
+  bool declared = false;
   for (Object* node : world.list(name, "", "Node")) {
-    const bool is_virtual = string_map_at(node->body(), "metadata.labels")["type"] == "virtual-kubelet";
-    if (is_virtual && (!wanted || node->ref.name != node_name))
+    if (string_map_at(node->body(), "metadata.labels")["type"] != "virtual-kubelet")
+      continue;
+    if (!is_builtin_virtual_node(*node))
+      declared = true;
+    else if (!wanted || node->ref.name != node_name)
       remove_node(world, node->ref, "removed with the ack-virtual-node add-on");
   }
-  if (!wanted || world.find({name, "", "Node", "", node_name}) != nullptr)
+  if (!wanted || declared || world.find({name, "", "Node", "", node_name}) != nullptr)
     return;
   NodeShape shape;
   shape.name = node_name;

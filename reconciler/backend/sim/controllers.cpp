@@ -574,22 +574,6 @@ std::string daemon_pod_node(const Json& pod) {
   return {};
 }
 
-//! True when the only reasons a node cannot take the daemon pod are resources: the daemon
-//! controller still wants a pod there (it stays Pending), as since Kubernetes 1.12.
-bool resources_only(const std::string& misfit) {
-  size_t start = 0;
-  while (start <= misfit.size()) {
-    const size_t end = misfit.find(", ", start);
-    const std::string reason = misfit.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (reason.rfind("Insufficient ", 0) != 0 && reason != "Too many pods")
-      return false;
-    if (end == std::string::npos)
-      break;
-    start = end + 2;
-  }
-  return true;
-}
-
 struct DaemonNode {
   Object* node = nullptr;
   bool should_run = false;
@@ -640,7 +624,7 @@ DaemonState daemon_state(World& world, const std::string& cluster, Object& ds) {
       by_node.erase(found);
     }
     const auto misfit = daemon_pod_misfit(candidate, node->body(), no_pods);
-    entry.should_run = !misfit || resources_only(*misfit);
+    entry.should_run = !misfit || lacks_only_resources(*misfit);
     entry.selected = !kruise || label_selector_matches(selector, string_map_at(node->body(), "metadata.labels"));
     state.nodes.push_back(std::move(entry));
   }

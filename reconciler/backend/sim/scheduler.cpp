@@ -5,6 +5,7 @@
 #include <climits>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <tuple>
 
 namespace meridian::sim {
@@ -233,13 +234,17 @@ std::vector<std::string> resource_misfits(const PodDemand& demand, const NodeUsa
 long long least_allocated_score(const PodDemand& demand, const NodeUsage& used, const Json& node) {
   const ResourceList allocatable = resource_list(find_path(node, "status.allocatable"));
   long long total = 0;
+  long long resources = 0;
   for (const std::string_view resource : {"cpu", "memory"}) {
     const long long capacity = amount_of(allocatable, resource);
+    if (capacity <= 0)
+      continue;
+    ++resources;
     const long long requested = amount_of(used.scoring, resource) + amount_of(demand.scoring, resource);
-    if (capacity > 0 && requested <= capacity)
+    if (requested <= capacity)
       total += static_cast<long long>(static_cast<Uint128>(capacity - requested) * kMaxNodeScore / capacity);
   }
-  return total / 2;
+  return resources == 0 ? 0 : total / resources;
 }
 
 // ---- taints and tolerations ----
@@ -290,13 +295,21 @@ bool any_tolerates(const std::vector<Toleration>& tolerations, const Taint& tain
                      [&](const Toleration& toleration) { return toleration_matches(toleration, taint); });
 }
 
-//! The node's taints plus the one the node lifecycle controller adds for a Ready condition that is
-//! False (not-ready) or Unknown (unreachable). A node without a Ready condition counts as ready.
+//! The node's taints plus those the node lifecycle controller adds: unschedulable for a cordoned
+//! node, not-ready or unreachable for a Ready condition that is False or Unknown. A node without a
+//! Ready condition counts as ready.
 std::vector<Taint> node_taints(const Json& node) {
   std::vector<Taint> taints;
   if (const Json* listed = find_path(node, "spec.taints"); listed != nullptr && listed->IsArray()) {
     for (const auto& taint : listed->GetArray())
       taints.push_back(taint_from(taint));
+  }
+  if (const Json* unschedulable = find_path(node, "spec.unschedulable"); unschedulable != nullptr && unschedulable->IsTrue()) {
+    const bool present = std::any_of(taints.begin(), taints.end(), [](const Taint& taint) {
+      return taint.key == kUnschedulableTaint && taint.effect == "NoSchedule";
+    });
+    if (!present)
+      taints.push_back({kUnschedulableTaint, "", "NoSchedule"});
   }
   const Json* conditions = find_path(node, "status.conditions");
   if (conditions == nullptr || !conditions->IsArray())
@@ -411,6 +424,335 @@ bool term_matches(const Json& term, const Json& node) {
   return requirements_match(expressions, node, false) && requirements_match(fields, node, true);
 }
 
+// ---- topology spread ----
+
+constexpr std::string_view kHostnameKey = "kubernetes.io/hostname";
+constexpr std::string_view kZoneKey = "topology.kubernetes.io/zone";
+constexpr std::string_view kReasonSpread = "node(s) didn't match pod topology spread constraints";
+constexpr std::string_view kReasonSpreadLabel = "node(s) didn't match pod topology spread constraints (missing required label)";
+
+//! The pods a spread constraint counts: those a label selector matches, or (kube-scheduler's
+//! system default, from the pod's ReplicaSet, StatefulSet or ReplicationController) those of the
+//! same controller.
+struct PodSelector {
+  const Json* label_selector = nullptr;
+  std::string_view owner_kind;
+  std::string_view owner_name;
+
+  bool matches(const Json& pod) const;
+};
+
+struct SpreadConstraint {
+  std::string_view key;
+  long long max_skew = 1;
+  PodSelector selector;
+};
+
+//! A label selector's matchExpressions entry against the value a label has (nullopt: absent).
+bool label_requirement_matches(const Json& requirement, std::optional<std::string_view> actual) {
+  const std::string_view op = string_member(requirement, "operator");
+  if (op == "Gt" || op == "Lt")
+    return false;
+  return requirement_matches(requirement, actual);
+}
+
+bool selector_matches_labels(const Json& selector, const Json* labels) {
+  if (!selector.IsObject())
+    return false;
+  if (!map_contains(labels, find_member(selector, "matchLabels")))
+    return false;
+  const Json* expressions = find_member(selector, "matchExpressions");
+  if (expressions == nullptr || !expressions->IsArray())
+    return true;
+  return std::all_of(expressions->Begin(), expressions->End(), [&](const Json& requirement) {
+    return label_requirement_matches(requirement, map_entry(labels, string_member(requirement, "key")));
+  });
+}
+
+//! The controller ownerReference of a pod: kind and name, or empty.
+std::pair<std::string_view, std::string_view> controller_of_pod(const Json& pod) {
+  const Json* references = find_path(pod, "metadata.ownerReferences");
+  if (references == nullptr || !references->IsArray())
+    return {};
+  for (const auto& reference : references->GetArray()) {
+    if (const Json* controller = find_member(reference, "controller"); controller != nullptr && controller->IsTrue())
+      return {string_member(reference, "kind"), string_member(reference, "name")};
+  }
+  return {};
+}
+
+bool PodSelector::matches(const Json& pod) const {
+  if (label_selector != nullptr)
+    return selector_matches_labels(*label_selector, labels_of(pod));
+  return controller_of_pod(pod) == std::pair{owner_kind, owner_name};
+}
+
+//! The pod's topologySpreadConstraints with `when` (DoNotSchedule or ScheduleAnyway).
+std::vector<SpreadConstraint> explicit_constraints(const Json& pod, std::string_view when) {
+  std::vector<SpreadConstraint> constraints;
+  const Json* listed = find_path(pod, "spec.topologySpreadConstraints");
+  if (listed == nullptr || !listed->IsArray())
+    return constraints;
+  for (const auto& constraint : listed->GetArray()) {
+    if (string_member(constraint, "whenUnsatisfiable") != when)
+      continue;
+    const Json* skew = find_member(constraint, "maxSkew");
+    const Json* selector = find_member(constraint, "labelSelector");
+    if (selector == nullptr || selector->IsNull())
+      continue; // a constraint without a selector matches no pod
+    constraints.push_back({string_member(constraint, "topologyKey"), skew != nullptr && skew->IsInt64() ? skew->GetInt64() : 1,
+                           {selector, {}, {}}});
+  }
+  return constraints;
+}
+
+//! The constraints PodTopologySpread scores by: the pod's ScheduleAnyway ones, or when it has none
+//! at all kube-scheduler's system defaults (hostname maxSkew 3, zone maxSkew 5) for a pod a
+//! ReplicaSet, StatefulSet or ReplicationController owns. Services' selectors are not modelled.
+std::vector<SpreadConstraint> scoring_constraints(const Json& pod, bool& system_default) {
+  system_default = false;
+  if (const Json* listed = find_path(pod, "spec.topologySpreadConstraints"); listed != nullptr && listed->IsArray() && !listed->Empty())
+    return explicit_constraints(pod, "ScheduleAnyway");
+  const auto [kind, name] = controller_of_pod(pod);
+  if (kind != "ReplicaSet" && kind != "StatefulSet" && kind != "ReplicationController")
+    return {};
+  system_default = true;
+  const PodSelector selector{nullptr, kind, name};
+  return {{kHostnameKey, 3, selector}, {kZoneKey, 5, selector}};
+}
+
+bool has_all_keys(const Json& node, const std::vector<SpreadConstraint>& constraints) {
+  return std::all_of(constraints.begin(), constraints.end(),
+                     [&](const SpreadConstraint& constraint) { return map_entry(labels_of(node), constraint.key).has_value(); });
+}
+
+//! Pods on each node (by name) that `selector` matches in `ns`, leaving out terminating ones.
+std::map<std::string_view, long long> matching_pods_by_node(const ClusterSnapshot& cluster, const Json& pod,
+                                                            const PodSelector& selector) {
+  std::map<std::string_view, long long> counts;
+  const std::string_view ns = namespace_of(pod);
+  for (const Json* other : cluster.pods) {
+    if (!holds_resources(*other) || same_pod(*other, pod) || namespace_of(*other) != ns || !selector.matches(*other))
+      continue;
+    ++counts[bound_node(*other)];
+  }
+  return counts;
+}
+
+long long count_on(const std::map<std::string_view, long long>& counts, std::string_view node) {
+  const auto found = counts.find(node);
+  return found == counts.end() ? 0 : found->second;
+}
+
+//! PodTopologySpread's filter state for the pod's DoNotSchedule constraints: matching pods per
+//! domain over the nodes that satisfy the pod's node selection and carry every constraint's key.
+struct HardSpread {
+  std::vector<SpreadConstraint> constraints;
+  std::vector<std::map<std::string_view, long long>> per_domain; //!< per constraint: domain value → pods
+  std::vector<long long> minimum;                                 //!< per constraint
+
+  //! The reason `node` fails the constraints, or nullopt.
+  std::optional<std::pair<std::string_view, bool>> misfit(const Json& pod, const Json& node) const {
+    for (size_t index = 0; index < constraints.size(); ++index) {
+      const auto value = map_entry(labels_of(node), constraints[index].key);
+      if (!value)
+        return std::pair{kReasonSpreadLabel, true};
+      const long long self = constraints[index].selector.matches(pod) ? 1 : 0;
+      const auto found = per_domain[index].find(*value);
+      const long long here = found == per_domain[index].end() ? 0 : found->second;
+      if (here + self - minimum[index] > constraints[index].max_skew)
+        return std::pair{kReasonSpread, false};
+    }
+    return std::nullopt;
+  }
+};
+
+HardSpread hard_spread(const Json& pod, const ClusterSnapshot& cluster) {
+  HardSpread spread;
+  spread.constraints = explicit_constraints(pod, "DoNotSchedule");
+  for (const SpreadConstraint& constraint : spread.constraints) {
+    const auto by_node = matching_pods_by_node(cluster, pod, constraint.selector);
+    std::map<std::string_view, long long> domains;
+    for (const Json* node : cluster.nodes) {
+      if (!matches_node_selection(pod, *node) || !has_all_keys(*node, spread.constraints))
+        continue;
+      domains[*map_entry(labels_of(*node), constraint.key)] += count_on(by_node, name_of(*node));
+    }
+    long long minimum = domains.empty() ? 0 : std::numeric_limits<long long>::max();
+    for (const auto& [domain, count] : domains)
+      minimum = std::min(minimum, count);
+    spread.per_domain.push_back(std::move(domains));
+    spread.minimum.push_back(minimum);
+  }
+  return spread;
+}
+
+// ---- filtering ----
+
+//! Why a node cannot take the pod: every failing filter's reasons (kube-scheduler v1.26 runs all
+//! filter plugins on a node and merges their statuses), and whether preemption could help there
+//! (it cannot when a filter failed as UnschedulableAndUnresolvable: unschedulable node, node name,
+//! taints, node affinity, a missing topology label).
+struct Misfit {
+  std::vector<std::string> reasons;
+  bool unresolvable = false;
+};
+
+using ReasonsByNode = std::map<std::string, Misfit, std::less<>>;
+
+//! What one scheduling attempt knows besides the node: the pod, its needs, the cluster's load.
+struct Attempt {
+  const Json& pod;
+  const PodDemand& demand;
+  const std::vector<Toleration>& tolerations;
+  const UsageByNode& usage;
+  const ClusterSnapshot& cluster;
+  HardSpread spread;
+
+  const NodeUsage& used_on(const Json& node) const {
+    static const NodeUsage kNone;
+    const auto used = usage.find(name_of(node));
+    return used == usage.end() ? kNone : used->second;
+  }
+};
+
+Misfit filter_node(const Attempt& attempt, const Json& node) {
+  Misfit misfit;
+  const auto unresolvable = [&](std::string reason) {
+    misfit.reasons.push_back(std::move(reason));
+    misfit.unresolvable = true;
+  };
+  if (const Json* unschedulable = find_path(node, "spec.unschedulable");
+      unschedulable != nullptr && unschedulable->IsTrue() &&
+      !any_tolerates(attempt.tolerations, {kUnschedulableTaint, "", "NoSchedule"}))
+    unresolvable(std::string(kReasonUnschedulable));
+  if (const std::string_view wanted = bound_node(attempt.pod); !wanted.empty() && wanted != name_of(node))
+    unresolvable(std::string(kReasonNodeName));
+  if (const auto taint = first_untolerated_taint(node_taints(node), attempt.tolerations))
+    unresolvable("node(s) had untolerated taint {" + std::string(taint->key) + ": " + std::string(taint->value) + "}");
+  if (!matches_node_selection(attempt.pod, node))
+    unresolvable(std::string(kReasonAffinity));
+  for (std::string& reason : resource_misfits(attempt.demand, attempt.used_on(node), node))
+    misfit.reasons.push_back(std::move(reason));
+  if (const auto spread = attempt.spread.misfit(attempt.pod, node)) {
+    misfit.reasons.emplace_back(spread->first);
+    misfit.unresolvable = misfit.unresolvable || spread->second;
+  }
+  return misfit;
+}
+
+// ---- scoring ----
+
+//! NodeResourcesBalancedAllocation (0–100): 1 minus the spread of the cpu and memory fractions the
+//! node's pods request (exact requests, no defaults), the new pod included.
+long long balanced_allocation_score(const PodDemand& demand, const NodeUsage& used, const Json& node) {
+  const ResourceList allocatable = resource_list(find_path(node, "status.allocatable"));
+  std::vector<double> fractions;
+  for (const std::string_view resource : {"cpu", "memory"}) {
+    const long long capacity = amount_of(allocatable, resource);
+    if (capacity <= 0)
+      continue;
+    const long long requested = amount_of(used.requested, resource) + amount_of(demand.requests, resource);
+    fractions.push_back(std::min(1.0, static_cast<double>(requested) / static_cast<double>(capacity)));
+  }
+  const double deviation = fractions.size() == 2 ? std::fabs((fractions[0] - fractions[1]) / 2) : 0.0;
+  return static_cast<long long>((1 - deviation) * static_cast<double>(kMaxNodeScore));
+}
+
+//! The framework's DefaultNormalizeScore: scaled so the highest is 100 (reversed: the lowest).
+void normalize(std::vector<long long>& scores, bool reverse) {
+  const long long highest = scores.empty() ? 0 : *std::max_element(scores.begin(), scores.end());
+  for (long long& score : scores) {
+    if (highest == 0) {
+      score = reverse ? kMaxNodeScore : score;
+      continue;
+    }
+    score = kMaxNodeScore * score / highest;
+    if (reverse)
+      score = kMaxNodeScore - score;
+  }
+}
+
+//! PodTopologySpread's score of each feasible node for its ScheduleAnyway constraints, normalized
+//! as the plugin does (fewer matching pods in the node's domains scores higher).
+std::vector<long long> spread_scores(const Json& pod, const ClusterSnapshot& cluster, const std::vector<const Json*>& feasible) {
+  bool system_default = false;
+  const std::vector<SpreadConstraint> constraints = scoring_constraints(pod, system_default);
+  std::vector<long long> scores(feasible.size(), 0);
+  if (constraints.empty()) {
+    std::fill(scores.begin(), scores.end(), kMaxNodeScore);
+    return scores;
+  }
+  // Only the system defaults spare nodes without every key (they still spread by hostname).
+  const bool require_all_keys = !system_default;
+  std::vector<bool> ignored(feasible.size(), false);
+  std::vector<std::map<std::string_view, long long>> domain_counts(constraints.size());
+  std::vector<double> weights(constraints.size());
+  size_t considered = 0;
+  for (size_t index = 0; index < feasible.size(); ++index) {
+    if (require_all_keys && !has_all_keys(*feasible[index], constraints)) {
+      ignored[index] = true;
+      continue;
+    }
+    ++considered;
+    for (size_t c = 0; c < constraints.size(); ++c) {
+      if (constraints[c].key != kHostnameKey)
+        domain_counts[c].try_emplace(map_entry(labels_of(*feasible[index]), constraints[c].key).value_or(""), 0);
+    }
+  }
+  std::vector<std::map<std::string_view, long long>> by_node;
+  for (size_t c = 0; c < constraints.size(); ++c) {
+    // The system defaults share one selector: count its pods once.
+    const PodSelector& selector = constraints[c].selector;
+    const bool same_as_previous = c > 0 && selector.label_selector == constraints[c - 1].selector.label_selector &&
+                                  selector.owner_kind == constraints[c - 1].selector.owner_kind &&
+                                  selector.owner_name == constraints[c - 1].selector.owner_name;
+    by_node.push_back(same_as_previous ? by_node.back() : matching_pods_by_node(cluster, pod, selector));
+  }
+  for (const Json* node : cluster.nodes) {
+    if (!matches_node_selection(pod, *node) || (require_all_keys && !has_all_keys(*node, constraints)))
+      continue;
+    for (size_t c = 0; c < constraints.size(); ++c) {
+      if (constraints[c].key == kHostnameKey)
+        continue;
+      const auto domain = domain_counts[c].find(map_entry(labels_of(*node), constraints[c].key).value_or(""));
+      if (domain != domain_counts[c].end())
+        domain->second += count_on(by_node[c], name_of(*node));
+    }
+  }
+  for (size_t c = 0; c < constraints.size(); ++c) {
+    const size_t size = constraints[c].key == kHostnameKey ? considered : domain_counts[c].size();
+    weights[c] = std::log(static_cast<double>(size + 2));
+  }
+  long long lowest = std::numeric_limits<long long>::max();
+  long long highest = 0;
+  for (size_t index = 0; index < feasible.size(); ++index) {
+    if (ignored[index])
+      continue;
+    double score = 0;
+    for (size_t c = 0; c < constraints.size(); ++c) {
+      const auto value = map_entry(labels_of(*feasible[index]), constraints[c].key);
+      if (!value)
+        continue;
+      const long long count = constraints[c].key == kHostnameKey ? count_on(by_node[c], name_of(*feasible[index]))
+                                                                  : domain_counts[c].at(*value);
+      score += static_cast<double>(count) * weights[c] + static_cast<double>(constraints[c].max_skew - 1);
+    }
+    scores[index] = std::llround(score);
+    lowest = std::min(lowest, scores[index]);
+    highest = std::max(highest, scores[index]);
+  }
+  for (size_t index = 0; index < feasible.size(); ++index) {
+    if (ignored[index])
+      scores[index] = 0;
+    else if (highest == 0)
+      scores[index] = kMaxNodeScore;
+    else
+      scores[index] = kMaxNodeScore * (highest + lowest - scores[index]) / highest;
+  }
+  return scores;
+}
+
 long long preferred_affinity_weight(const Json& pod, const Json& node) {
   const Json* preferred = find_path(pod, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution");
   if (preferred == nullptr || !preferred->IsArray())
@@ -427,84 +769,129 @@ long long preferred_affinity_weight(const Json& pod, const Json& node) {
   return total;
 }
 
-// ---- filtering and scoring ----
+// kube-scheduler v1.26's default score weights.
+constexpr long long kTaintTolerationWeight = 3;
+constexpr long long kNodeAffinityWeight = 2;
+constexpr long long kTopologySpreadWeight = 2;
+constexpr long long kResourcesFitWeight = 1;
+constexpr long long kBalancedAllocationWeight = 1;
 
-//! Why `node` cannot take the pod (empty: it can), following kube-scheduler's filter order; like
-//! kube-scheduler, only the first failing filter reports, but it may report several reasons.
-std::vector<std::string> filter_node(const Json& pod, const PodDemand& demand,
-                                     const std::vector<Toleration>& tolerations, const Json& node,
-                                     const UsageByNode& usage) {
-  if (const Json* unschedulable = find_path(node, "spec.unschedulable");
-      unschedulable != nullptr && unschedulable->IsTrue() &&
-      !any_tolerates(tolerations, {kUnschedulableTaint, "", "NoSchedule"}))
-    return {std::string(kReasonUnschedulable)};
-  if (const std::string_view wanted = bound_node(pod); !wanted.empty() && wanted != name_of(node))
-    return {std::string(kReasonNodeName)};
-  if (const auto taint = first_untolerated_taint(node_taints(node), tolerations))
-    return {"node(s) had untolerated taint {" + std::string(taint->key) + ": " + std::string(taint->value) + "}"};
-  if (!matches_node_selection(pod, node))
-    return {std::string(kReasonAffinity)};
-  const auto used = usage.find(name_of(node));
-  return resource_misfits(demand, used == usage.end() ? NodeUsage{} : used->second, node);
+//! The weighted sum of the score plugins for each feasible node, each plugin normalized over them.
+std::vector<long long> total_scores(const Attempt& attempt, const std::vector<const Json*>& feasible) {
+  std::vector<long long> taints;
+  std::vector<long long> affinity;
+  std::vector<long long> totals;
+  std::vector<Toleration> soft_tolerations;
+  for (const Toleration& toleration : attempt.tolerations) {
+    if (toleration.effect.empty() || toleration.effect == "PreferNoSchedule")
+      soft_tolerations.push_back(toleration);
+  }
+  for (const Json* node : feasible) {
+    const NodeUsage& used = attempt.used_on(*node);
+    taints.push_back(untolerated_prefer_no_schedule(*node, soft_tolerations));
+    affinity.push_back(preferred_affinity_weight(attempt.pod, *node));
+    totals.push_back(kResourcesFitWeight * least_allocated_score(attempt.demand, used, *node) +
+                     kBalancedAllocationWeight * balanced_allocation_score(attempt.demand, used, *node));
+  }
+  normalize(taints, true);
+  normalize(affinity, false);
+  const std::vector<long long> spread = spread_scores(attempt.pod, attempt.cluster, feasible);
+  for (size_t index = 0; index < feasible.size(); ++index)
+    totals[index] += kTaintTolerationWeight * taints[index] + kNodeAffinityWeight * affinity[index] +
+                     kTopologySpreadWeight * spread[index];
+  return totals;
 }
 
-//! Ranks feasible nodes: higher is better, compared in member order.
-struct NodeScore {
-  long long affinity_weight = 0;
-  long long least_allocated = 0;
-  long long prefer_no_schedule = 0;
-  std::string_view name;
-
-  bool better_than(const NodeScore& other) const {
-    return std::tie(affinity_weight, least_allocated, other.prefer_no_schedule, other.name) >
-           std::tie(other.affinity_weight, other.least_allocated, prefer_no_schedule, name);
+//! NodeAffinity's PreFilter: when every required term names nodes (`matchFields` metadata.name In,
+//! as a daemon pod's does), only those nodes are filtered; the others get no reason at all.
+std::vector<const Json*> prefiltered_nodes(const Json& pod, const std::vector<const Json*>& nodes) {
+  const Json* terms = find_path(pod, "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms");
+  if (terms == nullptr || !terms->IsArray() || terms->Empty())
+    return nodes;
+  std::set<std::string_view> names;
+  for (const auto& term : terms->GetArray()) {
+    std::optional<std::set<std::string_view>> term_names;
+    if (const Json* fields = find_member(term, "matchFields"); fields != nullptr && fields->IsArray()) {
+      for (const auto& field : fields->GetArray()) {
+        if (string_member(field, "key") != "metadata.name" || string_member(field, "operator") != "In")
+          continue;
+        std::set<std::string_view> values;
+        if (const Json* listed = find_member(field, "values"); listed != nullptr && listed->IsArray()) {
+          for (const auto& value : listed->GetArray())
+            values.insert(as_view(value));
+        }
+        if (term_names) {
+          std::erase_if(*term_names, [&](std::string_view name) { return values.count(name) == 0; });
+        } else {
+          term_names = std::move(values);
+        }
+      }
+    }
+    if (!term_names)
+      return nodes; // a term that names no node: every node may match
+    names.insert(term_names->begin(), term_names->end());
   }
-};
-
-using ReasonsByNode = std::map<std::string, std::vector<std::string>, std::less<>>;
+  std::vector<const Json*> kept;
+  for (const Json* node : nodes) {
+    if (names.count(name_of(*node)) != 0)
+      kept.push_back(node);
+  }
+  return kept;
+}
 
 struct Evaluation {
   std::string best;      //!< empty when no node fits
   ReasonsByNode reasons; //!< for each node that does not fit
 };
 
-Evaluation evaluate(const Json& pod, const PodDemand& demand, const std::vector<Toleration>& tolerations,
-                    const std::vector<const Json*>& nodes, const UsageByNode& usage) {
+//! Filters `nodes`, scores the feasible ones and takes the highest total; among equal totals the
+//! first by name (kube-scheduler picks one of them at random).
+Evaluation evaluate(const Attempt& attempt, const std::vector<const Json*>& nodes) {
   Evaluation evaluation;
-  std::optional<NodeScore> best;
+  std::vector<const Json*> feasible;
   for (const Json* node : nodes) {
-    std::vector<std::string> reasons = filter_node(pod, demand, tolerations, *node, usage);
-    if (!reasons.empty()) {
-      evaluation.reasons[std::string(name_of(*node))] = std::move(reasons);
-      continue;
-    }
-    const auto used = usage.find(name_of(*node));
-    const NodeScore score{preferred_affinity_weight(pod, *node),
-                          least_allocated_score(demand, used == usage.end() ? NodeUsage{} : used->second, *node),
-                          untolerated_prefer_no_schedule(*node, tolerations), name_of(*node)};
-    if (!best || score.better_than(*best))
-      best = score;
+    Misfit misfit = filter_node(attempt, *node);
+    if (misfit.reasons.empty())
+      feasible.push_back(node);
+    else
+      evaluation.reasons[std::string(name_of(*node))] = std::move(misfit);
   }
-  if (best)
-    evaluation.best = best->name;
+  if (feasible.empty())
+    return evaluation;
+  const std::vector<long long> totals = total_scores(attempt, feasible);
+  size_t best = 0;
+  for (size_t index = 1; index < feasible.size(); ++index) {
+    if (totals[index] > totals[best] || (totals[index] == totals[best] && name_of(*feasible[index]) < name_of(*feasible[best])))
+      best = index;
+  }
+  evaluation.best = name_of(*feasible[best]);
   return evaluation;
 }
 
-//! kube-scheduler's FitError text: "count reason" entries sorted as strings, like sort.Strings.
-std::string unschedulable_message(size_t node_count, const ReasonsByNode& reasons) {
-  std::map<std::string, int> histogram;
-  for (const auto& [node, node_reasons] : reasons) {
-    for (const std::string& reason : node_reasons)
-      ++histogram[reason];
-  }
+//! "count reason" entries sorted as strings (sort.Strings), joined as kube-scheduler does.
+std::string reason_histogram(const std::map<std::string, int>& histogram) {
   std::vector<std::string> entries;
   for (const auto& [reason, count] : histogram)
     entries.push_back(std::to_string(count) + " " + reason);
   std::sort(entries.begin(), entries.end());
-  std::string message = "0/" + std::to_string(node_count) + " nodes are available";
-  for (size_t i = 0; i < entries.size(); ++i)
-    message += (i == 0 ? ": " : ", ") + entries[i];
-  return message + ".";
+  std::string joined;
+  for (const std::string& entry : entries)
+    joined += (joined.empty() ? "" : ", ") + entry;
+  return joined;
+}
+
+//! kube-scheduler v1.26's FitError text with DefaultPreemption's clause: nodes where preemption
+//! cannot help, and the others, where (priorities not modelled) no victims are found.
+std::string unschedulable_message(size_t node_count, const ReasonsByNode& reasons) {
+  std::map<std::string, int> filters;
+  std::map<std::string, int> preemption;
+  for (const auto& [node, misfit] : reasons) {
+    for (const std::string& reason : misfit.reasons)
+      ++filters[reason];
+    ++preemption[misfit.unresolvable ? "Preemption is not helpful for scheduling" : "No preemption victims found for incoming pod"];
+  }
+  const std::string nodes = "0/" + std::to_string(node_count) + " nodes are available: ";
+  return nodes + reason_histogram(filters) + ". preemption: " + nodes + reason_histogram(preemption) + "..";
 }
 
 std::vector<Toleration> pod_tolerations(const Json& pod) { return tolerations_of(find_path(pod, "spec.tolerations")); }
@@ -653,10 +1040,11 @@ ScheduleDecision schedule_with_policy(const Json& pod, const Json& policy, const
     const UnitLoad load = unit_load(policy, unit, pod, cluster);
     if (unit_exceeded(unit, load, demand)) {
       for (const Json* node : nodes)
-        reasons.try_emplace(std::string(name_of(*node)), std::vector<std::string>{std::string(kReasonUnitMax)});
+        reasons.try_emplace(std::string(name_of(*node)), Misfit{{std::string(kReasonUnitMax)}, true});
       continue;
     }
-    Evaluation evaluation = evaluate(pod, demand, unit_tolerations(pod, unit), nodes, usage);
+    const std::vector<Toleration> tolerations = unit_tolerations(pod, unit);
+    Evaluation evaluation = evaluate({pod, demand, tolerations, usage, cluster, hard_spread(pod, cluster)}, nodes);
     if (!evaluation.best.empty()) {
       return {evaluation.best,
               {},
@@ -666,7 +1054,7 @@ ScheduleDecision schedule_with_policy(const Json& pod, const Json& policy, const
     }
     for (auto& [node, node_reasons] : evaluation.reasons) {
       auto [entry, inserted] = reasons.try_emplace(node, node_reasons);
-      if (!inserted && entry->second == std::vector<std::string>{std::string(kReasonUnitMax)})
+      if (!inserted && entry->second.reasons == std::vector<std::string>{std::string(kReasonUnitMax)})
         entry->second = std::move(node_reasons);
     }
     if (!moves_on_when_lacking(policy, unit, load))
@@ -675,8 +1063,7 @@ ScheduleDecision schedule_with_policy(const Json& pod, const Json& policy, const
   for (const Json* node : cluster.nodes) {
     const bool in_some_unit = std::any_of(
         units.begin(), units.end(), [&](const Json* unit) { return node_in_unit(*unit, *node, cluster.registered); });
-    reasons.try_emplace(std::string(name_of(*node)),
-                        std::vector<std::string>{std::string(in_some_unit ? kReasonLaterUnit : kReasonNoUnit)});
+    reasons.try_emplace(std::string(name_of(*node)), Misfit{{std::string(in_some_unit ? kReasonLaterUnit : kReasonNoUnit)}, true});
   }
   ScheduleDecision decision;
   decision.message = unschedulable_message(cluster.nodes.size(), reasons);
@@ -709,14 +1096,9 @@ int phase_rank(const Json& pod) {
 // The daemon controller's automatic tolerations (AddOrUpdateDaemonPodTolerations).
 std::vector<Toleration> daemon_tolerations(const Json& pod) {
   std::vector<Toleration> tolerations = pod_tolerations(pod);
-  tolerations.push_back({"node.kubernetes.io/not-ready", "Exists", "", "NoExecute"});
-  tolerations.push_back({"node.kubernetes.io/unreachable", "Exists", "", "NoExecute"});
-  tolerations.push_back({"node.kubernetes.io/disk-pressure", "Exists", "", "NoSchedule"});
-  tolerations.push_back({"node.kubernetes.io/memory-pressure", "Exists", "", "NoSchedule"});
-  tolerations.push_back({"node.kubernetes.io/pid-pressure", "Exists", "", "NoSchedule"});
-  tolerations.push_back({kUnschedulableTaint, "Exists", "", "NoSchedule"});
-  if (const Json* host_network = find_path(pod, "spec.hostNetwork"); host_network != nullptr && host_network->IsTrue())
-    tolerations.push_back({"node.kubernetes.io/network-unavailable", "Exists", "", "NoSchedule"});
+  const Json* host_network = find_path(pod, "spec.hostNetwork");
+  for (const auto& [key, effect] : daemon_pod_tolerations(host_network != nullptr && host_network->IsTrue()))
+    tolerations.push_back({key, "Exists", "", effect});
   return tolerations;
 }
 
@@ -836,6 +1218,32 @@ bool tolerates(const Json* tolerations, const Json& taint) {
   return any_tolerates(tolerations_of(tolerations), taint_from(taint));
 }
 
+bool label_selector_matches(const Json& selector, const Json* labels) { return selector_matches_labels(selector, labels); }
+
+bool lacks_only_resources(std::string_view misfit) {
+  size_t start = 0;
+  while (start <= misfit.size()) {
+    const size_t end = misfit.find(", ", start);
+    const std::string_view reason = misfit.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (!reason.starts_with("Insufficient ") && reason != kReasonTooManyPods)
+      return false;
+    if (end == std::string_view::npos)
+      break;
+    start = end + 2;
+  }
+  return true;
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> daemon_pod_tolerations(bool host_network) {
+  std::vector<std::pair<std::string_view, std::string_view>> tolerations = {
+      {"node.kubernetes.io/not-ready", "NoExecute"},      {"node.kubernetes.io/unreachable", "NoExecute"},
+      {"node.kubernetes.io/disk-pressure", "NoSchedule"}, {"node.kubernetes.io/memory-pressure", "NoSchedule"},
+      {"node.kubernetes.io/pid-pressure", "NoSchedule"},  {kUnschedulableTaint, "NoSchedule"}};
+  if (host_network)
+    tolerations.emplace_back("node.kubernetes.io/network-unavailable", "NoSchedule");
+  return tolerations;
+}
+
 bool matches_node_selection(const Json& pod, const Json& node) {
   if (!map_contains(labels_of(node), find_path(pod, "spec.nodeSelector")))
     return false;
@@ -858,16 +1266,25 @@ ScheduleDecision schedule(const Json& pod, const ClusterSnapshot& cluster) {
   const UsageByNode usage = node_usage(cluster, pod);
   if (const Json* policy = policy_for(pod, cluster))
     return schedule_with_policy(pod, *policy, cluster, demand, usage);
-  const Evaluation evaluation = evaluate(pod, demand, pod_tolerations(pod), cluster.nodes, usage);
+  const std::vector<Toleration> tolerations = pod_tolerations(pod);
+  const std::vector<const Json*> nodes = prefiltered_nodes(pod, cluster.nodes);
+  Evaluation evaluation = evaluate({pod, demand, tolerations, usage, cluster, hard_spread(pod, cluster)}, nodes);
   decision.node = evaluation.best;
-  if (decision.node.empty())
-    decision.message = unschedulable_message(cluster.nodes.size(), evaluation.reasons);
+  if (!decision.node.empty())
+    return decision;
+  // Nodes NodeAffinity's PreFilter left out have no status: preemption tries them all the same.
+  for (const Json* node : cluster.nodes)
+    evaluation.reasons.try_emplace(std::string(name_of(*node)));
+  decision.message = unschedulable_message(cluster.nodes.size(), evaluation.reasons);
   return decision;
 }
 
 std::optional<std::string> daemon_pod_misfit(const Json& pod, const Json& node, const ClusterSnapshot& cluster) {
+  const PodDemand demand = pod_demand(pod);
+  const std::vector<Toleration> tolerations = daemon_tolerations(pod);
+  const UsageByNode usage = node_usage(cluster, pod);
   std::vector<std::string> reasons =
-      filter_node(pod, pod_demand(pod), daemon_tolerations(pod), node, node_usage(cluster, pod));
+      filter_node({pod, demand, tolerations, usage, cluster, hard_spread(pod, cluster)}, node).reasons;
   if (reasons.empty())
     return std::nullopt;
   std::sort(reasons.begin(), reasons.end());

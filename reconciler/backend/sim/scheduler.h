@@ -55,4 +55,14 @@ bool tolerates(const Json* tolerations, const Json& taint);
 //! True when a node's labels satisfy a pod's nodeSelector and required node affinity.
 bool matches_node_selection(const Json& pod, const Json& node);
 
+//! True when a LabelSelector (matchLabels, matchExpressions) selects `labels` (may be null).
+bool label_selector_matches(const Json& selector, const Json* labels);
+
+//! True when a daemon_pod_misfit text names only resources (Insufficient ..., Too many pods): the
+//! daemon controller still makes the pod (since Kubernetes 1.12), and it stays Pending.
+bool lacks_only_resources(std::string_view misfit);
+
+//! The tolerations (key, effect; operator Exists) the daemon controller adds to every daemon pod.
+std::vector<std::pair<std::string_view, std::string_view>> daemon_pod_tolerations(bool host_network);
+
 } // namespace meridian::sim

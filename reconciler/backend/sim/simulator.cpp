@@ -413,27 +413,6 @@ Health health_in(World& world, const ObjectRef& ref) {
   return {HealthStatus::healthy, ""};
 }
 
-std::string forecast_message(const std::vector<PodPlacement>& placements) {
-  size_t pending = 0;
-  std::string reason;
-  std::set<std::string> regions;
-  for (const PodPlacement& placement : placements) {
-    if (placement.node.empty()) {
-      if (pending++ == 0)
-        reason = placement.message;
-      continue;
-    }
-    if (!placement.region.empty())
-      regions.insert(placement.region);
-  }
-  if (pending > 0)
-    return fmt::format("{} pod{} will stay Pending{}{}", pending, pending == 1 ? "" : "s", reason.empty() ? "" : ": ", reason);
-  std::string joined;
-  for (const std::string& region : regions)
-    joined += (joined.empty() ? "" : ", ") + region;
-  return fmt::format("{} pod{} will run{}{}", placements.size(), placements.size() == 1 ? "" : "s", joined.empty() ? "" : " in ", joined);
-}
-
 // ---- fixture ----
 
 std::string fixture_text_at(const Json& value, std::string_view key) {

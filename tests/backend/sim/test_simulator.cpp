@@ -724,3 +724,36 @@ TEST_CASE("a Deployment that cannot progress for 10 minutes exceeds its progress
   CHECK(health.status == HealthStatus::degraded);
   CHECK(health.message == "deployment \"big\" exceeded its progress deadline");
 }
+
+TEST_CASE("a fixture's own virtual node stands in for the add-on's built-in one", "[cloud][fixture]") {
+  Fleet fleet;
+  fleet.sim->init(R"(seed: 1
+clusters:
+  - name: declared
+    type: Managed
+    region: cn-hangzhou
+    addons: [ack-virtual-node]
+    nodes:
+      - {name: worker-1, capacity: {cpu: "4", memory: 16Gi, pods: "110"}}
+      - name: virtual-kubelet-eci-1
+        capacity: {cpu: "500", memory: 2Ti, pods: "500"}
+        labels: {type: virtual-kubelet}
+        taints: [{key: virtual-kubelet.io/provider, value: alibabacloud, effect: NoSchedule}]
+  - name: builtin
+    type: Managed
+    region: cn-shanghai
+    addons: [ack-virtual-node]
+    nodes:
+      - {name: worker-2, capacity: {cpu: "4", memory: 16Gi, pods: "110"}}
+)",
+                  "virtual.yaml");
+  fleet.sim->wait(1min);
+  std::vector<std::string> declared;
+  for (const LiveObject& node : fleet.nodes("declared"))
+    declared.push_back(node.ref.name);
+  CHECK(declared == std::vector<std::string>{"virtual-kubelet-eci-1", "worker-1"});
+  std::vector<std::string> builtin;
+  for (const LiveObject& node : fleet.nodes("builtin"))
+    builtin.push_back(node.ref.name);
+  CHECK(builtin == std::vector<std::string>{"virtual-kubelet-cn-shanghai-k", "worker-2"});
+}
