@@ -61,6 +61,8 @@ struct AckOptions {
   std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};
   std::chrono::milliseconds task_timeout{std::chrono::minutes(90)};
   std::chrono::milliseconds inventory_ttl{std::chrono::seconds(5)};
+  //! A kubeconfig ACK hands out is fetched again this long before its `expiration`.
+  std::chrono::seconds kubeconfig_refresh_before{std::chrono::minutes(10)};
   //! One line per new stage of a task apply waits for (the command line prints them on stderr).
   std::function<void(const std::string&)> progress;
   kube::KubeOptions kube; //!< for the objects inside clusters (bindings are filled in per cluster)
