@@ -145,19 +145,27 @@ std::string http_reply_text(const HttpReply& reply) {
   return text + "\r\n" + reply.body;
 }
 
-PlainHttpServer::PlainHttpServer(std::function<HttpReply(const HttpMessage&)> handle) : handle_(std::move(handle)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+int listen_on_loopback(int& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   const int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(listen_fd_, 16) != 0)
-    throw std::runtime_error("test HTTP server: cannot listen on 127.0.0.1");
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd, 16) != 0) {
+    ::close(fd);
+    throw std::runtime_error("test server: cannot listen on 127.0.0.1");
+  }
   socklen_t size = sizeof address;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &size);
-  port_ = ntohs(address.sin_port);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  port = ntohs(address.sin_port);
+  return fd;
+}
+
+PlainHttpServer::PlainHttpServer(std::function<HttpReply(const HttpMessage&)> handle)
+    : handle_(std::move(handle)) {
+  listen_fd_ = listen_on_loopback(port_);
   thread_ = std::thread([this] { serve(); });
 }
 

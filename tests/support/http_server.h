@@ -45,6 +45,9 @@ std::optional<HttpMessage> read_http_request(const std::function<long(char*, siz
 //! The bytes of `reply`, with Content-Length and Connection: close.
 std::string http_reply_text(const HttpReply& reply);
 
+//! A listening socket on 127.0.0.1 at a free port (written to `port`). Throws std::runtime_error.
+int listen_on_loopback(int& port);
+
 //! A plain-HTTP server on 127.0.0.1 (a free port) serving `handle` from its own thread until destroyed.
 class PlainHttpServer {
 public:

@@ -330,6 +330,16 @@ std::string FakeAck::cluster_id(const std::string& name) {
   return {};
 }
 
+void FakeAck::pool_ready(const std::string& id, JsonDocument& pool, int size) {
+  auto& allocator = pool.GetAllocator();
+  Json& status = object_at(pool, "status", allocator);
+  set(status, "state", str("active", allocator), allocator);
+  set(status, "total_nodes", Json(size), allocator);
+  set(status, "healthy_nodes", Json(size), allocator);
+  if (pool_changed)
+    pool_changed(id, &pool);
+}
+
 HttpReply FakeAck::handle(const HttpMessage& message) {
   Request request;
   request.method = message.method;
@@ -749,13 +759,7 @@ FakeAck::Response FakeAck::route(Request& request) {
     const Json* size_value = find_path(body, "scaling_group.desired_size");
     const int size = size_value != nullptr && size_value->IsInt() ? size_value->GetInt() : 0;
     Task& task = new_task("nodepool_create", cluster_id, [this, pool, size, id] {
-      auto& allocator = pool->GetAllocator();
-      Json& status = object_at(*pool, "status", allocator);
-      set(status, "state", str("active", allocator), allocator);
-      set(status, "total_nodes", Json(size), allocator);
-      set(status, "healthy_nodes", Json(size), allocator);
-      if (pool_changed)
-        pool_changed(id, pool.get());
+      pool_ready(id, *pool, size);
     });
     if (const Json* types = find_path(body, "scaling_group.instance_types"); size > 0)
       for (const Json& type_name : types->GetArray())
@@ -813,13 +817,7 @@ FakeAck::Response FakeAck::route(Request& request) {
     set(object_at(*pool, "scaling_group", pa), "desired_size", Json(size), pa);
     set_state(pool, "status", "scaling");
     new_task("nodepool_scaleout", cluster_id, [this, pool, size, id = request.params[1]] {
-      auto& allocator = pool->GetAllocator();
-      Json& status = object_at(*pool, "status", allocator);
-      set(status, "state", str("active", allocator), allocator);
-      set(status, "total_nodes", Json(size), allocator);
-      set(status, "healthy_nodes", Json(size), allocator);
-      if (pool_changed)
-        pool_changed(id, pool.get());
+      pool_ready(id, *pool, size);
     });
     return answer(reply);
   }
@@ -844,13 +842,7 @@ FakeAck::Response FakeAck::route(Request& request) {
     const Json* size_value = find_path(*pool, "scaling_group.desired_size");
     const int size = size_value != nullptr && size_value->IsInt() ? size_value->GetInt() : 0;
     new_task("nodepool_update", cluster_id, [this, pool, size, id = request.params[1]] {
-      auto& allocator = pool->GetAllocator();
-      Json& status = object_at(*pool, "status", allocator);
-      set(status, "state", str("active", allocator), allocator);
-      set(status, "total_nodes", Json(size), allocator);
-      set(status, "healthy_nodes", Json(size), allocator);
-      if (pool_changed)
-        pool_changed(id, pool.get());
+      pool_ready(id, *pool, size);
     });
     set(reply, "nodepool_id", str(request.params[1], a), a);
     return answer(reply);

@@ -85,6 +85,8 @@ public:
 
 private:
   HttpReply handle(const HttpMessage& message);
+  //! A pool's task succeeded: `size` nodes, all healthy (and pool_changed told).
+  void pool_ready(const std::string& id, JsonDocument& pool, int size);
   Response dispatch(Request& request);
   Response route(Request& request);
   std::string verify(const Request& request);

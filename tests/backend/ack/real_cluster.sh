@@ -22,14 +22,9 @@ fi
 export ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tRealClusterTest
 export ALIBABA_CLOUD_ACCESS_KEY_SECRET=real-cluster-secret-never-printed
 unset ALIBABA_CLOUD_SECURITY_TOKEN ALIBABA_CLOUD_ROLE_ARN ALIBABA_CLOUD_OIDC_PROVIDER_ARN ALIBABA_CLOUD_OIDC_TOKEN_FILE ALIBABA_CLOUD_PROFILE MERIDIAN_ACK_ENDPOINT
-"$FAKE" "$ALIBABA_CLOUD_ACCESS_KEY_ID" "$ALIBABA_CLOUD_ACCESS_KEY_SECRET" --registered idc-cluster:cn-zhangjiakou \
-  --sold-out ecs.gn6i-c4g1.xlarge --kubeconfig "$MERIDIAN_TEST_KUBECONFIG" \
-  --vswitch vsw-hz:cn-hangzhou --vswitch vsw-sh:cn-shanghai --vswitch vsw-bj:cn-beijing --vswitch vsw-zjk:cn-zhangjiakou \
-  >"$WORK/fake.out" 2>"$WORK/fake.err" &
-FAKE_PID=$!
+source "$(dirname "$0")/fake_ack_lib.sh"
 cleanup() {
-  kill "$FAKE_PID" 2>/dev/null # it removes the nodes its pools made
-  wait "$FAKE_PID" 2>/dev/null
+  stop_fake_ack
   remove_namespaces
   rm -rf "$WORK"
 }
@@ -39,10 +34,8 @@ remove_namespaces() {
 }
 remove_namespaces
 trap cleanup EXIT
-for _ in $(seq 200); do grep -q '^ready$' "$WORK/fake.out" && break; sleep 0.05; done
-grep -q '^ready$' "$WORK/fake.out" || fail "the fake ACK did not start: $(cat "$WORK/fake.err")"
-URL=$(awk '$1 == "url" {print $2}' "$WORK/fake.out")
-IDC=$(awk '$1 == "cluster" && $2 == "idc-cluster" {print $3}' "$WORK/fake.out")
+start_fake_ack --registered idc-cluster:cn-zhangjiakou --sold-out ecs.gn6i-c4g1.xlarge --kubeconfig "$MERIDIAN_TEST_KUBECONFIG" \
+  --vswitch vsw-hz:cn-hangzhou --vswitch vsw-sh:cn-shanghai --vswitch vsw-bj:cn-beijing --vswitch vsw-zjk:cn-zhangjiakou
 cat >"$WORK/ack.yaml" <<YAML
 networks:
   cn-hangzhou:    {vpcId: vpc-hz, vswitchIds: [vsw-hz]}
@@ -53,12 +46,6 @@ clusters:
   idc-cluster: {clusterId: $IDC}
 YAML
 ACK=(--backend ack --ack-config "$WORK/ack.yaml" --ack-endpoint "$URL" --no-forecast)
-
-# ack RUN_ARGS...: run, then check that the secret was not printed
-ack() {
-  run "$@"
-  expect_not_in "real-cluster-secret-never-printed"
-}
 
 # start_repo NAME: a new repository $REPO named NAME (its owner)
 start_repo() {

@@ -218,17 +218,7 @@ FakeApiServer::FakeApiServer(const TestCertificates& certificates) : tls_(std::m
       {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false},
   };
 
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(listen_fd_, 16) != 0)
-    throw std::runtime_error("cannot listen on 127.0.0.1");
-  socklen_t length = sizeof address;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
-  port_ = ntohs(address.sin_port);
+  listen_fd_ = listen_on_loopback(port_);
   thread_ = std::thread([this] { serve(); });
 }
 
