@@ -23,9 +23,13 @@ export ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tRealClusterTest
 export ALIBABA_CLOUD_ACCESS_KEY_SECRET=real-cluster-secret-never-printed
 unset ALIBABA_CLOUD_SECURITY_TOKEN ALIBABA_CLOUD_ROLE_ARN ALIBABA_CLOUD_OIDC_PROVIDER_ARN ALIBABA_CLOUD_OIDC_TOKEN_FILE ALIBABA_CLOUD_PROFILE MERIDIAN_ACK_ENDPOINT
 source "$(dirname "$0")/fake_ack_lib.sh"
+CRD_MADE=false
 cleanup() {
   stop_fake_ack
   remove_namespaces
+  if $CRD_MADE; then
+    "${KUBECTL[@]}" delete crd resourcepolicies.scheduling.alibabacloud.com --wait=true --timeout=60s >/dev/null 2>&1 || true
+  fi
   rm -rf "$WORK"
 }
 # The namespaces of this test's fleets, gone (a run before this one may have left them terminating).
@@ -74,9 +78,15 @@ wait_running() {
   expect_not_in "Pending"
 }
 
-# The ResourcePolicy CRD, as a cluster's operators would have installed it.
-printf 'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: resourcepolicies.scheduling.alibabacloud.com\nspec:\n  group: scheduling.alibabacloud.com\n  scope: Namespaced\n  names: {kind: ResourcePolicy, plural: resourcepolicies}\n  versions:\n    - name: v1alpha1\n      served: true\n      storage: true\n      subresources: {status: {}}\n      schema:\n        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n' |
-  "${KUBECTL[@]}" apply -f - >/dev/null
+# The ResourcePolicy CRD, as a cluster's operators would have installed it (unless the kit has it
+# already; one this test made goes again at the end, so that later tests of the kit find none).
+if "${KUBECTL[@]}" get crd resourcepolicies.scheduling.alibabacloud.com >/dev/null 2>&1; then
+  CRD_MADE=false
+else
+  CRD_MADE=true
+  printf 'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: resourcepolicies.scheduling.alibabacloud.com\nspec:\n  group: scheduling.alibabacloud.com\n  scope: Namespaced\n  names: {kind: ResourcePolicy, plural: resourcepolicies}\n  versions:\n    - name: v1alpha1\n      served: true\n      storage: true\n      subresources: {status: {}}\n      schema:\n        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n' |
+    "${KUBECTL[@]}" create -f - >/dev/null
+fi
 "${KUBECTL[@]}" wait --for condition=established --timeout=60s crd/resourcepolicies.scheduling.alibabacloud.com >/dev/null
 
 # --- Scenario 1: an Edge cluster with an edge node pool per region, one DaemonSet over all of them.
@@ -276,4 +286,9 @@ OUT=$("${KUBECTL[@]}" get namespaces -l meridian.io/owner -o jsonpath='{range .i
 expect_in "security=edge-fleet"
 expect_in "ml=gpu-fleet"
 expect_in "gpu-jobs=idc-fleet"
+for fleet in edge-fleet gpu-fleet idc-fleet; do
+  ack 0 "$MERIDIAN" plan --repo "$WORK/$fleet" "${ACK[@]}" --prune --detailed-exitcode
+  expect_in "No changes."
+  expect_not_in "delete"
+done
 done_ok

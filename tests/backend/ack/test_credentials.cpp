@@ -246,12 +246,15 @@ struct FakeMetadata {
   std::vector<std::string> requests; //!< "METHOD path"
   int issued = 0;
   long long lifetime = 6 * 3600;
+  bool v1_only = false; //!< an older service: no token endpoint, GETs without a token
   std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
   meridian::testing::PlainHttpServer server{[this](const meridian::testing::HttpMessage& request) { return handle(request); }};
 
   meridian::testing::HttpReply handle(const meridian::testing::HttpMessage& request) {
     std::lock_guard lock(mutex);
     requests.push_back(request.method + " " + request.path);
+    if (v1_only && request.method == "PUT")
+      return {404, "", {}, "text/plain"};
     if (request.method == "PUT" && request.path == "/latest/api/token") {
       const std::string ttl = request.header("x-aliyun-ecs-metadata-token-ttl-seconds");
       if (ttl.empty() || std::stoi(ttl) < 1 || std::stoi(ttl) > 21600)
@@ -260,7 +263,7 @@ struct FakeMetadata {
     }
     if (request.method != "GET")
       return {405, "", {}, "text/plain"};
-    if (request.header("x-aliyun-ecs-metadata-token") != "imds-token")
+    if (!v1_only && request.header("x-aliyun-ecs-metadata-token") != "imds-token")
       return {401, "", {}, "text/plain"};
     if (request.path == "/latest/meta-data/ram/security-credentials/")
       return {200, "meridian-worker", {}, "text/plain"};
@@ -426,6 +429,20 @@ TEST_CASE("the ECS instance RAM role: IMDSv2 token, role name, credentials; last
   home.write(".alibabacloud/credentials", credentials_file);
   CHECK(resolve_access_key(home.lookup()).id == "LTAIfileDefault");
   CHECK(metadata.requests.empty());
+}
+
+TEST_CASE("the ECS instance RAM role without IMDSv2: requests without a token, unless ALIBABA_CLOUD_IMDSV1_DISABLED") {
+  Home home;
+  FakeMetadata metadata;
+  metadata.v1_only = true;
+  home.env["MERIDIAN_ACK_METADATA_ENDPOINT"] = metadata.server.url();
+  CHECK(resolve_access_key(home.lookup()).id == "STS.ecs1");
+  CHECK(metadata.requests == std::vector<std::string>{"PUT /latest/api/token", "GET /latest/meta-data/ram/security-credentials/",
+                                                      "PUT /latest/api/token", "GET /latest/meta-data/ram/security-credentials/meridian-worker"});
+  home.env["ALIBABA_CLOUD_IMDSV1_DISABLED"] = "true";
+  const std::string message = error_of(home);
+  CHECK(message.find("no Alibaba Cloud credentials") != std::string::npos);
+  CHECK(message.find("PUT /latest/api/token: HTTP 404 (IMDSv1 is disabled)") != std::string::npos);
 }
 
 TEST_CASE("the ack config file") {
