@@ -6,7 +6,8 @@
 //     ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE, exchanged for an STS key
 //     with STS AssumeRoleWithOIDC (anonymous RPC call to sts.aliyuncs.com, sts.<region> with
 //     ALIBABA_CLOUD_STS_REGION, sts-vpc.<region> with ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true, or
-//     ALIBABA_CLOUD_STS_ENDPOINT; ALIBABA_CLOUD_ROLE_SESSION_NAME; 3600 s), the token file read
+//     ALIBABA_CLOUD_STS_ENDPOINT, which ack-pod-identity-webhook injects too;
+//     ALIBABA_CLOUD_ROLE_SESSION_NAME; 3600 s), the token file read
 //     again at each refresh;
 //  3. the `aliyun` CLI's ~/.aliyun/config.json (profile $ALIBABA_CLOUD_PROFILE or its `current`;
 //     modes AK and StsToken);
