@@ -8,8 +8,10 @@
 // Ownership: clusters Meridian creates carry the tag `meridian.io/managed-by` (the node pools'
 // scaling groups too); list_managed lists those and the bound Registered clusters.
 //
-// Changes: creates with CreateCluster / CreateClusterNodePool; a size, instance types, labels,
-// taints or autoscaling change is one ModifyClusterNodePool (never a re-create); a version change is
+// Changes: creates with CreateCluster / CreateClusterNodePool (no client token exists for them:
+// a create whose answer is lost is not resent, the retry finds it by name); a bigger size alone is
+// ScaleClusterNodePool, any other size, instance types, labels, taints or autoscaling change one
+// ModifyClusterNodePool (never a re-create); a version change is
 // UpgradeCluster, a cluster spec change ModifyCluster, added addons InstallClusterAddons. A field
 // ACK cannot change in place (a Cluster's type or region, a NodePool's type, cluster or region) is a
 // replacement: `replacement` names it for the plan, and apply refuses it unless allow_replace.
@@ -17,6 +19,9 @@
 // apply follows each task (DescribeTaskInfo) to its end, so that a failure (e.g.
 // OperationDenied.NoStock) fails the object at once with ACK's code and message, which health then
 // reports too; health gates on the object's own state (running, active).
+//
+// A kubeconfig ACK hands out is fetched again `kubeconfig_refresh_before` its expiration, and the
+// cluster's kube backend opened anew on it.
 //
 // Used from one thread at a time (the engine's).
 #pragma once
@@ -61,6 +66,8 @@ struct AckOptions {
   std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};
   std::chrono::milliseconds task_timeout{std::chrono::minutes(90)};
   std::chrono::milliseconds inventory_ttl{std::chrono::seconds(5)};
+  //! A kubeconfig ACK hands out is fetched again this long before its `expiration`.
+  std::chrono::seconds kubeconfig_refresh_before{std::chrono::minutes(10)};
   //! One line per new stage of a task apply waits for (the command line prints them on stderr).
   std::function<void(const std::string&)> progress;
   kube::KubeOptions kube; //!< for the objects inside clusters (bindings are filled in per cluster)

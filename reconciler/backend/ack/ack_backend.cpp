@@ -4,6 +4,7 @@
 #include "backend/ack/composite.h"
 #include "backend/ack/mapping.h"
 #include "backend/ack/open.h"
+#include "backend/kube/kubeconfig.h"
 
 #include "base/error.h"
 
@@ -75,6 +76,24 @@ std::shared_ptr<JsonDocument> pending_object(const Json& desired, std::string_vi
     put(status, id_field, text(id, allocator), allocator);
   put(*document, "status", std::move(status), allocator);
   return document;
+}
+
+//! How many nodes a ModifyClusterNodePool `body` adds when all it changes is a bigger
+//! scaling_group.desired_size of a pool whose size is set by hand (`live` is the pool as Meridian
+//! shows it); 0 for any other change.
+long long scale_out_of(const Json& body, const Json& live) {
+  if (!body.IsObject() || body.MemberCount() != 1)
+    return 0;
+  const Json* group = find_member(body, "scaling_group");
+  if (group == nullptr || !group->IsObject() || group->MemberCount() != 1)
+    return 0;
+  const Json* want = find_member(*group, "desired_size");
+  const Json* have = find_path(live, "spec.desiredSize");
+  if (want == nullptr || !want->IsInt64() || have == nullptr || !have->IsInt64())
+    return 0;
+  if (const Json* enabled = find_path(live, "spec.autoScaling.enabled"); enabled != nullptr && enabled->IsBool() && enabled->GetBool())
+    return 0;
+  return std::max<long long>(0, want->GetInt64() - have->GetInt64());
 }
 
 //! A private directory (0700) for fetched kubeconfigs, removed with everything in it.
@@ -237,12 +256,18 @@ public:
     return {regions.begin(), regions.end()};
   }
 
+  //! A cluster's kubeconfig and, when ACK handed it out, when it expires.
+  struct Kubeconfig {
+    kube::ClusterBinding binding;
+    std::optional<std::chrono::system_clock::time_point> expiration;
+  };
+
   //! The kubeconfig of a running cluster (the configured one, or fetched from ACK), nullopt while
   //! the cluster does not exist or is not running.
-  std::optional<kube::ClusterBinding> kubeconfig(const std::string& cluster_name, SecretDirectory& secrets) {
+  std::optional<Kubeconfig> kubeconfig(const std::string& cluster_name, SecretDirectory& secrets) {
     const auto bound = options_.clusters.find(cluster_name);
     if (bound != options_.clusters.end() && !bound->second.kubeconfig.empty())
-      return kube::ClusterBinding{bound->second.kubeconfig, bound->second.context};
+      return Kubeconfig{{bound->second.kubeconfig, bound->second.context}, std::nullopt};
     const auto cluster = find_cluster(cluster_name);
     if (cluster == nullptr || string_member(*cluster->ack, "state") != "running")
       return std::nullopt;
@@ -252,8 +277,17 @@ public:
     const std::string config = text_at(*answer.body, "config");
     if (config.empty())
       throw UserError(fmt::format("Cluster/{}: ACK DescribeClusterUserKubeconfig: the answer has no config", cluster_name));
-    return kube::ClusterBinding{secrets.write(cluster->id, config), ""};
+    std::optional<std::chrono::system_clock::time_point> expiration;
+    if (const std::string text = text_at(*answer.body, "expiration"); !text.empty()) {
+      expiration = kube::parse_rfc3339(text);
+      if (!expiration)
+        throw TransientError(fmt::format("Cluster/{}: ACK DescribeClusterUserKubeconfig: expiration: expected an RFC 3339 time, got \"{}\"",
+                                         cluster_name, text));
+    }
+    return Kubeconfig{{secrets.write(cluster->id, config), ""}, expiration};
   }
+
+  std::chrono::seconds kubeconfig_refresh_before() const { return options_.kubeconfig_refresh_before; }
 
   //! Clusters whose objects list_managed reads: Meridian's (by tag) and the bound ones.
   std::vector<std::string> managed_clusters(std::string_view owner) {
@@ -655,7 +689,14 @@ private:
     }
     const std::string region = found->first->region;
     const std::string path = fmt::format("/clusters/{}/nodepools/{}", path_component(found->first->id), path_component(text_at(*found->second, "nodepool_info.nodepool_id")));
-    run_task(ref, client_->call(region, {"ModifyClusterNodePool", "PUT", path, {}, &*body}), region);
+    if (const long long added = scale_out_of(*body, *current); added > 0) {
+      // A bigger size and nothing else: ScaleClusterNodePool adds the nodes (it only adds).
+      JsonDocument scale(rapidjson::kObjectType);
+      put(scale, "count", Json(static_cast<int64_t>(added)), scale.GetAllocator());
+      run_task(ref, client_->call(region, {"ScaleClusterNodePool", "POST", path, {}, &scale}), region);
+    } else {
+      run_task(ref, client_->call(region, {"ModifyClusterNodePool", "PUT", path, {}, &*body}), region);
+    }
     const auto after = find_pool(ref.name);
     return after ? nodepool_object(*after->second, after->first->name, owner_, options_) : nullptr;
   }
@@ -754,31 +795,51 @@ private:
   std::string owner_;
 };
 
-//! One kube backend per reachable cluster, on the kubeconfig ACK hands out (or the bound one).
+//! One kube backend per reachable cluster, on the kubeconfig ACK hands out (or the bound one). A
+//! kubeconfig ACK hands out is fetched again before it expires, and a new kube backend opened on it.
 class AckClusters final : public ClusterBackends {
 public:
   AckClusters(AckBackend& fleet, kube::KubeOptions kube) : fleet_(fleet), kube_(std::move(kube)) {}
 
   Backend* backend_for(const std::string& cluster) override {
-    if (const auto found = backends_.find(cluster); found != backends_.end())
-      return found->second.get();
-    const auto binding = fleet_.kubeconfig(cluster, secrets_);
-    if (!binding)
+    const auto now = std::chrono::system_clock::now();
+    if (const auto found = opened_.find(cluster); found != opened_.end()) {
+      if (!found->second.refresh_at || now < *found->second.refresh_at)
+        return found->second.backend.get();
+      // Kept until the end: the composite may still hold the old backend's warnings.
+      retired_.push_back(std::move(found->second.backend));
+      opened_.erase(found);
+    }
+    const auto config = fleet_.kubeconfig(cluster, secrets_);
+    if (!config)
       return nullptr;
     kube::KubeOptions options = kube_;
-    options.clusters = {{cluster, *binding}};
+    options.clusters = {{cluster, config->binding}};
     options.fallback.reset();
     options.state_file.clear();
-    return backends_.emplace(cluster, kube::open_kube_backend(std::move(options))).first->second.get();
+    Opened opened{kube::open_kube_backend(std::move(options)), std::nullopt};
+    if (config->expiration) {
+      auto refresh_at = *config->expiration - fleet_.kubeconfig_refresh_before();
+      if (refresh_at <= now) // a kubeconfig shorter-lived than the margin: fetch again half-way
+        refresh_at = now + (*config->expiration - now) / 2;
+      opened.refresh_at = refresh_at;
+    }
+    return opened_.emplace(cluster, std::move(opened)).first->second.backend.get();
   }
 
   std::vector<std::string> clusters(std::string_view owner) override { return fleet_.managed_clusters(owner); }
 
 private:
+  struct Opened {
+    std::unique_ptr<Backend> backend;
+    std::optional<std::chrono::system_clock::time_point> refresh_at; //!< none: a kubeconfig of the ack config file
+  };
+
   AckBackend& fleet_;
   kube::KubeOptions kube_;
   SecretDirectory secrets_;
-  std::map<std::string, std::unique_ptr<Backend>> backends_;
+  std::map<std::string, Opened> opened_;
+  std::vector<std::unique_ptr<Backend>> retired_;
 };
 
 } // namespace
@@ -791,10 +852,10 @@ std::unique_ptr<Backend> open_ack_backend(AckOptions options, std::unique_ptr<Op
 }
 
 std::unique_ptr<Backend> open_ack_backend(AckOptions options) {
-  AccessKey key = resolve_access_key(process_lookup());
+  auto credentials = resolve_credentials(process_lookup());
   ClientOptions client_options;
   client_options.endpoint = options.endpoint;
-  auto client = std::make_unique<OpenApiClient>(std::move(key), make_http_transport(), std::move(client_options));
+  auto client = std::make_unique<OpenApiClient>(std::move(credentials), make_http_transport(), std::move(client_options));
   return open_ack_backend(std::move(options), std::move(client));
 }
 

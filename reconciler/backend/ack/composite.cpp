@@ -7,7 +7,7 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
+#include <utility>
 
 namespace meridian::ack {
 namespace {
@@ -132,7 +132,8 @@ private:
     if (backend == nullptr)
       return nullptr;
     used_[cluster] = backend;
-    if (backend->wants_scope() && scoped_.insert(cluster).second) {
+    // A cluster's backend may be a new one (its kubeconfig was fetched again): scope it too.
+    if (backend->wants_scope() && std::exchange(scoped_[cluster], backend) != backend) {
       std::vector<ObjectRef> refs;
       for (const ObjectRef& ref : scope_)
         if (ref.cluster == cluster)
@@ -144,7 +145,7 @@ private:
 
   std::string name_;
   std::vector<ObjectRef> scope_;
-  std::set<std::string> scoped_;          //!< clusters whose backend has scope_ already
+  std::map<std::string, Backend*> scoped_; //!< the backend of each cluster that has scope_ already
   std::map<std::string, Backend*> used_;  //!< cluster backends handed out (owned by clusters_), by cluster
   std::unique_ptr<Backend> fleet_;
   std::unique_ptr<ClusterBackends> clusters_; //!< after fleet_: destroyed first, as it may point into it

@@ -1,5 +1,5 @@
 // The ack backend's only cpprestsdk translation unit: one http_client per origin.
-#include "backend/ack/openapi.h"
+#include "backend/ack/http.h"
 
 #include "base/error.h"
 
@@ -32,7 +32,7 @@ public:
     if (!call.body.empty() || !content_type.empty())
       request.set_body(call.body, content_type);
     try {
-      http::http_response response = client(origin).request(request).get();
+      http::http_response response = client(origin, call.timeout).request(request).get();
       HttpResponse result;
       result.status = response.status_code();
       result.body = response.extract_utf8string(true).get();
@@ -43,7 +43,7 @@ public:
       }
       return result;
     } catch (const http::http_exception& error) {
-      clients_.erase(origin); // a broken connection pool must not serve the retry
+      clients_.erase({origin, call.timeout}); // a broken connection pool must not serve the retry
       std::string what = error.what();
       std::replace(what.begin(), what.end(), '\n', ' ');
       throw TransientError(fmt::format("{}: {}", origin, what));
@@ -51,17 +51,19 @@ public:
   }
 
 private:
-  http::client::http_client& client(const std::string& origin) {
-    auto found = clients_.find(origin);
+  http::client::http_client& client(const std::string& origin, std::chrono::milliseconds timeout) {
+    auto found = clients_.find({origin, timeout});
     if (found == clients_.end()) {
       http::client::http_client_config config;
-      config.set_timeout(kRequestTimeout);
-      found = clients_.emplace(origin, std::make_unique<http::client::http_client>(web::uri(origin), config)).first;
+      config.set_timeout(timeout.count() > 0 ? std::chrono::duration_cast<std::chrono::microseconds>(timeout)
+                                             : std::chrono::duration_cast<std::chrono::microseconds>(kRequestTimeout));
+      found = clients_.emplace(std::pair{origin, timeout}, std::make_unique<http::client::http_client>(web::uri(origin), config)).first;
     }
     return *found->second;
   }
 
-  std::map<std::string, std::unique_ptr<http::client::http_client>> clients_;
+  //! By origin and timeout (the metadata service is asked with a short one).
+  std::map<std::pair<std::string, std::chrono::milliseconds>, std::unique_ptr<http::client::http_client>> clients_;
 };
 
 } // namespace

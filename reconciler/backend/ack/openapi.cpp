@@ -84,7 +84,10 @@ bool throttled(int status, const std::string& body) {
 std::string path_component(std::string_view text) { return percent_encode(text); }
 
 OpenApiClient::OpenApiClient(AccessKey key, std::unique_ptr<HttpTransport> transport, ClientOptions options)
-    : key_(std::move(key)), transport_(std::move(transport)), options_(std::move(options)) {
+    : OpenApiClient(fixed_credentials(std::move(key)), std::move(transport), std::move(options)) {}
+
+OpenApiClient::OpenApiClient(std::unique_ptr<CredentialProvider> credentials, std::unique_ptr<HttpTransport> transport, ClientOptions options)
+    : credentials_(std::move(credentials)), transport_(std::move(transport)), options_(std::move(options)) {
   if (!options_.sleep)
     options_.sleep = [](std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); };
   if (!options_.timestamp)
@@ -121,13 +124,14 @@ std::pair<std::string, HttpRequest> OpenApiClient::prepare(const std::string& re
              {"accept", "application/json"}};
   if (call.body != nullptr)
     headers.emplace_back("content-type", "application/json; charset=utf-8");
+  const AccessKey key = credentials_->current();
   const std::string payload_hash = sha256_hex(request.body);
   headers.emplace_back("x-acs-content-sha256", payload_hash);
-  if (!key_.security_token.empty()) {
-    headers.emplace_back("x-acs-accesskey-id", key_.id);
-    headers.emplace_back("x-acs-security-token", key_.security_token);
+  if (!key.security_token.empty()) {
+    headers.emplace_back("x-acs-accesskey-id", key.id);
+    headers.emplace_back("x-acs-security-token", key.security_token);
   }
-  headers.emplace_back("Authorization", authorization(signed_request, payload_hash, key_.id, key_.secret));
+  headers.emplace_back("Authorization", authorization(signed_request, payload_hash, key.id, key.secret));
   request.headers = headers;
   return {origin, std::move(request)};
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "backend/ack/credentials.h"
+#include "backend/ack/http.h"
 #include "backend/ack/signature.h"
 #include "base/json.h"
 
@@ -18,29 +19,6 @@
 namespace meridian::ack {
 
 inline constexpr std::string_view kApiVersion = "2015-12-15";
-
-struct HttpRequest {
-  std::string method;
-  std::string target; //!< encoded path and query
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-};
-
-struct HttpResponse {
-  int status = 0;
-  std::string body;
-  std::map<std::string, std::string> headers; //!< names lower-cased
-};
-
-//! One HTTP exchange. Throws TransientError when the endpoint cannot be reached.
-class HttpTransport {
-public:
-  virtual ~HttpTransport() = default;
-  virtual HttpResponse send(const std::string& origin, const HttpRequest& request) = 0;
-};
-
-//! HTTPS or plain HTTP (an `http://` origin) with cpprestsdk, one connection pool per origin.
-std::unique_ptr<HttpTransport> make_http_transport();
 
 //! One operation of the API, as the SDK's `…WithOptions` method describes it.
 struct ApiCall {
@@ -75,7 +53,10 @@ std::string path_component(std::string_view text);
 
 class OpenApiClient {
 public:
+  //! Signs every request with `key`.
   OpenApiClient(AccessKey key, std::unique_ptr<HttpTransport> transport, ClientOptions options);
+  //! Signs each request with what `credentials` hold at that moment (STS sessions are refreshed).
+  OpenApiClient(std::unique_ptr<CredentialProvider> credentials, std::unique_ptr<HttpTransport> transport, ClientOptions options);
 
   //! The request `call` becomes in `region` (headers signed), without sending it.
   std::pair<std::string, HttpRequest> prepare(const std::string& region, const ApiCall& call);
@@ -86,7 +67,7 @@ public:
   ApiResult call(const std::string& region, const ApiCall& call, std::initializer_list<int> accepted = {});
 
 private:
-  AccessKey key_;
+  std::unique_ptr<CredentialProvider> credentials_;
   std::unique_ptr<HttpTransport> transport_;
   ClientOptions options_;
 };

@@ -3,21 +3,16 @@
 # PRODUCT.md scenario 4 (a Registered IDC cluster adopted, its cloud GPU-P100 pool created, a
 # Namespace inside it through the kubeconfig ACK hands out), scenario 3 (an Edge cluster and a GPU
 # pool in another region: sold out there with OperationDenied.NoStock, then an instance type in
-# stock), a scale as one modify, a replacement refused without --allow-replace. The secret never
+# stock), a scale-out as one ScaleClusterNodePool, a replacement refused without --allow-replace. The secret never
 # appears in any output.
 source "$(dirname "$0")/../../e2e/lib.sh"
 FAKE="${2:?usage: $0 path/to/meridian path/to/fake_ack_server}"
 export ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tCliTest
 export ALIBABA_CLOUD_ACCESS_KEY_SECRET=cli-secret-never-printed
 unset ALIBABA_CLOUD_SECURITY_TOKEN ALIBABA_CLOUD_ROLE_ARN ALIBABA_CLOUD_PROFILE MERIDIAN_ACK_ENDPOINT
-"$FAKE" "$ALIBABA_CLOUD_ACCESS_KEY_ID" "$ALIBABA_CLOUD_ACCESS_KEY_SECRET" --registered idc-cluster:cn-zhangjiakou \
-  --sold-out ecs.gn6i-c4g1.xlarge >"$WORK/fake.out" 2>"$WORK/fake.err" &
-FAKE_PID=$!
-trap 'kill $FAKE_PID 2>/dev/null; wait $FAKE_PID 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 200); do grep -q '^ready$' "$WORK/fake.out" && break; sleep 0.05; done
-grep -q '^ready$' "$WORK/fake.out" || fail "the fake ACK did not start: $(cat "$WORK/fake.err")"
-URL=$(awk '$1 == "url" {print $2}' "$WORK/fake.out")
-IDC=$(awk '$1 == "cluster" && $2 == "idc-cluster" {print $3}' "$WORK/fake.out")
+source "$(dirname "$0")/fake_ack_lib.sh"
+trap 'stop_fake_ack; rm -rf "$WORK"' EXIT
+start_fake_ack --registered idc-cluster:cn-zhangjiakou --sold-out ecs.gn6i-c4g1.xlarge
 cat >"$WORK/ack.yaml" <<YAML
 networks:
   cn-hangzhou: {vpcId: vpc-hz, vswitchIds: [vsw-hz-a]}
@@ -26,12 +21,6 @@ clusters:
   idc-cluster: {clusterId: $IDC}
 YAML
 ACK=(--backend ack --ack-config "$WORK/ack.yaml" --ack-endpoint "$URL")
-
-# ack RUN_ARGS...: run, then check that the secret was not printed
-ack() {
-  run "$@"
-  expect_not_in "cli-secret-never-printed"
-}
 
 pool() { # name cluster region instance size
   printf 'apiVersion: meridian.io/v1alpha1\nkind: NodePool\nmetadata:\n  name: %s\nspec:\n  cluster: %s\n  region: %s\n  type: ess\n  instanceTypes: [%s]\n  desiredSize: %s\n  labels: {accelerator: gpu}\n  taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]\n' "$@"
@@ -73,7 +62,7 @@ expect_not_in "create NodePool/gpu-zjk"
 ack 0 "$MERIDIAN" apply --repo "$REPO" "${ACK[@]}" --auto-approve
 expect_in "succeeded"
 
-# A scale is one modify; the plan shows the field.
+# A scale-out is one ScaleClusterNodePool; the plan shows the field.
 pool gpu-p100 idc-cluster cn-zhangjiakou ecs.gn5-c4g1.xlarge 3 >"$REPO/gpu-p100.yaml"
 commit "scale the GPU pool"
 ack 2 "$MERIDIAN" plan --repo "$REPO" "${ACK[@]}" --detailed-exitcode

@@ -5,12 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <ctime>
 #include <functional>
@@ -95,21 +89,6 @@ std::string trim(std::string_view text) {
   return std::string(text.substr(first, last - first + 1));
 }
 
-std::string url_decode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size()) {
-      out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else if (text[i] == '+') {
-      out += ' ';
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
 Json str(std::string_view text, JsonAllocator& allocator) { return Json(text.data(), static_cast<rapidjson::SizeType>(text.size()), allocator); }
 
 void set(Json& object, std::string_view key, Json value, JsonAllocator& allocator) {
@@ -134,6 +113,16 @@ std::string now_text() {
   gmtime_r(&now, &parts);
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S+08:00", &parts);
+  return text;
+}
+
+//! RFC 3339 UTC time `seconds` from now, as ACK writes `expiration`.
+std::string utc_in(long long seconds) {
+  const std::time_t then = std::time(nullptr) + seconds;
+  std::tm parts{};
+  gmtime_r(&then, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
   return text;
 }
 
@@ -218,29 +207,11 @@ bool strings(const Json* list) {
 
 } // namespace
 
-FakeAck::FakeAck() {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(listen_fd_, 16) != 0)
-    throw std::runtime_error("fake ACK: cannot listen on 127.0.0.1");
-  socklen_t size = sizeof address;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &size);
-  port_ = ntohs(address.sin_port);
-  thread_ = std::thread([this] { serve(); });
-}
+FakeAck::FakeAck() : server_(std::make_unique<PlainHttpServer>([this](const HttpMessage& message) { return handle(message); })) {}
 
-FakeAck::~FakeAck() {
-  stop_ = true;
-  thread_.join();
-  ::close(listen_fd_);
-}
+FakeAck::~FakeAck() { server_.reset(); } // no request is handled once members go
 
-std::string FakeAck::url() const { return fmt::format("http://127.0.0.1:{}", port_); }
+std::string FakeAck::url() const { return server_->url(); }
 
 void FakeAck::add_key(const std::string& id, const std::string& secret, const std::string& security_token) {
   std::lock_guard lock(mutex_);
@@ -359,72 +330,24 @@ std::string FakeAck::cluster_id(const std::string& name) {
   return {};
 }
 
-void FakeAck::serve() {
-  while (!stop_) {
-    pollfd poll_fd{listen_fd_, POLLIN, 0};
-    if (::poll(&poll_fd, 1, 50) <= 0)
-      continue;
-    const int fd = ::accept(listen_fd_, nullptr, nullptr);
-    if (fd < 0)
-      continue;
-    handle_connection(fd);
-    ::close(fd);
-  }
+void FakeAck::pool_ready(const std::string& id, JsonDocument& pool, int size) {
+  auto& allocator = pool.GetAllocator();
+  Json& status = object_at(pool, "status", allocator);
+  set(status, "state", str("active", allocator), allocator);
+  set(status, "total_nodes", Json(size), allocator);
+  set(status, "healthy_nodes", Json(size), allocator);
+  if (pool_changed)
+    pool_changed(id, &pool);
 }
 
-void FakeAck::handle_connection(int fd) {
-  std::string data;
-  char buffer[8192];
-  size_t header_end = std::string::npos;
-  while (header_end == std::string::npos) {
-    pollfd poll_fd{fd, POLLIN, 0};
-    if (::poll(&poll_fd, 1, 5000) <= 0)
-      return;
-    const ssize_t count = ::read(fd, buffer, sizeof buffer);
-    if (count <= 0)
-      return;
-    data.append(buffer, static_cast<size_t>(count));
-    header_end = data.find("\r\n\r\n");
-  }
+HttpReply FakeAck::handle(const HttpMessage& message) {
   Request request;
-  std::istringstream head(data.substr(0, header_end));
-  std::string line;
-  std::getline(head, line);
-  std::string target, version;
-  std::istringstream(line) >> request.method >> target >> version;
-  size_t content_length = 0;
-  while (std::getline(head, line)) {
-    if (!line.empty() && line.back() == '\r')
-      line.pop_back();
-    const size_t colon = line.find(':');
-    if (colon == std::string::npos)
-      continue;
-    std::string name = line.substr(0, colon);
-    std::string value = trim(line.substr(colon + 1));
-    if (lower(name) == "content-length")
-      content_length = std::stoul(value);
-    request.headers.emplace_back(std::move(name), std::move(value));
-  }
-  request.body = data.substr(header_end + 4);
-  while (request.body.size() < content_length) {
-    pollfd poll_fd{fd, POLLIN, 0};
-    if (::poll(&poll_fd, 1, 5000) <= 0)
-      return;
-    const ssize_t count = ::read(fd, buffer, sizeof buffer);
-    if (count <= 0)
-      return;
-    request.body.append(buffer, static_cast<size_t>(count));
-  }
-  const size_t question = target.find('?');
-  request.path = target.substr(0, question);
-  if (question != std::string::npos) {
-    request.raw_query = target.substr(question + 1);
-    std::istringstream pairs(request.raw_query);
-    for (std::string pair; std::getline(pairs, pair, '&');) {
-      const size_t equals = pair.find('=');
-      request.query[url_decode(pair.substr(0, equals))] = equals == std::string::npos ? "" : url_decode(pair.substr(equals + 1));
-    }
-  }
+  request.method = message.method;
+  request.path = message.path;
+  request.raw_query = message.raw_query;
+  request.query = message.query;
+  request.headers = message.headers;
+  request.body = message.body;
   Response response;
   {
     std::lock_guard lock(mutex_);
@@ -432,16 +355,7 @@ void FakeAck::handle_connection(int fd) {
     calls_.push_back({request.action.empty() ? request.header("x-acs-action") : request.action, request.method, request.path, request.query,
                       request.body, response.status, response.error_code});
   }
-  const std::string reply = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json;charset=utf-8\r\nContent-Length: {}\r\n"
-                                        "x-acs-request-id: FAKE-REQUEST-ID\r\nConnection: close\r\n\r\n{}",
-                                        response.status, response.status == 200 ? "OK" : "Error", response.body.size(), response.body);
-  size_t written = 0;
-  while (written < reply.size()) {
-    const ssize_t count = ::write(fd, reply.data() + written, reply.size() - written);
-    if (count <= 0)
-      return;
-    written += static_cast<size_t>(count);
-  }
+  return {response.status, response.body, {{"x-acs-request-id", "FAKE-REQUEST-ID"}}, "application/json;charset=utf-8"};
 }
 
 std::string FakeAck::verify(const Request& request) {
@@ -731,7 +645,14 @@ FakeAck::Response FakeAck::route(Request& request) {
       return error(400, "InvalidParameter", "PrivateIpAddress must be true or false");
     const auto config = kubeconfigs_.find(cluster_id);
     set(reply, "config", str(config == kubeconfigs_.end() ? default_kubeconfig : which == "true" ? config->second.second : config->second.first, a), a);
-    set(reply, "expiration", str("2029-01-01T00:00:00Z", a), a);
+    long long seconds = kubeconfig_seconds;
+    if (const auto minutes = request.query.find("TemporaryDurationMinutes"); minutes != request.query.end()) {
+      if (minutes->second.empty() || minutes->second.find_first_not_of("0123456789") != std::string::npos || minutes->second.size() > 6 ||
+          std::stoll(minutes->second) < 15 || std::stoll(minutes->second) > 4320)
+        return error(400, "InvalidParameter", "TemporaryDurationMinutes must be 15..4320");
+      seconds = std::stoll(minutes->second) * 60;
+    }
+    set(reply, "expiration", str(utc_in(seconds), a), a);
     return answer(reply);
   }
   if (action == "DeleteCluster") {
@@ -837,12 +758,8 @@ FakeAck::Response FakeAck::route(Request& request) {
     pools.push_back(pool);
     const Json* size_value = find_path(body, "scaling_group.desired_size");
     const int size = size_value != nullptr && size_value->IsInt() ? size_value->GetInt() : 0;
-    Task& task = new_task("nodepool_create", cluster_id, [pool, size] {
-      auto& allocator = pool->GetAllocator();
-      Json& status = object_at(*pool, "status", allocator);
-      set(status, "state", str("active", allocator), allocator);
-      set(status, "total_nodes", Json(size), allocator);
-      set(status, "healthy_nodes", Json(size), allocator);
+    Task& task = new_task("nodepool_create", cluster_id, [this, pool, size, id] {
+      pool_ready(id, *pool, size);
     });
     if (const Json* types = find_path(body, "scaling_group.instance_types"); size > 0)
       for (const Json& type_name : types->GetArray())
@@ -872,15 +789,37 @@ FakeAck::Response FakeAck::route(Request& request) {
     if (force != "true" && total != nullptr && total->IsInt() && total->GetInt() > 0)
       return error(400, "ErrorNodePoolHasNodes", "the node pool has nodes: remove them or delete with force=true");
     set_state(pool, "status", "deleting");
-    new_task("nodepool_delete", cluster_id, [&pools, pool] { pools.erase(std::remove(pools.begin(), pools.end(), pool), pools.end()); });
+    new_task("nodepool_delete", cluster_id, [this, &pools, pool, id = request.params[1]] {
+      pools.erase(std::remove(pools.begin(), pools.end(), pool), pools.end());
+      if (pool_changed)
+        pool_changed(id, nullptr);
+    });
     set(reply, "nodepool_id", str(request.params[1], a), a);
     return answer(reply);
   }
   if (action == "ScaleClusterNodePool") {
-    const Json* count = find_member(request.json, "count");
+    // Adds `count` nodes (the SDK's ScaleClusterNodePoolRequest has nothing else): a scale-out of
+    // a pool whose size is set by hand, not by its autoscaler.
+    if (request.json.IsObject())
+      for (const auto& member : request.json.GetObject())
+        if (std::string_view(member.name.GetString()) != "count")
+          return error(400, "InvalidParameter", fmt::format("unknown field {}", member.name.GetString()));
+    const Json* count = request.json.IsObject() ? find_member(request.json, "count") : nullptr;
     if (count == nullptr || !count->IsInt() || count->GetInt() < 1 || count->GetInt() > 500)
       return error(400, "InvalidParameter", "count must be 1..500");
-    return error(400, "NotSupportedByFake", "use ModifyClusterNodePool desired_size");
+    if (const Json* enabled = find_path(*pool, "auto_scaling.enable"); enabled != nullptr && enabled->IsBool() && enabled->GetBool())
+      return error(400, "ErrorNodePoolAutoScaling", "the node pool scales automatically: change its auto_scaling instead");
+    const std::string pool_state = text_at(*pool, "status.state");
+    if (pool_state != "active")
+      return error(400, "ErrorNodePoolState", fmt::format("node pool is {}, the operation needs active", pool_state));
+    const Json* size_value = find_path(*pool, "scaling_group.desired_size");
+    const int size = (size_value != nullptr && size_value->IsInt() ? size_value->GetInt() : 0) + count->GetInt();
+    set(object_at(*pool, "scaling_group", pa), "desired_size", Json(size), pa);
+    set_state(pool, "status", "scaling");
+    new_task("nodepool_scaleout", cluster_id, [this, pool, size, id = request.params[1]] {
+      pool_ready(id, *pool, size);
+    });
+    return answer(reply);
   }
   if (action == "ModifyClusterNodePool") {
     const Json& body = request.json;
@@ -902,12 +841,8 @@ FakeAck::Response FakeAck::route(Request& request) {
     set_state(pool, "status", "updating");
     const Json* size_value = find_path(*pool, "scaling_group.desired_size");
     const int size = size_value != nullptr && size_value->IsInt() ? size_value->GetInt() : 0;
-    new_task("nodepool_update", cluster_id, [pool, size] {
-      auto& allocator = pool->GetAllocator();
-      Json& status = object_at(*pool, "status", allocator);
-      set(status, "state", str("active", allocator), allocator);
-      set(status, "total_nodes", Json(size), allocator);
-      set(status, "healthy_nodes", Json(size), allocator);
+    new_task("nodepool_update", cluster_id, [this, pool, size, id = request.params[1]] {
+      pool_ready(id, *pool, size);
     });
     set(reply, "nodepool_id", str(request.params[1], a), a);
     return answer(reply);

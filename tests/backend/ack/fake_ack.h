@@ -9,9 +9,11 @@
 // in `sold_out` fails with OperationDenied.NoStock.
 #pragma once
 
+#include "../../support/http_server.h"
 #include "base/json.h"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -70,24 +72,27 @@ public:
   std::string default_kubeconfig; //!< for clusters without set_kubeconfig
   int task_polls = 2;             //!< DescribeTaskInfo answers `running` this many times first
   int allowed_skew_seconds = 900; //!< x-acs-date must be this close to now
+  //! How long a kubeconfig DescribeClusterUserKubeconfig hands out lasts when the request names no
+  //! TemporaryDurationMinutes (ACK: a long validity, reported in `expiration`).
+  long long kubeconfig_seconds = 3LL * 365 * 24 * 3600;
+  //! Called, on the server's thread, when a node pool's task succeeds (created, modified, scaled)
+  //! with the pool as DescribeClusterNodePools shows it, and with nullptr once it is deleted.
+  std::function<void(const std::string& pool_id, const Json* pool)> pool_changed;
 
   struct Request;
   struct Response;
   struct Task;
 
 private:
-  void serve();
-  void handle_connection(int fd);
+  HttpReply handle(const HttpMessage& message);
+  //! A pool's task succeeded: `size` nodes, all healthy (and pool_changed told).
+  void pool_ready(const std::string& id, JsonDocument& pool, int size);
   Response dispatch(Request& request);
   Response route(Request& request);
   std::string verify(const Request& request);
   Response finish_task(Task& task);
   void advance_tasks();
 
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
   std::mutex mutex_;
   std::map<std::string, std::pair<std::string, std::string>> keys_; //!< id → secret, STS token
   std::set<std::string> nonces_;
@@ -99,6 +104,7 @@ private:
   std::map<std::string, std::unique_ptr<Task>> tasks_;
   std::map<std::string, int> lost_answers_;
   long long next_id_ = 1000;
+  std::unique_ptr<PlainHttpServer> server_; //!< last: started once everything else exists
 };
 
 } // namespace meridian::testing

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <thread>
+
 using namespace engine_test;
 using meridian::testing::FakeAck;
 
@@ -148,7 +150,7 @@ TEST_CASE("a new fleet: plan reads ACK only, apply creates the cluster then its 
   CHECK(fake.nodepool_json(id, "gpu").find("\"state\":\"active\"") != std::string::npos);
 }
 
-TEST_CASE("a scale change is one ModifyClusterNodePool, never a re-create") {
+TEST_CASE("a scale-out is one ScaleClusterNodePool, a scale-in one ModifyClusterNodePool, never a re-create") {
   World world;
   FakeAck& fake = world.fake;
   auto backend = open_backend(test_options(fake));
@@ -168,8 +170,24 @@ TEST_CASE("a scale change is one ModifyClusterNodePool, never a re-create") {
   const ApplyReport report = engine.apply(plan, fast());
   INFO(engine.joined_log());
   REQUIRE(report.result == "succeeded");
+  CHECK(writes(fake) == std::vector<std::string>{"ScaleClusterNodePool"});
+  CHECK(last_call(fake, "ScaleClusterNodePool").body == R"({"count":2})");
+  CHECK(fake.nodepool_json(fake.cluster_id("edge-central"), "gpu").find(R"("desired_size":3)") != std::string::npos);
+  CHECK(changes_of(engine.plan()).empty());
+
+  // ScaleClusterNodePool only adds nodes: a smaller size is a ModifyClusterNodePool.
+  fake.clear_calls();
+  engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 2)}});
+  REQUIRE(engine.apply(engine.plan(), fast()).result == "succeeded");
   CHECK(writes(fake) == std::vector<std::string>{"ModifyClusterNodePool"});
-  CHECK(last_call(fake, "ModifyClusterNodePool").body == R"({"scaling_group":{"desired_size":3}})");
+  CHECK(last_call(fake, "ModifyClusterNodePool").body == R"({"scaling_group":{"desired_size":2}})");
+  CHECK(changes_of(engine.plan()).empty());
+
+  // A size and an instance type together: one ModifyClusterNodePool.
+  fake.clear_calls();
+  engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 4, "ess", "ecs.gn6i-c4g1.xlarge")}});
+  REQUIRE(engine.apply(engine.plan(), fast()).result == "succeeded");
+  CHECK(writes(fake) == std::vector<std::string>{"ModifyClusterNodePool"});
   CHECK(changes_of(engine.plan()).empty());
 }
 
@@ -362,6 +380,56 @@ TEST_CASE("composed: a Namespace goes to the cluster's API server through the ku
   for (const LiveObject& live : backend->list_managed(Engine::owner))
     listed.push_back(live.ref.display() + " " + live.ref.key());
   CHECK(listed == std::vector<std::string>{"Cluster/ml /meridian.io/Cluster//ml", "Namespace/inference ml//Namespace//inference"});
+}
+
+TEST_CASE("composed: a kubeconfig ACK hands out is fetched again before its expiration, and the next one used") {
+  World world;
+  FakeAck& fake = world.fake;
+  meridian::testing::FakeApiServer& server = world.server;
+  fake.add_cluster("ml", "cn-hangzhou", "ManagedKubernetes", "Default", "running", {{"meridian.io/managed-by", Engine::owner}});
+  fake.kubeconfig_seconds = 4; // shorter than the 10-minute margin: fetched again half-way through its life
+  auto backend = open_backend(test_options(fake));
+  const ObjectRef ns{"ml", "", "Namespace", "", "inference"};
+  const auto fetched = [&] {
+    int count = 0;
+    for (const auto& call : fake.calls())
+      count += call.action == "DescribeClusterUserKubeconfig" && call.status == 200 ? 1 : 0;
+    return count;
+  };
+  CHECK(backend->get(ns) == nullptr);
+  CHECK(fetched() == 1);
+  CHECK(backend->get(ns) == nullptr);
+  CHECK(fetched() == 1); // still fresh
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  JsonDocument body;
+  REQUIRE_FALSE(parse_json(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"inference"}})", body));
+  backend->apply(ns, body, false);
+  CHECK(fetched() == 2);
+  CHECK(server.object("/api/v1/namespaces/inference").has_value());
+  CHECK(backend->get(ns) != nullptr);
+  CHECK(fetched() == 2);
+}
+
+TEST_CASE("a CreateCluster whose answer is lost is not sent again: CreateCluster takes no client token, the retry finds it by name") {
+  World world;
+  FakeAck& fake = world.fake;
+  fake.lose_next_answer("CreateCluster");
+  auto backend = open_backend(test_options(fake));
+  Engine engine;
+  engine.use_backend(backend.get());
+  engine.load({{"fleet.yaml", edge_cluster_yaml()}});
+  const ApplyReport report = engine.apply(engine.plan(), fast());
+  INFO(engine.joined_log());
+  REQUIRE(report.result == "succeeded");
+  int sent = 0, lost = 0;
+  for (const auto& call : fake.calls()) {
+    sent += call.action == "CreateCluster" ? 1 : 0;
+    lost += call.action == "CreateCluster" && call.status == 503 ? 1 : 0;
+  }
+  CHECK(sent == 1);
+  CHECK(lost == 1);
+  CHECK(!fake.cluster_id("edge-central").empty());
+  CHECK(changes_of(engine.plan()).empty());
 }
 
 TEST_CASE("a create whose answer is lost is not sent again: the retry finds the pool by name") {

@@ -1,6 +1,8 @@
 // The test API server (see fake_apiserver.h).
 #include "fake_apiserver.h"
 
+#include "../../support/http_server.h"
+
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -55,21 +57,6 @@ Json& object_at(Json& object, std::string_view key, JsonAllocator& allocator) {
 }
 
 Json str(std::string_view text, JsonAllocator& allocator) { return Json(text.data(), static_cast<rapidjson::SizeType>(text.size()), allocator); }
-
-std::string url_decode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size()) {
-      out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else if (text[i] == '+') {
-      out += ' ';
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
 
 std::string status_body(int code, std::string_view reason, std::string_view message, const std::string& details = "{}") {
   JsonDocument doc(rapidjson::kObjectType);
@@ -231,17 +218,7 @@ FakeApiServer::FakeApiServer(const TestCertificates& certificates) : tls_(std::m
       {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false},
   };
 
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(listen_fd_, 16) != 0)
-    throw std::runtime_error("cannot listen on 127.0.0.1");
-  socklen_t length = sizeof address;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
-  port_ = ntohs(address.sin_port);
+  listen_fd_ = listen_on_loopback(port_);
   thread_ = std::thread([this] { serve(); });
 }
 
@@ -297,75 +274,20 @@ void FakeApiServer::handle_connection(int fd) {
     SSL_free(ssl);
     return;
   }
-  std::string data;
-  char buffer[16384];
-  size_t header_end = std::string::npos;
-  while ((header_end = data.find("\r\n\r\n")) == std::string::npos) {
-    const int count = SSL_read(ssl, buffer, sizeof buffer);
-    if (count <= 0)
-      break;
-    data.append(buffer, static_cast<size_t>(count));
-  }
+  const auto message = read_http_request([ssl](char* buffer, size_t size) -> long { return SSL_read(ssl, buffer, static_cast<int>(size)); });
   Request request;
-  if (header_end != std::string::npos) {
-    std::istringstream head(data.substr(0, header_end));
-    std::string line;
-    std::getline(head, line);
-    std::istringstream request_line(line);
-    request_line >> request.method >> request.target;
-    while (std::getline(head, line)) {
-      if (!line.empty() && line.back() == '\r')
-        line.pop_back();
-      const size_t colon = line.find(':');
-      if (colon == std::string::npos)
-        continue;
-      std::string name = line.substr(0, colon);
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      std::string value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ')
-        value.erase(value.begin());
-      request.headers[name] = value;
+  if (message) {
+    request.method = message->method;
+    request.target = message->target;
+    for (const auto& [name, value] : message->headers) {
+      std::string key = name;
+      std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      request.headers[key] = value;
     }
-    std::string body = data.substr(header_end + 4);
-    if (request.headers.count("content-length") != 0) {
-      const size_t length = std::stoul(request.headers["content-length"]);
-      while (body.size() < length) {
-        const int count = SSL_read(ssl, buffer, sizeof buffer);
-        if (count <= 0)
-          break;
-        body.append(buffer, static_cast<size_t>(count));
-      }
-    } else if (request.headers["transfer-encoding"] == "chunked") {
-      while (body.find("0\r\n\r\n") == std::string::npos) {
-        const int count = SSL_read(ssl, buffer, sizeof buffer);
-        if (count <= 0)
-          break;
-        body.append(buffer, static_cast<size_t>(count));
-      }
-      std::string decoded;
-      size_t pos = 0;
-      while (pos < body.size()) {
-        const size_t end = body.find("\r\n", pos);
-        const size_t size = std::stoul(body.substr(pos, end - pos), nullptr, 16);
-        if (size == 0)
-          break;
-        decoded += body.substr(end + 2, size);
-        pos = end + 2 + size + 2;
-      }
-      body = decoded;
-    }
-    request.body = body;
+    request.body = message->body;
     request.content_type = request.headers["content-type"];
-    const size_t question = request.target.find('?');
-    request.path = url_decode(request.target.substr(0, question));
-    if (question != std::string::npos) {
-      std::stringstream query(request.target.substr(question + 1));
-      std::string pair;
-      while (std::getline(query, pair, '&')) {
-        const size_t equals = pair.find('=');
-        request.query[url_decode(pair.substr(0, equals))] = equals == std::string::npos ? "" : url_decode(pair.substr(equals + 1));
-      }
-    }
+    request.path = message->path;
+    request.query = message->query;
     // Authentication: a bearer token we know, or a client certificate from our CA with a known CN.
     const std::string authorization = request.headers["authorization"];
     {
@@ -388,11 +310,7 @@ void FakeApiServer::handle_connection(int fd) {
       response = dispatch(request);
       requests_.push_back({request.method, request.path, request.query, request.content_type, request.body, request.user, response.status});
     }
-    std::string reply = fmt::format("HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-                                    response.status, response.body.size());
-    for (const auto& [name, value] : response.headers)
-      reply += fmt::format("{}: {}\r\n", name, value);
-    reply += "\r\n" + response.body;
+    const std::string reply = http_reply_text({response.status, response.body, {response.headers.begin(), response.headers.end()}});
     SSL_write(ssl, reply.data(), static_cast<int>(reply.size()));
   }
   SSL_shutdown(ssl);
