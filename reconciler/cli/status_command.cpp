@@ -47,19 +47,6 @@ struct StatusLine {
   Health health;
 };
 
-std::string_view sync_of(Action action) {
-  switch (action) {
-  case Action::create:
-    return "Missing";
-  case Action::update:
-    return "OutOfSync";
-  case Action::remove:
-    return "Extra";
-  default:
-    return "Synced";
-  }
-}
-
 //! Suspended is paused on purpose (a CronJob, a rollout held): not a failure for a CI gate.
 bool is_unhealthy(const Health& health) {
   return health.status != HealthStatus::healthy && health.status != HealthStatus::suspended;

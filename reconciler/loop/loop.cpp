@@ -31,20 +31,6 @@ std::string short_id(const std::string& commit) { return commit.substr(0, 12); }
 //! The trigger an apply is recorded with: what the state store and `meridian history` know.
 std::string apply_trigger(TriggerKind trigger) { return trigger == TriggerKind::webhook ? "webhook" : "schedule"; }
 
-std::string sync_of(Action action) {
-  switch (action) {
-  case Action::create:
-    return "Missing";
-  case Action::update:
-    return "OutOfSync";
-  case Action::remove:
-    return "Extra";
-  case Action::unchanged:
-    return "Synced";
-  }
-  return "Unknown";
-}
-
 std::string drift_kind(Action action) {
   switch (action) {
   case Action::create:
@@ -695,7 +681,7 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
       for (size_t i = 0; i < plan.changes.size(); ++i) {
         const PlannedChange& change = plan.changes[i];
         ObjectStatus& object = status.objects[positions[i]];
-        const std::string sync = sync_of(change.action);
+        const std::string sync(sync_of(change.action));
         const std::string_view health = to_string(healths[i].status);
         if (object.sync == sync && object.health == health && object.message == healths[i].message && object.region == change.region)
           continue;
@@ -714,7 +700,7 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
     objects.reserve(plan.changes.size());
     for (size_t i = 0; i < plan.changes.size(); ++i) {
       const PlannedChange& change = plan.changes[i];
-      objects.push_back({change.ref.key(), change.ref.display(), change.ref.cluster, change.region, sync_of(change.action),
+      objects.push_back({change.ref.key(), change.ref.display(), change.ref.cluster, change.region, std::string(sync_of(change.action)),
                          std::string(to_string(healths[i].status)), healths[i].message});
     }
     std::vector<size_t> order(objects.size());

@@ -537,6 +537,20 @@ std::string_view to_string(Action action) {
   return "unknown";
 }
 
+std::string_view sync_of(Action action) {
+  switch (action) {
+  case Action::create:
+    return "Missing";
+  case Action::update:
+    return "OutOfSync";
+  case Action::remove:
+    return "Extra";
+  case Action::unchanged:
+    return "Synced";
+  }
+  return "Unknown";
+}
+
 size_t Plan::count(Action action) const {
   return static_cast<size_t>(std::count_if(changes.begin(), changes.end(), [&](const PlannedChange& c) { return c.action == action; }));
 }

@@ -22,6 +22,8 @@ class StateStore;
 
 enum class Action { create, update, remove, unchanged };
 std::string_view to_string(Action action);
+//! The sync status an action means, as Argo CD names it: Missing, OutOfSync, Extra or Synced.
+std::string_view sync_of(Action action);
 
 struct PlannedChange {
   ObjectRef ref;
