@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <tuple>
 
 namespace meridian::kube {
 namespace {
@@ -352,6 +353,24 @@ const std::vector<ResourceType>& ApiClient::resources_of(const std::string& grou
     }
   }
   return resources_[group_version] = std::move(types);
+}
+
+std::vector<ResourceType> ApiClient::namespaced_listable() {
+  if (!groups_)
+    load_groups();
+  std::vector<ResourceType> types;
+  for (const auto& [group, info] : *groups_) {
+    const std::string version = info.preferred.empty() && !info.versions.empty() ? info.versions.front() : info.preferred;
+    if (version.empty())
+      continue;
+    for (const ResourceType& type : resources_of(group, version))
+      if (type.namespaced && type.supports("list"))
+        types.push_back(type);
+  }
+  std::sort(types.begin(), types.end(), [](const ResourceType& a, const ResourceType& b) {
+    return std::tie(a.group, a.kind) < std::tie(b.group, b.kind);
+  });
+  return types;
 }
 
 std::optional<ResourceType> ApiClient::find_kind(const std::string& group, const std::string& kind, const std::string& version) {

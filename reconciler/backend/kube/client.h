@@ -87,6 +87,9 @@ public:
                                            bool refresh = true);
   //! The resource type of (group, kind) in the group's preferred version (or any served version).
   std::optional<ResourceType> resource_for_kind(const std::string& group, const std::string& kind, bool refresh = true);
+  //! Every namespaced resource type that can be listed, in its group's preferred version, sorted by
+  //! group and kind (what a Namespace can hold: `kubectl api-resources --namespaced --verbs=list`).
+  std::vector<ResourceType> namespaced_listable();
   //! Forgets what discovery said about `group` (after a CRD of it became Established).
   void forget_group(const std::string& group);
 

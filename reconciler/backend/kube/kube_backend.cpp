@@ -249,6 +249,33 @@ public:
     return fmt::format("watch:{}", hub_->content_changes());
   }
 
+  //! What deleting the Namespace would take with it: every object of every namespaced kind the
+  //! server serves (events and the Endpoints that mirror Services apart: they are the cluster's
+  //! bookkeeping, not anyone's objects). nullopt when a kind may not be listed (prune then asks
+  //! for the opt-in annotation).
+  std::optional<std::vector<LiveObject>> namespace_contents(const std::string& cluster, const std::string& ns) override {
+    if (!bound(cluster))
+      return std::nullopt;
+    ApiClient& api = client(cluster);
+    std::vector<LiveObject> contents;
+    for (const ResourceType& type : api.namespaced_listable()) {
+      if (type.kind == "Event" || (type.group.empty() && type.kind == "Endpoints"))
+        continue;
+      std::vector<std::shared_ptr<JsonDocument>> items;
+      try {
+        items = api.list(type.collection_path(ns), options_.list_page_size);
+      } catch (const RejectedError& error) {
+        if (error.reason() == "Forbidden" || error.reason() == "MethodNotAllowed" || error.reason() == "NotFound")
+          return std::nullopt;
+        throw;
+      }
+      for (auto& item : items)
+        contents.push_back({{cluster, type.group, type.kind, ns, text_at(*item, "metadata.name")}, std::move(item)});
+    }
+    std::sort(contents.begin(), contents.end(), [](const LiveObject& a, const LiveObject& b) { return a.ref < b.ref; });
+    return contents;
+  }
+
   std::shared_ptr<const JsonDocument> get_as(const ObjectRef& ref, std::string_view api_version) override {
     if (ref.is_fleet_level())
       return get(ref);

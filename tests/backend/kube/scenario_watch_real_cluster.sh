@@ -156,4 +156,17 @@ expect_in "Healthy: Deployment has minimum availability."
 "${KUBECTL[@]}" -n "$NS" patch configmap settings --type merge -p '{"data":{"level":"panic"}}' >/dev/null
 run 0 "$MERIDIAN" status --repo "$REPO" --backend kube --kube-config "$WORK/kube.yaml" --state-dir "$WORK/state"
 expect_in "Degraded: panic"
+
+# --- Pruning the Namespace: the kube backend lists what it holds. An object Meridian does not manage
+# keeps it (a warning names it); without it, the Namespace and its contents are deleted.
+"${KUBECTL[@]}" -n "$NS" create configmap stray --from-literal=a=b >/dev/null
+: >"$REPO/clusters/kit/objects.yaml"
+commit "the namespace leaves Git"
+run 0 "$MERIDIAN" plan --repo "$REPO" --backend kube --kube-config "$WORK/kube.yaml" --state-dir "$WORK/state" --prune --allow-mass-prune
+expect_in "holds 1 object Meridian does not manage (ConfigMap/$NS/stray)"
+expect_not_in "delete Namespace/$NS"
+"${KUBECTL[@]}" -n "$NS" delete configmap stray >/dev/null
+run 2 "$MERIDIAN" plan --repo "$REPO" --backend kube --kube-config "$WORK/kube.yaml" --state-dir "$WORK/state" --prune --allow-mass-prune --detailed-exitcode
+expect_in "delete Namespace/$NS"
+expect_not_in "Meridian does not manage"
 done_ok
