@@ -2,6 +2,7 @@
 
 #include "base/duration.h"
 #include "base/error.h"
+#include "kube_rules/quantity.h"
 
 #include <fmt/format.h>
 
@@ -92,7 +93,7 @@ bool check_format(std::string_view format, std::string_view text, std::string& e
   }
   if (format == "quantity") {
     expectation = "a resource quantity such as 500m, 2Gi or 4";
-    return is_quantity(text);
+    return rules::parse_quantity(text).has_value();
   }
   if (format == "int-or-percent") {
     expectation = "an integer or a percentage such as \"25%\"";
@@ -126,11 +127,6 @@ bool is_dns1123_subdomain(std::string_view text) {
       return true;
     start = dot + 1;
   }
-}
-
-bool is_quantity(std::string_view text) {
-  static const std::regex quantity(R"(^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$)");
-  return std::regex_match(text.begin(), text.end(), quantity);
 }
 
 const SchemaSet& SchemaSet::builtin() {

@@ -4,6 +4,7 @@
 
 #include "backend/sim/world.h"
 #include "base/error.h"
+#include "kube_rules/quantity.h"
 #include "manifest/yaml_parser.h"
 
 #include <fmt/format.h>
@@ -452,7 +453,7 @@ void load_fixture_node(World& world, const std::string& origin, const std::strin
   if (shape.type == nullptr && (shape.capacity.count("cpu") == 0 || shape.capacity.count("memory") == 0))
     throw UserError(fmt::format("{}.capacity: cpu and memory are required for a node without instanceType", where));
   for (const auto& [resource, amount] : shape.capacity) {
-    if (!parse_quantity_milli(amount))
+    if (!rules::parse_quantity_milli(amount))
       throw UserError(fmt::format("{}.capacity.{}: not a Kubernetes quantity: \"{}\"", where, resource, amount));
   }
   JsonDocument taints(rapidjson::kArrayType);
