@@ -1,6 +1,7 @@
 #include "diff/diff.h"
 
 #include "kube_rules/quantity.h"
+#include "kube_rules/server_fields.h"
 
 #include <algorithm>
 
@@ -8,14 +9,6 @@ namespace meridian {
 namespace {
 
 std::string_view view(const Json& value) { return {value.GetString(), value.GetStringLength()}; }
-
-// Fields nobody writes in Git and every server fills in.
-bool is_server_field(std::string_view pointer) {
-  static constexpr std::string_view fields[] = {"/status", "/metadata/uid", "/metadata/resourceVersion",
-                                                "/metadata/creationTimestamp", "/metadata/managedFields",
-                                                "/metadata/generation", "/metadata/selfLink", "/metadata/deletionTimestamp"};
-  return std::any_of(std::begin(fields), std::end(fields), [&](std::string_view field) { return pointer_within(pointer, field); });
-}
 
 bool in_resource_list(std::string_view pointer) {
   return pointer.find("/resources/") != std::string_view::npos || pointer.find("/capacity/") != std::string_view::npos ||
@@ -55,7 +48,7 @@ public:
   Differ(const DiffOptions& options, std::vector<FieldChange>& out) : options_(options), out_(out) {}
 
   bool ignored(std::string_view pointer) const {
-    if (is_server_field(pointer))
+    if (rules::is_server_owned(pointer))
       return true;
     return std::any_of(options_.ignore_pointers.begin(), options_.ignore_pointers.end(),
                        [&](const std::string& prefix) { return pointer_within(pointer, prefix); });
