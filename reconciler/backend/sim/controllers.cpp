@@ -1,6 +1,7 @@
 // The Kubernetes layer of one cluster: kubelet, garbage collector, Deployment → ReplicaSet → Pod,
 // DaemonSet (apps/v1 and OpenKruise), and the scheduler loop around sim::schedule.
 #include "backend/sim/world.h"
+#include "kube_rules/selector.h"
 
 #include <fmt/format.h>
 
@@ -625,7 +626,7 @@ DaemonState daemon_state(World& world, const std::string& cluster, Object& ds) {
     }
     const auto misfit = daemon_pod_misfit(candidate, node->body(), no_pods);
     entry.should_run = !misfit || lacks_only_resources(*misfit);
-    entry.selected = !kruise || label_selector_matches(selector, string_map_at(node->body(), "metadata.labels"));
+    entry.selected = !kruise || (selector == nullptr || rules::selector_or_map_matches(*selector, find_path(node->body(), "metadata.labels")));
     state.nodes.push_back(std::move(entry));
   }
   for (auto& [node, pods] : by_node)

@@ -1,6 +1,7 @@
 #include "backend/sim/scheduler.h"
 
 #include "kube_rules/quantity.h"
+#include "kube_rules/selector.h"
 
 #include <algorithm>
 #include <charconv>
@@ -450,27 +451,6 @@ struct SpreadConstraint {
   PodSelector selector;
 };
 
-//! A label selector's matchExpressions entry against the value a label has (nullopt: absent).
-bool label_requirement_matches(const Json& requirement, std::optional<std::string_view> actual) {
-  const std::string_view op = string_member(requirement, "operator");
-  if (op == "Gt" || op == "Lt")
-    return false;
-  return requirement_matches(requirement, actual);
-}
-
-bool selector_matches_labels(const Json& selector, const Json* labels) {
-  if (!selector.IsObject())
-    return false;
-  if (!map_contains(labels, find_member(selector, "matchLabels")))
-    return false;
-  const Json* expressions = find_member(selector, "matchExpressions");
-  if (expressions == nullptr || !expressions->IsArray())
-    return true;
-  return std::all_of(expressions->Begin(), expressions->End(), [&](const Json& requirement) {
-    return label_requirement_matches(requirement, map_entry(labels, string_member(requirement, "key")));
-  });
-}
-
 //! The controller ownerReference of a pod: kind and name, or empty.
 std::pair<std::string_view, std::string_view> controller_of_pod(const Json& pod) {
   const Json* references = find_path(pod, "metadata.ownerReferences");
@@ -485,7 +465,7 @@ std::pair<std::string_view, std::string_view> controller_of_pod(const Json& pod)
 
 bool PodSelector::matches(const Json& pod) const {
   if (label_selector != nullptr)
-    return selector_matches_labels(*label_selector, labels_of(pod));
+    return rules::selector_matches(*label_selector, labels_of(pod));
   return controller_of_pod(pod) == std::pair{owner_kind, owner_name};
 }
 
@@ -1110,7 +1090,6 @@ bool tolerates(const Json* tolerations, const Json& taint) {
   return any_tolerates(tolerations_of(tolerations), taint_from(taint));
 }
 
-bool label_selector_matches(const Json& selector, const Json* labels) { return selector_matches_labels(selector, labels); }
 
 bool lacks_only_resources(std::string_view misfit) {
   size_t start = 0;

@@ -50,9 +50,6 @@ bool tolerates(const Json* tolerations, const Json& taint);
 //! True when a node's labels satisfy a pod's nodeSelector and required node affinity.
 bool matches_node_selection(const Json& pod, const Json& node);
 
-//! True when a LabelSelector (matchLabels, matchExpressions) selects `labels` (may be null).
-bool label_selector_matches(const Json& selector, const Json* labels);
-
 //! True when a daemon_pod_misfit text names only resources (Insufficient ..., Too many pods): the
 //! daemon controller still makes the pod (since Kubernetes 1.12), and it stays Pending.
 bool lacks_only_resources(std::string_view misfit);

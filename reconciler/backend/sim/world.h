@@ -193,8 +193,6 @@ std::string annotation_text(const Json& object, std::string_view key);
 
 std::string name_of(const Json& object);
 std::string namespace_of(const Json& object);
-//! Whether every label of `selector` (a plain map or a LabelSelector's matchLabels/matchExpressions) matches.
-bool label_selector_matches(const Json* selector, const std::map<std::string, std::string>& labels);
 
 //! RFC 3339 text of a simulated time (ms since the simulator's epoch, 2025-01-01T00:00:00Z).
 std::string format_time(long long ms);
