@@ -2,6 +2,7 @@
 
 #include "base/duration.h"
 #include "base/error.h"
+#include "kube_rules/int_or_percent.h"
 #include "kube_rules/quantity.h"
 
 #include <fmt/format.h>
@@ -97,9 +98,7 @@ bool check_format(std::string_view format, std::string_view text, std::string& e
   }
   if (format == "int-or-percent") {
     expectation = "an integer or a percentage such as \"25%\"";
-    if (text.size() < 2 || text.back() != '%')
-      return false;
-    return std::all_of(text.begin(), text.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
+    return rules::is_percent(text);
   }
   return true;
 }

@@ -1,6 +1,7 @@
 // Health rules over live objects; the same rules and messages as the simulator (../sim/simulator.cpp).
 #include "backend/kube/health.h"
 
+#include "kube_rules/int_or_percent.h"
 #include "kube_rules/selector.h"
 
 #include <fmt/format.h>
@@ -42,21 +43,9 @@ bool condition_is(const Json& object, std::string_view type, std::string_view st
 
 //! An int-or-percent field (partition: 10 or "10%") scaled against `total`, rounded up.
 long long scaled(const Json* value, long long total) {
-  if (value == nullptr || value->IsNull())
+  if (value == nullptr)
     return 0;
-  if (value->IsInt64())
-    return value->GetInt64();
-  if (!value->IsString())
-    return 0;
-  std::string text(value->GetString(), value->GetStringLength());
-  const bool percent = !text.empty() && text.back() == '%';
-  if (percent)
-    text.pop_back();
-  char* end = nullptr;
-  const long long number = std::strtoll(text.c_str(), &end, 10);
-  if (end == text.c_str())
-    return 0;
-  return percent ? (number * total + 99) / 100 : number;
+  return rules::scaled_int_or_percent(*value, total, true).value_or(0);
 }
 
 bool observed(const Json& live) { return int_at(live, "metadata.generation", 1) <= int_at(live, "status.observedGeneration", 0); }

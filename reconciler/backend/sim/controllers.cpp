@@ -1,6 +1,7 @@
 // The Kubernetes layer of one cluster: kubelet, garbage collector, Deployment → ReplicaSet → Pod,
 // DaemonSet (apps/v1 and OpenKruise), and the scheduler loop around sim::schedule.
 #include "backend/sim/world.h"
+#include "kube_rules/int_or_percent.h"
 #include "kube_rules/selector.h"
 
 #include <fmt/format.h>
@@ -99,29 +100,9 @@ void set_condition(Json& status, std::string_view type, std::string_view value, 
 
 //! An IntOrString like maxUnavailable: an integer, or a percentage of `total` rounded up or down.
 long long scaled_value(const Json* value, long long total, bool round_up, long long fallback) {
-  if (value == nullptr || value->IsNull())
+  if (value == nullptr)
     return fallback;
-  if (value->IsInt64())
-    return value->GetInt64();
-  if (!value->IsString())
-    return fallback;
-  std::string text(value->GetString(), value->GetStringLength());
-  if (text.empty() || text.back() != '%') {
-    try {
-      return std::stoll(text);
-    } catch (const std::exception&) {
-      return fallback;
-    }
-  }
-  text.pop_back();
-  long long percent = 0;
-  try {
-    percent = std::stoll(text);
-  } catch (const std::exception&) {
-    return fallback;
-  }
-  const long long product = percent * total;
-  return round_up ? (product + 99) / 100 : product / 100;
+  return rules::scaled_int_or_percent(*value, total, round_up).value_or(fallback);
 }
 
 bool is_serverless(World& world, const std::string& cluster) {
