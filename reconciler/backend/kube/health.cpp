@@ -1,6 +1,7 @@
 // Health rules over live objects; the same rules and messages as the simulator (../sim/simulator.cpp).
 #include "backend/kube/health.h"
 
+#include "kube_rules/accessors.h"
 #include "kube_rules/int_or_percent.h"
 #include "kube_rules/selector.h"
 
@@ -12,12 +13,7 @@
 namespace meridian::kube {
 namespace {
 
-std::string text_at(const Json& value, std::string_view path, std::string_view fallback = {}) {
-  const Json* found = find_path(value, path);
-  if (found == nullptr || !found->IsString())
-    return std::string(fallback);
-  return {found->GetString(), found->GetStringLength()};
-}
+using rules::text_at;
 
 long long int_at(const Json& value, std::string_view path, long long fallback = 0) {
   const Json* found = find_path(value, path);

@@ -438,13 +438,6 @@ Json* find_path_mut(Json& value, std::string_view path) {
   return const_cast<Json*>(meridian::find_path(static_cast<const Json&>(value), path));
 }
 
-std::string text_at(const Json& value, std::string_view path, std::string_view fallback) {
-  const Json* found = find_path(value, path);
-  if (found == nullptr || !found->IsString())
-    return std::string(fallback);
-  return std::string(found->GetString(), found->GetStringLength());
-}
-
 long long int_at(const Json& value, std::string_view path, long long fallback) {
   const Json* found = find_path(value, path);
   if (found == nullptr)
