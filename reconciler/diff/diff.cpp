@@ -1,42 +1,14 @@
 #include "diff/diff.h"
 
+#include "kube_rules/quantity.h"
+#include "kube_rules/server_fields.h"
+
 #include <algorithm>
-#include <cmath>
-#include <regex>
 
 namespace meridian {
 namespace {
 
 std::string_view view(const Json& value) { return {value.GetString(), value.GetStringLength()}; }
-
-// Fields nobody writes in Git and every server fills in.
-bool is_server_field(std::string_view pointer) {
-  static constexpr std::string_view fields[] = {"/status", "/metadata/uid", "/metadata/resourceVersion",
-                                                "/metadata/creationTimestamp", "/metadata/managedFields",
-                                                "/metadata/generation", "/metadata/selfLink", "/metadata/deletionTimestamp"};
-  return std::any_of(std::begin(fields), std::end(fields), [&](std::string_view field) { return pointer_within(pointer, field); });
-}
-
-std::optional<double> quantity_value(const Json& value) {
-  if (value.IsNumber())
-    return value.GetDouble();
-  if (!value.IsString())
-    return std::nullopt;
-  static const std::regex quantity(R"(^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$)");
-  const std::string text(view(value));
-  std::smatch match;
-  if (!std::regex_match(text, match, quantity))
-    return std::nullopt;
-  static const std::pair<std::string_view, double> suffixes[] = {
-      {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}, {"Pi", 1125899906842624.0},
-      {"Ei", 1152921504606846976.0}, {"n", 1e-9}, {"u", 1e-6}, {"m", 1e-3}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9},
-      {"T", 1e12}, {"P", 1e15}, {"E", 1e18}};
-  double scale = 1;
-  for (const auto& [suffix, factor] : suffixes)
-    if (match[2].str() == suffix)
-      scale = factor;
-  return std::stod(match[1]) * scale;
-}
 
 bool in_resource_list(std::string_view pointer) {
   return pointer.find("/resources/") != std::string_view::npos || pointer.find("/capacity/") != std::string_view::npos ||
@@ -48,9 +20,10 @@ bool scalars_equal(const Json& desired, const Json& live, std::string_view point
     return true;
   if (!in_resource_list(pointer))
     return false;
-  const auto a = quantity_value(desired);
-  const auto b = quantity_value(live);
-  return a && b && std::fabs(*a - *b) <= 1e-9 * std::max(1.0, std::fabs(*a));
+  // The server writes a quantity back in its canonical form ("1000m" → "1", "1e3" → "1k").
+  const auto a = rules::quantity_of(desired);
+  const auto b = rules::quantity_of(live);
+  return a && b && *a == *b;
 }
 
 // Elements of a list merged by `name` under server-side apply (containers, env, ports, volumes...).
@@ -75,7 +48,7 @@ public:
   Differ(const DiffOptions& options, std::vector<FieldChange>& out) : options_(options), out_(out) {}
 
   bool ignored(std::string_view pointer) const {
-    if (is_server_field(pointer))
+    if (rules::is_server_owned(pointer))
       return true;
     return std::any_of(options_.ignore_pointers.begin(), options_.ignore_pointers.end(),
                        [&](const std::string& prefix) { return pointer_within(pointer, prefix); });

@@ -1,6 +1,7 @@
 #include "model/desired.h"
 
 #include "base/duration.h"
+#include "kube_rules/scope.h"
 #include "manifest/placement.h"
 
 #include <fmt/format.h>
@@ -157,11 +158,7 @@ int kind_tier(std::string_view group, std::string_view kind) {
 bool is_namespaced_kind(std::string_view group, std::string_view kind) {
   if (group == "meridian.io")
     return false;
-  static const std::set<std::string_view> cluster_scoped = {
-      "Namespace", "Node", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "PersistentVolume",
-      "StorageClass", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
-      "IngressClass", "RuntimeClass", "CSIDriver", "VolumeAttachment"};
-  return cluster_scoped.count(kind) == 0;
+  return !rules::is_cluster_scoped_kind(kind);
 }
 
 bool is_workload_kind(std::string_view kind) {

@@ -3,6 +3,7 @@
 #include "base/error.h"
 #include "base/json_expression.h"
 #include "base/label_selector.h"
+#include "kube_rules/selector.h"
 #include "manifest/placement.h"
 
 #include <fmt/format.h>
@@ -156,30 +157,6 @@ std::string identity_key(const Manifest& manifest, std::string_view cluster) {
 }
 std::string identity_key(const Manifest& manifest) { return identity_key(manifest, manifest.cluster); }
 
-bool selector_matches(const Json& selector, const Json* labels) {
-  auto label = [&](std::string_view key) -> const Json* { return labels == nullptr ? nullptr : find_member(*labels, key); };
-  if (const Json* match_labels = find_member(selector, "matchLabels"); match_labels != nullptr && match_labels->IsObject())
-    for (const auto& member : match_labels->GetObject()) {
-      const Json* value = label(view(member.name));
-      if (value == nullptr || !json_equal(*value, member.value))
-        return false;
-    }
-  if (const Json* expressions = find_member(selector, "matchExpressions"); expressions != nullptr && expressions->IsArray())
-    for (const auto& expression : expressions->GetArray()) {
-      const std::string_view op = string_member(expression, "operator");
-      const Json* value = label(string_member(expression, "key"));
-      const Json* values = find_member(expression, "values");
-      bool in = false;
-      if (value != nullptr && values != nullptr && values->IsArray())
-        for (const auto& candidate : values->GetArray())
-          in = in || json_equal(candidate, *value);
-      if ((op == "In" && !in) || (op == "NotIn" && in) || (op == "Exists" && value == nullptr) ||
-          (op == "DoesNotExist" && value != nullptr))
-        return false;
-    }
-  return true;
-}
-
 std::string closest_name(std::string_view, const std::map<std::string, const Manifest*>& candidates) {
   std::string known;
   for (const auto& [candidate, manifest] : candidates)
@@ -195,7 +172,7 @@ void check_own_fields(const Manifest& manifest, std::vector<Finding>& findings) 
     return;
   const Json* selector = find_path(*manifest.object, "spec.selector");
   const Json* labels = find_path(*manifest.object, "spec.template.metadata.labels");
-  if (selector != nullptr && selector->IsObject() && !selector_matches(*selector, labels))
+  if (selector != nullptr && selector->IsObject() && !rules::selector_matches(*selector, labels))
     findings.push_back(finding_at(manifest, "/spec/selector",
                                   fmt::format("does not match spec.template.metadata.labels (labels {}); {} would own no pods",
                                               labels != nullptr ? describe_value(*labels) : "{}", manifest.kind)));

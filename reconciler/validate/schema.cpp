@@ -2,6 +2,8 @@
 
 #include "base/duration.h"
 #include "base/error.h"
+#include "kube_rules/int_or_percent.h"
+#include "kube_rules/quantity.h"
 
 #include <fmt/format.h>
 
@@ -92,13 +94,11 @@ bool check_format(std::string_view format, std::string_view text, std::string& e
   }
   if (format == "quantity") {
     expectation = "a resource quantity such as 500m, 2Gi or 4";
-    return is_quantity(text);
+    return rules::parse_quantity(text).has_value();
   }
   if (format == "int-or-percent") {
     expectation = "an integer or a percentage such as \"25%\"";
-    if (text.size() < 2 || text.back() != '%')
-      return false;
-    return std::all_of(text.begin(), text.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
+    return rules::is_percent(text);
   }
   return true;
 }
@@ -126,11 +126,6 @@ bool is_dns1123_subdomain(std::string_view text) {
       return true;
     start = dot + 1;
   }
-}
-
-bool is_quantity(std::string_view text) {
-  static const std::regex quantity(R"(^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$)");
-  return std::regex_match(text.begin(), text.end(), quantity);
 }
 
 const SchemaSet& SchemaSet::builtin() {

@@ -85,7 +85,5 @@ bool is_valid(const std::vector<Finding>& findings);
 bool is_dns1123_label(std::string_view text);
 //! DNS-1123 subdomain: dot-separated labels, at most 253 characters.
 bool is_dns1123_subdomain(std::string_view text);
-//! Kubernetes resource quantity: 500m, 2Gi, 1.5, 1e3.
-bool is_quantity(std::string_view text);
 
 } // namespace meridian

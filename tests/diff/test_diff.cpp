@@ -44,6 +44,17 @@ TEST_CASE("quantities compare by value inside resources", "[diff]") {
   CHECK(diff_object(desired, other).size() == 1);
 }
 
+TEST_CASE("quantities in exponent form and as numbers compare by value, exactly", "[diff]") {
+  // The server canonicalises 1e3 to 1k and 0.5 to 500m; diff once refused the exponent form.
+  const auto desired = json(R"({"resources":{"requests":{"cpu":0.5,"memory":"1e3","ephemeral-storage":"1.5Gi"}}})");
+  const auto live = json(R"({"resources":{"requests":{"cpu":"500m","memory":"1k","ephemeral-storage":"1536Mi"}}})");
+  CHECK(diff_object(desired, live).empty());
+  // One nano-unit apart is a change (the old comparison of doubles called these equal).
+  const auto near = json(R"({"resources":{"requests":{"cpu":"1000000001n"}}})");
+  const auto one = json(R"({"resources":{"requests":{"cpu":"1"}}})");
+  CHECK(diff_object(near, one).size() == 1);
+}
+
 TEST_CASE("a field applied before and removed from Git is a change", "[diff]") {
   const auto applied = json(R"({"metadata":{"labels":{"a":"1","b":"2"}}})");
   const auto desired = json(R"({"metadata":{"labels":{"a":"1"}}})");

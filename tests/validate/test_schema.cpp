@@ -191,10 +191,6 @@ TEST_CASE("DNS-1123 names and quantities", "[schema]") {
   CHECK_FALSE(is_dns1123_subdomain(".a"));
   CHECK_FALSE(is_dns1123_subdomain("a."));
   CHECK_FALSE(is_dns1123_subdomain(std::string(254, 'a')));
-  for (const char* good : {"1", "500m", "2Gi", "1.5", "1e3", ".5", "+1", "100Mi", "4k"})
-    CHECK(is_quantity(good));
-  for (const char* bad : {"", "Gi", "1 Gi", "1GB", "abc", "1.2.3"})
-    CHECK_FALSE(is_quantity(bad));
 }
 
 TEST_CASE("schema: anyOf", "[schema]") {

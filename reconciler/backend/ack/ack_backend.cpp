@@ -2,6 +2,7 @@
 // the objects inside each cluster (see ack.h).
 #include "backend/ack/ack.h"
 #include "backend/ack/composite.h"
+#include "kube_rules/accessors.h"
 #include "backend/ack/mapping.h"
 #include "backend/ack/open.h"
 #include "backend/kube/kubeconfig.h"
@@ -29,10 +30,7 @@ constexpr int kPageSize = 100;
 
 ObjectRef fleet_ref(std::string_view kind, const std::string& name) { return {"", std::string(kFleetGroup), std::string(kind), "", name}; }
 
-std::string text_at(const Json& value, std::string_view path) {
-  const Json* found = find_path(value, path);
-  return found != nullptr && found->IsString() ? std::string(found->GetString(), found->GetStringLength()) : std::string();
-}
+using rules::text_at;
 
 std::string owner_of(const Json& desired) {
   const Json* annotations = find_path(desired, "metadata.annotations");

@@ -1,6 +1,7 @@
 #include "backend/kube/forecast.h"
 
 #include "backend/sim/scheduler.h"
+#include "kube_rules/selector.h"
 
 #include <algorithm>
 #include <deque>
@@ -96,7 +97,7 @@ std::vector<const Json*> pods_of(const WorkloadChange& change, const std::vector
     if (text(*pod, "metadata.namespace") != ns || terminating(*pod))
       continue;
     const bool mine = change.ref.kind == "Pod" ? text(*pod, "metadata.name") == change.ref.name
-                                               : selector != nullptr && sim::label_selector_matches(*selector, find_path(*pod, "metadata.labels"));
+                                               : selector != nullptr && rules::selector_matches(*selector, find_path(*pod, "metadata.labels"));
     if (mine)
       result.push_back(pod);
   }

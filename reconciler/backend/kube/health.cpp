@@ -1,6 +1,10 @@
 // Health rules over live objects; the same rules and messages as the simulator (../sim/simulator.cpp).
 #include "backend/kube/health.h"
 
+#include "kube_rules/accessors.h"
+#include "kube_rules/int_or_percent.h"
+#include "kube_rules/selector.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,12 +13,7 @@
 namespace meridian::kube {
 namespace {
 
-std::string text_at(const Json& value, std::string_view path, std::string_view fallback = {}) {
-  const Json* found = find_path(value, path);
-  if (found == nullptr || !found->IsString())
-    return std::string(fallback);
-  return {found->GetString(), found->GetStringLength()};
-}
+using rules::text_at;
 
 long long int_at(const Json& value, std::string_view path, long long fallback = 0) {
   const Json* found = find_path(value, path);
@@ -40,21 +39,9 @@ bool condition_is(const Json& object, std::string_view type, std::string_view st
 
 //! An int-or-percent field (partition: 10 or "10%") scaled against `total`, rounded up.
 long long scaled(const Json* value, long long total) {
-  if (value == nullptr || value->IsNull())
+  if (value == nullptr)
     return 0;
-  if (value->IsInt64())
-    return value->GetInt64();
-  if (!value->IsString())
-    return 0;
-  std::string text(value->GetString(), value->GetStringLength());
-  const bool percent = !text.empty() && text.back() == '%';
-  if (percent)
-    text.pop_back();
-  char* end = nullptr;
-  const long long number = std::strtoll(text.c_str(), &end, 10);
-  if (end == text.c_str())
-    return 0;
-  return percent ? (number * total + 99) / 100 : number;
+  return rules::scaled_int_or_percent(*value, total, true).value_or(0);
 }
 
 bool observed(const Json& live) { return int_at(live, "metadata.generation", 1) <= int_at(live, "status.observedGeneration", 0); }
@@ -213,7 +200,7 @@ std::pair<long long, long long> kruise_selected(const Json& live, const Json& se
     const std::string node_name = text_at(*pod, "spec.nodeName");
     const auto node = std::find_if(inputs.nodes.begin(), inputs.nodes.end(),
                                    [&](const Json* candidate) { return text_at(*candidate, "metadata.name") == node_name; });
-    if (node == inputs.nodes.end() || !selector_matches(selector, find_path(**node, "metadata.labels")))
+    if (node == inputs.nodes.end() || !rules::selector_or_map_matches(selector, find_path(**node, "metadata.labels")))
       continue;
     ++selected;
     const Json* labels = find_path(*pod, "metadata.labels");
@@ -393,42 +380,6 @@ Health live_health(const ObjectRef& ref, const Json& live, const HealthInputs& i
   if (ref.group.empty() || ref.group.find('.') == std::string::npos || ref.group.ends_with(".k8s.io"))
     return {HealthStatus::healthy, ""}; // built-in kinds without a rule: present is healthy
   return generic_health(live);
-}
-
-bool selector_matches(const Json& selector, const Json* labels) {
-  const auto label = [&](std::string_view key) -> std::optional<std::string_view> {
-    const Json* value = labels != nullptr ? find_member(*labels, key) : nullptr;
-    if (value == nullptr || !value->IsString())
-      return std::nullopt;
-    return std::string_view(value->GetString(), value->GetStringLength());
-  };
-  if (!selector.IsObject())
-    return false;
-  const Json* match_labels = find_member(selector, "matchLabels");
-  const Json* expressions = find_member(selector, "matchExpressions");
-  if (match_labels == nullptr && expressions == nullptr)
-    match_labels = &selector; // a plain map of label to value
-  if (match_labels != nullptr && match_labels->IsObject()) {
-    for (const auto& member : match_labels->GetObject()) {
-      const auto value = label({member.name.GetString(), member.name.GetStringLength()});
-      if (!value || !member.value.IsString() || *value != member.value.GetString())
-        return false;
-    }
-  }
-  if (expressions != nullptr && expressions->IsArray()) {
-    for (const auto& expression : expressions->GetArray()) {
-      const auto value = label(string_member(expression, "key"));
-      const std::string_view op = string_member(expression, "operator");
-      bool listed = false;
-      if (const Json* values = find_member(expression, "values"); values != nullptr && values->IsArray() && value) {
-        for (const auto& candidate : values->GetArray())
-          listed = listed || (candidate.IsString() && *value == candidate.GetString());
-      }
-      if ((op == "In" && !listed) || (op == "NotIn" && listed) || (op == "Exists" && !value) || (op == "DoesNotExist" && value))
-        return false;
-    }
-  }
-  return true;
 }
 
 std::string selector_query(const Json& selector) {

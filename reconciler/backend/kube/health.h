@@ -33,10 +33,6 @@ std::string unschedulable_message(const Json& pod);
 //! True for a pod being deleted (metadata.deletionTimestamp set).
 bool pod_terminating(const Json& pod);
 
-//! Whether `labels` (metadata.labels) match a LabelSelector (matchLabels and matchExpressions) or a
-//! plain map of label to value.
-bool selector_matches(const Json& selector, const Json* labels);
-
 //! A LabelSelector as the `labelSelector` query parameter spells it (`app=web,tier in (a,b)`).
 std::string selector_query(const Json& selector);
 

@@ -2,6 +2,7 @@
 #include "backend/kube/watch.h"
 
 #include "base/error.h"
+#include "kube_rules/accessors.h"
 
 #include <fmt/format.h>
 
@@ -15,10 +16,7 @@ namespace {
 constexpr auto kFirstBackoff = std::chrono::milliseconds(800);
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 
-std::string text_at(const Json& value, std::string_view path) {
-  const Json* found = find_path(value, path);
-  return found != nullptr && found->IsString() ? std::string(found->GetString(), found->GetStringLength()) : std::string();
-}
+using rules::text_at;
 
 bool is_bookkeeping(std::string_view key) { return key == "resourceVersion" || key == "managedFields" || key == "generation"; }
 

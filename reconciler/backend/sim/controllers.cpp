@@ -1,6 +1,8 @@
 // The Kubernetes layer of one cluster: kubelet, garbage collector, Deployment → ReplicaSet → Pod,
 // DaemonSet (apps/v1 and OpenKruise), and the scheduler loop around sim::schedule.
 #include "backend/sim/world.h"
+#include "kube_rules/int_or_percent.h"
+#include "kube_rules/selector.h"
 
 #include <fmt/format.h>
 
@@ -98,29 +100,9 @@ void set_condition(Json& status, std::string_view type, std::string_view value, 
 
 //! An IntOrString like maxUnavailable: an integer, or a percentage of `total` rounded up or down.
 long long scaled_value(const Json* value, long long total, bool round_up, long long fallback) {
-  if (value == nullptr || value->IsNull())
+  if (value == nullptr)
     return fallback;
-  if (value->IsInt64())
-    return value->GetInt64();
-  if (!value->IsString())
-    return fallback;
-  std::string text(value->GetString(), value->GetStringLength());
-  if (text.empty() || text.back() != '%') {
-    try {
-      return std::stoll(text);
-    } catch (const std::exception&) {
-      return fallback;
-    }
-  }
-  text.pop_back();
-  long long percent = 0;
-  try {
-    percent = std::stoll(text);
-  } catch (const std::exception&) {
-    return fallback;
-  }
-  const long long product = percent * total;
-  return round_up ? (product + 99) / 100 : product / 100;
+  return rules::scaled_int_or_percent(*value, total, round_up).value_or(fallback);
 }
 
 bool is_serverless(World& world, const std::string& cluster) {
@@ -625,7 +607,7 @@ DaemonState daemon_state(World& world, const std::string& cluster, Object& ds) {
     }
     const auto misfit = daemon_pod_misfit(candidate, node->body(), no_pods);
     entry.should_run = !misfit || lacks_only_resources(*misfit);
-    entry.selected = !kruise || label_selector_matches(selector, string_map_at(node->body(), "metadata.labels"));
+    entry.selected = !kruise || (selector == nullptr || rules::selector_or_map_matches(*selector, find_path(node->body(), "metadata.labels")));
     state.nodes.push_back(std::move(entry));
   }
   for (auto& [node, pods] : by_node)

@@ -3,6 +3,7 @@
 
 #include "backend/sim/world.h"
 #include "base/error.h"
+#include "kube_rules/quantity.h"
 
 #include <fmt/format.h>
 
@@ -438,7 +439,7 @@ long long pod_request(const Json& pod, std::string_view resource) {
         amount = limits == nullptr ? nullptr : find_member(*limits, resource);
       }
       if (amount != nullptr)
-        total += quantity_milli(*amount).value_or(0);
+        total += rules::quantity_milli(*amount).value_or(0);
     }
   }
   return total;
@@ -485,7 +486,7 @@ std::string describe_node(World& world, Object& node) {
   const auto allocatable = string_map_at(body, "status.allocatable");
   const auto capacity_of = [&](const std::string& resource) {
     const auto found = allocatable.find(resource);
-    return found == allocatable.end() ? 0LL : parse_quantity_milli(found->second).value_or(0);
+    return found == allocatable.end() ? 0LL : rules::parse_quantity_milli(found->second).value_or(0);
   };
   out += fmt::format("Non-terminated Pods:          ({} in total)\n", pods.size());
   std::vector<Row> pod_rows = {{"  Namespace", "Name", "CPU Requests", "Memory Requests", "GPU Requests", "Age"},

@@ -1,5 +1,8 @@
 #include "backend/sim/scheduler.h"
 
+#include "kube_rules/quantity.h"
+#include "kube_rules/selector.h"
+
 #include <algorithm>
 #include <charconv>
 #include <climits>
@@ -130,7 +133,7 @@ ResourceList resource_list(const Json* map) {
   if (map == nullptr || !map->IsObject())
     return result;
   for (const auto& entry : map->GetObject()) {
-    if (const auto amount = quantity_milli(entry.value))
+    if (const auto amount = rules::quantity_milli(entry.value))
       result.emplace(as_view(entry.name), *amount);
   }
   return result;
@@ -448,27 +451,6 @@ struct SpreadConstraint {
   PodSelector selector;
 };
 
-//! A label selector's matchExpressions entry against the value a label has (nullopt: absent).
-bool label_requirement_matches(const Json& requirement, std::optional<std::string_view> actual) {
-  const std::string_view op = string_member(requirement, "operator");
-  if (op == "Gt" || op == "Lt")
-    return false;
-  return requirement_matches(requirement, actual);
-}
-
-bool selector_matches_labels(const Json& selector, const Json* labels) {
-  if (!selector.IsObject())
-    return false;
-  if (!map_contains(labels, find_member(selector, "matchLabels")))
-    return false;
-  const Json* expressions = find_member(selector, "matchExpressions");
-  if (expressions == nullptr || !expressions->IsArray())
-    return true;
-  return std::all_of(expressions->Begin(), expressions->End(), [&](const Json& requirement) {
-    return label_requirement_matches(requirement, map_entry(labels, string_member(requirement, "key")));
-  });
-}
-
 //! The controller ownerReference of a pod: kind and name, or empty.
 std::pair<std::string_view, std::string_view> controller_of_pod(const Json& pod) {
   const Json* references = find_path(pod, "metadata.ownerReferences");
@@ -483,7 +465,7 @@ std::pair<std::string_view, std::string_view> controller_of_pod(const Json& pod)
 
 bool PodSelector::matches(const Json& pod) const {
   if (label_selector != nullptr)
-    return selector_matches_labels(*label_selector, labels_of(pod));
+    return rules::selector_matches(*label_selector, labels_of(pod));
   return controller_of_pod(pod) == std::pair{owner_kind, owner_name};
 }
 
@@ -1102,123 +1084,12 @@ std::vector<Toleration> daemon_tolerations(const Json& pod) {
   return tolerations;
 }
 
-std::optional<unsigned> binary_exponent(std::string_view suffix) {
-  static constexpr std::pair<std::string_view, unsigned> kBinary[] = {{"Ki", 10}, {"Mi", 20}, {"Gi", 30},
-                                                                      {"Ti", 40}, {"Pi", 50}, {"Ei", 60}};
-  for (const auto& [name, exponent] : kBinary) {
-    if (suffix == name)
-      return exponent;
-  }
-  return std::nullopt;
-}
-
-std::optional<int> decimal_exponent(std::string_view suffix) {
-  static constexpr std::pair<std::string_view, int> kDecimal[] = {{"", 0},  {"n", -9}, {"u", -6}, {"m", -3}, {"k", 3},
-                                                                  {"M", 6}, {"G", 9},  {"T", 12}, {"P", 15}, {"E", 18}};
-  for (const auto& [name, exponent] : kDecimal) {
-    if (suffix == name)
-      return exponent;
-  }
-  if (suffix.size() < 2 || (suffix[0] != 'e' && suffix[0] != 'E'))
-    return std::nullopt;
-  suffix.remove_prefix(suffix[1] == '+' ? 2 : 1);
-  const auto exponent = parse_int(suffix);
-  if (!exponent || *exponent < -1000 || *exponent > 1000)
-    return std::nullopt;
-  return static_cast<int>(*exponent);
-}
-
-bool multiply(Uint128& value, Uint128 factor) {
-  if (factor != 0 && value > ~Uint128{0} / factor)
-    return false;
-  value *= factor;
-  return true;
-}
-
 } // namespace
-
-std::optional<long long> parse_quantity_milli(std::string_view text) {
-  bool negative = false;
-  if (!text.empty() && (text.front() == '+' || text.front() == '-')) {
-    negative = text.front() == '-';
-    text.remove_prefix(1);
-  }
-  Uint128 mantissa = 0;
-  int fraction_digits = 0;
-  int digits = 0;
-  bool seen_point = false;
-  size_t pos = 0;
-  for (; pos < text.size(); ++pos) {
-    const char c = text[pos];
-    if (c == '.' && !seen_point) {
-      seen_point = true;
-      continue;
-    }
-    if (c < '0' || c > '9')
-      break;
-    if (!multiply(mantissa, 10))
-      return std::nullopt;
-    mantissa += static_cast<unsigned>(c - '0');
-    ++digits;
-    if (seen_point)
-      ++fraction_digits;
-  }
-  if (digits == 0)
-    return std::nullopt;
-  const std::string_view suffix = text.substr(pos);
-  unsigned two_power = 0;
-  int ten_power = 3 - fraction_digits;
-  if (const auto binary = binary_exponent(suffix))
-    two_power = *binary;
-  else if (const auto decimal = decimal_exponent(suffix))
-    ten_power += *decimal;
-  else
-    return std::nullopt;
-  if (!multiply(mantissa, Uint128{1} << two_power))
-    return std::nullopt;
-  for (; ten_power > 0; --ten_power) {
-    if (!multiply(mantissa, 10))
-      return std::nullopt;
-  }
-  if (ten_power < 0) {
-    // Like resource.Quantity.MilliValue, amounts finer than a milli-unit round up.
-    Uint128 divisor = 1;
-    bool tiny = false;
-    for (; ten_power < 0 && !tiny; ++ten_power)
-      tiny = !multiply(divisor, 10);
-    mantissa = tiny ? (mantissa != 0 ? 1 : 0) : mantissa / divisor + (mantissa % divisor != 0 ? 1 : 0);
-  }
-  if (mantissa > static_cast<Uint128>(LLONG_MAX))
-    return std::nullopt;
-  const auto value = static_cast<long long>(mantissa);
-  return negative ? -value : value;
-}
-
-std::optional<long long> quantity_milli(const Json& value) {
-  if (value.IsString())
-    return parse_quantity_milli(as_view(value));
-  if (value.IsInt64()) {
-    const long long whole = value.GetInt64();
-    if (whole > LLONG_MAX / 1000 || whole < LLONG_MIN / 1000)
-      return std::nullopt;
-    return whole * 1000;
-  }
-  if (value.IsNumber()) {
-    const double milli = value.GetDouble() * 1000;
-    if (!std::isfinite(milli) || std::fabs(milli) >= 9e18)
-      return std::nullopt;
-    const double nearest = std::round(milli);
-    // Binary doubles miss decimal fractions slightly (0.1 * 1000 = 100.00000000000001).
-    return static_cast<long long>(std::fabs(milli - nearest) < 1e-6 ? nearest : std::ceil(milli));
-  }
-  return std::nullopt;
-}
 
 bool tolerates(const Json* tolerations, const Json& taint) {
   return any_tolerates(tolerations_of(tolerations), taint_from(taint));
 }
 
-bool label_selector_matches(const Json& selector, const Json* labels) { return selector_matches_labels(selector, labels); }
 
 bool lacks_only_resources(std::string_view misfit) {
   size_t start = 0;

@@ -44,19 +44,11 @@ std::optional<std::string> daemon_pod_misfit(const Json& pod, const Json& node, 
 //! last ResourcePolicy unit first, then Pending before Running, then newest first, then by name.
 std::vector<const Json*> scale_in_order(const std::vector<const Json*>& candidates, const ClusterSnapshot& cluster);
 
-//! Kubernetes quantity in milli-units ("500m" → 500, "2" → 2000, "1Gi" → 1073741824000); nullopt if invalid.
-std::optional<long long> parse_quantity_milli(std::string_view text);
-//! The same for a JSON value that may be a number or a string.
-std::optional<long long> quantity_milli(const Json& value);
-
 //! True when `tolerations` (a Pod's spec.tolerations, may be null) tolerate `taint`.
 bool tolerates(const Json* tolerations, const Json& taint);
 
 //! True when a node's labels satisfy a pod's nodeSelector and required node affinity.
 bool matches_node_selection(const Json& pod, const Json& node);
-
-//! True when a LabelSelector (matchLabels, matchExpressions) selects `labels` (may be null).
-bool label_selector_matches(const Json& selector, const Json* labels);
 
 //! True when a daemon_pod_misfit text names only resources (Insufficient ..., Too many pods): the
 //! daemon controller still makes the pod (since Kubernetes 1.12), and it stays Pending.

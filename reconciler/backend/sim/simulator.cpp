@@ -4,6 +4,8 @@
 
 #include "backend/sim/world.h"
 #include "base/error.h"
+#include "kube_rules/quantity.h"
+#include "kube_rules/scope.h"
 #include "manifest/yaml_parser.h"
 
 #include <fmt/format.h>
@@ -23,14 +25,6 @@ namespace {
 
 constexpr long long kPredictHorizonMs = 300'000;
 constexpr long long kPredictSettleTicks = 10;
-
-const std::set<std::string, std::less<>>& cluster_scoped_kinds() {
-  static const std::set<std::string, std::less<>> kinds = {
-      "Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-      "PriorityClass", "IngressClass", "RuntimeClass", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
-      "APIService", "CSIDriver"};
-  return kinds;
-}
 
 bool builtin_namespace(std::string_view ns) {
   return ns == "default" || ns == "kube-system" || ns == "kube-public" || ns == "kube-node-lease";
@@ -452,7 +446,7 @@ void load_fixture_node(World& world, const std::string& origin, const std::strin
   if (shape.type == nullptr && (shape.capacity.count("cpu") == 0 || shape.capacity.count("memory") == 0))
     throw UserError(fmt::format("{}.capacity: cpu and memory are required for a node without instanceType", where));
   for (const auto& [resource, amount] : shape.capacity) {
-    if (!parse_quantity_milli(amount))
+    if (!rules::parse_quantity_milli(amount))
       throw UserError(fmt::format("{}.capacity.{}: not a Kubernetes quantity: \"{}\"", where, resource, amount));
   }
   JsonDocument taints(rapidjson::kArrayType);
@@ -1063,7 +1057,7 @@ ObjectRef Simulator::ref_for(const Json& object, const std::string& default_clus
     ref.cluster = default_cluster;
   if (ref.cluster.empty())
     throw UserError(fmt::format("{}/{}: no target cluster (set the meridian.io/cluster annotation or --cluster)", kind, name));
-  if (cluster_scoped_kinds().count(kind) == 0) {
+  if (!rules::is_cluster_scoped_kind(kind)) {
     ref.namespace_ = namespace_of(object);
     if (ref.namespace_.empty())
       ref.namespace_ = "default";

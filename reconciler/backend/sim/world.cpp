@@ -438,13 +438,6 @@ Json* find_path_mut(Json& value, std::string_view path) {
   return const_cast<Json*>(meridian::find_path(static_cast<const Json&>(value), path));
 }
 
-std::string text_at(const Json& value, std::string_view path, std::string_view fallback) {
-  const Json* found = find_path(value, path);
-  if (found == nullptr || !found->IsString())
-    return std::string(fallback);
-  return std::string(found->GetString(), found->GetStringLength());
-}
-
 long long int_at(const Json& value, std::string_view path, long long fallback) {
   const Json* found = find_path(value, path);
   if (found == nullptr)
@@ -486,43 +479,6 @@ std::string annotation_text(const Json& object, std::string_view key) {
 
 std::string name_of(const Json& object) { return text_at(object, "metadata.name"); }
 std::string namespace_of(const Json& object) { return text_at(object, "metadata.namespace"); }
-
-bool label_selector_matches(const Json* selector, const std::map<std::string, std::string>& labels) {
-  if (selector == nullptr || !selector->IsObject())
-    return true;
-  const Json* match_labels = find_member(*selector, "matchLabels");
-  const Json* expressions = find_member(*selector, "matchExpressions");
-  if (match_labels == nullptr && expressions == nullptr)
-    match_labels = selector; // a plain map, as ResourcePolicy writes it
-  if (match_labels != nullptr && match_labels->IsObject()) {
-    for (const auto& member : match_labels->GetObject()) {
-      const auto found = labels.find(std::string(member.name.GetString(), member.name.GetStringLength()));
-      if (found == labels.end() || !member.value.IsString() || found->second != member.value.GetString())
-        return false;
-    }
-  }
-  if (expressions == nullptr || !expressions->IsArray())
-    return true;
-  for (const auto& expression : expressions->GetArray()) {
-    const std::string key = text_at(expression, "key");
-    const std::string op = text_at(expression, "operator");
-    const auto found = labels.find(key);
-    bool listed = false;
-    if (const Json* values = find_member(expression, "values"); values != nullptr && values->IsArray() && found != labels.end()) {
-      listed = std::any_of(values->Begin(), values->End(), [&](const Json& value) {
-        return value.IsString() && found->second == value.GetString();
-      });
-    }
-    const bool ok = op == "In"             ? listed
-                    : op == "NotIn"        ? !listed
-                    : op == "Exists"       ? found != labels.end()
-                    : op == "DoesNotExist" ? found == labels.end()
-                                           : false;
-    if (!ok)
-      return false;
-  }
-  return true;
-}
 
 std::string format_time(long long ms) {
   const std::time_t seconds = static_cast<std::time_t>(kEpochSeconds + ms / 1000);

@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "backend/sim/scheduler.h"
 #include "backend/sim/store.h"
+#include "kube_rules/accessors.h"
 
 #include <functional>
 #include <map>
@@ -183,8 +184,8 @@ Json string_map_value(const std::map<std::string, std::string>& map, JsonAllocat
 
 //! The value at a dotted path, for editing; nullptr when any step is missing.
 Json* find_path_mut(Json& value, std::string_view path);
-//! The string at a dotted path, or `fallback`.
-std::string text_at(const Json& value, std::string_view path, std::string_view fallback = {});
+//! The string at a dotted path, or `fallback` (one accessor for every stage: kube_rules/).
+using rules::text_at;
 //! The integer at a dotted path (numbers and numeric strings), or `fallback`.
 long long int_at(const Json& value, std::string_view path, long long fallback = 0);
 std::map<std::string, std::string> string_map_at(const Json& value, std::string_view path);
@@ -193,8 +194,6 @@ std::string annotation_text(const Json& object, std::string_view key);
 
 std::string name_of(const Json& object);
 std::string namespace_of(const Json& object);
-//! Whether every label of `selector` (a plain map or a LabelSelector's matchLabels/matchExpressions) matches.
-bool label_selector_matches(const Json* selector, const std::map<std::string, std::string>& labels);
 
 //! RFC 3339 text of a simulated time (ms since the simulator's epoch, 2025-01-01T00:00:00Z).
 std::string format_time(long long ms);

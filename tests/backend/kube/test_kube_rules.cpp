@@ -5,6 +5,7 @@
 #include "backend/kube/kube.h"
 #include "backend/kube/kubeconfig.h"
 #include "base/error.h"
+#include "kube_rules/selector.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -217,9 +218,9 @@ TEST_CASE("label selectors as query text") {
       R"({"matchLabels":{"app":"web"},"matchExpressions":[{"key":"tier","operator":"In","values":["a","b"]},{"key":"canary","operator":"DoesNotExist"}]})");
   CHECK(selector_query(selector) == "!canary,app=web,tier in (a,b)");
   const JsonDocument labels = parse(R"({"app":"web","tier":"b"})");
-  CHECK(selector_matches(selector, &labels));
+  CHECK(rules::selector_matches(selector, &labels));
   const JsonDocument other = parse(R"({"app":"web","tier":"c"})");
-  CHECK_FALSE(selector_matches(selector, &other));
+  CHECK_FALSE(rules::selector_matches(selector, &other));
 }
 
 TEST_CASE("base64 and RFC 3339 helpers") {

@@ -4,6 +4,7 @@
 
 #include "backend/sim/scheduler.h"
 #include "base/error.h"
+#include "kube_rules/quantity.h"
 
 #include <regex>
 
@@ -123,7 +124,7 @@ TEST_CASE("scenario 4: an IDC cluster borrows a cloud P100 node with ACK's label
   CHECK(text_of(node, "/status/capacity/nvidia.com~1gpu") == "1");
   CHECK(text_of(node, "/status/capacity/cpu") == "4");
   CHECK(text_of(node, "/status/capacity/pods") == "110");
-  const auto memory = sim::parse_quantity_milli(text_of(node, "/status/capacity/memory"));
+  const auto memory = rules::parse_quantity_milli(text_of(node, "/status/capacity/memory"));
   REQUIRE(memory);
   CHECK(*memory / 1000 == 30LL << 30);
   CHECK(text_of(node, "/status/allocatable/nvidia.com~1gpu") == "1");

@@ -1,4 +1,5 @@
 #include "backend/sim/scheduler.h"
+#include "kube_rules/quantity.h"
 
 #include <catch2/catch.hpp>
 
@@ -110,34 +111,34 @@ bool tolerates_taint(Cluster& cluster, const std::string& tolerations, const std
 } // namespace
 
 TEST_CASE("quantities parse to milli-units the way Kubernetes reads them", "[scheduler][quantity]") {
-  CHECK(parse_quantity_milli("500m") == 500);
-  CHECK(parse_quantity_milli("1.5") == 1500);
-  CHECK(parse_quantity_milli("2") == 2000);
-  CHECK(parse_quantity_milli("2Gi") == 2LL * 1024 * 1024 * 1024 * 1000);
-  CHECK(parse_quantity_milli("100Mi") == 100LL * 1024 * 1024 * 1000);
-  CHECK(parse_quantity_milli("16280Mi") == 16280LL * 1024 * 1024 * 1000);
-  CHECK(parse_quantity_milli("1e3") == 1000 * 1000);
-  CHECK(parse_quantity_milli("1P") == 1000000000000000000LL);
-  CHECK_FALSE(parse_quantity_milli("1E"));
-  CHECK(parse_quantity_milli("2k") == 2000 * 1000);
-  CHECK(parse_quantity_milli("0.5Ki") == 512 * 1000);
-  CHECK(parse_quantity_milli("-1") == -1000);
-  CHECK(parse_quantity_milli("0.1m") == 1);
-  CHECK(parse_quantity_milli("1001u") == 2);
-  CHECK(parse_quantity_milli(".5") == 500);
-  CHECK_FALSE(parse_quantity_milli("abc"));
-  CHECK_FALSE(parse_quantity_milli(""));
-  CHECK_FALSE(parse_quantity_milli("1.2.3"));
-  CHECK_FALSE(parse_quantity_milli("5Gb"));
-  CHECK_FALSE(parse_quantity_milli("1e"));
-  CHECK_FALSE(parse_quantity_milli("100Ei"));
+  CHECK(rules::parse_quantity_milli("500m") == 500);
+  CHECK(rules::parse_quantity_milli("1.5") == 1500);
+  CHECK(rules::parse_quantity_milli("2") == 2000);
+  CHECK(rules::parse_quantity_milli("2Gi") == 2LL * 1024 * 1024 * 1024 * 1000);
+  CHECK(rules::parse_quantity_milli("100Mi") == 100LL * 1024 * 1024 * 1000);
+  CHECK(rules::parse_quantity_milli("16280Mi") == 16280LL * 1024 * 1024 * 1000);
+  CHECK(rules::parse_quantity_milli("1e3") == 1000 * 1000);
+  CHECK(rules::parse_quantity_milli("1P") == 1000000000000000000LL);
+  CHECK_FALSE(rules::parse_quantity_milli("1E"));
+  CHECK(rules::parse_quantity_milli("2k") == 2000 * 1000);
+  CHECK(rules::parse_quantity_milli("0.5Ki") == 512 * 1000);
+  CHECK(rules::parse_quantity_milli("-1") == -1000);
+  CHECK(rules::parse_quantity_milli("0.1m") == 1);
+  CHECK(rules::parse_quantity_milli("1001u") == 2);
+  CHECK(rules::parse_quantity_milli(".5") == 500);
+  CHECK_FALSE(rules::parse_quantity_milli("abc"));
+  CHECK_FALSE(rules::parse_quantity_milli(""));
+  CHECK_FALSE(rules::parse_quantity_milli("1.2.3"));
+  CHECK_FALSE(rules::parse_quantity_milli("5Gb"));
+  CHECK_FALSE(rules::parse_quantity_milli("1e"));
+  CHECK_FALSE(rules::parse_quantity_milli("100Ei"));
 
   Cluster cluster;
-  CHECK(quantity_milli(cluster.parse("4")) == 4000);
-  CHECK(quantity_milli(cluster.parse("1.5")) == 1500);
-  CHECK(quantity_milli(cluster.parse("0.1")) == 100);
-  CHECK(quantity_milli(cluster.parse(R"("30Gi")")) == 30LL * 1024 * 1024 * 1024 * 1000);
-  CHECK_FALSE(quantity_milli(cluster.parse("true")));
+  CHECK(rules::quantity_milli(cluster.parse("4")) == 4000);
+  CHECK(rules::quantity_milli(cluster.parse("1.5")) == 1500);
+  CHECK(rules::quantity_milli(cluster.parse("0.1")) == 100);
+  CHECK(rules::quantity_milli(cluster.parse(R"("30Gi")")) == 30LL * 1024 * 1024 * 1024 * 1000);
+  CHECK_FALSE(rules::quantity_milli(cluster.parse("true")));
 }
 
 TEST_CASE("an empty cluster reports kube-scheduler's no-nodes error", "[scheduler]") {

@@ -757,3 +757,15 @@ clusters:
     builtin.push_back(node.ref.name);
   CHECK(builtin == std::vector<std::string>{"virtual-kubelet-cn-shanghai-k", "worker-2"});
 }
+
+TEST_CASE("cluster-scoped kinds get no namespace, as model/ gives them (one list: kube_rules/scope.h)", "[sim]") {
+  Fleet fleet("edge");
+  // VolumeAttachment is cluster-scoped (storage.k8s.io); the simulator once put it in "default".
+  for (const char* kind : {"VolumeAttachment", "Namespace", "ClusterRole", "CSIDriver"}) {
+    const auto object = parse(fmt::format(R"({{"apiVersion":"v1","kind":"{}","metadata":{{"name":"x"}}}})", kind));
+    INFO(kind);
+    CHECK(fleet.sim->ref_for(*object, "edge-central").namespace_.empty());
+  }
+  const auto config = parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}})");
+  CHECK(fleet.sim->ref_for(*config, "edge-central").namespace_ == "default");
+}
