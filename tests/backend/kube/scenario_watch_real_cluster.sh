@@ -100,7 +100,10 @@ CHECKS=$((CHECKS + 1))
 # objects while nothing changes (the interval is an hour; nothing wakes the loop).
 AUDIT="${MERIDIAN_TEST_KUBE_DIR:-}/logs/audit.log"
 if [[ -f "$AUDIT" ]]; then
-  sleep 3
+  # Settled first: the Deployment Available (its controller's last writes, which wake the loop
+  # once more and make it read the Deployment's pods for its health), then quiet.
+  "${KUBECTL[@]}" -n "$NS" wait --for=condition=Available --timeout=60s deployment/web >/dev/null
+  sleep 5
   mark=$(stat -c %s "$AUDIT")
   sleep 8
   idle=$(tail -c +"$((mark + 1))" "$AUDIT" | python3 -c '
