@@ -18,25 +18,6 @@ bool is_qualified_name_part(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return is_alphanumeric(c) || c == '-' || c == '_' || c == '.'; });
 }
 
-bool is_dns_label(std::string_view text) {
-  if (text.empty() || text.size() > 63 || text.front() == '-' || text.back() == '-')
-    return false;
-  return std::all_of(text.begin(), text.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
-}
-
-bool is_dns_subdomain(std::string_view text) {
-  if (text.empty() || text.size() > 253)
-    return false;
-  while (true) {
-    const size_t dot = text.find('.');
-    if (!is_dns_label(text.substr(0, dot)))
-      return false;
-    if (dot == std::string_view::npos)
-      return true;
-    text.remove_prefix(dot + 1);
-  }
-}
-
 std::optional<int64_t> parse_int64(std::string_view text) {
   int64_t value = 0;
   const char* begin = text.data();
@@ -264,6 +245,25 @@ private:
 };
 
 } // namespace
+
+bool is_dns_label(std::string_view text) {
+  if (text.empty() || text.size() > 63 || text.front() == '-' || text.back() == '-')
+    return false;
+  return std::all_of(text.begin(), text.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+bool is_dns_subdomain(std::string_view text) {
+  if (text.empty() || text.size() > 253)
+    return false;
+  while (true) {
+    const size_t dot = text.find('.');
+    if (!is_dns_label(text.substr(0, dot)))
+      return false;
+    if (dot == std::string_view::npos)
+      return true;
+    text.remove_prefix(dot + 1);
+  }
+}
 
 std::string label_key_error(std::string_view key) {
   const size_t slash = key.find('/');

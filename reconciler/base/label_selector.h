@@ -13,6 +13,11 @@
 
 namespace meridian {
 
+//! A DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, 63 at most.
+bool is_dns_label(std::string_view text);
+//! A DNS-1123 subdomain: DNS labels joined by dots, 253 characters at most.
+bool is_dns_subdomain(std::string_view text);
+
 enum class SelectorOperator { equals, double_equals, not_equals, in, not_in, exists, does_not_exist, greater_than, less_than };
 
 struct LabelRequirement {

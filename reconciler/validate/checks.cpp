@@ -25,27 +25,6 @@ Finding finding_at(const Manifest& manifest, std::string_view pointer, std::stri
   return {manifest.file, manifest.line_of(pointer), manifest.display_name(), pointer_to_field(pointer), std::move(message), severity};
 }
 
-// A DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit.
-bool is_dns_label(std::string_view text) {
-  if (text.empty() || text.size() > 63 || text.front() == '-' || text.back() == '-')
-    return false;
-  return std::all_of(text.begin(), text.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
-}
-
-// A DNS-1123 subdomain: labels joined by dots, 253 characters at most.
-bool is_dns_subdomain(std::string_view text) {
-  if (text.empty() || text.size() > 253)
-    return false;
-  while (true) {
-    const size_t dot = text.find('.');
-    if (!is_dns_label(text.substr(0, dot)))
-      return false;
-    if (dot == std::string_view::npos)
-      return true;
-    text.remove_prefix(dot + 1);
-  }
-}
-
 // A kind as Kubernetes names one: a CamelCase identifier (it becomes a path segment and a type name).
 bool is_kind(std::string_view text) {
   if (text.empty() || text.size() > 63 || !std::isalpha(static_cast<unsigned char>(text.front())))
