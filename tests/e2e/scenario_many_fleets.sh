@@ -181,7 +181,12 @@ for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$port/api/v1/fleets/team-b/status?objects=false" | grep -q "$new_b" && break
   sleep 0.1
 done
-curl -sf "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt"
+# The status shows the commit once planned; the reconcile is counted when it ends.
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt"
+  grep -qF 'meridian_reconcile_total{fleet="team-b",result="succeeded"} 2' "$WORK/metrics.txt" && break
+  sleep 0.1
+done
 kill -TERM "$run_pid"
 wait "$run_pid" || fail "meridian run did not stop cleanly: $(cat "$WORK/run.log")"
 OUT=$(cat "$WORK/run.log")
