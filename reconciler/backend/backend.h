@@ -10,6 +10,8 @@
 // controllers; a real backend sleeps). Health gating polls `health` between waits.
 #pragma once
 
+#include "base/error.h"
+
 #include "base/json.h"
 
 #include <chrono>
@@ -80,6 +82,18 @@ struct Health {
   HealthStatus status = HealthStatus::progressing;
   std::string message; //!< why, in the words kubectl or ACK would use
 };
+
+//! The health `read` finds, or why it found none: live state that cannot be read now (a transient
+//! error) is progressing, an error the user must fix is degraded. For Backend::health.
+template <typename Read> Health health_or_unreadable(Read&& read) {
+  try {
+    return read();
+  } catch (const TransientError& error) {
+    return {HealthStatus::progressing, "cannot read live state: " + std::string(error.what())};
+  } catch (const UserError& error) {
+    return {HealthStatus::degraded, error.what()};
+  }
+}
 
 //! Where one pod is, or why it is nowhere.
 struct PodPlacement {

@@ -33,4 +33,18 @@ private:
   std::string reason_;
 };
 
+//! Runs `body`; an error it throws is thrown again with its message reworded by `reword` (to name
+//! the object it concerns) and its kind kept: transient, rejected (with its reason), or the user's.
+template <typename Body, typename Reword> auto rethrow_reworded(Body&& body, Reword&& reword) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const TransientError& error) {
+    throw TransientError(reword(std::string(error.what())));
+  } catch (const RejectedError& error) {
+    throw RejectedError(error.reason(), reword(std::string(error.what())));
+  } catch (const UserError& error) {
+    throw UserError(reword(std::string(error.what())));
+  }
+}
+
 } // namespace meridian

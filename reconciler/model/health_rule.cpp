@@ -32,17 +32,12 @@ Health object_health(Backend& backend, const std::vector<HealthRule>& rules, con
   const HealthRule* rule = ref.is_fleet_level() ? nullptr : find_health_rule(rules, ref);
   if (rule == nullptr)
     return backend.health(ref);
-  std::shared_ptr<const JsonDocument> live;
-  try {
-    live = api_version.empty() ? backend.get(ref) : backend.get_as(ref, api_version);
-  } catch (const TransientError& error) {
-    return {HealthStatus::progressing, fmt::format("cannot read live state: {}", error.what())};
-  } catch (const UserError& error) {
-    return {HealthStatus::degraded, error.what()};
-  }
-  if (live == nullptr)
-    return {HealthStatus::missing, fmt::format("{} does not exist", ref.display())};
-  return rule_health(*rule, *live);
+  return health_or_unreadable([&]() -> Health {
+    const auto live = api_version.empty() ? backend.get(ref) : backend.get_as(ref, api_version);
+    if (live == nullptr)
+      return {HealthStatus::missing, fmt::format("{} does not exist", ref.display())};
+    return rule_health(*rule, *live);
+  });
 }
 
 } // namespace meridian

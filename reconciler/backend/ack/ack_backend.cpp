@@ -221,15 +221,7 @@ public:
     });
   }
 
-  Health health(const ObjectRef& ref) override {
-    try {
-      return read_health(ref);
-    } catch (const TransientError& error) {
-      return {HealthStatus::progressing, fmt::format("cannot read live state: {}", error.what())};
-    } catch (const UserError& error) {
-      return {HealthStatus::degraded, error.what()};
-    }
-  }
+  Health health(const ObjectRef& ref) override { return health_or_unreadable([&] { return read_health(ref); }); }
 
   std::vector<PodPlacement> placements(const ObjectRef&) override { return {}; }
   std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>&) override { return {}; }
@@ -318,14 +310,8 @@ private:
 
   template <typename Body> static auto with_context(const ObjectRef& ref, Body&& body) -> decltype(body()) {
     const std::string prefix = ref.display() + ": ";
-    const auto prefixed = [&](const std::string& message) { return message.starts_with(prefix) ? message : prefix + message; };
-    try {
-      return body();
-    } catch (const TransientError& error) {
-      throw TransientError(prefixed(error.what()));
-    } catch (const UserError& error) {
-      throw UserError(prefixed(error.what()));
-    }
+    return rethrow_reworded(std::forward<Body>(body),
+                            [&](const std::string& message) { return message.starts_with(prefix) ? message : prefix + message; });
   }
 
   Inventory& load() {

@@ -357,15 +357,7 @@ public:
     });
   }
 
-  Health health(const ObjectRef& ref) override {
-    try {
-      return read_health(ref);
-    } catch (const TransientError& error) {
-      return {HealthStatus::progressing, fmt::format("cannot read live state: {}", error.what())};
-    } catch (const UserError& error) {
-      return {HealthStatus::degraded, error.what()};
-    }
-  }
+  Health health(const ObjectRef& ref) override { return health_or_unreadable([&] { return read_health(ref); }); }
 
   std::vector<PodPlacement> placements(const ObjectRef& workload) override {
     if (workload.is_fleet_level())
@@ -476,21 +468,13 @@ private:
 
   //! Runs `body`, prefixing errors with the object and its cluster (TransientError stays transient).
   template <typename Body> static auto with_context(const ObjectRef& ref, Body&& body) -> decltype(body()) {
-    const auto prefix = [&](const std::string& message) {
+    return rethrow_reworded(std::forward<Body>(body), [&](const std::string& message) {
       const std::string cluster_prefix = fmt::format("cluster {}: ", ref.cluster);
       const std::string rest = message.starts_with(cluster_prefix) ? message.substr(cluster_prefix.size()) : message;
       return fmt::format("{} (cluster {}): {}", ref.display(), ref.cluster, rest);
-    };
-    try {
-      return body();
-    } catch (const TransientError& error) {
-      throw TransientError(prefix(error.what()));
-    } catch (const RejectedError& error) {
-      throw RejectedError(error.reason(), prefix(error.what()));
-    } catch (const UserError& error) {
-      throw UserError(prefix(error.what()));
-    }
+    });
   }
+
 
   //! (group, kind) → namespaces ("" = all) that list_managed reads in `cluster`.
   std::map<std::pair<std::string, std::string>, std::set<std::string>> kinds_to_read(const std::string& cluster) const {
