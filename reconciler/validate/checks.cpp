@@ -213,39 +213,118 @@ void check_placement(const Manifest& manifest, const std::map<std::string, Clust
   }
 }
 
-} // namespace
-
-std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas, ValidationMemo* memo) {
-  std::vector<Finding> findings = set.findings;
-  std::map<std::string, const Manifest*> clusters;
-  std::map<std::string, const Manifest*> seen;
-  const Manifest* fleet = nullptr;
-  std::map<std::pair<const Json*, std::string>, ValidationMemo::Entry> checked;
-
-  // Each document's schema check stands alone: they run on every core, findings kept in order.
+// Each document's schema findings, in the set's order: documents the memo knows are not checked
+// again (their slot stays empty); the others are checked on every core.
+std::vector<std::vector<Finding>> schema_findings(const ManifestSet& set, const SchemaSet& schemas, const ValidationMemo* memo) {
   std::vector<char> needed(set.manifests.size(), 1);
   if (memo != nullptr)
     for (size_t index = 0; index < set.manifests.size(); ++index)
       needed[index] = memo->entries.count({set.manifests[index].object, set.manifests[index].file}) == 0;
   std::vector<std::vector<Finding>> documents(set.manifests.size());
-  {
-    constexpr size_t kDocumentsPerThread = 256;
-    const size_t threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 8,
-                                             set.manifests.size() / kDocumentsPerThread + 1});
-    std::atomic<size_t> next{0};
-    const auto work = [&] {
-      for (size_t index = next++; index < set.manifests.size(); index = next++)
-        if (needed[index])
-          check_document(set.manifests[index], schemas, documents[index]);
-    };
-    std::vector<std::thread> helpers;
-    for (size_t i = 1; i < threads; ++i)
-      helpers.emplace_back(work);
-    work();
-    for (std::thread& helper : helpers)
-      helper.join();
-  }
+  constexpr size_t kDocumentsPerThread = 256;
+  const size_t threads =
+      std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 8, set.manifests.size() / kDocumentsPerThread + 1});
+  std::atomic<size_t> next{0};
+  const auto work = [&] {
+    for (size_t index = next++; index < set.manifests.size(); index = next++)
+      if (needed[index])
+        check_document(set.manifests[index], schemas, documents[index]);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t i = 1; i < threads; ++i)
+    helpers.emplace_back(work);
+  work();
+  for (std::thread& helper : helpers)
+    helper.join();
+  return documents;
+}
 
+// What the checks across documents need from a first pass over identities.
+struct Identities {
+  std::map<std::string, const Manifest*> clusters; //!< Cluster manifests by name
+  std::map<std::string, const Manifest*> seen;     //!< by identity key, for duplicates
+  const Manifest* fleet = nullptr;
+};
+
+// Records `manifest`'s identity: a duplicate, a second Fleet and a Cluster's labels are findings.
+void record_identity(const Manifest& manifest, Identities& identities, std::vector<Finding>& findings) {
+  if (!manifest.object->IsObject() || manifest.kind.empty() || manifest.name.empty())
+    return;
+  if (manifest.cluster_selector)
+    return; // its copies' identities are checked once the clusters are known (check_placement)
+  const auto [existing, inserted] = identities.seen.emplace(identity_key(manifest), &manifest);
+  if (!inserted)
+    findings.push_back(finding_at(manifest, "/metadata/name",
+                                  fmt::format("duplicate definition: also defined at {}:{}", existing->second->file, existing->second->line)));
+  if (manifest.is_meridian_kind() && manifest.kind == "Cluster") {
+    identities.clusters.emplace(manifest.name, &manifest);
+    check_cluster_labels(manifest, findings);
+  }
+  if (manifest.is_meridian_kind() && manifest.kind == "Fleet") {
+    if (identities.fleet != nullptr)
+      findings.push_back(finding_at(manifest, "", fmt::format("a second Fleet: a repository holds at most one (the first is at {}:{})",
+                                                              identities.fleet->file, identities.fleet->line)));
+    else
+      identities.fleet = &manifest;
+  }
+}
+
+// A Meridian kind: it places nothing by selector, and a NodePool names a Cluster of the repository
+// that has node pools.
+void check_meridian_object(const Manifest& manifest, const std::map<std::string, const Manifest*>& clusters, std::vector<Finding>& findings) {
+  const Json& object = *manifest.object;
+  if (const Json* annotations = find_path(object, "metadata.annotations");
+      annotations != nullptr && find_member(*annotations, cluster_selector_annotation) != nullptr)
+    findings.push_back(finding_at(manifest, kSelectorPointer,
+                                  fmt::format("{} places Kubernetes objects on clusters; a {} is not placed (remove the annotation)",
+                                              cluster_selector_annotation, manifest.kind)));
+  if (manifest.kind != "NodePool")
+    return;
+  const Json* spec = find_member(object, "spec");
+  const std::string_view cluster_name = spec != nullptr ? string_member(*spec, "cluster") : std::string_view{};
+  if (cluster_name.empty())
+    return; // the schema pass reports the missing field
+  const auto target = clusters.find(std::string(cluster_name));
+  if (target == clusters.end()) {
+    findings.push_back(finding_at(manifest, "/spec/cluster",
+                                  fmt::format("names no Cluster in the repository: \"{}\"; {}", cluster_name, closest_name(cluster_name, clusters))));
+    return;
+  }
+  const Json* target_spec = find_member(*target->second->object, "spec");
+  if (target_spec != nullptr && string_member(*target_spec, "type") == "Serverless")
+    findings.push_back(finding_at(manifest, "/spec/cluster",
+                                  fmt::format("{} is a Serverless cluster, which has no node pools (its pods run on virtual nodes)", cluster_name)));
+}
+
+// A Kubernetes object without a selector names a cluster the repository defines.
+void check_target_cluster(const Manifest& manifest, const std::map<std::string, const Manifest*>& clusters, std::vector<Finding>& findings) {
+  if (manifest.cluster.empty()) {
+    findings.push_back(finding_at(manifest, "/metadata",
+                                  fmt::format("no target cluster: add the annotation {}: <cluster> or {}: <label selector>, or keep "
+                                              "the file under clusters/<cluster>/",
+                                              cluster_annotation, cluster_selector_annotation)));
+  } else if (clusters.count(manifest.cluster) == 0) {
+    const std::string pointer = manifest.cluster_from_path ? "" : "/metadata/annotations/meridian.io~1cluster";
+    findings.push_back(finding_at(manifest, pointer,
+                                  fmt::format("target cluster \"{}\"{} is not defined in the repository; {}", manifest.cluster,
+                                              manifest.cluster_from_path ? " (from the path clusters/<name>/)" : "",
+                                              closest_name(manifest.cluster, clusters))));
+  }
+}
+
+void sort_unique(std::vector<Finding>& findings) {
+  std::sort(findings.begin(), findings.end());
+  findings.erase(std::unique(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) { return !(a < b) && !(b < a); }),
+                 findings.end());
+}
+
+} // namespace
+
+std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet& schemas, ValidationMemo* memo) {
+  std::vector<Finding> findings = set.findings;
+  std::vector<std::vector<Finding>> documents = schema_findings(set, schemas, memo);
+  std::map<std::pair<const Json*, std::string>, ValidationMemo::Entry> checked;
+  Identities identities;
   for (size_t index = 0; index < set.manifests.size(); ++index) {
     const Manifest& manifest = set.manifests[index];
     if (memo == nullptr) {
@@ -263,81 +342,29 @@ std::vector<Finding> validate_manifests(const ManifestSet& set, const SchemaSet&
       findings.insert(findings.end(), entry.findings.begin(), entry.findings.end());
       checked.emplace(std::move(key), std::move(entry));
     }
-    if (!manifest.object->IsObject() || manifest.kind.empty() || manifest.name.empty())
-      continue;
-    if (manifest.cluster_selector)
-      continue; // its copies' identities are checked once the clusters are known (check_placement)
-    const auto [existing, inserted] = seen.emplace(identity_key(manifest), &manifest);
-    if (!inserted)
-      findings.push_back(finding_at(manifest, "/metadata/name",
-                                    fmt::format("duplicate definition: also defined at {}:{}", existing->second->file, existing->second->line)));
-    if (manifest.is_meridian_kind() && manifest.kind == "Cluster") {
-      clusters.emplace(manifest.name, &manifest);
-      check_cluster_labels(manifest, findings);
-    }
-    if (manifest.is_meridian_kind() && manifest.kind == "Fleet") {
-      if (fleet != nullptr)
-        findings.push_back(finding_at(manifest, "", fmt::format("a second Fleet: a repository holds at most one (the first is at {}:{})",
-                                                                fleet->file, fleet->line)));
-      else
-        fleet = &manifest;
-    }
+    record_identity(manifest, identities, findings);
   }
 
   std::map<std::string, ClusterFacts> facts; // read once, when a selector needs them
   for (const Manifest& manifest : set.manifests) {
     if (!manifest.object->IsObject() || manifest.kind.empty() || manifest.api_version.empty())
       continue;
-    const Json& object = *manifest.object;
     if (manifest.is_meridian_kind()) {
-      if (const Json* annotations = find_path(object, "metadata.annotations");
-          annotations != nullptr && find_member(*annotations, cluster_selector_annotation) != nullptr)
-        findings.push_back(finding_at(manifest, kSelectorPointer,
-                                      fmt::format("{} places Kubernetes objects on clusters; a {} is not placed (remove the annotation)",
-                                                  cluster_selector_annotation, manifest.kind)));
-      if (manifest.kind != "NodePool")
-        continue;
-      const Json* spec = find_member(object, "spec");
-      const std::string_view cluster_name = spec != nullptr ? string_member(*spec, "cluster") : std::string_view{};
-      if (cluster_name.empty())
-        continue; // the schema pass reports the missing field
-      const auto target = clusters.find(std::string(cluster_name));
-      if (target == clusters.end()) {
-        findings.push_back(finding_at(manifest, "/spec/cluster",
-                                      fmt::format("names no Cluster in the repository: \"{}\"; {}", cluster_name, closest_name(cluster_name, clusters))));
-        continue;
-      }
-      const Json* target_spec = find_member(*target->second->object, "spec");
-      if (target_spec != nullptr && string_member(*target_spec, "type") == "Serverless")
-        findings.push_back(finding_at(manifest, "/spec/cluster",
-                                      fmt::format("{} is a Serverless cluster, which has no node pools (its pods run on virtual nodes)", cluster_name)));
+      check_meridian_object(manifest, identities.clusters, findings);
       continue;
     }
-    // A Kubernetes object: it must name a cluster the repository defines, or select clusters by label.
     if (manifest.cluster_selector) {
-      if (facts.empty() && !clusters.empty())
+      if (facts.empty() && !identities.clusters.empty())
         facts = cluster_facts(set);
-      check_placement(manifest, facts, seen, findings);
-    } else if (manifest.cluster.empty()) {
-      findings.push_back(finding_at(manifest, "/metadata",
-                                    fmt::format("no target cluster: add the annotation {}: <cluster> or {}: <label selector>, or keep "
-                                                "the file under clusters/<cluster>/",
-                                                cluster_annotation, cluster_selector_annotation)));
-    } else if (clusters.count(manifest.cluster) == 0) {
-      const std::string pointer = manifest.cluster_from_path ? "" : "/metadata/annotations/meridian.io~1cluster";
-      findings.push_back(finding_at(manifest, pointer,
-                                    fmt::format("target cluster \"{}\"{} is not defined in the repository; {}", manifest.cluster,
-                                                manifest.cluster_from_path ? " (from the path clusters/<name>/)" : "",
-                                                closest_name(manifest.cluster, clusters))));
+      check_placement(manifest, facts, identities.seen, findings);
+    } else {
+      check_target_cluster(manifest, identities.clusters, findings);
     }
     check_own_fields(manifest, findings);
   }
   if (memo != nullptr)
     memo->entries = std::move(checked);
-  std::sort(findings.begin(), findings.end());
-  findings.erase(std::unique(findings.begin(), findings.end(),
-                             [](const Finding& a, const Finding& b) { return !(a < b) && !(b < a); }),
-                 findings.end());
+  sort_unique(findings);
   return findings;
 }
 
@@ -355,10 +382,7 @@ std::vector<Finding> validate_edit(const ManifestSet& set, const ManifestEdit& e
     if (manifest.object->IsObject() && !manifest.kind.empty() && !manifest.api_version.empty() && !manifest.is_meridian_kind())
       check_own_fields(manifest, findings);
   }
-  std::sort(findings.begin(), findings.end());
-  findings.erase(std::unique(findings.begin(), findings.end(),
-                             [](const Finding& a, const Finding& b) { return !(a < b) && !(b < a); }),
-                 findings.end());
+  sort_unique(findings);
   return findings;
 }
 

@@ -174,9 +174,89 @@ void SchemaSet::validate(std::string_view name, const Json& value, std::vector<V
   check(schema->first, *schema->second, value, pointer, out);
 }
 
+//! Where a check is in the value (a JSON pointer) and where its violations go.
+struct SchemaSet::Place {
+  std::string& pointer;
+  std::vector<Violation>& out;
+  void report(std::string message) const { out.push_back({pointer, pointer_to_field(pointer), std::move(message)}); }
+};
+
+namespace {
+
+//! `type`: false (reported) when the value is none of the types, with a hint for the usual YAML slips.
+bool type_holds(const Json& schema, const Json& value, const auto& place) {
+  const Json* type = find_member(schema, "type");
+  if (type == nullptr)
+    return true;
+  bool matches = false;
+  if (type->IsString())
+    matches = type_matches(view(*type), value);
+  else
+    for (const auto& entry : type->GetArray())
+      matches = matches || type_matches(view(entry), value);
+  if (matches)
+    return true;
+  const std::string expected = expected_types(*type);
+  if (std::string hint = map_hint(value); !hint.empty() && expected == "object")
+    place.report(std::move(hint));
+  else if (expected == "string" && (value.IsBool() || value.IsNumber()))
+    place.report(fmt::format("expected a string, got {} {}; quote it (\"{}\") to keep it a string", json_type_name(value),
+                             describe_value(value), describe_value(value)));
+  else
+    place.report(fmt::format("expected {}, got {} {}", expected, json_type_name(value), describe_value(value)));
+  return false;
+}
+
+//! `enum` and `const`: false (reported) when the value is not one they allow.
+bool value_allowed(const Json& schema, const Json& value, const auto& place) {
+  if (const Json* allowed = find_member(schema, "enum")) {
+    const auto& entries = allowed->GetArray();
+    if (std::none_of(entries.begin(), entries.end(), [&](const Json& entry) { return json_equal(entry, value); })) {
+      std::string choices;
+      for (const auto& entry : entries)
+        choices += (choices.empty() ? "" : ", ") + (entry.IsString() ? std::string(view(entry)) : describe_value(entry));
+      place.report(fmt::format("must be one of {}; got {}", choices, describe_value(value)));
+      return false;
+    }
+  }
+  if (const Json* constant = find_member(schema, "const"); constant != nullptr && !json_equal(*constant, value)) {
+    place.report(fmt::format("must be {}, got {}", describe_value(*constant), describe_value(value)));
+    return false;
+  }
+  return true;
+}
+
+//! `minimum`, `maximum`.
+void check_number(const Json& schema, const Json& value, const auto& place) {
+  if (const Json* minimum = find_member(schema, "minimum"); minimum != nullptr && value.GetDouble() < minimum->GetDouble())
+    place.report(fmt::format("must be >= {}, got {}", describe_value(*minimum), describe_value(value)));
+  if (const Json* maximum = find_member(schema, "maximum"); maximum != nullptr && value.GetDouble() > maximum->GetDouble())
+    place.report(fmt::format("must be <= {}, got {}", describe_value(*maximum), describe_value(value)));
+}
+
+//! The closest of an object schema's properties to an unknown `key`, or the list of them.
+std::string unknown_field_message(const Json* properties, std::string_view key) {
+  std::string closest;
+  size_t best = 3;
+  std::string known;
+  if (properties != nullptr && properties->IsObject())
+    for (const auto& candidate : properties->GetObject()) {
+      const size_t distance = edit_distance(key, view(candidate.name));
+      if (distance < best) {
+        best = distance;
+        closest = std::string(view(candidate.name));
+      }
+      known += (known.empty() ? "" : ", ") + std::string(view(candidate.name));
+    }
+  return !closest.empty() ? fmt::format("unknown field, did you mean \"{}\"?", closest)
+         : known.empty()  ? std::string("unknown field, this object takes no fields")
+                          : fmt::format("unknown field, expected one of: {}", known);
+}
+
+} // namespace
+
 void SchemaSet::check(const std::string& file, const Json& schema, const Json& value, std::string& pointer,
                       std::vector<Violation>& out) const {
-  auto report = [&](std::string message) { out.push_back({pointer, pointer_to_field(pointer), std::move(message)}); };
   if (const Json* ref = find_member(schema, "$ref"); ref != nullptr && ref->IsString()) {
     std::string ref_file;
     const Json* target = resolve_ref(file, view(*ref), ref_file);
@@ -185,122 +265,88 @@ void SchemaSet::check(const std::string& file, const Json& schema, const Json& v
     check(ref_file, *target, value, pointer, out);
     return;
   }
-  if (const Json* type = find_member(schema, "type")) {
-    bool matches = false;
-    if (type->IsString())
-      matches = type_matches(view(*type), value);
-    else
-      for (const auto& entry : type->GetArray())
-        matches = matches || type_matches(view(entry), value);
-    if (!matches) {
-      const std::string expected = expected_types(*type);
-      if (std::string hint = map_hint(value); !hint.empty() && expected == "object")
-        return report(std::move(hint));
-      if (expected == "string" && (value.IsBool() || value.IsNumber()))
-        return report(fmt::format("expected a string, got {} {}; quote it (\"{}\") to keep it a string",
-                                  json_type_name(value), describe_value(value), describe_value(value)));
-      return report(fmt::format("expected {}, got {} {}", expected, json_type_name(value), describe_value(value)));
-    }
+  const Place place{pointer, out};
+  if (!type_holds(schema, value, place) || !value_allowed(schema, value, place))
+    return;
+  if (value.IsNumber())
+    check_number(schema, value, place);
+  if (value.IsString())
+    check_string(schema, view(value), place);
+  if (value.IsArray())
+    check_items(file, schema, value, place);
+  if (value.IsObject())
+    check_members(file, schema, value, place);
+  if (const Json* any_of = find_member(schema, "anyOf"))
+    check_any_of(file, *any_of, value, place);
+}
+
+void SchemaSet::check_string(const Json& schema, std::string_view text, const Place& place) const {
+  if (const Json* min_length = find_member(schema, "minLength"); min_length != nullptr && text.size() < min_length->GetUint64())
+    place.report(min_length->GetUint64() == 1 ? std::string("must not be empty")
+                                              : fmt::format("must be at least {} characters, got {}", min_length->GetUint64(), text.size()));
+  if (const Json* max_length = find_member(schema, "maxLength"); max_length != nullptr && text.size() > max_length->GetUint64())
+    place.report(fmt::format("must be at most {} characters, got {}", max_length->GetUint64(), text.size()));
+  if (const Json* pattern = find_member(schema, "pattern")) {
+    const std::string expression(view(*pattern));
+    if (!std::regex_search(text.begin(), text.end(), regex_for(expression)))
+      place.report(fmt::format("must match {}, got {}", expression, quote(text)));
   }
-  if (const Json* allowed = find_member(schema, "enum")) {
-    const auto& entries = allowed->GetArray();
-    if (std::none_of(entries.begin(), entries.end(), [&](const Json& entry) { return json_equal(entry, value); })) {
-      std::string choices;
-      for (const auto& entry : entries)
-        choices += (choices.empty() ? "" : ", ") + (entry.IsString() ? std::string(view(entry)) : describe_value(entry));
-      return report(fmt::format("must be one of {}; got {}", choices, describe_value(value)));
-    }
+  if (const Json* format = find_member(schema, "format")) {
+    std::string expectation;
+    if (!check_format(view(*format), text, expectation))
+      place.report(fmt::format("must be {}, got {}", expectation, quote(text)));
   }
-  if (const Json* constant = find_member(schema, "const"); constant != nullptr && !json_equal(*constant, value))
-    return report(fmt::format("must be {}, got {}", describe_value(*constant), describe_value(value)));
-  if (value.IsNumber()) {
-    if (const Json* minimum = find_member(schema, "minimum"); minimum != nullptr && value.GetDouble() < minimum->GetDouble())
-      report(fmt::format("must be >= {}, got {}", describe_value(*minimum), describe_value(value)));
-    if (const Json* maximum = find_member(schema, "maximum"); maximum != nullptr && value.GetDouble() > maximum->GetDouble())
-      report(fmt::format("must be <= {}, got {}", describe_value(*maximum), describe_value(value)));
+}
+
+void SchemaSet::check_items(const std::string& file, const Json& schema, const Json& value, const Place& place) const {
+  const size_t size = value.Size();
+  if (const Json* min_items = find_member(schema, "minItems"); min_items != nullptr && size < min_items->GetUint64())
+    place.report(fmt::format("must have at least {} item{}, got {}", min_items->GetUint64(), min_items->GetUint64() == 1 ? "" : "s", size));
+  if (const Json* max_items = find_member(schema, "maxItems"); max_items != nullptr && size > max_items->GetUint64())
+    place.report(fmt::format("must have at most {} items, got {}", max_items->GetUint64(), size));
+  const Json* items = find_member(schema, "items");
+  if (items == nullptr)
+    return;
+  const size_t length = place.pointer.size();
+  for (rapidjson::SizeType index = 0; index < value.Size(); ++index) {
+    place.pointer += "/" + std::to_string(index);
+    check(file, *items, value[index], place.pointer, place.out);
+    place.pointer.resize(length);
   }
-  if (value.IsString()) {
-    const std::string_view text = view(value);
-    if (const Json* min_length = find_member(schema, "minLength"); min_length != nullptr && text.size() < min_length->GetUint64())
-      report(min_length->GetUint64() == 1 ? std::string("must not be empty")
-                                          : fmt::format("must be at least {} characters, got {}", min_length->GetUint64(), text.size()));
-    if (const Json* max_length = find_member(schema, "maxLength"); max_length != nullptr && text.size() > max_length->GetUint64())
-      report(fmt::format("must be at most {} characters, got {}", max_length->GetUint64(), text.size()));
-    if (const Json* pattern = find_member(schema, "pattern")) {
-      const std::string expression(view(*pattern));
-      if (!std::regex_search(text.begin(), text.end(), regex_for(expression)))
-        report(fmt::format("must match {}, got {}", expression, quote(text)));
-    }
-    if (const Json* format = find_member(schema, "format")) {
-      std::string expectation;
-      if (!check_format(view(*format), text, expectation))
-        report(fmt::format("must be {}, got {}", expectation, quote(text)));
-    }
+}
+
+void SchemaSet::check_members(const std::string& file, const Json& schema, const Json& value, const Place& place) const {
+  const Json* properties = find_member(schema, "properties");
+  const Json* additional = find_member(schema, "additionalProperties");
+  if (const Json* required = find_member(schema, "required"))
+    for (const auto& name : required->GetArray())
+      if (find_member(value, view(name)) == nullptr)
+        place.out.push_back({place.pointer, pointer_to_field(place.pointer + "/" + escape_pointer_token(view(name))), "required field is missing"});
+  const size_t length = place.pointer.size();
+  for (const auto& member : value.GetObject()) {
+    const std::string_view key = view(member.name);
+    place.pointer += "/" + escape_pointer_token(key);
+    if (const Json* property = properties != nullptr ? find_member(*properties, key) : nullptr)
+      check(file, *property, member.value, place.pointer, place.out);
+    else if (additional != nullptr && additional->IsObject())
+      check(file, *additional, member.value, place.pointer, place.out);
+    else if (additional != nullptr && additional->IsFalse())
+      place.report(unknown_field_message(properties, key));
+    place.pointer.resize(length);
   }
-  if (value.IsArray()) {
-    const size_t size = value.Size();
-    if (const Json* min_items = find_member(schema, "minItems"); min_items != nullptr && size < min_items->GetUint64())
-      report(fmt::format("must have at least {} item{}, got {}", min_items->GetUint64(), min_items->GetUint64() == 1 ? "" : "s", size));
-    if (const Json* max_items = find_member(schema, "maxItems"); max_items != nullptr && size > max_items->GetUint64())
-      report(fmt::format("must have at most {} items, got {}", max_items->GetUint64(), size));
-    if (const Json* items = find_member(schema, "items")) {
-      const size_t length = pointer.size();
-      for (rapidjson::SizeType index = 0; index < value.Size(); ++index) {
-        pointer += "/" + std::to_string(index);
-        check(file, *items, value[index], pointer, out);
-        pointer.resize(length);
-      }
-    }
+}
+
+void SchemaSet::check_any_of(const std::string& file, const Json& branches, const Json& value, const Place& place) const {
+  std::vector<Violation> first_branch;
+  for (const auto& branch : branches.GetArray()) {
+    std::vector<Violation> attempt;
+    check(file, branch, value, place.pointer, attempt);
+    if (attempt.empty())
+      return;
+    if (first_branch.empty())
+      first_branch = std::move(attempt);
   }
-  if (value.IsObject()) {
-    const Json* properties = find_member(schema, "properties");
-    const Json* additional = find_member(schema, "additionalProperties");
-    if (const Json* required = find_member(schema, "required")) {
-      for (const auto& name : required->GetArray())
-        if (find_member(value, view(name)) == nullptr)
-          out.push_back({pointer, pointer_to_field(pointer + "/" + escape_pointer_token(view(name))), "required field is missing"});
-    }
-    const size_t length = pointer.size();
-    for (const auto& member : value.GetObject()) {
-      const std::string_view key = view(member.name);
-      pointer += "/" + escape_pointer_token(key);
-      const Json* property = properties != nullptr ? find_member(*properties, key) : nullptr;
-      if (property != nullptr) {
-        check(file, *property, member.value, pointer, out);
-      } else if (additional != nullptr && additional->IsObject()) {
-        check(file, *additional, member.value, pointer, out);
-      } else if (additional != nullptr && additional->IsFalse()) {
-        std::string closest;
-        size_t best = 3;
-        std::string known;
-        if (properties != nullptr && properties->IsObject())
-          for (const auto& candidate : properties->GetObject()) {
-            const size_t distance = edit_distance(key, view(candidate.name));
-            if (distance < best) {
-              best = distance;
-              closest = std::string(view(candidate.name));
-            }
-            known += (known.empty() ? "" : ", ") + std::string(view(candidate.name));
-          }
-        report(!closest.empty() ? fmt::format("unknown field, did you mean \"{}\"?", closest)
-               : known.empty()  ? std::string("unknown field, this object takes no fields")
-                                : fmt::format("unknown field, expected one of: {}", known));
-      }
-      pointer.resize(length);
-    }
-  }
-  if (const Json* any_of = find_member(schema, "anyOf")) {
-    std::vector<Violation> first_branch;
-    for (const auto& branch : any_of->GetArray()) {
-      std::vector<Violation> attempt;
-      check(file, branch, value, pointer, attempt);
-      if (attempt.empty())
-        return;
-      if (first_branch.empty())
-        first_branch = std::move(attempt);
-    }
-    out.insert(out.end(), first_branch.begin(), first_branch.end());
-  }
+  place.out.insert(place.out.end(), first_branch.begin(), first_branch.end());
 }
 
 } // namespace meridian

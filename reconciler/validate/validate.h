@@ -44,8 +44,17 @@ public:
   void validate(std::string_view name, const Json& value, std::vector<Violation>& out) const;
 
 private:
+  struct Place;
+  //! Every violation of `value` against `schema` (of schema file `file`, for its $refs), at `pointer`.
   void check(const std::string& file, const Json& schema, const Json& value, std::string& pointer,
              std::vector<Violation>& out) const;
+  //! The keywords of each JSON type: minLength, maxLength, pattern and format; minItems, maxItems and
+  //! items; required, properties and additionalProperties; and anyOf (the first branch's
+  //! violations when none holds).
+  void check_string(const Json& schema, std::string_view text, const Place& place) const;
+  void check_items(const std::string& file, const Json& schema, const Json& value, const Place& place) const;
+  void check_members(const std::string& file, const Json& schema, const Json& value, const Place& place) const;
+  void check_any_of(const std::string& file, const Json& branches, const Json& value, const Place& place) const;
   const Json* resolve_ref(const std::string& file, std::string_view ref, std::string& ref_file) const;
   const std::regex& regex_for(const std::string& pattern) const;
 
