@@ -60,7 +60,7 @@ int run_apply(const std::vector<std::string>& args) {
   plan_options.prune = options.flag("prune");
   plan_options.allow_mass_prune = options.flag("allow-mass-prune");
   plan_options.predict = !options.flag("no-forecast");
-  const Plan plan = make_plan(workspace->desired, *workspace->backend, *workspace->store, plan_options);
+  const Plan plan = make_plan(workspace->desired(), *workspace->backend, *workspace->store, plan_options);
   if (const auto saved_path = options.get("plan")) {
     const SavedPlan saved = read_saved_plan(*saved_path);
     if (saved.commit != plan.commit)
@@ -91,7 +91,7 @@ int run_apply(const std::vector<std::string>& args) {
   apply_options.interrupted = &stop_requested;
   // Names of objects to delete come from live state, which anyone may have written: escaped.
   apply_options.progress = [](const std::string& line) { std::cout << printable(line) << "\n" << std::flush; };
-  const ApplyReport report = apply_plan(plan, workspace->desired, *workspace->backend, *workspace->store, apply_options);
+  const ApplyReport report = apply_plan(plan, workspace->desired(), *workspace->backend, *workspace->store, apply_options);
   std::cout << "\nRegions:\n";
   for (const RegionResult& region : report.regions)
     std::cout << printable(fmt::format("  wave {} {:<16} {}{}", region.wave, region.region.empty() ? "-" : region.region,

@@ -21,6 +21,15 @@ struct LoadedRepository {
   ManifestSet manifests;
 };
 
+//! --repo opened (cloned or fetched into the state directory's cache) and --ref resolved to a
+//! commit whose signature --verify-* accept.
+struct OpenedRepository {
+  GitRepository repository;
+  CommitInfo commit;
+};
+OpenedRepository open_repository(const Options& options);
+
+//! The manifests of --path in open_repository's commit (render and validate: no desired state).
 LoadedRepository load_repository(const Options& options, ManifestCache& cache);
 
 //! The state directory: --state-dir, else $MERIDIAN_STATE_DIR, else ./.meridian; with --fleet NAME,

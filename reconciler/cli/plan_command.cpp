@@ -80,7 +80,7 @@ int run_plan(const std::vector<std::string>& args) {
   plan_options.prune = options.flag("prune");
   plan_options.allow_mass_prune = options.flag("allow-mass-prune");
   plan_options.predict = !options.flag("no-forecast");
-  const Plan plan = make_plan(workspace->desired, *workspace->backend, *workspace->store, plan_options);
+  const Plan plan = make_plan(workspace->desired(), *workspace->backend, *workspace->store, plan_options);
   if (const auto out = options.get("out")) {
     write_plan_file(*out, render_plan(plan, format, false));
     std::cerr << fmt::format("plan written to {} ({})\n", *out, plan.has_changes() ? "changes" : "no changes");

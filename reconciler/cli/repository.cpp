@@ -68,7 +68,7 @@ std::string state_dir(const Options& options) {
   return directory;
 }
 
-LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
+OpenedRepository open_repository(const Options& options) {
   const auto repo = options.get("repo");
   if (!repo || repo->empty())
     throw UserError("--repo is required: the fleet repository to read (a path or a URL)");
@@ -94,8 +94,13 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
   GitRepository repository = open();
   const CommitInfo commit = repository.resolve(ref);
   verify_commit(repository, commit.id, signature_policy(options));
-  ManifestSet manifests = load_manifests(repository, commit, options.get_or("path", ""), cache);
-  return {std::move(repository), std::move(manifests)};
+  return {std::move(repository), commit};
+}
+
+LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
+  OpenedRepository opened = open_repository(options);
+  ManifestSet manifests = load_manifests(opened.repository, opened.commit, options.get_or("path", ""), cache);
+  return {std::move(opened.repository), std::move(manifests)};
 }
 
 } // namespace meridian

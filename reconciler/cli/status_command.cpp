@@ -134,7 +134,7 @@ int run_status(const std::vector<std::string>& args) {
   plan_options.predict = false;
   plan_options.prune = true;
   plan_options.allow_mass_prune = true;
-  const Plan plan = make_plan(workspace->desired, *workspace->backend, *workspace->store, plan_options);
+  const Plan plan = make_plan(workspace->desired(), *workspace->backend, *workspace->store, plan_options);
   std::vector<StatusLine> lines;
   lines.reserve(plan.changes.size());
   size_t out_of_sync = 0;

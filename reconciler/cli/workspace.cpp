@@ -168,29 +168,26 @@ std::string fleet_owner(const Options& options, const std::string& repository, s
     path.pop_back();
   while (path.starts_with("./"))
     path = path.substr(2);
+  if (path == ".")
+    path.clear();
   return path.empty() ? name : name + "/" + path;
 }
 
 std::unique_ptr<Workspace> open_workspace(const Options& options) {
   auto workspace = std::make_unique<Workspace>();
-  workspace->loaded = std::make_unique<LoadedRepository>(load_repository(options, workspace->cache));
-  const ManifestSet& set = workspace->loaded->manifests;
-  std::vector<Finding> findings = validate_manifests(set);
-  if (is_valid(findings)) {
-    workspace->desired = build_desired_state(set, fleet_owner(options, set.repository, set.path));
-    findings.insert(findings.end(), workspace->desired.findings.begin(), workspace->desired.findings.end());
+  {
+    const OpenedRepository opened = open_repository(options);
+    const std::string path = options.get_or("path", "");
+    FleetLoader loader(path, fleet_owner(options, opened.repository.location(), path));
+    FleetLoad loaded = loader.load(opened.repository, opened.commit, workspace->fleet);
+    if (!loaded.fleet)
+      throw UserError(invalid_manifests_message(fmt::format("{}@{}", opened.repository.location(), opened.commit.id.substr(0, 12)),
+                                                "planned or applied", loaded.findings, true));
+    workspace->fleet = std::move(loaded.fleet);
+    // The desired state holds its own copies: the parse (a third of a plan's memory) can go, with
+    // the loader's cache.
+    workspace->fleet->set.release_documents();
   }
-  if (!is_valid(findings)) {
-    std::string message = fmt::format("{}@{}: the manifests are invalid, nothing was planned or applied:", set.repository,
-                                      set.commit.id.substr(0, 12));
-    for (const Finding& finding : findings)
-      if (finding.severity == Severity::error)
-        message += "\n  " + finding.format();
-    throw UserError(message);
-  }
-  // The desired state holds its own copies: the parse (a third of a plan's memory) can go.
-  workspace->loaded->manifests.release_documents();
-  workspace->cache.clear();
   // Parsing ran on every core, so the freed parse sits in several malloc arenas: give it back to
   // the system before live state is read, or it stays in the process's peak.
   malloc_trim(0);

@@ -4,7 +4,7 @@
 
 #include "backend/backend.h"
 #include "cli/commands.h"
-#include "model/desired.h"
+#include "model/load.h"
 #include "state/lock.h"
 #include "state/store.h"
 
@@ -13,9 +13,8 @@
 namespace meridian {
 
 struct Workspace {
-  ManifestCache cache;
-  std::unique_ptr<LoadedRepository> loaded;
-  DesiredState desired;
+  std::unique_ptr<LoadedFleet> fleet; //!< the manifests (documents released) and the desired state
+  DesiredState& desired() { return fleet->desired; }
   std::unique_ptr<StateStore> store;
   std::unique_ptr<Backend> backend;
 };

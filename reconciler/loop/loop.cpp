@@ -113,11 +113,6 @@ int HealBackoff::attempts(const std::string& objects) const {
   return found == sets_.end() ? 0 : found->second.attempts;
 }
 
-//! A valid commit, loaded: the manifests and the desired state that points into them.
-struct ReconcileLoop::Generation {
-  ManifestSet set;
-  DesiredState desired;
-};
 
 struct ReconcileLoop::Outcome {
   std::string result;  //!< succeeded | failed | invalid | error | interrupted
@@ -128,7 +123,8 @@ struct ReconcileLoop::Outcome {
 ReconcileLoop::ReconcileLoop(LoopOptions options, Backend& backend, StateStore& store, StatusBoard& board, Metrics& metrics,
                              const SuspendFlag& suspend, const std::atomic<bool>& stop)
     : options_(std::move(options)), backend_(backend), store_(store), board_(board), metrics_(metrics), suspend_(suspend),
-      stop_(stop), random_(options_.seed), backoff_(options_.backoff), retry_backoff_(options_.backoff) {
+      stop_(stop), random_(options_.seed), backoff_(options_.backoff), retry_backoff_(options_.backoff),
+      loader_(options_.path, options_.owner) {
   board_.update([&](LoopStatus& status) {
     status.repository = options_.repository;
     status.ref = options_.ref;
@@ -327,48 +323,24 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
   if (commit.id == invalid_commit_)
     return good_.get();
   board_.update([](LoopStatus& status) { status.phase = "planning"; });
-  // A commit that edits documents in place (the usual commit: a value here and there) changes the
-  // last commit's manifests and desired state in place: when no document's content changed
-  // (comments, blank lines, files that are not manifests) they stay valid as they were and the
-  // last plan is reused; otherwise the edited documents alone are validated and made into
-  // objects, and the plan re-diffs those objects alone. Anything more is loaded in full.
-  if (good_) {
-    const std::string before = good_->set.commit.id;
-    std::optional<ManifestEdit> edit = find_edit(good_->set, *repository_, commit, cache_);
-    if (edit && edit->changed() == 0) {
-      apply_edit(good_->set, std::move(*edit), cache_);
-      rebase_desired_state(good_->desired, good_->set, good_->set);
-      log_event("commit {}: no manifest changed since commit {} ({} manifests in {} files)", short_id(commit.id), short_id(before),
-                good_->set.manifests.size(), good_->set.files);
-      return accept(std::move(good_));
-    }
-    if (edit && is_valid(validate_edit(good_->set, *edit, SchemaSet::builtin(), &validation_memo_))) {
-      if (std::optional<DesiredEdit> objects = prepare_desired_edit(good_->desired, good_->set, *edit)) {
-        const size_t documents = edit->changed();
-        const size_t files = edit->changes.size();
-        apply_edit(good_->set, std::move(*edit), cache_);
-        apply_desired_edit(good_->desired, std::move(*objects), good_->set);
-        log_event("commit {}: {} manifest{} edited in {} file{} since commit {} ({} manifests in {} files)", short_id(commit.id), documents,
-                  documents == 1 ? "" : "s", files, files == 1 ? "" : "s", short_id(before), good_->set.manifests.size(), good_->set.files);
-        return accept(std::move(good_));
-      }
-    }
+  const std::string before = good_ ? good_->set.commit.id : std::string();
+  FleetLoad loaded = loader_.load(*repository_, commit, good_);
+  switch (loaded.path) {
+  case FleetLoad::Path::unchanged:
+    log_event("commit {}: no manifest changed since commit {} ({} manifests in {} files)", short_id(commit.id), short_id(before),
+              loaded.fleet->set.manifests.size(), loaded.fleet->set.files);
+    return accept(std::move(loaded.fleet));
+  case FleetLoad::Path::edited:
+    log_event("commit {}: {} manifest{} edited in {} file{} since commit {} ({} manifests in {} files)", short_id(commit.id),
+              loaded.edited_documents, loaded.edited_documents == 1 ? "" : "s", loaded.edited_files, loaded.edited_files == 1 ? "" : "s",
+              short_id(before), loaded.fleet->set.manifests.size(), loaded.fleet->set.files);
+    return accept(std::move(loaded.fleet));
+  case FleetLoad::Path::full:
+    break;
   }
-  auto generation = std::make_unique<Generation>();
-  generation->set = load_manifests(*repository_, commit, options_.path, cache_, good_ ? &good_->set : nullptr);
-  std::vector<Finding> findings = validate_manifests(generation->set, SchemaSet::builtin(), &validation_memo_);
-  if (is_valid(findings)) {
-    generation->desired = build_desired_state(generation->set, options_.owner, good_ ? &good_->desired : nullptr);
-    findings.insert(findings.end(), generation->desired.findings.begin(), generation->desired.findings.end());
-  }
-  if (!is_valid(findings)) {
-    std::vector<std::string> errors;
-    for (const Finding& finding : findings)
-      if (finding.severity == Severity::error)
-        errors.push_back(finding.format());
+  if (!loaded.fleet) {
     invalid_commit_ = commit.id;
-    invalid_message_ = fmt::format("commit {}: the manifests are invalid, nothing was applied ({} error{}): {}", short_id(commit.id),
-                                   errors.size(), errors.size() == 1 ? "" : "s", fmt::join(errors, "; "));
+    invalid_message_ = invalid_manifests_message("commit " + short_id(commit.id), "applied", loaded.findings, false);
     log_error("{}", invalid_message_);
     metrics_.set("meridian_invalid_commit", 1);
     board_.update([&](LoopStatus& status) { status.invalid_commit = commit.id; });
@@ -385,10 +357,10 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
     }
     return good_.get();
   }
-  log_event("commit {}: {} manifests in {} files ({} parsed, {} from the cache)", short_id(commit.id),
-            generation->set.manifests.size(), generation->set.files, generation->set.parsed_files,
-            generation->set.files - generation->set.parsed_files);
-  return accept(std::move(generation));
+  const ManifestSet& set = loaded.fleet->set;
+  log_event("commit {}: {} manifests in {} files ({} parsed, {} from the cache)", short_id(commit.id), set.manifests.size(), set.files,
+            set.parsed_files, set.files - set.parsed_files);
+  return accept(std::move(loaded.fleet));
 }
 
 const ReconcileLoop::Generation* ReconcileLoop::accept(std::unique_ptr<Generation> generation) {

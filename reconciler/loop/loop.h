@@ -24,6 +24,7 @@
 #include "loop/suspend.h"
 #include "loop/trigger.h"
 #include "manifest/manifest.h"
+#include "model/load.h"
 #include "plan/plan.h"
 #include "validate/validate.h"
 #include "source/git.h"
@@ -118,7 +119,7 @@ public:
   static void declare_metrics(Metrics& metrics);
 
 private:
-  struct Generation;
+  using Generation = LoadedFleet;
   struct Outcome;
 
   Outcome reconcile_commit(TriggerKind trigger);
@@ -143,8 +144,7 @@ private:
   std::mt19937_64 random_;
   HealBackoff backoff_;
   HealBackoff retry_backoff_;               //!< of the commit whose last apply failed (by commit id)
-  ManifestCache cache_;                     //!< one for the life of the process: unchanged blobs parse once
-  ValidationMemo validation_memo_;           //!< unchanged documents are not schema-checked again
+  FleetLoader loader_;                       //!< one for the life of the process: unchanged blobs parse once
   std::shared_ptr<PlanMemo> plan_memo_ = make_plan_memo(); //!< unchanged manifests keep their diff while live state stays
   BodyTexts body_texts_;                     //!< what an apply records of each desired body, written once per body
   bool learned_applied_ = false;             //!< the store was told which bodies it holds (StateStore::learn_applied)

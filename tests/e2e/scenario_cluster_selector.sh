@@ -78,7 +78,7 @@ commit "a variable Meridian does not know"
 run 1 "$MERIDIAN" validate --repo "$REPO"
 expect_in 'agents/log-agent.yaml:34: DaemonSet/observability/log-agent: spec.template.spec.containers[0].env[1].value: unknown variable ${cluster.zone}: expected ${cluster.name}, ${cluster.region} or ${cluster.labels.<key>}'
 run 1 "$MERIDIAN" plan --repo "$REPO"
-expect_in "the manifests are invalid, nothing was planned or applied"
+expect_in "the manifests are invalid, nothing was planned or applied ("
 git -C "$REPO" -c user.name=test -c user.email=test@example.com revert --no-edit HEAD >/dev/null
 
 # A malformed selector: file, line and the annotation.

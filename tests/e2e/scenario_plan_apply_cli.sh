@@ -213,7 +213,7 @@ run 1 "$MERIDIAN" validate --repo "$REPO"
 expect_in "clusters/hz/cycle.yaml:7: "
 expect_in "metadata.annotations.meridian.io/depends-on: $cycle"
 run 1 "$MERIDIAN" plan --repo "$REPO" --detailed-exitcode
-expect_in "the manifests are invalid, nothing was planned or applied:"
+expect_in "the manifests are invalid, nothing was planned or applied (1 error):"
 expect_in "$cycle"
 run 1 "$MERIDIAN" apply --repo "$REPO" --auto-approve
 expect_in "$cycle"
