@@ -7,6 +7,7 @@
 #include "kube_rules/health.h"
 #include "kube_rules/quantity.h"
 #include "kube_rules/scope.h"
+#include "kube_rules/server_fields.h"
 #include "manifest/yaml_parser.h"
 
 #include <fmt/format.h>
@@ -44,14 +45,7 @@ std::shared_ptr<const JsonDocument> copy_document(const Json& value) {
 JsonDocument sanitize(const Json& desired) {
   JsonDocument clean;
   clean.CopyFrom(desired, clean.GetAllocator());
-  if (!clean.IsObject())
-    return clean;
-  erase_member(clean, "status");
-  if (const auto metadata = clean.FindMember("metadata"); metadata != clean.MemberEnd() && metadata->value.IsObject()) {
-    for (const std::string_view key : {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp",
-                                       "selfLink"})
-      erase_member(metadata->value, key);
-  }
+  rules::remove_server_owned(clean);
   return clean;
 }
 

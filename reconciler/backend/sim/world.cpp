@@ -438,19 +438,6 @@ Json* find_path_mut(Json& value, std::string_view path) {
   return const_cast<Json*>(meridian::find_path(static_cast<const Json&>(value), path));
 }
 
-long long int_at(const Json& value, std::string_view path, long long fallback) {
-  const Json* found = find_path(value, path);
-  if (found == nullptr)
-    return fallback;
-  if (found->IsInt64())
-    return found->GetInt64();
-  if (found->IsNumber())
-    return static_cast<long long>(found->GetDouble());
-  if (found->IsString())
-    return parse_long({found->GetString(), found->GetStringLength()}, fallback);
-  return fallback;
-}
-
 std::map<std::string, std::string> string_map_at(const Json& value, std::string_view path) {
   std::map<std::string, std::string> result;
   const Json* found = find_path(value, path);

@@ -187,8 +187,8 @@ Json string_map_value(const std::map<std::string, std::string>& map, JsonAllocat
 Json* find_path_mut(Json& value, std::string_view path);
 //! The string at a dotted path, or `fallback` (one accessor for every stage: kube_rules/).
 using rules::text_at;
-//! The integer at a dotted path (numbers and numeric strings), or `fallback`.
-long long int_at(const Json& value, std::string_view path, long long fallback = 0);
+//! The integer at a dotted path (numbers and numeric strings), or `fallback` (kube_rules/ too).
+using rules::int_at;
 std::map<std::string, std::string> string_map_at(const Json& value, std::string_view path);
 const Json* annotation(const Json& object, std::string_view key);
 std::string annotation_text(const Json& object, std::string_view key);
