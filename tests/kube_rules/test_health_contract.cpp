@@ -7,9 +7,9 @@
 // rules need. A real-cluster variant is scenario_health_contract_real_cluster.sh.
 #include "../backend/kube/fake_apiserver.h"
 
+#include "simulated_health.h"
+
 #include "backend/kube/kube.h"
-#include "backend/sim/store.h"
-#include "backend/sim/world.h"
 #include "kube_rules/accessors.h"
 
 #include <catch2/catch.hpp>
@@ -70,13 +70,6 @@ std::vector<HealthCase> load_cases() {
   return cases;
 }
 
-ObjectRef ref_of(const Json& object) {
-  const std::string api_version = rules::text_at(object, "apiVersion");
-  const size_t slash = api_version.find('/');
-  return {"edge", slash == std::string::npos ? "" : api_version.substr(0, slash), rules::text_at(object, "kind"),
-          rules::text_at(object, "metadata.namespace"), rules::text_at(object, "metadata.name")};
-}
-
 struct TempDir {
   fs::path path;
   TempDir() {
@@ -86,18 +79,12 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-//! The simulator's health of the case's object, its World holding the case's objects as they are
-//! (uids, owners and status kept; no controller runs).
+//! The simulator's health of the case's object, its World holding the case's objects.
 Health simulator_health(const HealthCase& health_case) {
-  TempDir dir;
-  sim::Store store((dir.path / "sim.db").string());
-  sim::Store::Transaction transaction(store, true);
-  sim::World world(store);
-  for (const auto& object : find_member(health_case.document, "objects")->GetArray()) {
-    sim::Object& stored = world.insert(ref_of(object), object);
-    stored.doc.CopyFrom(object, stored.allocator()); // insert gave it a uid of its own
-  }
-  return sim::health_in(world, health_case.ref);
+  std::vector<const Json*> objects;
+  for (const auto& object : find_member(health_case.document, "objects")->GetArray())
+    objects.push_back(&object);
+  return health_contract::simulated_health(objects, health_case.ref);
 }
 
 //! The kube backend's health of the case's object, the objects stored in a test API server.

@@ -5,10 +5,9 @@
 // as they are, and each object's health there is compared with the kube backend's on the live
 // objects. A comparison counts only when the objects did not change while the backend read them
 // (same JSON before and after). Skipped (77) without MERIDIAN_TEST_KUBECONFIG.
+#include "simulated_health.h"
+
 #include "backend/kube/kube.h"
-#include "backend/sim/store.h"
-#include "backend/sim/world.h"
-#include "kube_rules/accessors.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -153,30 +152,12 @@ JsonDocument snapshot() {
   return document;
 }
 
-ObjectRef ref_of(const Json& object) {
-  const std::string api_version = rules::text_at(object, "apiVersion");
-  const size_t slash = api_version.find('/');
-  return {"kit", slash == std::string::npos ? "" : api_version.substr(0, slash), rules::text_at(object, "kind"),
-          rules::text_at(object, "metadata.namespace"), rules::text_at(object, "metadata.name")};
-}
-
-Health simulator_health(const JsonDocument& objects, const ObjectRef& ref) {
-  char pattern[] = "/tmp/meridian-health-contract-XXXXXX";
-  const fs::path dir = mkdtemp(pattern);
-  Health health;
-  {
-    sim::Store store((dir / "sim.db").string());
-    sim::Store::Transaction transaction(store, true);
-    sim::World world(store);
-    for (const auto& list : objects.GetObject())
-      for (const auto& object : find_member(list.value, "items")->GetArray()) {
-        sim::Object& stored = world.insert(ref_of(object), object);
-        stored.doc.CopyFrom(object, stored.allocator());
-      }
-    health = sim::health_in(world, ref);
-  }
-  fs::remove_all(dir);
-  return health;
+Health simulator_health(const JsonDocument& snapshot, const ObjectRef& ref) {
+  std::vector<const Json*> objects;
+  for (const auto& list : snapshot.GetObject())
+    for (const auto& object : find_member(list.value, "items")->GetArray())
+      objects.push_back(&object);
+  return health_contract::simulated_health(objects, ref);
 }
 
 //! The kube backend's message without what it alone adds: the workload's last Warning event.
