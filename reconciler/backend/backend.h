@@ -13,6 +13,7 @@
 #include "base/error.h"
 
 #include "base/json.h"
+#include "kube_rules/health.h"
 
 #include <chrono>
 #include <functional>
@@ -75,13 +76,8 @@ std::string tracking_id(const ObjectRef& ref);
 //! annotation names the owner and, for a Kubernetes object, its tracking id names `ref`.
 bool owned_by(const Json& object, const ObjectRef& ref, std::string_view owner);
 
-enum class HealthStatus { healthy, progressing, degraded, missing, suspended };
+// HealthStatus and Health are kube_rules/health.h's: the Kubernetes health rules return them.
 std::string_view to_string(HealthStatus status);
-
-struct Health {
-  HealthStatus status = HealthStatus::progressing;
-  std::string message; //!< why, in the words kubectl or ACK would use
-};
 
 //! The health `read` finds, or why it found none: live state that cannot be read now (a transient
 //! error) is progressing, an error the user must fix is degraded. For Backend::health.

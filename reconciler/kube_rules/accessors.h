@@ -12,4 +12,8 @@ namespace meridian::rules {
 //! is not a string.
 std::string text_at(const Json& value, std::string_view path, std::string_view fallback = {});
 
+//! The integer at a dotted path (an integer, a number truncated, or a string holding a whole
+//! decimal integer), or `fallback` when a step is missing or the value is none of these.
+long long int_at(const Json& value, std::string_view path, long long fallback = 0);
+
 } // namespace meridian::rules

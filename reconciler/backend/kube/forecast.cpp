@@ -1,6 +1,8 @@
 #include "backend/kube/forecast.h"
 
 #include "backend/sim/scheduler.h"
+#include "kube_rules/accessors.h"
+#include "kube_rules/health.h"
 #include "kube_rules/selector.h"
 
 #include <algorithm>
@@ -12,15 +14,12 @@ namespace meridian::kube {
 
 namespace {
 
+using rules::text_at;
+
 constexpr std::string_view kRegionLabel = "topology.kubernetes.io/region";
 
 std::string_view view_of(const Json& value) {
   return value.IsString() ? std::string_view(value.GetString(), value.GetStringLength()) : std::string_view{};
-}
-
-std::string text(const Json& object, std::string_view path) {
-  const Json* found = find_path(object, path);
-  return found == nullptr ? std::string() : std::string(view_of(*found));
 }
 
 Json string_value(std::string_view value, JsonAllocator& allocator) {
@@ -83,20 +82,15 @@ int replicas_of(const Json& desired) {
 
 std::string namespace_of(const ObjectRef& ref) { return ref.namespace_.empty() ? "default" : ref.namespace_; }
 
-bool terminating(const Json& pod) {
-  const Json* deletion = find_path(pod, "metadata.deletionTimestamp");
-  return deletion != nullptr && !deletion->IsNull();
-}
-
 //! The live pods of a workload: same namespace, matched by its selector (a Pod: by name).
 std::vector<const Json*> pods_of(const WorkloadChange& change, const std::vector<const Json*>& pods) {
   std::vector<const Json*> result;
   const std::string ns = namespace_of(change.ref);
   const Json* selector = find_path(*change.desired, "spec.selector");
   for (const Json* pod : pods) {
-    if (text(*pod, "metadata.namespace") != ns || terminating(*pod))
+    if (text_at(*pod, "metadata.namespace") != ns || rules::pod_terminating(*pod))
       continue;
-    const bool mine = change.ref.kind == "Pod" ? text(*pod, "metadata.name") == change.ref.name
+    const bool mine = change.ref.kind == "Pod" ? text_at(*pod, "metadata.name") == change.ref.name
                                                : selector != nullptr && rules::selector_matches(*selector, find_path(*pod, "metadata.labels"));
     if (mine)
       result.push_back(pod);
@@ -118,10 +112,10 @@ public:
     for (const auto& node : live.nodes) {
       snapshot_.nodes.push_back(node.get());
       if (const Json* labels = find_path(*node, "metadata.labels"); labels != nullptr)
-        regions_[text(*node, "metadata.name")] = std::string(string_member(*labels, kRegionLabel));
+        regions_[text_at(*node, "metadata.name")] = std::string(string_member(*labels, kRegionLabel));
     }
     std::sort(snapshot_.nodes.begin(), snapshot_.nodes.end(),
-              [](const Json* a, const Json* b) { return text(*a, "metadata.name") < text(*b, "metadata.name"); });
+              [](const Json* a, const Json* b) { return text_at(*a, "metadata.name") < text_at(*b, "metadata.name"); });
     for (const auto& pod : live.pods)
       snapshot_.pods.push_back(pod.get());
   }
@@ -172,9 +166,9 @@ private:
 
   PodPlacement placement_of(const Json& pod) const {
     PodPlacement placement;
-    placement.name = text(pod, "metadata.name");
-    placement.node = text(pod, "spec.nodeName");
-    placement.phase = placement.node.empty() ? "Pending" : text(pod, "status.phase");
+    placement.name = text_at(pod, "metadata.name");
+    placement.node = text_at(pod, "spec.nodeName");
+    placement.phase = placement.node.empty() ? "Pending" : text_at(pod, "status.phase");
     if (placement.phase.empty())
       placement.phase = "Pending";
     placement.region = region_of(placement.node);
@@ -221,7 +215,7 @@ private:
   void place(JsonDocument& pod, std::vector<PodPlacement>& placements) {
     const sim::ScheduleDecision decision = sim::schedule(pod, snapshot_);
     PodPlacement placement;
-    placement.name = text(pod, "metadata.name");
+    placement.name = text_at(pod, "metadata.name");
     placement.node = decision.node;
     placement.phase = decision.node.empty() ? "Pending" : "Running";
     placement.message = decision.message;
@@ -266,7 +260,7 @@ private:
       return;
     const sim::ClusterSnapshot no_pods;
     for (const Json* node : snapshot_.nodes) {
-      const std::string node_name = text(*node, "metadata.name");
+      const std::string node_name = text_at(*node, "metadata.name");
       JsonDocument& pod = make_pod(*pod_template, change, change.ref.name + "-" + node_name, false);
       JsonAllocator& allocator = pod.GetAllocator();
       Json& spec = pod["spec"];

@@ -7,6 +7,8 @@
 #include "backend/kube/watch.h"
 
 #include "base/error.h"
+#include "kube_rules/accessors.h"
+#include "kube_rules/server_fields.h"
 #include "manifest/yaml_parser.h"
 
 #include <fmt/format.h>
@@ -54,12 +56,7 @@ const std::vector<std::pair<std::string_view, std::string_view>>& default_manage
   return kinds;
 }
 
-std::string text_at(const Json& value, std::string_view path, std::string_view fallback = {}) {
-  const Json* found = find_path(value, path);
-  if (found == nullptr || !found->IsString())
-    return std::string(fallback);
-  return {found->GetString(), found->GetStringLength()};
-}
+using rules::text_at;
 
 void set_member(Json& object, std::string_view key, Json value, JsonAllocator& allocator) {
   object.RemoveMember(Json(rapidjson::StringRef(key.data(), key.size())));
@@ -74,11 +71,7 @@ Json string_value(std::string_view text, JsonAllocator& allocator) {
 std::string apply_body(const Json& desired) {
   JsonDocument clean;
   clean.CopyFrom(desired, clean.GetAllocator());
-  clean.RemoveMember("status");
-  if (auto metadata = clean.FindMember("metadata"); metadata != clean.MemberEnd() && metadata->value.IsObject()) {
-    for (const char* key : {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp", "selfLink"})
-      metadata->value.RemoveMember(key);
-  }
+  rules::remove_server_owned(clean);
   return write_compact(clean);
 }
 

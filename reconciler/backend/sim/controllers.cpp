@@ -886,29 +886,4 @@ std::vector<Object*> workload_pods(World& world, const Object& workload) {
   return pods;
 }
 
-DaemonRollout daemon_rollout(World& world, Object& ds) {
-  const DaemonState state = daemon_state(world, ds.ref.cluster, ds);
-  const long long min_ready = min_ready_seconds(ds.body());
-  DaemonRollout rollout;
-  for (const DaemonNode& entry : state.nodes) {
-    if (!entry.should_run)
-      continue;
-    ++rollout.desired;
-    const bool updated = std::any_of(entry.pods.begin(), entry.pods.end(), [&](const Object* pod) { return pod_updated(*pod, state.hash); });
-    rollout.updated += updated ? 1 : 0;
-    rollout.available += std::any_of(entry.pods.begin(), entry.pods.end(), [&](const Object* pod) {
-      return pod_available(pod->body(), min_ready, world.now());
-    }) ? 1 : 0;
-    if (entry.selected) {
-      ++rollout.desired_selected;
-      rollout.updated_selected += updated ? 1 : 0;
-    }
-  }
-  const Json* rolling = find_path(ds.body(), "spec.updateStrategy.rollingUpdate");
-  if (ds.ref.group == kKruiseGroup && rolling != nullptr)
-    rollout.partition = std::clamp(scaled_value(find_member(*rolling, "partition"), rollout.desired, true, 0), 0LL, rollout.desired);
-  rollout.paused = kruise_paused(ds);
-  return rollout;
-}
-
 } // namespace meridian::sim

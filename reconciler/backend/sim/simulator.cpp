@@ -4,8 +4,10 @@
 
 #include "backend/sim/world.h"
 #include "base/error.h"
+#include "kube_rules/health.h"
 #include "kube_rules/quantity.h"
 #include "kube_rules/scope.h"
+#include "kube_rules/server_fields.h"
 #include "manifest/yaml_parser.h"
 
 #include <fmt/format.h>
@@ -43,14 +45,7 @@ std::shared_ptr<const JsonDocument> copy_document(const Json& value) {
 JsonDocument sanitize(const Json& desired) {
   JsonDocument clean;
   clean.CopyFrom(desired, clean.GetAllocator());
-  if (!clean.IsObject())
-    return clean;
-  erase_member(clean, "status");
-  if (const auto metadata = clean.FindMember("metadata"); metadata != clean.MemberEnd() && metadata->value.IsObject()) {
-    for (const std::string_view key : {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp",
-                                       "selfLink"})
-      erase_member(metadata->value, key);
-  }
+  rules::remove_server_owned(clean);
   return clean;
 }
 
@@ -127,6 +122,23 @@ void check_kubernetes_target(World& world, const ObjectRef& ref) {
     throw UserError(fmt::format("{}: namespaces \"{}\" not found in cluster {}", ref.display(), ref.namespace_, ref.cluster));
 }
 
+//! The API server accepts a new CRD's names and serves it within milliseconds: the conditions it
+//! sets (the simulator models no name conflicts).
+void establish_crd(Object& crd) {
+  JsonAllocator& allocator = crd.allocator();
+  Json conditions(rapidjson::kArrayType);
+  for (const auto& [type, reason, message] : {std::tuple{"NamesAccepted", "NoConflicts", "no conflicts found"},
+                                              std::tuple{"Established", "InitialNamesAccepted", "the initial names have been accepted"}}) {
+    Json condition(rapidjson::kObjectType);
+    set_string(condition, "type", type, allocator);
+    set_string(condition, "status", "True", allocator);
+    set_string(condition, "reason", reason, allocator);
+    set_string(condition, "message", message, allocator);
+    conditions.PushBack(condition, allocator);
+  }
+  set_member(object_member(crd.body(), "status", allocator), "conditions", std::move(conditions), allocator);
+}
+
 //! Applies `desired` to `ref` in `world`; returns the live object.
 Object& apply_in(World& world, const ObjectRef& ref, const Json& raw, Manager manager) {
   if (!raw.IsObject())
@@ -147,6 +159,8 @@ Object& apply_in(World& world, const ObjectRef& ref, const Json& raw, Manager ma
   bool spec_changed = false;
   if (created) {
     live = &world.insert(ref, desired);
+    if (ref.kind == "CustomResourceDefinition" && ref.group == "apiextensions.k8s.io")
+      establish_crd(*live);
     if (ref.kind == "Pod" && ref.group.empty()) {
       set_string(object_member(live->body(), "status", live->allocator()), "phase", "Pending", live->allocator());
       const Object* owner = cluster_object(world, ref.cluster);
@@ -261,109 +275,15 @@ bool settled(World& world) {
   return true;
 }
 
-Health pending_health(World& world, Object& workload) {
-  for (Object* pod : workload_pods(world, workload)) {
-    if (pod == nullptr || pod_terminating(pod->body()))
-      continue;
-    const std::string message = unschedulable_message(pod->body());
-    if (message.empty())
-      continue;
-    for (Object* pool : world.list("", kFleetGroup, "NodePool")) {
-      if (text_at(pool->body(), "spec.cluster") == workload.ref.cluster && text_at(pool->body(), "status.state") == "scaling")
-        return {HealthStatus::progressing, fmt::format("pod {} is Pending while node pool {} scales: {}", pod->ref.name, pool->ref.name, message)};
-    }
-    return {HealthStatus::degraded, fmt::format("pod {} is Pending: {}", pod->ref.name, message)};
+//! A node pool of the workload's cluster still scaling explains a pod the scheduler cannot place:
+//! the autoscaler's nodes are on their way, which no object in the cluster says.
+std::optional<Health> scaling_pool(World& world, const std::string& cluster, const Json& pod, std::string_view message) {
+  for (Object* pool : world.list("", kFleetGroup, "NodePool")) {
+    if (text_at(pool->body(), "spec.cluster") == cluster && text_at(pool->body(), "status.state") == "scaling")
+      return Health{HealthStatus::progressing,
+                    fmt::format("pod {} is Pending while node pool {} scales: {}", text_at(pod, "metadata.name"), pool->ref.name, message)};
   }
-  return {HealthStatus::healthy, ""};
-}
-
-Health deployment_health(World& world, Object& deployment) {
-  const Json& body = deployment.body();
-  const std::string name = deployment.ref.name;
-  if (int_at(body, "metadata.generation", 1) > int_at(body, "status.observedGeneration", 0))
-    return {HealthStatus::progressing, "Waiting for deployment spec update to be observed..."};
-  if (const Json* conditions = find_path(body, "status.conditions"); conditions != nullptr && conditions->IsArray()) {
-    for (const auto& condition : conditions->GetArray()) {
-      if (string_member(condition, "type") == "Progressing" && string_member(condition, "reason") == "ProgressDeadlineExceeded")
-        return {HealthStatus::degraded, fmt::format("deployment \"{}\" exceeded its progress deadline", name)};
-    }
-  }
-  if (Health pending = pending_health(world, deployment); pending.status != HealthStatus::healthy)
-    return pending;
-  const Json* paused = find_path(body, "spec.paused");
-  if (paused != nullptr && paused->IsTrue())
-    return {HealthStatus::suspended, fmt::format("deployment \"{}\" is paused", name)};
-  const long long replicas = int_at(body, "spec.replicas", 1);
-  const long long updated = int_at(body, "status.updatedReplicas", 0);
-  const long long total = int_at(body, "status.replicas", 0);
-  const long long available = int_at(body, "status.availableReplicas", 0);
-  if (updated < replicas)
-    return {HealthStatus::progressing,
-            fmt::format("Waiting for deployment \"{}\" rollout to finish: {} out of {} new replicas have been updated...", name, updated, replicas)};
-  if (total > updated)
-    return {HealthStatus::progressing,
-            fmt::format("Waiting for deployment \"{}\" rollout to finish: {} old replicas are pending termination...", name, total - updated)};
-  if (available < updated)
-    return {HealthStatus::progressing,
-            fmt::format("Waiting for deployment \"{}\" rollout to finish: {} of {} updated replicas are available...", name, available, updated)};
-  return {HealthStatus::healthy, fmt::format("deployment \"{}\" successfully rolled out", name)};
-}
-
-Health daemonset_health(World& world, Object& ds) {
-  const Json& body = ds.body();
-  const std::string name = ds.ref.name;
-  if (int_at(body, "metadata.generation", 1) > int_at(body, "status.observedGeneration", 0))
-    return {HealthStatus::progressing, "Waiting for daemon set spec update to be observed..."};
-  if (Health pending = pending_health(world, ds); pending.status != HealthStatus::healthy)
-    return pending;
-  const DaemonRollout rollout = daemon_rollout(world, ds);
-  if (text_at(body, "spec.updateStrategy.type", "RollingUpdate") == "OnDelete") {
-    // kubectl has no rollout status for OnDelete: pods change only when deleted, so the set is as
-    // healthy as its pods are available.
-    if (rollout.available < rollout.desired)
-      return {HealthStatus::progressing, fmt::format("daemon set \"{}\": {} of {} pods are available...", name, rollout.available, rollout.desired)};
-    return {HealthStatus::healthy, fmt::format("daemon set \"{}\": {} of {} pods updated (OnDelete: pods change when deleted)", name,
-                                               rollout.updated, rollout.desired)};
-  }
-  const bool kruise = ds.ref.group == "apps.kruise.io";
-  const long long wanted = kruise ? std::max(0LL, rollout.desired_selected - rollout.partition) : rollout.desired;
-  const long long updated = kruise ? rollout.updated_selected : rollout.updated;
-  if (updated < wanted) {
-    const std::string message = fmt::format("Waiting for daemon set \"{}\" rollout to finish: {} out of {} new pods have been updated...",
-                                            name, updated, wanted);
-    if (rollout.paused)
-      return {HealthStatus::suspended, "rollout paused: " + message};
-    return {HealthStatus::progressing, message};
-  }
-  if (rollout.available < rollout.desired)
-    return {HealthStatus::progressing, fmt::format("Waiting for daemon set \"{}\" rollout to finish: {} of {} updated pods are available...",
-                                                   name, rollout.available, rollout.desired)};
-  return {HealthStatus::healthy, fmt::format("daemon set \"{}\" successfully rolled out", name)};
-}
-
-Health replicaset_health(World& world, Object& set) {
-  if (Health pending = pending_health(world, set); pending.status != HealthStatus::healthy)
-    return pending;
-  const long long replicas = int_at(set.body(), "spec.replicas", 1);
-  const long long available = int_at(set.body(), "status.availableReplicas", 0);
-  if (available < replicas)
-    return {HealthStatus::progressing, fmt::format("Waiting for rollout to finish: {} of {} replicas are available...", available, replicas)};
-  return {HealthStatus::healthy, ""};
-}
-
-Health pod_health(const Object& pod) {
-  if (pod_terminating(pod.body()))
-    return {HealthStatus::progressing, "pod is Terminating"};
-  const std::string phase = pod_phase(pod.body());
-  if (phase == "Running")
-    return pod_ready(pod.body()) ? Health{HealthStatus::healthy, ""} : Health{HealthStatus::progressing, "pod is not ready"};
-  if (phase == "Succeeded")
-    return {HealthStatus::healthy, "pod completed"};
-  if (phase == "Failed")
-    return {HealthStatus::degraded, text_at(pod.body(), "status.message", "pod failed")};
-  if (const std::string message = unschedulable_message(pod.body()); !message.empty())
-    return {HealthStatus::degraded, fmt::format("pod {} is Pending: {}", pod.ref.name, message)};
-  return {HealthStatus::progressing, "pod is Pending"};
+  return std::nullopt;
 }
 
 Health nodepool_health(const Object& pool) {
@@ -388,6 +308,8 @@ Health cluster_health(const Object& cluster) {
   return {HealthStatus::progressing, fmt::format("cluster is {}", state)};
 }
 
+} // namespace
+
 Health health_in(World& world, const ObjectRef& ref) {
   Object* object = world.find(ref);
   if (object == nullptr)
@@ -396,16 +318,20 @@ Health health_in(World& world, const ObjectRef& ref) {
     return cluster_health(*object);
   if (ref.group == kFleetGroup && ref.kind == "NodePool")
     return nodepool_health(*object);
-  if (ref.group == "apps" && ref.kind == "Deployment")
-    return deployment_health(world, *object);
-  if ((ref.group == "apps" || ref.group == "apps.kruise.io") && ref.kind == "DaemonSet")
-    return daemonset_health(world, *object);
-  if (ref.group == "apps" && ref.kind == "ReplicaSet")
-    return replicaset_health(world, *object);
-  if (ref.group.empty() && ref.kind == "Pod")
-    return pod_health(*object);
-  return {HealthStatus::healthy, ""};
+  rules::HealthInputs inputs;
+  if (rules::health_needs_pods(ref.group, ref.kind)) {
+    for (const Object* pod : workload_pods(world, *object))
+      if (pod != nullptr)
+        inputs.pods.push_back(&pod->body());
+    if (ref.group == "apps.kruise.io" && find_path(object->body(), "spec.updateStrategy.rollingUpdate.selector") != nullptr)
+      for (const Object* node : world.list(ref.cluster, "", "Node"))
+        inputs.nodes.push_back(&node->body());
+  }
+  inputs.explain_unschedulable = [&](const Json& pod, std::string_view message) { return scaling_pool(world, ref.cluster, pod, message); };
+  return rules::live_health(ref.group, ref.kind, ref.name, object->body(), inputs);
 }
+
+namespace {
 
 // ---- fixture ----
 

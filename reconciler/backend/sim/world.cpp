@@ -438,19 +438,6 @@ Json* find_path_mut(Json& value, std::string_view path) {
   return const_cast<Json*>(meridian::find_path(static_cast<const Json&>(value), path));
 }
 
-long long int_at(const Json& value, std::string_view path, long long fallback) {
-  const Json* found = find_path(value, path);
-  if (found == nullptr)
-    return fallback;
-  if (found->IsInt64())
-    return found->GetInt64();
-  if (found->IsNumber())
-    return static_cast<long long>(found->GetDouble());
-  if (found->IsString())
-    return parse_long({found->GetString(), found->GetStringLength()}, fallback);
-  return fallback;
-}
-
 std::map<std::string, std::string> string_map_at(const Json& value, std::string_view path) {
   std::map<std::string, std::string> result;
   const Json* found = find_path(value, path);
@@ -580,17 +567,6 @@ bool node_ready(const Json& node) { return condition_true(node, "Ready"); }
 bool pod_ready(const Json& pod) { return condition_true(pod, "Ready"); }
 std::string pod_phase(const Json& pod) { return text_at(pod, "status.phase", "Pending"); }
 
-std::string unschedulable_message(const Json& pod) {
-  const Json* conditions = find_path(pod, "status.conditions");
-  if (conditions == nullptr || !conditions->IsArray() || !text_at(pod, "spec.nodeName").empty())
-    return {};
-  for (const auto& condition : conditions->GetArray()) {
-    if (string_member(condition, "type") == "PodScheduled" && string_member(condition, "status") == "False")
-      return text_at(condition, "message");
-  }
-  return {};
-}
-
 std::optional<OwnerRef> controller_of(const Json& object) {
   const Json* owners = find_path(object, "metadata.ownerReferences");
   if (owners == nullptr || !owners->IsArray())
@@ -614,11 +590,6 @@ std::string_view controller_uid(const Json& object) {
       return string_member(owner, "uid");
   }
   return {};
-}
-
-bool pod_terminating(const Json& pod) {
-  const Json* deletion = find_path(pod, "metadata.deletionTimestamp");
-  return deletion != nullptr && deletion->IsString();
 }
 
 std::optional<long long> pod_removal_time(const Json& pod) {

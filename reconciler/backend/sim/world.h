@@ -11,6 +11,7 @@
 #include "backend/sim/scheduler.h"
 #include "backend/sim/store.h"
 #include "kube_rules/accessors.h"
+#include "kube_rules/health.h"
 
 #include <functional>
 #include <map>
@@ -186,8 +187,8 @@ Json string_map_value(const std::map<std::string, std::string>& map, JsonAllocat
 Json* find_path_mut(Json& value, std::string_view path);
 //! The string at a dotted path, or `fallback` (one accessor for every stage: kube_rules/).
 using rules::text_at;
-//! The integer at a dotted path (numbers and numeric strings), or `fallback`.
-long long int_at(const Json& value, std::string_view path, long long fallback = 0);
+//! The integer at a dotted path (numbers and numeric strings), or `fallback` (kube_rules/ too).
+using rules::int_at;
 std::map<std::string, std::string> string_map_at(const Json& value, std::string_view path);
 const Json* annotation(const Json& object, std::string_view key);
 std::string annotation_text(const Json& object, std::string_view key);
@@ -226,7 +227,7 @@ bool node_ready(const Json& node);
 bool pod_ready(const Json& pod);
 std::string pod_phase(const Json& pod);
 //! The scheduler's message for a Pending pod it could not place ("" otherwise).
-std::string unschedulable_message(const Json& pod);
+using rules::unschedulable_message;
 //! The controller owner (kind, name, uid) of an object, or nullopt.
 struct OwnerRef {
   std::string kind;
@@ -244,7 +245,7 @@ void delete_pod(World& world, const ObjectRef& pod, std::string_view reason);
 //! Removes a pod at once, as the pod garbage collector does for pods of a deleted node.
 void force_delete_pod(World& world, const ObjectRef& pod);
 //! True for a pod being deleted (metadata.deletionTimestamp set).
-bool pod_terminating(const Json& pod);
+using rules::pod_terminating;
 //! When the kubelet removes a Terminating pod (ms), or nullopt when it is not terminating.
 std::optional<long long> pod_removal_time(const Json& pod);
 //! Removes a node and force-deletes its pods.
@@ -253,17 +254,10 @@ void remove_node(World& world, const ObjectRef& node, std::string_view reason);
 //! Pods a workload owns (Deployment through its ReplicaSets, ReplicaSet, DaemonSet, or the Pod itself).
 std::vector<Object*> workload_pods(World& world, const Object& workload);
 
-//! Where a DaemonSet's rollout stands, per node, for health (controllers.cpp).
-struct DaemonRollout {
-  long long desired = 0;
-  long long updated = 0;
-  long long available = 0;
-  long long desired_selected = 0; //!< desired nodes matching a Kruise rollingUpdate.selector
-  long long updated_selected = 0;
-  long long partition = 0;
-  bool paused = false;
-};
-DaemonRollout daemon_rollout(World& world, Object& ds);
+//! Health of `ref` in `world` by kube_rules/health.h's rules over the object, the pods it controls
+//! and the cluster's nodes, or of a Cluster or NodePool by their states; a node pool still scaling
+//! for a pod the scheduler cannot place makes a workload Progressing, not Degraded (simulator.cpp).
+Health health_in(World& world, const ObjectRef& ref);
 
 //! One step of simulated time: clock + kTickMs, then every controller.
 void tick(World& world);

@@ -139,7 +139,7 @@ TEST_CASE("Kruise rollingUpdate.selector counts only pods on selected nodes") {
   const JsonDocument node_b = parse(R"({"metadata":{"name":"b","labels":{"topology.kubernetes.io/region":"cn-beijing"}}})");
   const JsonDocument pod_a = parse(R"({"metadata":{"name":"agent-a","labels":{"controller-revision-hash":"new"}},"spec":{"nodeName":"a"}})");
   const JsonDocument pod_b = parse(R"({"metadata":{"name":"agent-b","labels":{"controller-revision-hash":"old"}},"spec":{"nodeName":"b"}})");
-  HealthInputs inputs{{&pod_a, &pod_b}, {&node_a, &node_b}};
+  HealthInputs inputs{{&pod_a, &pod_b}, {&node_a, &node_b}, {}};
   CHECK(live_health(kruise, live, inputs).status == HealthStatus::healthy);
 }
 
