@@ -386,6 +386,8 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
       if (options.immutable.value_or(false))
         object.AddMember("immutable", true, allocator_);
       resource.needs_hash = !options.disable_hash.value_or(false);
+      resource.generator = resource.kind() + "Generator";
+      resource.configured_in = kustomization.file;
       resource.original_namespace = namespace_;
 
       // The resource this one merges into or replaces, by kind, name (any it had) and namespace.
@@ -408,6 +410,9 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
         throw kustomization.error(pointer + "/behavior", fmt::format("{}: no {} \"{}\" to {} in the resources", behavior, resource.kind(), name, behavior));
       Json& target = existing->value;
       if (behavior == "replace") {
+        // kustomize's origin of a replaced resource is the replacing generator; a merged one keeps its own.
+        existing->generator = resource.generator;
+        existing->configured_in = resource.configured_in;
         for (const std::string_view field : {"data", "binaryData", "type", "immutable"}) {
           auto old = target.FindMember(Json(rapidjson::StringRef(field.data(), field.size())));
           if (old != target.MemberEnd())

@@ -1024,7 +1024,20 @@ void Builder::sort_legacy(std::vector<Resource>& accumulated) const {
                                                "Secret", "Endpoints", "Service", "LimitRange", "PriorityClass", "PersistentVolume",
                                                "PersistentVolumeClaim", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget"};
   static constexpr std::string_view last[] = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"};
-  const auto rank = [](const std::string& kind) -> long {
+  // kustomize's legacy order: the kinds of orderFirst in that order, then every other kind, then
+  // orderLast; ties by group, version, kind, then namespace and name.
+  const auto rank = [&](const std::string& kind) -> long {
+    if (legacy_kinds_) {
+      const auto& custom_first = legacy_kinds_->first;
+      const auto& custom_last = legacy_kinds_->last;
+      for (size_t i = 0; i < custom_first.size(); ++i)
+        if (custom_first[i] == kind)
+          return static_cast<long>(i) - static_cast<long>(custom_first.size());
+      for (size_t i = 0; i < custom_last.size(); ++i)
+        if (custom_last[i] == kind)
+          return static_cast<long>(i) + 1;
+      return 0;
+    }
     for (size_t i = 0; i < std::size(first); ++i)
       if (first[i] == kind)
         return static_cast<long>(i) - 100;
