@@ -357,6 +357,16 @@ bool merge_into(Resource& resource, const Json& patch, JsonAllocator& allocator,
   return true;
 }
 
+// A JSON 6902 patch that renames a resource leaves its earlier name known, as kustomize keeps
+// its original id: later patches and references may still use it.
+void json6902_tracking_name(Resource& resource, const Json& operations, JsonAllocator& allocator) {
+  const std::string before = resource.name();
+  json6902(resource.value, operations, allocator);
+  const std::string after = resource.name();
+  if (after != before && !before.empty() && std::find(resource.old_names.begin(), resource.old_names.end(), before) == resource.old_names.end())
+    resource.old_names.push_back(before);
+}
+
 // The resources a target-less strategic merge patch names (kind, name, namespace of the patch).
 std::vector<size_t> patch_targets(const std::vector<Resource>& accumulated, const Json& patch) {
   std::vector<size_t> out;
@@ -520,7 +530,7 @@ void Builder::apply_patches(const Kustomization& kustomization, std::vector<Reso
       bool keep = true;
       try {
         if (is_json6902) {
-          json6902(resource.value, yaml->documents.front().value, allocator_);
+          json6902_tracking_name(resource, yaml->documents.front().value, allocator_);
         } else {
           for (const YamlDocument& document : yaml->documents) {
             if (!document.value.IsObject())
@@ -560,7 +570,7 @@ void Builder::apply_json6902_patches(const Kustomization& kustomization, std::ve
       if (!selects(selector, resource))
         continue;
       try {
-        json6902(resource.value, yaml->documents.front().value, allocator_);
+        json6902_tracking_name(resource, yaml->documents.front().value, allocator_);
       } catch (const UserError& error) {
         throw kustomization.error(pointer, fmt::format("{}: {}", resource.display(), error.what()));
       }
