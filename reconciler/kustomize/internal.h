@@ -42,6 +42,7 @@ struct Resource {
   int line = 0;
   std::vector<std::string> old_names; //!< every earlier name, oldest first
   std::string original_namespace;
+  std::string original_kind;           //!< the kind before a patch changed it ("" when unchanged)
   std::vector<std::string> chain;     //!< kustomization directories it came through, innermost first
   bool needs_hash = false;            //!< generated, and the hash suffix is not disabled
   std::string generator;              //!< "ConfigMapGenerator" or "SecretGenerator" when generated

@@ -353,6 +353,8 @@ bool merge_into(Resource& resource, const Json& patch, JsonAllocator& allocator,
   if (!allow_kind_change) {
     set_string(resource.value, "kind", kind, allocator);
     set_string(resource.value, "apiVersion", api_version, allocator);
+  } else if (resource.kind() != kind && resource.original_kind.empty()) {
+    resource.original_kind = kind;
   }
   return true;
 }
@@ -361,7 +363,10 @@ bool merge_into(Resource& resource, const Json& patch, JsonAllocator& allocator,
 // its original id: later patches and references may still use it.
 void json6902_tracking_name(Resource& resource, const Json& operations, JsonAllocator& allocator) {
   const std::string before = resource.name();
+  const std::string kind_before = resource.kind();
   json6902(resource.value, operations, allocator);
+  if (resource.kind() != kind_before && resource.original_kind.empty())
+    resource.original_kind = kind_before;
   const std::string after = resource.name();
   if (after != before && !before.empty() && std::find(resource.old_names.begin(), resource.old_names.end(), before) == resource.old_names.end())
     resource.old_names.push_back(before);
@@ -379,7 +384,11 @@ std::vector<size_t> patch_targets(const std::vector<Resource>& accumulated, cons
   const std::string_view group = slash == std::string_view::npos ? std::string_view{} : api_version.substr(0, slash);
   for (size_t index = 0; index < accumulated.size(); ++index) {
     const Resource& resource = accumulated[index];
-    if (resource.kind() != kind || !resource.has_name(name))
+    // kustomize matches a resource by its current id or by its original one (kind and first name).
+    const bool current = resource.kind() == kind && resource.has_name(name);
+    const bool original = !resource.original_kind.empty() && resource.original_kind == kind &&
+                          (resource.old_names.empty() ? resource.name() : resource.old_names.front()) == name;
+    if (!current && !original)
       continue;
     if (!api_version.empty() && resource.group() != group)
       continue;
