@@ -805,7 +805,16 @@ void Builder::fix_references(std::vector<Resource>& accumulated) {
         if (!referral->namespace_().empty() && (given || referral->namespace_() != referral->original_namespace))
           set_string(object, "namespace", referral->namespace_(), allocator_);
       };
-      apply_specs(referrer, reference.fields, allocator_, [&](Json& leaf) {
+      // A roleRef names its kind: it follows a Role or a ClusterRole, not both (kustomize's roleRef filter).
+      const Json* role_ref = find_member(referrer.value, "roleRef");
+      const std::string_view role_ref_kind = role_ref != nullptr && role_ref->IsObject() ? string_member(*role_ref, "kind") : std::string_view{};
+      std::vector<FieldSpec> other_kind_fields;
+      const bool other_kind = !role_ref_kind.empty() && role_ref_kind != reference.kind;
+      if (other_kind)
+        for (const FieldSpec& spec : reference.fields)
+          if (spec.path != "roleRef/name")
+            other_kind_fields.push_back(spec);
+      apply_specs(referrer, other_kind ? other_kind_fields : reference.fields, allocator_, [&](Json& leaf) {
         if (leaf.IsString())
           update_name(leaf);
         else if (leaf.IsObject())
