@@ -336,6 +336,10 @@ bool merge_into(Resource& resource, const Json& patch, JsonAllocator& allocator,
   const std::string namespace_ = resource.namespace_();
   const std::string kind = resource.kind();
   const std::string api_version = resource.api_version();
+  // Kept as it was written (an apiVersion may be a number in a custom resource: nulltostring_test.go).
+  Json original_api_version;
+  if (const Json* value = find_member(resource.value, "apiVersion"))
+    original_api_version.CopyFrom(*value, allocator);
   const bool builtin = is_builtin_group(resource.group());
   if (!strategic_merge(resource.value, patch, allocator, builtin))
     return false;
@@ -352,7 +356,10 @@ bool merge_into(Resource& resource, const Json& patch, JsonAllocator& allocator,
   }
   if (!allow_kind_change) {
     set_string(resource.value, "kind", kind, allocator);
-    set_string(resource.value, "apiVersion", api_version, allocator);
+    if (auto member = resource.value.FindMember("apiVersion"); member != resource.value.MemberEnd() && !original_api_version.IsNull())
+      member->value.CopyFrom(original_api_version, allocator);
+    else
+      set_string(resource.value, "apiVersion", api_version, allocator);
   } else if (resource.kind() != kind && resource.original_kind.empty()) {
     resource.original_kind = kind;
   }
