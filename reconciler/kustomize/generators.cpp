@@ -337,6 +337,15 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
           add_pair(binary, kustomization, at, std::move(key), base64(content));
           continue;
         }
+        // A text file's Windows line ends read as "\n", as kustomize reads them (propfile_test.go).
+        if (valid_utf8(content) && content.find("\r\n") != std::string::npos) {
+          std::string unix_text;
+          unix_text.reserve(content.size());
+          for (size_t i = 0; i < content.size(); ++i)
+            if (!(content[i] == '\r' && i + 1 < content.size() && content[i + 1] == '\n'))
+              unix_text += content[i];
+          content = std::move(unix_text);
+        }
         add_pair(data, kustomization, at, std::move(key), std::move(content));
       }
       for (const auto& [key, ignored] : binary)
