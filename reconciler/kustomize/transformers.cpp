@@ -732,6 +732,29 @@ void Builder::transform(const Kustomization& kustomization, std::vector<Resource
 // ---- Name references, once at the top --------------------------------------------------------------
 
 void Builder::fix_references(std::vector<Resource>& accumulated) {
+  // kustomize refuses a binding's ServiceAccount subject that names a ServiceAccount of the build
+  // with a blank namespace (blankvalues_test.go: "namespace is blank").
+  for (const Resource& binding : accumulated) {
+    if ((binding.kind() != "RoleBinding" && binding.kind() != "ClusterRoleBinding") || binding.group() != "rbac.authorization.k8s.io")
+      continue;
+    const Json* subjects = find_member(binding.value, "subjects");
+    if (subjects == nullptr || !subjects->IsArray())
+      continue;
+    for (rapidjson::SizeType index = 0; index < subjects->Size(); ++index) {
+      const Json& subject = (*subjects)[index];
+      if (!subject.IsObject() || string_member(subject, "kind") != "ServiceAccount")
+        continue;
+      const Json* ns = find_member(subject, "namespace");
+      if (ns == nullptr || !(ns->IsNull() || (ns->IsString() && ns->GetStringLength() == 0)))
+        continue;
+      const std::string_view name = string_member(subject, "name");
+      const bool in_build = std::any_of(accumulated.begin(), accumulated.end(),
+                                        [&](const Resource& resource) { return resource.kind() == "ServiceAccount" && resource.has_name(name); });
+      if (in_build)
+        throw UserError(fmt::format("{}:{}: {}: subjects[{}].namespace: blank; give the ServiceAccount's namespace or leave the field out",
+                                    binding.file, binding.line, binding.display(), index));
+    }
+  }
   const auto effective = [](std::string_view ns) { return ns.empty() ? std::string("default") : std::string(ns); };
   for (const NameReference& reference : name_references()) {
     // Referrals of the kind; nothing to do unless one was renamed or moved during the build.
