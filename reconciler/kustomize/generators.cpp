@@ -337,6 +337,15 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
           add_pair(binary, kustomization, at, std::move(key), base64(content));
           continue;
         }
+        // A text file's Windows line ends read as "\n", as kustomize reads them (propfile_test.go).
+        if (valid_utf8(content) && content.find("\r\n") != std::string::npos) {
+          std::string unix_text;
+          unix_text.reserve(content.size());
+          for (size_t i = 0; i < content.size(); ++i)
+            if (!(content[i] == '\r' && i + 1 < content.size() && content[i + 1] == '\n'))
+              unix_text += content[i];
+          content = std::move(unix_text);
+        }
         add_pair(data, kustomization, at, std::move(key), std::move(content));
       }
       for (const auto& [key, ignored] : binary)
@@ -386,6 +395,8 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
       if (options.immutable.value_or(false))
         object.AddMember("immutable", true, allocator_);
       resource.needs_hash = !options.disable_hash.value_or(false);
+      resource.generator = resource.kind() + "Generator";
+      resource.configured_in = kustomization.file;
       resource.original_namespace = namespace_;
 
       // The resource this one merges into or replaces, by kind, name (any it had) and namespace.
@@ -408,6 +419,9 @@ void Builder::generate(const Kustomization& kustomization, std::vector<Resource>
         throw kustomization.error(pointer + "/behavior", fmt::format("{}: no {} \"{}\" to {} in the resources", behavior, resource.kind(), name, behavior));
       Json& target = existing->value;
       if (behavior == "replace") {
+        // kustomize's origin of a replaced resource is the replacing generator; a merged one keeps its own.
+        existing->generator = resource.generator;
+        existing->configured_in = resource.configured_in;
         for (const std::string_view field : {"data", "binaryData", "type", "immutable"}) {
           auto old = target.FindMember(Json(rapidjson::StringRef(field.data(), field.size())));
           if (old != target.MemberEnd())

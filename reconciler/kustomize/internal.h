@@ -6,6 +6,7 @@
 #include "kustomize/kustomize.h"
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <string>
@@ -41,8 +42,11 @@ struct Resource {
   int line = 0;
   std::vector<std::string> old_names; //!< every earlier name, oldest first
   std::string original_namespace;
+  std::string original_kind;           //!< the kind before a patch changed it ("" when unchanged)
   std::vector<std::string> chain;     //!< kustomization directories it came through, innermost first
   bool needs_hash = false;            //!< generated, and the hash suffix is not disabled
+  std::string generator;              //!< "ConfigMapGenerator" or "SecretGenerator" when generated
+  std::string configured_in;          //!< the kustomization file of the generator it last came from
 
   std::string kind() const;
   std::string api_version() const;
@@ -89,6 +93,7 @@ private:
   void apply_json6902_patches(const Kustomization& kustomization, std::vector<Resource>& accumulated);
   void apply_replacements(const Kustomization& kustomization, std::vector<Resource>& accumulated);
   void sort_legacy(std::vector<Resource>& accumulated) const;
+  void add_origin_annotation(Resource& resource);
 
   const FileTree& tree_;
   JsonAllocator allocator_;
@@ -96,6 +101,12 @@ private:
   std::vector<std::string> stack_; //!< directories being built, to refuse cycles
   BuildOptions options_;
   bool legacy_order_ = false;
+  bool origin_annotations_ = false; //!< buildMetadata: [originAnnotations] in the top kustomization
+  std::string root_;                //!< the top kustomization's directory
+  struct LegacyKinds {
+    std::vector<std::string> first, last;
+  };
+  std::optional<LegacyKinds> legacy_kinds_; //!< sortOptions.legacySortOptions of the top kustomization
 };
 
 // Helpers shared by the builder's files.

@@ -341,6 +341,10 @@ void Builder::check_fields(const Kustomization& kustomization) {
     const Json* order = find_member(*sort, "order");
     if (order != nullptr && order->IsString() && sv(*order) != "fifo" && sv(*order) != "legacy")
       throw kustomization.error("/sortOptions/order", fmt::format("expected fifo or legacy, got \"{}\"", sv(*order)));
+    if (order == nullptr || order->IsNull())
+      throw kustomization.error("/sortOptions", "order: required (fifo or legacy)");
+    if (find_member(*sort, "legacySortOptions") != nullptr && sv(*order) == "fifo")
+      throw kustomization.error("/sortOptions/legacySortOptions", "set, but the sort order is fifo, not legacy");
   }
 }
 
@@ -407,8 +411,39 @@ std::vector<Resource> Builder::build_directory(const std::string& directory, con
   if (parent == nullptr) {
     // sortOptions counts in the top kustomization only, as in kustomize.
     legacy_order_ = options_.legacy_order;
-    if (const Json* sort = kustomization->field("sortOptions"))
+    root_ = directory;
+    if (kustomization->field("buildMetadata") != nullptr) {
+      const std::vector<std::string> options = kustomization->strings("buildMetadata");
+      for (size_t index = 0; index < options.size(); ++index) {
+        const std::string pointer = fmt::format("/buildMetadata/{}", index);
+        if (options[index] == "originAnnotations")
+          origin_annotations_ = true;
+        else if (options[index] == "transformerAnnotations" || options[index] == "managedByLabel")
+          throw kustomization->error(pointer, fmt::format("\"{}\" is not supported by Meridian's kustomize build (originAnnotations is)", options[index]));
+        else
+          throw kustomization->error(pointer, fmt::format("expected originAnnotations, transformerAnnotations or managedByLabel, got \"{}\"", options[index]));
+      }
+    }
+    if (const Json* sort = kustomization->field("sortOptions")) {
       legacy_order_ = string_member(*sort, "order", options_.legacy_order ? "legacy" : "fifo") == "legacy";
+      if (const Json* legacy = find_member(*sort, "legacySortOptions")) {
+        // kustomize replaces its default kind lists with these (either may be empty).
+        legacy_kinds_.emplace();
+        for (const char* list : {"orderFirst", "orderLast"}) {
+          const std::string pointer = fmt::format("/sortOptions/legacySortOptions/{}", list);
+          const Json* kinds = legacy->IsObject() ? find_member(*legacy, list) : nullptr;
+          if (kinds == nullptr || kinds->IsNull())
+            continue;
+          if (!kinds->IsArray())
+            throw kustomization->error(pointer, fmt::format("expected a list of kinds, got {}", json_type_name(*kinds)));
+          for (rapidjson::SizeType i = 0; i < kinds->Size(); ++i) {
+            if (!(*kinds)[i].IsString())
+              throw kustomization->error(fmt::format("{}/{}", pointer, i), fmt::format("expected a kind, got {}", json_type_name((*kinds)[i])));
+            (list[5] == 'F' ? legacy_kinds_->first : legacy_kinds_->last).emplace_back(sv((*kinds)[i]));
+          }
+        }
+      }
+    }
   }
   stack_.push_back(directory);
   std::vector<Resource> accumulated;
@@ -498,11 +533,57 @@ bool Builder::file_exists(const Kustomization& kustomization, std::string_view e
   return path && tree_.read(*path).has_value();
 }
 
+// `path` (a file of the tree) as seen from the top kustomization's directory: kustomize's origin paths.
+static std::string relative_to(std::string_view directory, std::string_view path) {
+  std::vector<std::string_view> from, to;
+  const auto split = [](std::string_view text, std::vector<std::string_view>& out) {
+    while (!text.empty()) {
+      const size_t slash = text.find('/');
+      out.push_back(text.substr(0, slash));
+      text = slash == std::string_view::npos ? std::string_view() : text.substr(slash + 1);
+    }
+  };
+  split(directory, from);
+  split(path, to);
+  size_t common = 0;
+  while (common < from.size() && common + 1 < to.size() && from[common] == to[common])
+    ++common;
+  std::string out;
+  for (size_t i = common; i < from.size(); ++i)
+    out += "../";
+  for (size_t i = common; i < to.size(); ++i)
+    out += std::string(to[i]) + (i + 1 < to.size() ? "/" : "");
+  return out;
+}
+
+// buildMetadata: [originAnnotations]: config.kubernetes.io/origin as kustomize writes it (YAML of
+// its Origin: the path a resource was read from, or the kustomization whose generator made it).
+void Builder::add_origin_annotation(Resource& resource) {
+  std::string origin;
+  if (!resource.generator.empty())
+    origin = fmt::format("configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {}\n", relative_to(root_, resource.configured_in),
+                         resource.generator);
+  else
+    origin = fmt::format("path: {}\n", relative_to(root_, resource.file));
+  Json& metadata = metadata_of(resource.value, allocator_);
+  auto annotations = metadata.FindMember("annotations");
+  if (annotations == metadata.MemberEnd() || !annotations->value.IsObject()) {
+    if (annotations != metadata.MemberEnd())
+      metadata.EraseMember(annotations);
+    metadata.AddMember("annotations", Json(rapidjson::kObjectType), allocator_);
+    annotations = metadata.FindMember("annotations");
+  }
+  set_string(annotations->value, "config.kubernetes.io/origin", origin, allocator_);
+}
+
 Build Builder::finish(std::vector<Resource> accumulated) {
   add_hashes(accumulated);
   fix_references(accumulated);
   if (legacy_order_)
     sort_legacy(accumulated);
+  if (origin_annotations_)
+    for (Resource& resource : accumulated)
+      add_origin_annotation(resource);
   Build build;
   build.documents = std::make_unique<YamlFile>(JsonAllocator::kChunkBytes);
   size_t index = 0;

@@ -336,6 +336,10 @@ bool merge_into(Resource& resource, const Json& patch, JsonAllocator& allocator,
   const std::string namespace_ = resource.namespace_();
   const std::string kind = resource.kind();
   const std::string api_version = resource.api_version();
+  // Kept as it was written (an apiVersion may be a number in a custom resource: nulltostring_test.go).
+  Json original_api_version;
+  if (const Json* value = find_member(resource.value, "apiVersion"))
+    original_api_version.CopyFrom(*value, allocator);
   const bool builtin = is_builtin_group(resource.group());
   if (!strategic_merge(resource.value, patch, allocator, builtin))
     return false;
@@ -352,9 +356,27 @@ bool merge_into(Resource& resource, const Json& patch, JsonAllocator& allocator,
   }
   if (!allow_kind_change) {
     set_string(resource.value, "kind", kind, allocator);
-    set_string(resource.value, "apiVersion", api_version, allocator);
+    if (auto member = resource.value.FindMember("apiVersion"); member != resource.value.MemberEnd() && !original_api_version.IsNull())
+      member->value.CopyFrom(original_api_version, allocator);
+    else
+      set_string(resource.value, "apiVersion", api_version, allocator);
+  } else if (resource.kind() != kind && resource.original_kind.empty()) {
+    resource.original_kind = kind;
   }
   return true;
+}
+
+// A JSON 6902 patch that renames a resource leaves its earlier name known, as kustomize keeps
+// its original id: later patches and references may still use it.
+void json6902_tracking_name(Resource& resource, const Json& operations, JsonAllocator& allocator) {
+  const std::string before = resource.name();
+  const std::string kind_before = resource.kind();
+  json6902(resource.value, operations, allocator);
+  if (resource.kind() != kind_before && resource.original_kind.empty())
+    resource.original_kind = kind_before;
+  const std::string after = resource.name();
+  if (after != before && !before.empty() && std::find(resource.old_names.begin(), resource.old_names.end(), before) == resource.old_names.end())
+    resource.old_names.push_back(before);
 }
 
 // The resources a target-less strategic merge patch names (kind, name, namespace of the patch).
@@ -369,7 +391,11 @@ std::vector<size_t> patch_targets(const std::vector<Resource>& accumulated, cons
   const std::string_view group = slash == std::string_view::npos ? std::string_view{} : api_version.substr(0, slash);
   for (size_t index = 0; index < accumulated.size(); ++index) {
     const Resource& resource = accumulated[index];
-    if (resource.kind() != kind || !resource.has_name(name))
+    // kustomize matches a resource by its current id or by its original one (kind and first name).
+    const bool current = resource.kind() == kind && resource.has_name(name);
+    const bool original = !resource.original_kind.empty() && resource.original_kind == kind &&
+                          (resource.old_names.empty() ? resource.name() : resource.old_names.front()) == name;
+    if (!current && !original)
       continue;
     if (!api_version.empty() && resource.group() != group)
       continue;
@@ -520,7 +546,7 @@ void Builder::apply_patches(const Kustomization& kustomization, std::vector<Reso
       bool keep = true;
       try {
         if (is_json6902) {
-          json6902(resource.value, yaml->documents.front().value, allocator_);
+          json6902_tracking_name(resource, yaml->documents.front().value, allocator_);
         } else {
           for (const YamlDocument& document : yaml->documents) {
             if (!document.value.IsObject())
@@ -560,7 +586,7 @@ void Builder::apply_json6902_patches(const Kustomization& kustomization, std::ve
       if (!selects(selector, resource))
         continue;
       try {
-        json6902(resource.value, yaml->documents.front().value, allocator_);
+        json6902_tracking_name(resource, yaml->documents.front().value, allocator_);
       } catch (const UserError& error) {
         throw kustomization.error(pointer, fmt::format("{}: {}", resource.display(), error.what()));
       }
@@ -706,6 +732,29 @@ void Builder::transform(const Kustomization& kustomization, std::vector<Resource
 // ---- Name references, once at the top --------------------------------------------------------------
 
 void Builder::fix_references(std::vector<Resource>& accumulated) {
+  // kustomize refuses a binding's ServiceAccount subject that names a ServiceAccount of the build
+  // with a blank namespace (blankvalues_test.go: "namespace is blank").
+  for (const Resource& binding : accumulated) {
+    if ((binding.kind() != "RoleBinding" && binding.kind() != "ClusterRoleBinding") || binding.group() != "rbac.authorization.k8s.io")
+      continue;
+    const Json* subjects = find_member(binding.value, "subjects");
+    if (subjects == nullptr || !subjects->IsArray())
+      continue;
+    for (rapidjson::SizeType index = 0; index < subjects->Size(); ++index) {
+      const Json& subject = (*subjects)[index];
+      if (!subject.IsObject() || string_member(subject, "kind") != "ServiceAccount")
+        continue;
+      const Json* ns = find_member(subject, "namespace");
+      if (ns == nullptr || !(ns->IsNull() || (ns->IsString() && ns->GetStringLength() == 0)))
+        continue;
+      const std::string_view name = string_member(subject, "name");
+      const bool in_build = std::any_of(accumulated.begin(), accumulated.end(),
+                                        [&](const Resource& resource) { return resource.kind() == "ServiceAccount" && resource.has_name(name); });
+      if (in_build)
+        throw UserError(fmt::format("{}:{}: {}: subjects[{}].namespace: blank; give the ServiceAccount's namespace or leave the field out",
+                                    binding.file, binding.line, binding.display(), index));
+    }
+  }
   const auto effective = [](std::string_view ns) { return ns.empty() ? std::string("default") : std::string(ns); };
   for (const NameReference& reference : name_references()) {
     // Referrals of the kind; nothing to do unless one was renamed or moved during the build.
@@ -786,7 +835,16 @@ void Builder::fix_references(std::vector<Resource>& accumulated) {
         if (!referral->namespace_().empty() && (given || referral->namespace_() != referral->original_namespace))
           set_string(object, "namespace", referral->namespace_(), allocator_);
       };
-      apply_specs(referrer, reference.fields, allocator_, [&](Json& leaf) {
+      // A roleRef names its kind: it follows a Role or a ClusterRole, not both (kustomize's roleRef filter).
+      const Json* role_ref = find_member(referrer.value, "roleRef");
+      const std::string_view role_ref_kind = role_ref != nullptr && role_ref->IsObject() ? string_member(*role_ref, "kind") : std::string_view{};
+      std::vector<FieldSpec> other_kind_fields;
+      const bool other_kind = !role_ref_kind.empty() && role_ref_kind != reference.kind;
+      if (other_kind)
+        for (const FieldSpec& spec : reference.fields)
+          if (spec.path != "roleRef/name")
+            other_kind_fields.push_back(spec);
+      apply_specs(referrer, other_kind ? other_kind_fields : reference.fields, allocator_, [&](Json& leaf) {
         if (leaf.IsString())
           update_name(leaf);
         else if (leaf.IsObject())
@@ -1024,7 +1082,20 @@ void Builder::sort_legacy(std::vector<Resource>& accumulated) const {
                                                "Secret", "Endpoints", "Service", "LimitRange", "PriorityClass", "PersistentVolume",
                                                "PersistentVolumeClaim", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget"};
   static constexpr std::string_view last[] = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"};
-  const auto rank = [](const std::string& kind) -> long {
+  // kustomize's legacy order: the kinds of orderFirst in that order, then every other kind, then
+  // orderLast; ties by group, version, kind, then namespace and name.
+  const auto rank = [&](const std::string& kind) -> long {
+    if (legacy_kinds_) {
+      const auto& custom_first = legacy_kinds_->first;
+      const auto& custom_last = legacy_kinds_->last;
+      for (size_t i = 0; i < custom_first.size(); ++i)
+        if (custom_first[i] == kind)
+          return static_cast<long>(i) - static_cast<long>(custom_first.size());
+      for (size_t i = 0; i < custom_last.size(); ++i)
+        if (custom_last[i] == kind)
+          return static_cast<long>(i) + 1;
+      return 0;
+    }
     for (size_t i = 0; i < std::size(first); ++i)
       if (first[i] == kind)
         return static_cast<long>(i) - 100;
