@@ -1053,6 +1053,10 @@ void Builder::apply_replacements(const Kustomization& kustomization, std::vector
             throw kustomization.error(fmt::format("{}/fieldPaths/{}", target_pointer, path_index),
                                       fmt::format("{}: no field \"{}\" (set options.create to add it)", resource.display(), path));
           for (Json* node : nodes) {
+            // A field `create` just made is an empty string to the delimiter, as in kustomize
+            // ("a" at index -1 of a new field gives "a,").
+            if (!options.delimiter.empty() && options.create && node->IsNull() && value.IsString())
+              node->SetString("", allocator_);
             if (!options.delimiter.empty() && node->IsString() && value.IsString()) {
               std::vector<std::string> parts = split_on(sv(*node), options.delimiter);
               const std::string text(sv(value));
