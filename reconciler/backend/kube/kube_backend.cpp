@@ -16,7 +16,6 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <thread>
 
 namespace meridian::kube {
 namespace {
@@ -124,7 +123,7 @@ std::string controller_uid(const Json& object) {
   return {};
 }
 
-class KubeBackend final : public Backend {
+class KubeBackend final : public Backend, public Forecaster {
 public:
   explicit KubeBackend(KubeOptions options) : options_(std::move(options)) {
     if (options_.watch)
@@ -138,6 +137,7 @@ public:
   }
 
   std::string name() const override { return "kube"; }
+  Forecaster* forecaster() override { return this; }
   bool server_side_dry_run() const override { return true; }
 
   //! Reads what the fleet manages and no more: with a scope (make_plan's), its kinds, in its
@@ -430,14 +430,8 @@ public:
     return forecasts;
   }
 
-  void wait(std::chrono::milliseconds duration) override {
-    if (duration.count() > 0)
-      std::this_thread::sleep_for(duration);
-  }
-
-  long long now_ms() override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  }
+  void wait(std::chrono::milliseconds duration) override { sleep_for(duration); }
+  long long now_ms() override { return steady_now_ms(); }
 
   std::vector<std::string> node_regions(const std::string& cluster) override {
     std::set<std::string> regions;
