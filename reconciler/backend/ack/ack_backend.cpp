@@ -769,6 +769,22 @@ private:
   std::string owner_;
 };
 
+//! The credentials of one cluster's kube backend: the kubeconfig ACK handed out (or the one of the
+//! ack config file's binding).
+class FetchedKubeconfig final : public kube::ClusterCredentials {
+public:
+  FetchedKubeconfig(std::string cluster, kube::ClusterBinding binding) : cluster_(std::move(cluster)), binding_(std::move(binding)) {}
+
+  std::optional<kube::ClusterBinding> binding(const std::string& cluster) const override {
+    return cluster == cluster_ ? std::optional<kube::ClusterBinding>(binding_) : std::nullopt;
+  }
+  std::vector<std::string> named_clusters() const override { return {cluster_}; }
+
+private:
+  std::string cluster_;
+  kube::ClusterBinding binding_;
+};
+
 //! One kube backend per reachable cluster, on the kubeconfig ACK hands out (or the bound one). A
 //! kubeconfig ACK hands out is fetched again before it expires, and a new kube backend opened on it.
 class AckClusters final : public ClusterBackends {
@@ -788,10 +804,8 @@ public:
     if (!config)
       return nullptr;
     kube::KubeOptions options = kube_;
-    options.clusters = {{cluster, config->binding}};
-    options.fallback.reset();
     options.state_file.clear();
-    Opened opened{kube::open_kube_backend(std::move(options)), std::nullopt};
+    Opened opened{kube::open_kube_backend(std::move(options), std::make_unique<FetchedKubeconfig>(cluster, config->binding)), std::nullopt};
     if (config->expiration) {
       auto refresh_at = *config->expiration - fleet_.kubeconfig_refresh_before();
       if (refresh_at <= now) // a kubeconfig shorter-lived than the margin: fetch again half-way

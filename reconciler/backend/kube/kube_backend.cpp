@@ -125,7 +125,8 @@ std::string controller_uid(const Json& object) {
 
 class KubeBackend final : public Backend, public Forecaster {
 public:
-  explicit KubeBackend(KubeOptions options) : options_(std::move(options)) {
+  KubeBackend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials)
+      : options_(std::move(options)), credentials_(std::move(credentials)) {
     if (options_.watch)
       hub_ = std::make_unique<WatchHub>();
     load_cluster_specs();
@@ -489,11 +490,11 @@ private:
       warnings_.push_back(std::move(warning));
   }
 
-  bool bound(const std::string& cluster) const { return options_.clusters.count(cluster) != 0 || options_.fallback.has_value(); }
+  bool bound(const std::string& cluster) const { return credentials_->binding(cluster).has_value(); }
 
   std::set<std::string> clusters_in_use() const {
     std::set<std::string> clusters = seen_clusters_;
-    for (const auto& [name, binding] : options_.clusters)
+    for (const std::string& name : credentials_->named_clusters())
       clusters.insert(name);
     for (const auto& [name, spec] : cluster_specs_)
       clusters.insert(name);
@@ -513,15 +514,11 @@ private:
 
   //! The connection of a bound cluster (a fresh one each call: credentials of its own).
   Connection connect(const std::string& cluster) const {
-    ClusterBinding binding;
-    if (const auto explicit_binding = options_.clusters.find(cluster); explicit_binding != options_.clusters.end())
-      binding = explicit_binding->second;
-    else if (options_.fallback)
-      binding = *options_.fallback;
-    else
+    const std::optional<ClusterBinding> binding = credentials_->binding(cluster);
+    if (!binding)
       throw UserError(fmt::format("cluster {}: not bound to a kubeconfig context (add it to the --kube-config file)", cluster));
     try {
-      return resolve_connection(binding);
+      return resolve_connection(*binding);
     } catch (const UserError& error) {
       throw UserError(fmt::format("cluster {}: {}", cluster, error.what()));
     }
@@ -836,6 +833,7 @@ private:
   }
 
   KubeOptions options_;
+  std::unique_ptr<ClusterCredentials> credentials_;
   std::unique_ptr<WatchHub> hub_; //!< with options_.watch; outlives informers_
   std::map<std::string, std::unique_ptr<Informer>> informers_; //!< by "cluster collection-path"
   std::map<std::string, std::unique_ptr<ApiClient>> clients_;
@@ -847,6 +845,30 @@ private:
   std::map<std::string, std::map<std::pair<std::string, std::string>, std::set<std::string>>> scope_;
   std::vector<std::string> warnings_;
   std::set<ObjectRef> written_; //!< applied (not dry-run) by this process and not deleted since
+};
+
+//! The file binding: named clusters and a fallback.
+class FileCredentials final : public ClusterCredentials {
+public:
+  FileCredentials(std::map<std::string, ClusterBinding> clusters, std::optional<ClusterBinding> fallback)
+      : clusters_(std::move(clusters)), fallback_(std::move(fallback)) {}
+
+  std::optional<ClusterBinding> binding(const std::string& cluster) const override {
+    if (const auto found = clusters_.find(cluster); found != clusters_.end())
+      return found->second;
+    return fallback_;
+  }
+
+  std::vector<std::string> named_clusters() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, binding] : clusters_)
+      names.push_back(name);
+    return names;
+  }
+
+private:
+  std::map<std::string, ClusterBinding> clusters_;
+  std::optional<ClusterBinding> fallback_;
 };
 
 ClusterBinding parse_binding(const Json& value, const std::string& where) {
@@ -912,6 +934,17 @@ KubeOptions load_kube_options(const std::string& path) {
   return options;
 }
 
-std::unique_ptr<Backend> open_kube_backend(KubeOptions options) { return std::make_unique<KubeBackend>(std::move(options)); }
+std::unique_ptr<ClusterCredentials> file_credentials(std::map<std::string, ClusterBinding> clusters, std::optional<ClusterBinding> fallback) {
+  return std::make_unique<FileCredentials>(std::move(clusters), std::move(fallback));
+}
+
+std::unique_ptr<Backend> open_kube_backend(KubeOptions options) {
+  auto credentials = file_credentials(options.clusters, options.fallback);
+  return open_kube_backend(std::move(options), std::move(credentials));
+}
+
+std::unique_ptr<Backend> open_kube_backend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials) {
+  return std::make_unique<KubeBackend>(std::move(options), std::move(credentials));
+}
 
 } // namespace meridian::kube
