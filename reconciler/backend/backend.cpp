@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdint>
 #include <set>
+#include <thread>
 
 namespace meridian {
 
@@ -64,6 +65,15 @@ std::string_view to_string(HealthStatus status) {
     return "Suspended";
   }
   return "Unknown";
+}
+
+void sleep_for(std::chrono::milliseconds duration) {
+  if (duration.count() > 0)
+    std::this_thread::sleep_for(duration);
+}
+
+long long steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::string forecast_message(const std::vector<PodPlacement>& placements) {

@@ -1,7 +1,8 @@
-// The live-state backends: one interface for the embedded simulator, real Kubernetes clusters
-// (REST API, server-side apply) and the ACK OpenAPI.
+// The live-state backends: the interfaces the embedded simulator, real Kubernetes clusters (REST
+// API, server-side apply) and the ACK OpenAPI implement, by role (read, write, health, clock,
+// topology, and the optional forecast).
 //
-// The engine (plan, apply, run) talks only to `Backend`. Objects are addressed by ObjectRef;
+// The engine (plan, apply, run) talks only to `Backend`, the aggregate of the roles. Objects are addressed by ObjectRef;
 // desired objects are passed as full manifests (as Git holds them) and live objects come back as
 // the server would return them (with metadata.uid, generation, status...). All methods may throw
 // UserError (permanent: the object fails) or TransientError (retry with backoff).
@@ -119,11 +120,14 @@ struct LiveObject {
   std::shared_ptr<const JsonDocument> object;
 };
 
-class Backend {
-public:
-  virtual ~Backend() = default;
+// The roles a backend plays, each a small interface (as libgit2's odb backends are small sets of
+// callbacks). Defaults live here, once: a backend overrides what it can do better. `Backend` is
+// the aggregate the engine holds; `Forecaster` is optional (Backend::forecaster).
 
-  virtual std::string name() const = 0;
+//! Reads live state.
+class LiveReader {
+public:
+  virtual ~LiveReader() = default;
 
   //! Every object the backend holds that carries `meridian.io/managed-by: <owner>` (for prune and
   //! status), plus every Cluster and NodePool, sorted by ref.
@@ -185,6 +189,12 @@ public:
     (void)ns;
     return std::nullopt;
   }
+};
+
+//! Changes live state.
+class LiveWriter {
+public:
+  virtual ~LiveWriter() = default;
 
   //! Creates or updates `ref` so that it carries every field of `desired` (server-side apply
   //! semantics with one field manager: fields Meridian applied before and no longer sets are
@@ -204,26 +214,72 @@ public:
 
   //! Deletes `ref` (a no-op when it does not exist).
   virtual void remove(const ObjectRef& ref, bool dry_run) = 0;
+};
+
+//! Health of live objects and where their pods run.
+class HealthSource {
+public:
+  virtual ~HealthSource() = default;
 
   //! Health of a live object by the rules of ../../README.md (kubectl rollout rules, ACK states).
   virtual Health health(const ObjectRef& ref) = 0;
 
-  //! Pods a workload (Deployment, DaemonSet, Pod) owns, sorted by name.
-  virtual std::vector<PodPlacement> placements(const ObjectRef& workload) = 0;
+  //! Pods a workload (Deployment, DaemonSet, Pod) owns, sorted by name; none from a backend that
+  //! holds no pods.
+  virtual std::vector<PodPlacement> placements(const ObjectRef& workload) {
+    (void)workload;
+    return {};
+  }
+};
 
-  //! What applying `changes` (in order) would do to the pods of each workload among them, computed
-  //! without changing live state. Backends that cannot tell return an empty list.
-  virtual std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) = 0;
+//! The time the live fleet moves in.
+class LiveClock {
+public:
+  virtual ~LiveClock() = default;
 
   //! Lets the live fleet progress for `duration` (simulated time for the simulator).
   virtual void wait(std::chrono::milliseconds duration) = 0;
 
   //! The backend's clock, in milliseconds since its epoch (simulated time for the simulator).
   virtual long long now_ms() = 0;
+};
+
+//! Sleeps for `duration`: LiveClock::wait of a backend on real time.
+void sleep_for(std::chrono::milliseconds duration);
+//! The steady clock in milliseconds: LiveClock::now_ms of a backend on real time.
+long long steady_now_ms();
+
+//! Where a cluster's nodes are.
+class Topology {
+public:
+  virtual ~Topology() = default;
 
   //! Region of a Cluster or NodePool (from its spec), or of a Kubernetes object's cluster.
-  //! Nodes of one Edge cluster span regions; `node_regions` lists them for region-by-region rollouts.
-  virtual std::vector<std::string> node_regions(const std::string& cluster) = 0;
+  //! Nodes of one Edge cluster span regions; `node_regions` lists them for region-by-region
+  //! rollouts. None from a backend that does not know.
+  virtual std::vector<std::string> node_regions(const std::string& cluster) {
+    (void)cluster;
+    return {};
+  }
+};
+
+//! What changes would do to pods, computed without changing live state (optional role).
+class Forecaster {
+public:
+  virtual ~Forecaster() = default;
+
+  //! What applying `changes` (in order) would do to the pods of each workload among them.
+  virtual std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) = 0;
+};
+
+//! A backend: the roles the engine uses (plan, apply, run), in one object.
+class Backend : public LiveReader, public LiveWriter, public HealthSource, public LiveClock, public Topology {
+public:
+  virtual std::string name() const = 0;
+
+  //! The forecaster, or nullptr when the backend cannot tell what a change does to pods (plan
+  //! then shows no forecast).
+  virtual Forecaster* forecaster() { return nullptr; }
 };
 
 } // namespace meridian

@@ -1,6 +1,7 @@
 #include "loop/loop.h"
 
 #include "apply/apply.h"
+#include "backend/forwarding.h"
 #include "base/error.h"
 #include "base/duration.h"
 #include "base/log.h"
@@ -44,50 +45,23 @@ std::string drift_kind(Action action) {
 
 // Forwards to the real backend and reports each change the apply makes, so that status can say
 // which wave, region and object the rollout is at without parsing progress lines.
-class ObservedBackend final : public Backend {
+class ObservedBackend final : public ForwardingBackend {
 public:
   ObservedBackend(Backend& inner, std::function<void(const ObjectRef&)> on_change)
-      : inner_(inner), on_change_(std::move(on_change)) {}
+      : ForwardingBackend(inner), on_change_(std::move(on_change)) {}
 
-  std::string name() const override { return inner_.name(); }
-  std::vector<LiveObject> list_managed(std::string_view owner) override { return inner_.list_managed(owner); }
-  void visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) override {
-    inner_.visit_managed(owner, visit);
-  }
-  std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
-  std::shared_ptr<const JsonDocument> get_as(const ObjectRef& ref, std::string_view api_version) override {
-    return inner_.get_as(ref, api_version);
-  }
-  void scope(const std::vector<ObjectRef>& refs) override { inner_.scope(refs); }
-  bool wants_scope() const override { return inner_.wants_scope(); }
-  std::vector<std::string> take_warnings() override { return inner_.take_warnings(); }
-  bool server_side_dry_run() const override { return inner_.server_side_dry_run(); }
-  std::optional<std::string> revision() override { return inner_.revision(); }
-  std::optional<std::string> drift_revision() override { return inner_.drift_revision(); }
-  std::optional<std::vector<ObjectRef>> changes_since(const std::string& revision) override {
-    return inner_.changes_since(revision);
-  }
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (!dry_run)
       on_change_(ref);
-    return inner_.apply(ref, desired, dry_run);
+    return ForwardingBackend::apply(ref, desired, dry_run);
   }
   void remove(const ObjectRef& ref, bool dry_run) override {
     if (!dry_run)
       on_change_(ref);
-    inner_.remove(ref, dry_run);
+    ForwardingBackend::remove(ref, dry_run);
   }
-  Health health(const ObjectRef& ref) override { return inner_.health(ref); }
-  std::vector<PodPlacement> placements(const ObjectRef& workload) override { return inner_.placements(workload); }
-  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) override {
-    return inner_.predict(changes);
-  }
-  void wait(std::chrono::milliseconds duration) override { inner_.wait(duration); }
-  long long now_ms() override { return inner_.now_ms(); }
-  std::vector<std::string> node_regions(const std::string& cluster) override { return inner_.node_regions(cluster); }
 
 private:
-  Backend& inner_;
   std::function<void(const ObjectRef&)> on_change_;
 };
 

@@ -279,7 +279,8 @@ void forecast(Plan& plan, Backend& backend) {
     if (affected)
       changes.emplace_back(change.ref, change.desired->body.get());
   }
-  plan.forecasts = backend.predict(changes);
+  if (Forecaster* forecaster = backend.forecaster())
+    plan.forecasts = forecaster->predict(changes);
   // Nodes or pods the backend could not read for the forecast.
   for (std::string& warning : backend.take_warnings())
     plan.warnings.push_back(std::move(warning));

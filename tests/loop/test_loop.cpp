@@ -1,5 +1,6 @@
 // The reconcile loop in-process, on a local repository and the embedded simulator: what each
 // reconcile decides (apply, in sync, drift, heal, back off, invalid), without HTTP or timing.
+#include "backend/forwarding.h"
 #include "backend/sim/sim.h"
 #include "base/error.h"
 #include "base/log.h"
@@ -445,31 +446,16 @@ TEST_CASE("a commit with the last good commit's documents clears an invalid comm
 namespace {
 
 //! The simulator, but every apply fails (a full disk, an unreachable API server) while `failing`.
-class FlakyBackend : public Backend {
+class FlakyBackend : public ForwardingBackend {
 public:
-  explicit FlakyBackend(Backend& inner) : inner_(inner) {}
-  std::string name() const override { return inner_.name(); }
-  std::vector<LiveObject> list_managed(std::string_view owner) override { return inner_.list_managed(owner); }
-  std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
+  explicit FlakyBackend(Backend& inner) : ForwardingBackend(inner) {}
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (failing && !dry_run)
       throw UserError("no space left on device");
-    return inner_.apply(ref, desired, dry_run);
+    return ForwardingBackend::apply(ref, desired, dry_run);
   }
-  void remove(const ObjectRef& ref, bool dry_run) override { inner_.remove(ref, dry_run); }
-  Health health(const ObjectRef& ref) override { return inner_.health(ref); }
-  std::vector<PodPlacement> placements(const ObjectRef& workload) override { return inner_.placements(workload); }
-  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) override {
-    return inner_.predict(changes);
-  }
-  void wait(std::chrono::milliseconds duration) override { inner_.wait(duration); }
-  long long now_ms() override { return inner_.now_ms(); }
-  std::vector<std::string> node_regions(const std::string& cluster) override { return inner_.node_regions(cluster); }
 
   bool failing = true;
-
-private:
-  Backend& inner_;
 };
 
 } // namespace

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "apply/apply.h"
+#include "backend/forwarding.h"
 #include "backend/sim/sim.h"
 #include "manifest/manifest.h"
 #include "model/desired.h"
@@ -241,7 +242,7 @@ private:
 };
 
 //! A Backend that forwards to another and records every apply and remove.
-class RecordingBackend : public Backend {
+class RecordingBackend : public ForwardingBackend {
 public:
   struct Call {
     std::string op; //!< apply | remove
@@ -249,11 +250,8 @@ public:
     std::shared_ptr<JsonDocument> body;
   };
 
-  explicit RecordingBackend(Backend& inner) : inner_(inner) {}
+  explicit RecordingBackend(Backend& inner) : ForwardingBackend(inner) {}
 
-  std::string name() const override { return inner_.name(); }
-  std::vector<LiveObject> list_managed(std::string_view owner) override { return inner_.list_managed(owner); }
-  std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override { return inner_.get(ref); }
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (!dry_run) {
       auto copy = std::make_shared<JsonDocument>();
@@ -262,7 +260,7 @@ public:
       if (on_apply)
         on_apply(ref);
     }
-    return inner_.apply(ref, desired, dry_run);
+    return ForwardingBackend::apply(ref, desired, dry_run);
   }
   void remove(const ObjectRef& ref, bool dry_run) override {
     if (!dry_run) {
@@ -270,28 +268,18 @@ public:
       if (on_remove)
         on_remove(ref);
     }
-    inner_.remove(ref, dry_run);
-  }
-  Health health(const ObjectRef& ref) override { return inner_.health(ref); }
-  std::vector<PodPlacement> placements(const ObjectRef& workload) override { return inner_.placements(workload); }
-  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) override {
-    return inner_.predict(changes);
+    ForwardingBackend::remove(ref, dry_run);
   }
   void wait(std::chrono::milliseconds duration) override {
-    inner_.wait(duration);
+    ForwardingBackend::wait(duration);
     if (after_wait)
       after_wait();
   }
-  long long now_ms() override { return inner_.now_ms(); }
-  std::vector<std::string> node_regions(const std::string& cluster) override { return inner_.node_regions(cluster); }
 
   std::vector<Call> calls;
   std::function<void(const ObjectRef&)> on_apply;  //!< before the apply reaches the inner backend; may throw
   std::function<void(const ObjectRef&)> on_remove; //!< before the remove reaches the inner backend
   std::function<void()> after_wait;
-
-private:
-  Backend& inner_;
 };
 
 inline std::string text_at(const Json& object, const char* pointer) {

@@ -6,6 +6,7 @@
 
 #include "engine_fixture.h"
 
+#include "backend/forwarding.h"
 #include "base/error.h"
 
 #include <deque>
@@ -20,77 +21,81 @@ using namespace engine_test;
 //! Forwards every call to `inner` and counts them; records the keys of the refs passed to get().
 //! Forwards changes_since only when `forward_changes` (otherwise it answers as a backend without
 //! history, nullopt), and records what it was asked and answered either way.
-class CountingBackend : public Backend {
+class CountingBackend : public ForwardingBackend, public Forecaster {
 public:
-  explicit CountingBackend(Backend& inner) : inner_(inner) {}
+  explicit CountingBackend(Backend& inner) : ForwardingBackend(inner) {}
 
-  std::string name() const override { return inner_.name(); }
+  Forecaster* forecaster() override { return inner().forecaster() == nullptr ? nullptr : this; }
   std::vector<LiveObject> list_managed(std::string_view owner) override {
     ++calls["list_managed"];
-    return inner_.list_managed(owner);
+    return inner().list_managed(owner);
   }
   void visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) override {
     ++calls["visit_managed"];
     if (claim_server_side_dry_run) {
       // Like a backend that streams no visit of its own: plan dry-runs inside the visit.
-      for (LiveObject& live : inner_.list_managed(owner))
+      for (LiveObject& live : inner().list_managed(owner))
         visit(std::move(live));
       return;
     }
-    inner_.visit_managed(owner, visit);
+    inner().visit_managed(owner, visit);
   }
   std::optional<std::string> revision() override {
     ++calls["revision"];
-    return inner_.revision();
+    return inner().revision();
   }
   std::optional<std::vector<ObjectRef>> changes_since(const std::string& revision) override {
     ++calls["changes_since"];
     asked_since.push_back(revision);
     if (!forward_changes)
-      return Backend::changes_since(revision);
-    auto answer = inner_.changes_since(revision);
+      return LiveReader::changes_since(revision);
+    auto answer = inner().changes_since(revision);
     named = answer;
     return answer;
   }
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override {
     ++calls["get"];
     gets.push_back(ref.key());
-    return inner_.get(ref);
+    return inner().get(ref);
+  }
+  //! Through get (counted), as the simulator's own get_as does.
+  std::shared_ptr<const JsonDocument> get_as(const ObjectRef& ref, std::string_view api_version) override {
+    return LiveReader::get_as(ref, api_version);
   }
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     ++calls[dry_run ? "apply_dry_run" : "apply"];
     if (dry_run && fail_dry_run_of && *fail_dry_run_of == ref)
       throw UserError("admission webhook denied the request");
-    return inner_.apply(ref, desired, dry_run);
+    return inner().apply(ref, desired, dry_run);
   }
-  bool server_side_dry_run() const override { return claim_server_side_dry_run || inner_.server_side_dry_run(); }
+  bool server_side_dry_run() const override { return claim_server_side_dry_run || inner().server_side_dry_run(); }
   void remove(const ObjectRef& ref, bool dry_run) override {
     ++calls[dry_run ? "remove_dry_run" : "remove"];
-    inner_.remove(ref, dry_run);
+    inner().remove(ref, dry_run);
   }
   Health health(const ObjectRef& ref) override {
     ++calls["health"];
-    return inner_.health(ref);
+    return inner().health(ref);
   }
   std::vector<PodPlacement> placements(const ObjectRef& workload) override {
     ++calls["placements"];
-    return inner_.placements(workload);
+    return inner().placements(workload);
   }
   std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>& changes) override {
     ++calls["predict"];
-    return inner_.predict(changes);
+    return inner().forecaster()->predict(changes);
   }
   void wait(std::chrono::milliseconds duration) override {
     ++calls["wait"];
-    inner_.wait(duration);
+    inner().wait(duration);
   }
   long long now_ms() override {
     ++calls["now_ms"];
-    return inner_.now_ms();
+    return inner().now_ms();
   }
   std::vector<std::string> node_regions(const std::string& cluster) override {
     ++calls["node_regions"];
-    return inner_.node_regions(cluster);
+    return inner().node_regions(cluster);
   }
 
   int count(const std::string& call) const {
@@ -122,9 +127,6 @@ public:
   std::optional<ObjectRef> fail_dry_run_of;    //!< a dry-run apply of this ref throws UserError
   std::vector<std::string> asked_since;        //!< the revisions changes_since was asked about
   std::optional<std::vector<ObjectRef>> named; //!< the inner backend's last answer to changes_since
-
-private:
-  Backend& inner_;
 };
 
 //! One commit of the fleet repository: its files, the ManifestSet and the desired state.

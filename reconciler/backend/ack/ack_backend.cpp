@@ -1,7 +1,7 @@
 // The ACK backend: Clusters and NodePools over the CS OpenAPI, composed with the kube backend for
 // the objects inside each cluster (see ack.h).
 #include "backend/ack/ack.h"
-#include "backend/ack/composite.h"
+#include "backend/composite.h"
 #include "kube_rules/accessors.h"
 #include "backend/ack/mapping.h"
 #include "backend/ack/open.h"
@@ -16,7 +16,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <thread>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -223,17 +222,8 @@ public:
 
   Health health(const ObjectRef& ref) override { return health_or_unreadable([&] { return read_health(ref); }); }
 
-  std::vector<PodPlacement> placements(const ObjectRef&) override { return {}; }
-  std::vector<PlacementForecast> predict(const std::vector<std::pair<ObjectRef, const Json*>>&) override { return {}; }
-
-  void wait(std::chrono::milliseconds duration) override {
-    if (duration.count() > 0)
-      std::this_thread::sleep_for(duration);
-  }
-
-  long long now_ms() override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  }
+  void wait(std::chrono::milliseconds duration) override { sleep_for(duration); }
+  long long now_ms() override { return steady_now_ms(); }
 
   std::vector<std::string> node_regions(const std::string& cluster_name) override {
     std::set<std::string> regions;
@@ -779,6 +769,22 @@ private:
   std::string owner_;
 };
 
+//! The credentials of one cluster's kube backend: the kubeconfig ACK handed out (or the one of the
+//! ack config file's binding).
+class FetchedKubeconfig final : public kube::ClusterCredentials {
+public:
+  FetchedKubeconfig(std::string cluster, kube::ClusterBinding binding) : cluster_(std::move(cluster)), binding_(std::move(binding)) {}
+
+  std::optional<kube::ClusterBinding> binding(const std::string& cluster) const override {
+    return cluster == cluster_ ? std::optional<kube::ClusterBinding>(binding_) : std::nullopt;
+  }
+  std::vector<std::string> named_clusters() const override { return {cluster_}; }
+
+private:
+  std::string cluster_;
+  kube::ClusterBinding binding_;
+};
+
 //! One kube backend per reachable cluster, on the kubeconfig ACK hands out (or the bound one). A
 //! kubeconfig ACK hands out is fetched again before it expires, and a new kube backend opened on it.
 class AckClusters final : public ClusterBackends {
@@ -798,10 +804,8 @@ public:
     if (!config)
       return nullptr;
     kube::KubeOptions options = kube_;
-    options.clusters = {{cluster, config->binding}};
-    options.fallback.reset();
     options.state_file.clear();
-    Opened opened{kube::open_kube_backend(std::move(options)), std::nullopt};
+    Opened opened{kube::open_kube_backend(std::move(options), std::make_unique<FetchedKubeconfig>(cluster, config->binding)), std::nullopt};
     if (config->expiration) {
       auto refresh_at = *config->expiration - fleet_.kubeconfig_refresh_before();
       if (refresh_at <= now) // a kubeconfig shorter-lived than the margin: fetch again half-way
@@ -832,7 +836,9 @@ std::unique_ptr<Backend> open_ack_backend(AckOptions options, std::unique_ptr<Op
   kube::KubeOptions kube = options.kube;
   auto fleet = std::make_unique<AckBackend>(std::move(options), std::move(client));
   auto clusters = std::make_unique<AckClusters>(*fleet, std::move(kube));
-  return compose_backends("ack", std::move(fleet), std::move(clusters));
+  CompositeOptions composite;
+  composite.forecast_in_clusters = false; // a cluster's kube forecast cannot see the pools a plan adds
+  return compose_backends("ack", std::move(fleet), std::move(clusters), composite);
 }
 
 std::unique_ptr<Backend> open_ack_backend(AckOptions options) {

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace meridian::kube {
 
@@ -56,6 +57,24 @@ struct KubeOptions {
   std::string state_file;
 };
 
+//! Where each Meridian cluster's API server is: the bindings of the `--kube-config` file or of
+//! `--kubeconfig`/`--context` (file_credentials), or a kubeconfig another backend fetched (the ACK
+//! backend hands the kube backend of each cluster the kubeconfig DescribeClusterUserKubeconfig
+//! returned). The kube backend asks whenever it opens a connection, so a provider may hand out
+//! fresh credentials for the next one.
+class ClusterCredentials {
+public:
+  virtual ~ClusterCredentials() = default;
+  //! The binding of `cluster`, or nullopt when it has none (the cluster is unbound).
+  virtual std::optional<ClusterBinding> binding(const std::string& cluster) const = 0;
+  //! The clusters bound by name, which list_managed reads without being asked, sorted.
+  virtual std::vector<std::string> named_clusters() const = 0;
+};
+
+//! Bindings by cluster name, and `fallback` for every other cluster (nullopt: those are unbound).
+std::unique_ptr<ClusterCredentials> file_credentials(std::map<std::string, ClusterBinding> clusters,
+                                                     std::optional<ClusterBinding> fallback);
+
 //! Reads a Meridian kube config file (YAML):
 //!
 //!   clusters:                      # Meridian cluster name → kubeconfig path and context
@@ -67,7 +86,10 @@ struct KubeOptions {
 //! Throws UserError naming the file and the field.
 KubeOptions load_kube_options(const std::string& path);
 
-//! The backend. Connections are opened on first use of each cluster.
+//! The backend, on the bindings of `options` (clusters and fallback). Connections are opened on
+//! first use of each cluster.
 std::unique_ptr<Backend> open_kube_backend(KubeOptions options);
+//! The backend on `credentials` (options.clusters and options.fallback are not used).
+std::unique_ptr<Backend> open_kube_backend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials);
 
 } // namespace meridian::kube

@@ -18,7 +18,6 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <thread>
 
 namespace meridian::kube {
 namespace {
@@ -117,9 +116,10 @@ std::string controller_uid(const Json& object) {
   return {};
 }
 
-class KubeBackend final : public Backend {
+class KubeBackend final : public Backend, public Forecaster {
 public:
-  explicit KubeBackend(KubeOptions options) : options_(std::move(options)) {
+  KubeBackend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials)
+      : options_(std::move(options)), credentials_(std::move(credentials)) {
     if (options_.watch)
       hub_ = std::make_unique<WatchHub>();
     load_cluster_specs();
@@ -131,6 +131,7 @@ public:
   }
 
   std::string name() const override { return "kube"; }
+  Forecaster* forecaster() override { return this; }
   bool server_side_dry_run() const override { return true; }
 
   //! Reads what the fleet manages and no more: with a scope (make_plan's), its kinds, in its
@@ -423,14 +424,8 @@ public:
     return forecasts;
   }
 
-  void wait(std::chrono::milliseconds duration) override {
-    if (duration.count() > 0)
-      std::this_thread::sleep_for(duration);
-  }
-
-  long long now_ms() override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  }
+  void wait(std::chrono::milliseconds duration) override { sleep_for(duration); }
+  long long now_ms() override { return steady_now_ms(); }
 
   std::vector<std::string> node_regions(const std::string& cluster) override {
     std::set<std::string> regions;
@@ -488,11 +483,11 @@ private:
       warnings_.push_back(std::move(warning));
   }
 
-  bool bound(const std::string& cluster) const { return options_.clusters.count(cluster) != 0 || options_.fallback.has_value(); }
+  bool bound(const std::string& cluster) const { return credentials_->binding(cluster).has_value(); }
 
   std::set<std::string> clusters_in_use() const {
     std::set<std::string> clusters = seen_clusters_;
-    for (const auto& [name, binding] : options_.clusters)
+    for (const std::string& name : credentials_->named_clusters())
       clusters.insert(name);
     for (const auto& [name, spec] : cluster_specs_)
       clusters.insert(name);
@@ -512,15 +507,11 @@ private:
 
   //! The connection of a bound cluster (a fresh one each call: credentials of its own).
   Connection connect(const std::string& cluster) const {
-    ClusterBinding binding;
-    if (const auto explicit_binding = options_.clusters.find(cluster); explicit_binding != options_.clusters.end())
-      binding = explicit_binding->second;
-    else if (options_.fallback)
-      binding = *options_.fallback;
-    else
+    const std::optional<ClusterBinding> binding = credentials_->binding(cluster);
+    if (!binding)
       throw UserError(fmt::format("cluster {}: not bound to a kubeconfig context (add it to the --kube-config file)", cluster));
     try {
-      return resolve_connection(binding);
+      return resolve_connection(*binding);
     } catch (const UserError& error) {
       throw UserError(fmt::format("cluster {}: {}", cluster, error.what()));
     }
@@ -835,6 +826,7 @@ private:
   }
 
   KubeOptions options_;
+  std::unique_ptr<ClusterCredentials> credentials_;
   std::unique_ptr<WatchHub> hub_; //!< with options_.watch; outlives informers_
   std::map<std::string, std::unique_ptr<Informer>> informers_; //!< by "cluster collection-path"
   std::map<std::string, std::unique_ptr<ApiClient>> clients_;
@@ -846,6 +838,30 @@ private:
   std::map<std::string, std::map<std::pair<std::string, std::string>, std::set<std::string>>> scope_;
   std::vector<std::string> warnings_;
   std::set<ObjectRef> written_; //!< applied (not dry-run) by this process and not deleted since
+};
+
+//! The file binding: named clusters and a fallback.
+class FileCredentials final : public ClusterCredentials {
+public:
+  FileCredentials(std::map<std::string, ClusterBinding> clusters, std::optional<ClusterBinding> fallback)
+      : clusters_(std::move(clusters)), fallback_(std::move(fallback)) {}
+
+  std::optional<ClusterBinding> binding(const std::string& cluster) const override {
+    if (const auto found = clusters_.find(cluster); found != clusters_.end())
+      return found->second;
+    return fallback_;
+  }
+
+  std::vector<std::string> named_clusters() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, binding] : clusters_)
+      names.push_back(name);
+    return names;
+  }
+
+private:
+  std::map<std::string, ClusterBinding> clusters_;
+  std::optional<ClusterBinding> fallback_;
 };
 
 ClusterBinding parse_binding(const Json& value, const std::string& where) {
@@ -911,6 +927,17 @@ KubeOptions load_kube_options(const std::string& path) {
   return options;
 }
 
-std::unique_ptr<Backend> open_kube_backend(KubeOptions options) { return std::make_unique<KubeBackend>(std::move(options)); }
+std::unique_ptr<ClusterCredentials> file_credentials(std::map<std::string, ClusterBinding> clusters, std::optional<ClusterBinding> fallback) {
+  return std::make_unique<FileCredentials>(std::move(clusters), std::move(fallback));
+}
+
+std::unique_ptr<Backend> open_kube_backend(KubeOptions options) {
+  auto credentials = file_credentials(options.clusters, options.fallback);
+  return open_kube_backend(std::move(options), std::move(credentials));
+}
+
+std::unique_ptr<Backend> open_kube_backend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials) {
+  return std::make_unique<KubeBackend>(std::move(options), std::move(credentials));
+}
 
 } // namespace meridian::kube

@@ -61,13 +61,14 @@ struct TableOptions {
   bool show_namespace = false; //!< a NAMESPACE column (objects from several namespaces)
 };
 
-class Simulator : public Backend {
+class Simulator : public Backend, public Forecaster {
 public:
   //! Opens (creating when absent) the simulator state at `db_path`.
   explicit Simulator(const std::string& db_path);
   ~Simulator() override;
 
   std::string name() const override { return "sim"; }
+  Forecaster* forecaster() override { return this; }
   std::vector<LiveObject> list_managed(std::string_view owner) override;
   std::optional<std::vector<LiveObject>> namespace_contents(const std::string& cluster, const std::string& ns) override;
   void visit_managed(std::string_view owner, const std::function<void(LiveObject&&)>& visit) override;

@@ -374,3 +374,18 @@ deletePropagation: Foreground
   CHECK_THROWS_WITH(load_kube_options(dir.write("bad.yaml", "clusters:\n  edge: {contxt: x}\n")),
                     Catch::Contains("clusters.edge.contxt: unknown field"));
 }
+
+TEST_CASE("the file binding is a ClusterCredentials provider: named clusters, then the fallback", "[kube][credentials]") {
+  const auto named_only = file_credentials({{"edge", {"/etc/edge.yaml", "edge-admin"}}}, std::nullopt);
+  REQUIRE(named_only->binding("edge"));
+  CHECK(named_only->binding("edge")->kubeconfig == "/etc/edge.yaml");
+  CHECK(named_only->binding("edge")->context == "edge-admin");
+  CHECK_FALSE(named_only->binding("ml-prod")); // unbound: no fallback
+  CHECK(named_only->named_clusters() == std::vector<std::string>{"edge"});
+
+  const auto with_fallback = file_credentials({{"edge", {"", "edge-admin"}}, {"dev", {"", "dev"}}}, ClusterBinding{"", "default-ctx"});
+  REQUIRE(with_fallback->binding("ml-prod"));
+  CHECK(with_fallback->binding("ml-prod")->context == "default-ctx");
+  CHECK(with_fallback->binding("edge")->context == "edge-admin");
+  CHECK(with_fallback->named_clusters() == std::vector<std::string>{"dev", "edge"});
+}
