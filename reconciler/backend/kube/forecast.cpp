@@ -1,6 +1,6 @@
 #include "backend/kube/forecast.h"
 
-#include "backend/sim/scheduler.h"
+#include "kube_sched/scheduler.h"
 #include "kube_rules/accessors.h"
 #include "kube_rules/health.h"
 #include "kube_rules/selector.h"
@@ -126,7 +126,7 @@ public:
                                                    : !contains_at(change.live, *change.desired, "spec.template");
     std::vector<const Json*> kept;
     if (!replaced && change.ref.kind != "DaemonSet" && change.ref.kind != "Pod") {
-      kept = sim::scale_in_order(current, snapshot_);
+      kept = sched::scale_in_order(current, snapshot_);
       const size_t wanted = static_cast<size_t>(replicas_of(*change.desired));
       // scale_in_order lists the pods to delete first.
       kept.erase(kept.begin(), kept.begin() + static_cast<long>(kept.size() > wanted ? kept.size() - wanted : 0));
@@ -213,7 +213,7 @@ private:
 
   //! Schedules `pod` and binds it in the snapshot when it finds a node.
   void place(JsonDocument& pod, std::vector<PodPlacement>& placements) {
-    const sim::ScheduleDecision decision = sim::schedule(pod, snapshot_);
+    const sched::ScheduleDecision decision = sched::schedule(pod, snapshot_);
     PodPlacement placement;
     placement.name = text_at(pod, "metadata.name");
     placement.node = decision.node;
@@ -258,7 +258,7 @@ private:
     const Json* pod_template = find_path(*change.desired, "spec.template");
     if (pod_template == nullptr)
       return;
-    const sim::ClusterSnapshot no_pods;
+    const sched::ClusterSnapshot no_pods;
     for (const Json* node : snapshot_.nodes) {
       const std::string node_name = text_at(*node, "metadata.name");
       JsonDocument& pod = make_pod(*pod_template, change, change.ref.name + "-" + node_name, false);
@@ -267,8 +267,8 @@ private:
       Json& node_affinity = object_at(object_at(spec, "affinity", allocator), "nodeAffinity", allocator);
       // Should the daemon run here (taints, node selector, the template's affinity)? Resources do
       // not decide: a pod that does not fit is created and stays Pending.
-      const auto misfit = sim::daemon_pod_misfit(pod, *node, no_pods);
-      if (misfit && !sim::lacks_only_resources(*misfit))
+      const auto misfit = sched::daemon_pod_misfit(pod, *node, no_pods);
+      if (misfit && !sched::lacks_only_resources(*misfit))
         continue;
       put(node_affinity, "requiredDuringSchedulingIgnoredDuringExecution", node_name_affinity(node_name, allocator), allocator);
       add_daemon_tolerations(spec, allocator);
@@ -299,7 +299,7 @@ private:
       put(spec, "tolerations", Json(rapidjson::kArrayType), allocator);
     Json& tolerations = *const_cast<Json*>(find_member(spec, "tolerations"));
     const Json* host_network = find_member(spec, "hostNetwork");
-    for (const auto& [key, effect] : sim::daemon_pod_tolerations(host_network != nullptr && host_network->IsTrue())) {
+    for (const auto& [key, effect] : sched::daemon_pod_tolerations(host_network != nullptr && host_network->IsTrue())) {
       Json toleration(rapidjson::kObjectType);
       put(toleration, "key", string_value(key, allocator), allocator);
       put(toleration, "operator", string_value("Exists", allocator), allocator);
@@ -308,7 +308,7 @@ private:
     }
   }
 
-  sim::ClusterSnapshot snapshot_;
+  sched::ClusterSnapshot snapshot_;
   std::map<std::string, std::string> regions_;
   std::deque<JsonDocument> made_;
 };

@@ -1,5 +1,5 @@
 // The pod forecast on real clusters: what applying workload changes would do to their pods, worked
-// out by Meridian's model of kube-scheduler (backend/sim/scheduler.h) over a cluster's live Nodes
+// out by Meridian's model of kube-scheduler (kube_sched/scheduler.h) over a cluster's live Nodes
 // and Pods, as the simulator forecasts over its own.
 //
 // Pure functions over JSON, so that the rules are tested without a server; kube_backend.cpp reads

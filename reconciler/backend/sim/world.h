@@ -8,10 +8,10 @@
 #pragma once
 
 #include "backend/backend.h"
-#include "backend/sim/scheduler.h"
 #include "backend/sim/store.h"
 #include "kube_rules/accessors.h"
 #include "kube_rules/health.h"
+#include "kube_sched/scheduler.h"
 
 #include <functional>
 #include <map>
@@ -24,6 +24,17 @@
 #include <vector>
 
 namespace meridian::sim {
+
+// The scheduler model is kube_sched/'s (the kube backend's forecast uses it too).
+using sched::ClusterSnapshot;
+using sched::daemon_pod_misfit;
+using sched::daemon_pod_tolerations;
+using sched::lacks_only_resources;
+using sched::matches_node_selection;
+using sched::scale_in_order;
+using sched::schedule;
+using sched::ScheduleDecision;
+using sched::tolerates;
 
 inline constexpr std::string_view kFleetGroup = "meridian.io";
 inline constexpr std::string_view kNodePoolLabel = "alibabacloud.com/nodepool-id";

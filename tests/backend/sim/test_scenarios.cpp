@@ -2,7 +2,7 @@
 // example manifests in, the exact live outcome out.
 #include "sim_fixture.h"
 
-#include "backend/sim/scheduler.h"
+#include "kube_sched/scheduler.h"
 #include "base/error.h"
 #include "kube_rules/quantity.h"
 

@@ -1,4 +1,4 @@
-#include "backend/sim/scheduler.h"
+#include "kube_sched/scheduler.h"
 #include "kube_rules/quantity.h"
 
 #include <catch2/catch.hpp>
@@ -7,7 +7,7 @@
 #include <deque>
 
 using namespace meridian;
-using namespace meridian::sim;
+using namespace meridian::sched;
 
 namespace {
 

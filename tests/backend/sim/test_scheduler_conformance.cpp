@@ -1,8 +1,8 @@
 // The scheduler model against the real kube-scheduler: every case of scheduler_cases/ (Nodes, then
-// Pods and ReplicaSets in the order they were created) is played through sim::schedule and must
+// Pods and ReplicaSets in the order they were created) is played through sched::schedule and must
 // give the placements and FailedScheduling messages that kube-scheduler v1.26 gave in the test kit
 // (scheduler_cases/*.expected, written by scheduler_capture.sh).
-#include "backend/sim/scheduler.h"
+#include "kube_sched/scheduler.h"
 #include "manifest/yaml_parser.h"
 
 #include <catch2/catch.hpp>
@@ -15,7 +15,7 @@
 #include <sstream>
 
 using namespace meridian;
-using namespace meridian::sim;
+using namespace meridian::sched;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "backend/sim/scheduler.h"
+#include "kube_sched/scheduler.h"
 
 #include "kube_rules/quantity.h"
 #include "kube_rules/selector.h"
@@ -11,7 +11,7 @@
 #include <set>
 #include <tuple>
 
-namespace meridian::sim {
+namespace meridian::sched {
 
 namespace {
 
@@ -1192,4 +1192,4 @@ std::vector<const Json*> scale_in_order(const std::vector<const Json*>& candidat
   return order;
 }
 
-} // namespace meridian::sim
+} // namespace meridian::sched

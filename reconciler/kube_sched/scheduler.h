@@ -1,7 +1,8 @@
-// The simulator's kube-scheduler: where a pod goes, or why it cannot go anywhere.
+// Meridian's model of kube-scheduler: where a pod goes, or why it cannot go anywhere.
 //
 // Pure functions over JSON snapshots of one cluster's Nodes and Pods (as the Kubernetes API
-// returns them), so that every rule can be tested alone. Follows kube-scheduler's filters
+// returns them), so that every rule can be tested alone; the simulator places its pods with it and the kube
+// backend forecasts with it (below both, like kube_rules/). Follows kube-scheduler's filters
 // (NodeUnschedulable, NodeName, NodeSelector / NodeAffinity, TaintToleration, NodeResourcesFit
 // with cpu, memory, nvidia.com/gpu and pod count), its scoring (preferred node-affinity weight,
 // then least allocated, ties broken by node name), and ACK's ResourcePolicy (ordered units).
@@ -14,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace meridian::sim {
+namespace meridian::sched {
 
 //! One cluster as the scheduler sees it. Pointers stay owned by the caller.
 struct ClusterSnapshot {
@@ -57,4 +58,4 @@ bool lacks_only_resources(std::string_view misfit);
 //! The tolerations (key, effect; operator Exists) the daemon controller adds to every daemon pod.
 std::vector<std::pair<std::string_view, std::string_view>> daemon_pod_tolerations(bool host_network);
 
-} // namespace meridian::sim
+} // namespace meridian::sched
