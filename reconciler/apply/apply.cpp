@@ -21,22 +21,42 @@ constexpr std::string_view region_label = "topology.kubernetes.io/region";
 //! applied_earlier: an unchanged workload of the wave, whose health the region gate checks.
 enum class ObjectState { pending, applied, applied_earlier, healthy, failed, skipped };
 
-//! How history names an object's outcome.
-std::string result_name(ObjectState state) {
+//! What history records of an object in `state` when the apply ends.
+ObjectOutcome outcome_of(ObjectState state) {
   switch (state) {
   case ObjectState::healthy:
   case ObjectState::applied:
   case ObjectState::applied_earlier:
-    return "applied";
+    return ObjectOutcome::applied;
   case ObjectState::failed:
-    return "failed";
+    return ObjectOutcome::failed;
   case ObjectState::skipped:
-    return "skipped";
+    return ObjectOutcome::skipped;
   case ObjectState::pending:
-    return "not-started";
+    return ObjectOutcome::not_started;
   }
-  return "unknown";
+  return ObjectOutcome::not_started;
 }
+
+//! Why a step of a rollout (a write, a wait) did not complete: the object failed, with the reason,
+//! or the apply was interrupted (SIGINT/SIGTERM, or this process may no longer write) while it waited.
+class StepFailure {
+public:
+  explicit StepFailure(std::string message) : message_(std::move(message)) {}
+  static StepFailure interruption() { return StepFailure(Interrupted{}); }
+  bool interrupted() const { return interrupted_; }
+  //! What the object's history says: the reason, or "interrupted".
+  const std::string& message() const { return message_; }
+
+private:
+  struct Interrupted {};
+  explicit StepFailure(Interrupted) : message_("interrupted"), interrupted_(true) {}
+  std::string message_;
+  bool interrupted_ = false;
+};
+
+//! A step's result: nothing when it completed.
+using StepError = std::optional<StepFailure>;
 
 std::string health_line(const Health& health) {
   return health.message.empty() ? std::string(to_string(health.status))
@@ -108,8 +128,9 @@ public:
         say(fmt::format("[{}/{}] {} {} {}", done_, total, change->region.empty() ? "-" : change->region, to_string(change->action),
                         object_name(change->ref)));
         if (auto error = execute(*change)) {
-          fail(*change, *error);
-          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *error));
+          fail(*change, error->message());
+          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), error->message()));
+          interrupted = error->interrupted();
         } else {
           record(*change);
         }
@@ -132,10 +153,9 @@ public:
         if (interrupted)
           continue;
         if (auto error = wait_healthy(*change)) {
-          fail(*change, *error);
-          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *error));
-          if (*error == "interrupted")
-            interrupted = true;
+          fail(*change, error->message());
+          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), error->message()));
+          interrupted = interrupted || error->interrupted();
         }
       }
       for (RegionResult& result : report.regions) {
@@ -167,10 +187,10 @@ public:
       }
       halted = !region_failure.empty() && plan_.fleet.halt_on_failure;
     }
-    report.result = interrupted ? "interrupted" : halted ? "halted" : "succeeded";
-    if (report.result == "succeeded" &&
+    report.result = interrupted ? ApplyResult::interrupted : halted ? ApplyResult::halted : ApplyResult::succeeded;
+    if (report.result == ApplyResult::succeeded &&
         std::any_of(report.regions.begin(), report.regions.end(), [](const RegionResult& r) { return r.outcome == RegionOutcome::failed; }))
-      report.result = "failed";
+      report.result = ApplyResult::failed;
     if (halted)
       for (RegionResult& result : report.regions)
         if (result.outcome == RegionOutcome::not_started)
@@ -187,8 +207,7 @@ public:
       if (change.action == Action::unchanged)
         continue;
       ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
-                          std::string(to_string(change.action)), "", messages_[change.ref]};
-      result.result = result_name(state);
+                          std::string(to_string(change.action)), outcome_of(state), messages_[change.ref]};
       report.objects.push_back(std::move(result));
     }
     store.finish_apply(report.record_id, report.result, report.summary(), report.objects, bodies, deleted);
@@ -211,7 +230,7 @@ private:
           positions_.emplace(planned.ref, position++);
     }
     const ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
-                              std::string(to_string(change.action)), "applied", ""};
+                              std::string(to_string(change.action)), ObjectOutcome::applied, ""};
     const AppliedBody body = change.desired != nullptr ? AppliedBody{change.ref.key(), body_text(change)} : AppliedBody{};
     store_->record_object(record_id_, positions_.at(change.ref), result, change.desired != nullptr ? &body : nullptr, false);
   }
@@ -241,7 +260,7 @@ private:
   }
 
   // Retries transient errors with exponential backoff and jitter; a permanent error fails at once.
-  template <typename Operation> std::optional<std::string> with_retries(Operation&& operation) {
+  template <typename Operation> StepError with_retries(Operation&& operation) {
     std::mt19937 jitter(42);
     for (int attempt = 1;; ++attempt) {
       try {
@@ -249,17 +268,17 @@ private:
         return std::nullopt;
       } catch (const TransientError& error) {
         if (attempt >= options_.max_attempts)
-          return fmt::format("{} (gave up after {} attempts)", error.what(), attempt);
+          return StepFailure(fmt::format("{} (gave up after {} attempts)", error.what(), attempt));
         const auto delay = std::chrono::milliseconds(200 * (1 << (attempt - 1)) + static_cast<int>(jitter() % 100));
         say(fmt::format("  transient error, retrying in {}: {}", format_duration(delay), error.what()));
         std::this_thread::sleep_for(delay);
       } catch (const UserError& error) {
-        return std::string(error.what());
+        return StepFailure(error.what());
       }
     }
   }
 
-  std::optional<std::string> execute(const PlannedChange& change) {
+  StepError execute(const PlannedChange& change) {
     if (change.action == Action::remove) {
       auto error = with_retries([&] { backend_.remove(change.ref, false); });
       if (!error)
@@ -296,7 +315,7 @@ private:
       if (dependency_change == nullptr)
         continue;
       if (auto error = wait_healthy(*dependency_change)) {
-        fail(*dependency_change, *error);
+        fail(*dependency_change, error->message());
         return fmt::format("not applied: it depends on {}, which did not become healthy", dependency.display());
       }
     }
@@ -309,7 +328,7 @@ private:
   }
 
   // Polls health until the change is healthy (gone, for a deletion) or healthTimeout passes.
-  std::optional<std::string> wait_healthy(const PlannedChange& change) {
+  StepError wait_healthy(const PlannedChange& change) {
     if (states_[change.ref] == ObjectState::healthy)
       return std::nullopt;
     const auto written = applied_at_.find(change.ref);
@@ -325,12 +344,12 @@ private:
         return std::nullopt;
       }
       if (is_interrupted())
-        return std::string("interrupted");
+        return StepFailure::interruption();
       if (backend_.now_ms() >= deadline)
         break;
       backend_.wait(options_.poll_interval);
     }
-    return fmt::format("not healthy after {}: {}", format_duration(plan_.fleet.health_timeout), health_line(health));
+    return StepFailure(fmt::format("not healthy after {}: {}", format_duration(plan_.fleet.health_timeout), health_line(health)));
   }
 
   // Pods of a DaemonSet in one node region, and whether each runs the desired template.
@@ -361,7 +380,7 @@ private:
     return result;
   }
 
-  std::optional<std::string> wait_region(const PlannedChange& change, const std::string& region) {
+  StepError wait_region(const PlannedChange& change, const std::string& region) {
     const long long deadline = backend_.now_ms() + plan_.fleet.health_timeout.count();
     RegionPods pods;
     while (true) {
@@ -369,18 +388,18 @@ private:
       if (pods.outdated.empty() && pods.updated_ready == pods.total)
         return std::nullopt;
       if (is_interrupted())
-        return std::string("interrupted");
+        return StepFailure::interruption();
       if (backend_.now_ms() >= deadline)
         break;
       backend_.wait(options_.poll_interval);
     }
-    return fmt::format("region {} not updated after {}: {} of {} pods run the new template", region,
-                       format_duration(plan_.fleet.health_timeout), pods.updated_ready, pods.total);
+    return StepFailure(fmt::format("region {} not updated after {}: {} of {} pods run the new template", region,
+                       format_duration(plan_.fleet.health_timeout), pods.updated_ready, pods.total));
   }
 
   // The new template reaches one node region at a time: OpenKruise by widening
   // rollingUpdate.selector over node regions, apps/v1 (OnDelete) by replacing the pods itself.
-  std::optional<std::string> roll_out_by_region(const PlannedChange& change) {
+  StepError roll_out_by_region(const PlannedChange& change) {
     const DesiredObject& object = *change.desired;
     std::vector<std::string> done;
     for (const std::string& region : change.rollout_regions) {
@@ -397,7 +416,7 @@ private:
             return error;
         for (const ObjectRef& pod : region_pods(change, region).outdated)
           if (auto error = with_retries([&] { backend_.remove(pod, false); }))
-            return fmt::format("cannot replace pod {}: {}", pod.name, *error);
+            return StepFailure(fmt::format("cannot replace pod {}: {}", pod.name, error->message()));
       }
       say(fmt::format("  {}: rolling out to node region {} ({}/{})", change.ref.display(), region, done.size(),
                       change.rollout_regions.size()));
@@ -476,9 +495,9 @@ std::string_view to_string(RegionOutcome outcome) {
 std::string ApplyReport::summary() const {
   size_t applied = 0, failed = 0, other = 0;
   for (const ObjectResult& object : objects) {
-    if (object.result == "applied")
+    if (object.result == ObjectOutcome::applied)
       ++applied;
-    else if (object.result == "failed")
+    else if (object.result == ObjectOutcome::failed)
       ++failed;
     else
       ++other;

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <ctime>
 #include <functional>
@@ -113,6 +114,31 @@ int HealBackoff::attempts(const std::string& objects) const {
   return found == sets_.end() ? 0 : found->second.attempts;
 }
 
+namespace {
+constexpr std::array<std::pair<ReconcileResult, std::string_view>, 6> reconcile_results{{
+    {ReconcileResult::succeeded, "succeeded"},
+    {ReconcileResult::failed, "failed"},
+    {ReconcileResult::invalid, "invalid"},
+    {ReconcileResult::error, "error"},
+    {ReconcileResult::interrupted, "interrupted"},
+    {ReconcileResult::suspended, "suspended"},
+}};
+} // namespace
+
+std::string_view to_string(ReconcileResult result) {
+  for (const auto& [value, name] : reconcile_results)
+    if (value == result)
+      return name;
+  return "unknown";
+}
+
+std::optional<ReconcileResult> parse_reconcile_result(std::string_view name) {
+  for (const auto& [value, candidate] : reconcile_results)
+    if (candidate == name)
+      return value;
+  return std::nullopt;
+}
+
 //! A valid commit, loaded: the manifests and the desired state that points into them.
 struct ReconcileLoop::Generation {
   ManifestSet set;
@@ -120,7 +146,7 @@ struct ReconcileLoop::Generation {
 };
 
 struct ReconcileLoop::Outcome {
-  std::string result;  //!< succeeded | failed | invalid | error | interrupted
+  ReconcileResult result = ReconcileResult::succeeded;
   std::string message;
   bool applied = false; //!< an apply ran: live state changed
 };
@@ -168,8 +194,8 @@ void ReconcileLoop::declare_metrics(Metrics& metrics) {
   metrics.declare("meridian_invalid_commit", "1 while the newest commit of the ref is invalid and not applied.",
                   MetricType::gauge);
   metrics.declare("meridian_suspended", "1 while reconciliation is suspended.", MetricType::gauge);
-  for (const char* result : {"succeeded", "failed", "invalid", "error"})
-    metrics.touch("meridian_reconcile_total", {result});
+  for (const ReconcileResult result : {ReconcileResult::succeeded, ReconcileResult::failed, ReconcileResult::invalid, ReconcileResult::error})
+    metrics.touch("meridian_reconcile_total", {std::string(to_string(result))});
 }
 
 void ReconcileLoop::remember_history() {
@@ -186,15 +212,15 @@ void ReconcileLoop::remember_history() {
   for (const ApplyRecord& record : records) {
     if (record.repository != options_.repository)
       continue;
-    if (newest && (record.result == "succeeded" || record.result == "failed" || record.result == "halted")) {
+    if (newest && (record.result == ApplyResult::succeeded || record.result == ApplyResult::failed || record.result == ApplyResult::halted)) {
       attempted_commit_ = record.commit;
-      apply_failed_ = record.result != "succeeded";
+      apply_failed_ = record.result != ApplyResult::succeeded;
     }
     newest = false;
-    if (record.result == "succeeded") {
+    if (record.result == ApplyResult::succeeded) {
       board_.update([&](LoopStatus& status) {
         status.last_applied = CommitStatus{record.commit, "", 0};
-        status.last_applied_result = "succeeded";
+        status.last_applied_result = to_string(ApplyResult::succeeded);
       });
       break;
     }
@@ -233,7 +259,7 @@ void ReconcileLoop::set_error(const std::string& message) {
   });
 }
 
-std::string ReconcileLoop::reconcile(TriggerKind trigger) {
+ReconcileResult ReconcileLoop::reconcile(TriggerKind trigger) {
   std::unique_lock<std::mutex> exclusive;
   if (options_.exclusive != nullptr)
     exclusive = std::unique_lock<std::mutex>(*options_.exclusive);
@@ -246,33 +272,36 @@ std::string ReconcileLoop::reconcile(TriggerKind trigger) {
   plan_seconds_.reset();
   Outcome outcome;
   if (refresh_suspension()) {
-    outcome = {"suspended", "suspended: nothing fetched or applied"};
+    outcome = {ReconcileResult::suspended, "suspended: nothing fetched or applied"};
   } else {
     try {
       outcome = reconcile_commit(trigger);
     } catch (const UserError& error) {
-      outcome = {"error", error.what()};
+      outcome = {ReconcileResult::error, error.what()};
     } catch (const std::exception& error) {
-      outcome = {"error", fmt::format("internal error: {}", error.what())};
+      outcome = {ReconcileResult::error, fmt::format("internal error: {}", error.what())};
     }
   }
   const double seconds = seconds_since(started);
-  metrics_.add("meridian_reconcile_total", {outcome.result});
-  if (outcome.result != "suspended")
-    metrics_.observe("meridian_reconcile_duration_seconds", {outcome.result}, seconds);
-  if (outcome.result == "error" || outcome.result == "failed" || outcome.result == "invalid")
+  const std::string result(to_string(outcome.result));
+  metrics_.add("meridian_reconcile_total", {result});
+  if (outcome.result != ReconcileResult::suspended)
+    metrics_.observe("meridian_reconcile_duration_seconds", {result}, seconds);
+  if (outcome.result == ReconcileResult::error || outcome.result == ReconcileResult::failed || outcome.result == ReconcileResult::invalid)
     set_error(outcome.message);
-  else if (outcome.result == "succeeded")
+  else if (outcome.result == ReconcileResult::succeeded)
     set_error("");
   board_.update([&](LoopStatus& status) {
-    status.last_reconcile = ReconcileStatus{std::string(to_string(trigger)), outcome.result, outcome.message, started_unix,
+    status.last_reconcile = ReconcileStatus{std::string(to_string(trigger)), result, outcome.message, started_unix,
                                             unix_now(), seconds, plan_seconds_};
     ++status.reconciles;
     status.phase = stop_.load() ? "stopping" : suspended_ ? "suspended" : "idle";
   });
-  if (outcome.result != "suspended")
-    log_line(outcome.result == "succeeded" ? LogLevel::info : outcome.result == "interrupted" ? LogLevel::warn : LogLevel::error,
-             fmt::format("reconcile ({}): {} in {:.2f}s: {}", to_string(trigger), outcome.result, seconds, outcome.message));
+  if (outcome.result != ReconcileResult::suspended)
+    log_line(outcome.result == ReconcileResult::succeeded     ? LogLevel::info
+             : outcome.result == ReconcileResult::interrupted ? LogLevel::warn
+                                                              : LogLevel::error,
+             fmt::format("reconcile ({}): {} in {:.2f}s: {}", to_string(trigger), result, seconds, outcome.message));
   return outcome.result;
 }
 
@@ -404,11 +433,11 @@ const ReconcileLoop::Generation* ReconcileLoop::accept(std::unique_ptr<Generatio
 
 ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   if (!fetch())
-    return {"error", board_.snapshot().last_error};
+    return {ReconcileResult::error, board_.snapshot().last_error};
   const Generation* generation = load(fetched_);
   const bool fetched_invalid = fetched_.id == invalid_commit_;
   if (generation == nullptr)
-    return {"invalid", invalid_message_};
+    return {ReconcileResult::invalid, invalid_message_};
   board_.update([](LoopStatus& status) { status.phase = "planning"; });
   PlanOptions plan_options;
   plan_options.prune = options_.prune;
@@ -428,14 +457,14 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
     // The server refused changes in its dry run: applying would fail them (and halt their region);
     // nothing is applied, and the next reconcile tries again (a CRD or namespace may appear).
     const auto first = std::find_if(plan.changes.begin(), plan.changes.end(), [](const PlannedChange& c) { return !c.error.empty(); });
-    outcome = {"failed", fmt::format("{} change{} refused (by the server's dry run or an ownership conflict), nothing was applied: {}", errors,
+    outcome = {ReconcileResult::failed, fmt::format("{} change{} refused (by the server's dry run or an ownership conflict), nothing was applied: {}", errors,
                                      errors == 1 ? "" : "s", first->error), false};
   } else {
     outcome = new_commit      ? apply(*generation, plan, apply_trigger(trigger))
               : apply_failed_ ? retry_apply(*generation, plan)
                               : check_drift(*generation, plan);
   }
-  if (outcome.result == "interrupted")
+  if (outcome.result == ReconcileResult::interrupted)
     return outcome;
   if (outcome.applied) {
     PlanOptions after_options = plan_options;
@@ -458,18 +487,18 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   }
   learned_applied_ = true;
   if (fetched_invalid)
-    return {"invalid", fmt::format("{}; commit {} stays in force", invalid_message_, short_id(generation->desired.commit.id))};
+    return {ReconcileResult::invalid, fmt::format("{}; commit {} stays in force", invalid_message_, short_id(generation->desired.commit.id))};
   return outcome;
 }
 
 ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const Plan& plan, const std::string& trigger) {
   const CommitInfo& commit = generation.desired.commit;
   if (stop_.load())
-    return {"interrupted", "stopping before the apply started", false};
+    return {ReconcileResult::interrupted, "stopping before the apply started", false};
   if (options_.may_write && !options_.may_write())
-    return {"interrupted", "not the leader: nothing applied", false};
+    return {ReconcileResult::interrupted, "not the leader: nothing applied", false};
   attempted_commit_ = commit.id;
-  const auto mark_applied = [&](const std::string& result) {
+  const auto mark_applied = [&](std::string_view result) {
     metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(commit.time));
     board_.update([&](LoopStatus& status) {
       status.last_applied = CommitStatus{commit.id, commit.summary, commit.time};
@@ -478,7 +507,7 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   };
   if (!plan.has_changes()) {
     mark_applied("in sync");
-    return {"succeeded", fmt::format("commit {} is in sync, nothing to apply", short_id(commit.id))};
+    return {ReconcileResult::succeeded, fmt::format("commit {} is in sync, nothing to apply", short_id(commit.id))};
   }
   const size_t total = plan.count(Action::create) + plan.count(Action::update) + plan.count(Action::remove);
   log_event("applying commit {} ({}, trigger {}): {} to create, {} to update, {} to delete", short_id(commit.id), commit.summary,
@@ -514,27 +543,27 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   const ApplyReport report = apply_plan(plan, generation.desired, observed, store_, apply_options);
   body_texts_.retain(generation.desired);
   board_.update([](LoopStatus& status) { status.rollout.active = false; });
-  const std::string summary = fmt::format("apply #{} of commit {} {}: {}", report.record_id, short_id(commit.id), report.result,
+  const std::string summary = fmt::format("apply #{} of commit {} {}: {}", report.record_id, short_id(commit.id), to_string(report.result),
                                           report.summary());
-  apply_failed_ = report.result == "failed" || report.result == "halted";
+  apply_failed_ = report.result == ApplyResult::failed || report.result == ApplyResult::halted;
   if (apply_failed_)
     retry_backoff_.record_attempt(commit.id, HealBackoff::Clock::now());
   else
     retry_backoff_.reset();
-  if (report.result == "succeeded") {
-    mark_applied("succeeded");
-    return {"succeeded", summary, true};
+  if (report.result == ApplyResult::succeeded) {
+    mark_applied(to_string(ApplyResult::succeeded));
+    return {ReconcileResult::succeeded, summary, true};
   }
-  if (report.result == "interrupted")
-    return {"interrupted", summary, true};
+  if (report.result == ApplyResult::interrupted)
+    return {ReconcileResult::interrupted, summary, true};
   std::string reason;
   for (const RegionResult& region : report.regions)
     if (region.outcome == RegionOutcome::failed) {
       reason = fmt::format("; region {} failed: {}", region.region.empty() ? "-" : region.region, region.reason);
       break;
     }
-  board_.update([&](LoopStatus& status) { status.last_applied_result = report.result; });
-  return {"failed", summary + reason, true};
+  board_.update([&](LoopStatus& status) { status.last_applied_result = to_string(report.result); });
+  return {ReconcileResult::failed, summary + reason, true};
 }
 
 // A commit whose apply failed (a transient cause: a full disk, an unreachable cluster) is applied
@@ -549,7 +578,7 @@ ReconcileLoop::Outcome ReconcileLoop::retry_apply(const Generation& generation, 
   const auto now = HealBackoff::Clock::now();
   if (const auto next = retry_backoff_.next_attempt(commit); now < next) {
     const long long wait_s = std::chrono::duration_cast<std::chrono::seconds>(next - now).count() + 1;
-    return {"failed", fmt::format("the last apply of commit {} failed; retrying in {}s ({} attempt{} so far)", short_id(commit), wait_s,
+    return {ReconcileResult::failed, fmt::format("the last apply of commit {} failed; retrying in {}s ({} attempt{} so far)", short_id(commit), wait_s,
                                   retry_backoff_.attempts(commit), retry_backoff_.attempts(commit) == 1 ? "" : "s")};
   }
   log_event("retrying the apply of commit {}, which failed ({} attempt{} so far)", short_id(commit), retry_backoff_.attempts(commit),
@@ -570,12 +599,12 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
   if (keys.empty()) {
     backoff_.reset();
     board_.update([](LoopStatus& status) { status.self_heal_next_attempt = 0; });
-    return {"succeeded", fmt::format("commit {} in sync", commit)};
+    return {ReconcileResult::succeeded, fmt::format("commit {} in sync", commit)};
   }
   log_warn("drift: {} object{} differ from commit {}: {}", keys.size(), keys.size() == 1 ? "" : "s", commit, fmt::join(names, ", "));
   const std::string drifted = fmt::format("drift: {} object{} differ from commit {}", keys.size(), keys.size() == 1 ? "" : "s", commit);
   if (!options_.self_heal)
-    return {"succeeded", drifted + " (self-heal is off)"};
+    return {ReconcileResult::succeeded, drifted + " (self-heal is off)"};
   const std::string set = fmt::format("{}", fmt::join(keys, "\n"));
   const auto now = Clock::now();
   const auto next = backoff_.next_attempt(set);
@@ -584,7 +613,7 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
     board_.update([&](LoopStatus& status) { status.self_heal_next_attempt = unix_now() + wait_s; });
     heal_due_ = next;
     log_warn("self-heal: backing off for {}s after {} attempts on the same objects", wait_s, backoff_.attempts(set));
-    return {"succeeded", drifted + fmt::format(" (self-heal backs off for {}s)", wait_s)};
+    return {ReconcileResult::succeeded, drifted + fmt::format(" (self-heal backs off for {}s)", wait_s)};
   }
   backoff_.record_attempt(set, now);
   board_.update([](LoopStatus& status) { status.self_heal_next_attempt = 0; });

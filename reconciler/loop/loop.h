@@ -77,6 +77,11 @@ private:
   std::map<std::string, Entry> sets_;
 };
 
+//! How a reconcile ended; `to_string` names it as metrics, status and the log show it.
+enum class ReconcileResult { succeeded, failed, invalid, error, interrupted, suspended };
+std::string_view to_string(ReconcileResult result);
+std::optional<ReconcileResult> parse_reconcile_result(std::string_view name);
+
 struct LoopOptions {
   std::string repository;             //!< --repo, as the user wrote it
   std::string ref;                    //!< empty: the remote's default branch
@@ -107,8 +112,8 @@ public:
                 const SuspendFlag& suspend, const std::atomic<bool>& stop);
   ~ReconcileLoop();
 
-  //! One reconcile; returns its result: succeeded | failed | invalid | error | interrupted | suspended.
-  std::string reconcile(TriggerKind trigger);
+  //! One reconcile; returns its result.
+  ReconcileResult reconcile(TriggerKind trigger);
 
   //! Reconciles at once, then every interval (jittered) or when triggered, until `triggers` is stopped;
   //! also within a second of a change the backend's watch saw (Backend::drift_revision).

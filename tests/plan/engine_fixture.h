@@ -208,7 +208,7 @@ public:
     const Plan planned = plan(options);
     const ApplyReport report = apply(planned);
     INFO(joined_log());
-    REQUIRE(report.result == "succeeded");
+    REQUIRE(report.result == ApplyResult::succeeded);
     return report;
   }
 

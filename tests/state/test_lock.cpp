@@ -117,11 +117,11 @@ TEST_CASE("an apply whose pid now names another process is interrupted, not runn
   // This process is alive and recorded it: still running.
   {
     StateStore store(database.string());
-    CHECK(store.history(1).at(0).result == "running");
+    CHECK(store.history(1).at(0).result == ApplyResult::running);
   }
   // The same pid, but started at another time: a new process took the pid (PID 1 of a restarted container).
   sql(database, "UPDATE applies SET pid_start = pid_start + 1 WHERE id = " + std::to_string(id));
   StateStore store(database.string());
   const ApplyRecord record = store.history(1).at(0);
-  CHECK(record.result == "interrupted");
+  CHECK(record.result == ApplyResult::interrupted);
 }
