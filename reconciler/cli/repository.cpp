@@ -82,7 +82,7 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
   auto open = [&] {
     try {
       return GitRepository::open(*repo, git);
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       std::string message = error.what();
       if (message.rfind(*repo + ": ", 0) == 0)
         message.insert(repo->size(), "@" + (ref.empty() ? std::string("HEAD") : ref));

@@ -224,7 +224,7 @@ std::unique_ptr<LeaderElector> open_elector(const Options& options) {
   std::unique_ptr<LeaseLock> lock;
   try {
     lock = kube::open_lease_lock(binding, lease_namespace, lease_name, timeout);
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     throw UserError(fmt::format("--leader-elect: {}", error.what()));
   }
   return std::make_unique<LeaderElector>(std::move(config), std::move(lock));

@@ -204,7 +204,7 @@ void ReconcileLoop::remember_history() {
   std::vector<ApplyRecord> records;
   try {
     records = store_.history(200);
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     log_warn("state store: cannot read the history: {}", error.what());
     return;
   }
@@ -276,7 +276,7 @@ ReconcileResult ReconcileLoop::reconcile(TriggerKind trigger) {
   } else {
     try {
       outcome = reconcile_commit(trigger);
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       outcome = {ReconcileResult::error, error.what()};
     } catch (const std::exception& error) {
       outcome = {ReconcileResult::error, fmt::format("internal error: {}", error.what())};
@@ -341,7 +341,7 @@ bool ReconcileLoop::fetch() {
       status.last_fetch_time = unix_now();
     });
     return true;
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     metrics_.observe("meridian_git_fetch_duration_seconds", {}, seconds_since(started));
     metrics_.add("meridian_git_fetch_errors_total");
     log_debug("fetch of {} failed: {}", options_.repository, error.what());
@@ -408,7 +408,7 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
         const std::string invalid = invalid_commit_;
         load(previous);
         invalid_commit_ = invalid;
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         log_warn("cannot load the last applied commit {}: {}", short_id(attempted_commit_), error.what());
       }
     }
@@ -623,13 +623,7 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
 }
 
 void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
-  const auto commit_details = [&](LoopStatus& status) {
-    if (status.last_applied && status.last_applied->id == generation.desired.commit.id && status.last_applied->time == 0) {
-      status.last_applied->summary = generation.desired.commit.summary;
-      status.last_applied->time = generation.desired.commit.time;
-      metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(generation.desired.commit.time));
-    }
-  };
+  const auto commit_details = [&](LoopStatus& status) { fill_commit_details(status, generation.desired.commit); };
   // Health only changes with live state: while the backend's revision holds, it is not asked again.
   const std::optional<std::string> revision = backend_.revision();
   // Drift is a difference from a commit that was rolled out; before that it is just the plan.
@@ -641,7 +635,30 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
     board_.update(commit_details);
     return;
   }
-  std::vector<DriftStatus> drift;
+  forget_stale_healths(revision, plan.changes.size());
+  const std::vector<Health> healths = healths_of(plan, revision.has_value());
+  std::vector<DriftStatus> drift = rolled_out ? drift_of(plan) : std::vector<DriftStatus>{};
+  const size_t drifted = drift.size();
+  if (const std::optional<std::vector<size_t>> positions = board_positions(plan))
+    update_board_objects(plan, healths, *positions, std::move(drift), commit_details);
+  else
+    replace_board_objects(plan, healths, std::move(drift), commit_details);
+  metrics_.clear("meridian_objects");
+  for (const auto& [state, number] : published_counts_)
+    metrics_.set("meridian_objects", {state.first, state.second}, number);
+  metrics_.set("meridian_drift_objects", static_cast<double>(drifted));
+  published_ = published;
+}
+
+void ReconcileLoop::fill_commit_details(LoopStatus& status, const CommitInfo& commit) {
+  if (status.last_applied && status.last_applied->id == commit.id && status.last_applied->time == 0) {
+    status.last_applied->summary = commit.summary;
+    status.last_applied->time = commit.time;
+    metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(commit.time));
+  }
+}
+
+void ReconcileLoop::forget_stale_healths(const std::optional<std::string>& revision, size_t planned) {
   if (!revision) {
     health_cache_.clear();
   } else if (*revision != health_revision_) {
@@ -664,27 +681,31 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
   health_revision_ = revision.value_or("");
   // Healths of objects no longer planned stay cached (they hold while their cluster is not
   // written), up to a bound.
-  if (health_cache_.size() > 2 * plan.changes.size() + 64)
+  if (health_cache_.size() > 2 * planned + 64)
     health_cache_.clear();
+}
+
+std::vector<Health> ReconcileLoop::healths_of(const Plan& plan, bool cache) {
   std::vector<Health> healths;
   healths.reserve(plan.changes.size());
-  bool same_objects = plan.changes.size() == published_index_.size();
-  std::vector<size_t> positions; // of each change's object on the board, when they are the same objects
-  positions.reserve(plan.changes.size());
   for (const PlannedChange& change : plan.changes) {
-    const auto cached = revision ? health_cache_.find(change.ref) : health_cache_.end();
-    healths.push_back(cached != health_cache_.end()
-                          ? cached->second
-                          : object_health(backend_, plan.fleet.health_checks, change.ref,
-                                          change.desired != nullptr && change.desired->manifest != nullptr ? change.desired->manifest->api_version
-                                                                                                           : ""));
-    if (revision && cached == health_cache_.end())
-      health_cache_.emplace(change.ref, healths.back());
-    if (same_objects) {
-      const auto position = published_index_.find(change.ref);
-      same_objects = position != published_index_.end();
-      positions.push_back(same_objects ? position->second : 0);
+    const auto cached = cache ? health_cache_.find(change.ref) : health_cache_.end();
+    if (cached != health_cache_.end()) {
+      healths.push_back(cached->second);
+      continue;
     }
+    healths.push_back(object_health(backend_, plan.fleet.health_checks, change.ref,
+                                    change.desired != nullptr && change.desired->manifest != nullptr ? change.desired->manifest->api_version
+                                                                                                     : ""));
+    if (cache)
+      health_cache_.emplace(change.ref, healths.back());
+  }
+  return healths;
+}
+
+std::vector<DriftStatus> ReconcileLoop::drift_of(const Plan& plan) {
+  std::vector<DriftStatus> drift;
+  for (const PlannedChange& change : plan.changes) {
     if (change.action == Action::unchanged)
       continue;
     DriftStatus entry{change.ref.key(), change.ref.display(), change.ref.cluster, change.region, drift_kind(change.action), {}};
@@ -694,68 +715,81 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
     drift.push_back(std::move(entry));
   }
   std::sort(drift.begin(), drift.end(), [](const DriftStatus& a, const DriftStatus& b) { return a.key < b.key; });
-  if (!rolled_out)
-    drift.clear();
-  const size_t drifted = drift.size();
-  const auto count = [&](const ObjectStatus& object, int by) {
-    if ((published_counts_[{object.sync, object.health}] += by) == 0)
-      published_counts_.erase({object.sync, object.health});
-  };
-  if (same_objects) {
-    // The objects on the board: only those whose state moved are written (under the board's lock,
-    // without copying the rest).
-    board_.update([&](LoopStatus& status) {
-      if (status.objects.size() != published_index_.size())
-        throw std::logic_error("publish: the board's objects are not the ones last published");
-      for (size_t i = 0; i < plan.changes.size(); ++i) {
-        const PlannedChange& change = plan.changes[i];
-        ObjectStatus& object = status.objects[positions[i]];
-        const std::string sync(sync_of(change.action));
-        const std::string_view health = to_string(healths[i].status);
-        if (object.sync == sync && object.health == health && object.message == healths[i].message && object.region == change.region)
-          continue;
-        count(object, -1);
-        object.sync = sync;
-        object.health = std::string(health);
-        object.message = healths[i].message;
-        object.region = change.region;
-        count(object, 1);
-      }
-      status.drift = std::move(drift);
-      commit_details(status);
-    });
-  } else {
-    std::vector<ObjectStatus> objects;
-    objects.reserve(plan.changes.size());
+  return drift;
+}
+
+std::optional<std::vector<size_t>> ReconcileLoop::board_positions(const Plan& plan) const {
+  if (plan.changes.size() != published_index_.size())
+    return std::nullopt;
+  std::vector<size_t> positions;
+  positions.reserve(plan.changes.size());
+  for (const PlannedChange& change : plan.changes) {
+    const auto position = published_index_.find(change.ref);
+    if (position == published_index_.end())
+      return std::nullopt;
+    positions.push_back(position->second);
+  }
+  return positions;
+}
+
+void ReconcileLoop::count_published(const ObjectStatus& object, int by) {
+  if ((published_counts_[{object.sync, object.health}] += by) == 0)
+    published_counts_.erase({object.sync, object.health});
+}
+
+void ReconcileLoop::update_board_objects(const Plan& plan, const std::vector<Health>& healths, const std::vector<size_t>& positions,
+                                         std::vector<DriftStatus> drift, const std::function<void(LoopStatus&)>& commit_details) {
+  // The objects on the board: only those whose state moved are written (under the board's lock,
+  // without copying the rest).
+  board_.update([&](LoopStatus& status) {
+    if (status.objects.size() != published_index_.size())
+      throw std::logic_error("publish: the board's objects are not the ones last published");
     for (size_t i = 0; i < plan.changes.size(); ++i) {
       const PlannedChange& change = plan.changes[i];
-      objects.push_back({change.ref.key(), change.ref.display(), change.ref.cluster, change.region, std::string(sync_of(change.action)),
-                         std::string(to_string(healths[i].status)), healths[i].message});
+      ObjectStatus& object = status.objects[positions[i]];
+      const std::string sync(sync_of(change.action));
+      const std::string_view health = to_string(healths[i].status);
+      if (object.sync == sync && object.health == health && object.message == healths[i].message && object.region == change.region)
+        continue;
+      count_published(object, -1);
+      object.sync = sync;
+      object.health = std::string(health);
+      object.message = healths[i].message;
+      object.region = change.region;
+      count_published(object, 1);
     }
-    std::vector<size_t> order(objects.size());
-    for (size_t i = 0; i < order.size(); ++i)
-      order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return objects[a].key < objects[b].key; });
-    std::vector<ObjectStatus> sorted;
-    sorted.reserve(objects.size());
-    published_index_.clear();
-    published_counts_.clear();
-    for (const size_t index : order) {
-      published_index_.emplace(plan.changes[index].ref, sorted.size());
-      count(objects[index], 1);
-      sorted.push_back(std::move(objects[index]));
-    }
-    board_.update([&](LoopStatus& status) {
-      status.objects = std::move(sorted);
-      status.drift = std::move(drift);
-      commit_details(status);
-    });
+    status.drift = std::move(drift);
+    commit_details(status);
+  });
+}
+
+void ReconcileLoop::replace_board_objects(const Plan& plan, const std::vector<Health>& healths, std::vector<DriftStatus> drift,
+                                          const std::function<void(LoopStatus&)>& commit_details) {
+  std::vector<ObjectStatus> objects;
+  objects.reserve(plan.changes.size());
+  for (size_t i = 0; i < plan.changes.size(); ++i) {
+    const PlannedChange& change = plan.changes[i];
+    objects.push_back({change.ref.key(), change.ref.display(), change.ref.cluster, change.region, std::string(sync_of(change.action)),
+                       std::string(to_string(healths[i].status)), healths[i].message});
   }
-  metrics_.clear("meridian_objects");
-  for (const auto& [state, number] : published_counts_)
-    metrics_.set("meridian_objects", {state.first, state.second}, number);
-  metrics_.set("meridian_drift_objects", static_cast<double>(drifted));
-  published_ = published;
+  std::vector<size_t> order(objects.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return objects[a].key < objects[b].key; });
+  std::vector<ObjectStatus> sorted;
+  sorted.reserve(objects.size());
+  published_index_.clear();
+  published_counts_.clear();
+  for (const size_t index : order) {
+    published_index_.emplace(plan.changes[index].ref, sorted.size());
+    count_published(objects[index], 1);
+    sorted.push_back(std::move(objects[index]));
+  }
+  board_.update([&](LoopStatus& status) {
+    status.objects = std::move(sorted);
+    status.drift = std::move(drift);
+    commit_details(status);
+  });
 }
 
 void ReconcileLoop::run(TriggerQueue& triggers) {

@@ -133,7 +133,23 @@ private:
   Outcome apply(const Generation& generation, const Plan& plan, const std::string& trigger);
   Outcome check_drift(const Generation& generation, const Plan& plan);
   Outcome retry_apply(const Generation& generation, const Plan& plan);
+  //! Puts the plan's objects (sync, health) and drift on the board and in the metrics.
   void publish(const Generation& generation, const Plan& plan);
+  //! The board's last applied commit gets `commit`'s summary and time when it lacks them.
+  void fill_commit_details(LoopStatus& status, const CommitInfo& commit);
+  //! Drops the cached healths the backend's writes since the last publish may have changed.
+  void forget_stale_healths(const std::optional<std::string>& revision, size_t planned);
+  //! Each planned object's health, in plan order: from the cache when `cache`, kept there.
+  std::vector<Health> healths_of(const Plan& plan, bool cache);
+  //! The plan's changes as drift, sorted by key.
+  static std::vector<DriftStatus> drift_of(const Plan& plan);
+  //! Where each planned object is on the board, when the board holds the plan's objects.
+  std::optional<std::vector<size_t>> board_positions(const Plan& plan) const;
+  void update_board_objects(const Plan& plan, const std::vector<Health>& healths, const std::vector<size_t>& positions,
+                            std::vector<DriftStatus> drift, const std::function<void(LoopStatus&)>& commit_details);
+  void replace_board_objects(const Plan& plan, const std::vector<Health>& healths, std::vector<DriftStatus> drift,
+                             const std::function<void(LoopStatus&)>& commit_details);
+  void count_published(const ObjectStatus& object, int by);
   void remember_history();
   bool refresh_suspension();
   void set_error(const std::string& message);

@@ -315,7 +315,7 @@ TEST_CASE("errors are one line naming the object and the field; secrets never ap
     try {
       backend->get({"", "meridian.io", "Cluster", "", "ml"});
       FAIL("no error");
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       const std::string message = error.what();
       CHECK(message == "Cluster/ml: ACK DescribeClustersV1: SignatureDoesNotMatch: Specified signature is not matched with our calculation "
                        "(request id FAKE-REQUEST-ID)");
