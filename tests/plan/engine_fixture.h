@@ -4,6 +4,7 @@
 // of the fleet repository would hold them; examples/ folders can be loaded as such files.
 #pragma once
 
+#include "../support/scratch_dir.h"
 #include "apply/apply.h"
 #include "backend/sim/sim.h"
 #include "manifest/manifest.h"
@@ -40,19 +41,9 @@ inline std::string slurp(const fs::path& path) {
   return text.str();
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "meridian-engine-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code error;
-    fs::remove_all(path, error);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+//! Named for the files it leaves when a test is killed.
+struct TempDir : meridian::testing::ScratchDir {
+  TempDir() : ScratchDir("meridian-engine") {}
 };
 
 using Files = std::map<std::string, std::string>;

@@ -1,5 +1,6 @@
 // The state directory's lock, taken by real processes (fork), and a killed apply whose pid is now
 // another process's.
+#include "../support/scratch_dir.h"
 #include "base/error.h"
 #include "state/lock.h"
 #include "state/store.h"
@@ -21,23 +22,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "meridian-lock-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
+//! Named for the files it leaves when a test is killed.
+struct TempDir : meridian::testing::ScratchDir {
+  TempDir() : ScratchDir("meridian-lock") {}
 };
 
 std::string refusal(StateLock& lock, std::chrono::milliseconds timeout) {
   try {
     lock.acquire(timeout);
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     return error.what();
   }
   return "";

@@ -1,4 +1,5 @@
 // Apply and object outcomes: the names history stores, read back; a name the store does not know.
+#include "../support/scratch_dir.h"
 #include "base/error.h"
 #include "state/outcome.h"
 #include "state/store.h"
@@ -7,11 +8,7 @@
 
 #include <sqlite3.h>
 
-#include <filesystem>
-#include <stdlib.h>
-
 using namespace meridian;
-namespace fs = std::filesystem;
 
 TEST_CASE("apply results and object outcomes keep the names history has always stored", "[state][outcome]") {
   const std::vector<std::pair<ApplyResult, std::string>> results{{ApplyResult::running, "running"},
@@ -37,10 +34,8 @@ TEST_CASE("apply results and object outcomes keep the names history has always s
 }
 
 TEST_CASE("history refuses a result it does not know, naming the file and the row", "[state][outcome]") {
-  std::string pattern = (fs::temp_directory_path() / "meridian-outcome-XXXXXX").string();
-  REQUIRE(mkdtemp(pattern.data()) != nullptr);
-  const fs::path dir = pattern;
-  const std::string path = (dir / "meridian.db").string();
+  const testing::ScratchDir dir("meridian-outcome");
+  const std::string path = (dir.path / "meridian.db").string();
   long long id = 0;
   {
     StateStore store(path);
@@ -58,5 +53,4 @@ TEST_CASE("history refuses a result it does not know, naming the file and the ro
   StateStore store(path);
   CHECK_THROWS_WITH(store.history(1), path + ": applies row " + std::to_string(id) +
                                           ": result: expected running, succeeded, failed, halted or interrupted, got 'exploded'");
-  fs::remove_all(dir);
 }
