@@ -86,7 +86,7 @@ LoadedRepository load_repository(const Options& options, ManifestCache& cache) {
       std::string message = error.what();
       if (message.rfind(*repo + ": ", 0) == 0)
         message.insert(repo->size(), "@" + (ref.empty() ? std::string("HEAD") : ref));
-      if (dynamic_cast<const TransientError*>(&error) != nullptr)
+      if (error.transient())
         throw TransientError(message);
       throw UserError(message);
     }

@@ -3,6 +3,7 @@
 #include "apply/apply.h"
 #include "base/error.h"
 #include "base/duration.h"
+#include "base/enum_names.h"
 #include "base/log.h"
 #include "model/desired.h"
 #include "plan/plan.h"
@@ -12,7 +13,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <ctime>
 #include <functional>
@@ -115,7 +115,7 @@ int HealBackoff::attempts(const std::string& objects) const {
 }
 
 namespace {
-constexpr std::array<std::pair<ReconcileResult, std::string_view>, 6> reconcile_results{{
+constexpr EnumNames<ReconcileResult, 6> reconcile_results{{
     {ReconcileResult::succeeded, "succeeded"},
     {ReconcileResult::failed, "failed"},
     {ReconcileResult::invalid, "invalid"},
@@ -125,19 +125,8 @@ constexpr std::array<std::pair<ReconcileResult, std::string_view>, 6> reconcile_
 }};
 } // namespace
 
-std::string_view to_string(ReconcileResult result) {
-  for (const auto& [value, name] : reconcile_results)
-    if (value == result)
-      return name;
-  return "unknown";
-}
-
-std::optional<ReconcileResult> parse_reconcile_result(std::string_view name) {
-  for (const auto& [value, candidate] : reconcile_results)
-    if (candidate == name)
-      return value;
-  return std::nullopt;
-}
+std::string_view to_string(ReconcileResult result) { return enum_name(reconcile_results, result); }
+std::optional<ReconcileResult> parse_reconcile_result(std::string_view name) { return enum_value(reconcile_results, name); }
 
 //! A valid commit, loaded: the manifests and the desired state that points into them.
 struct ReconcileLoop::Generation {
