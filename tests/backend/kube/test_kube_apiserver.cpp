@@ -425,15 +425,28 @@ CommandResult run_command(const std::string& command) {
   return result;
 }
 
-} // namespace
-
-TEST_CASE("meridian plan and apply --backend kube against the test API server") {
-  Cluster cluster;
+//! A fleet repository in `cluster`'s directory: the Cluster "edge" and `config` (committed), and a
+//! --kube-config file binding edge to the test server. Returns the command line of a meridian
+//! command against them, with {} for the command's name and flags.
+std::string commit_fleet(const Cluster& cluster, const std::string& config) {
   const std::filesystem::path repo = cluster.dir / "fleet";
   std::filesystem::create_directories(repo);
   std::ofstream(repo / "clusters.yaml") << "apiVersion: meridian.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: edge\n"
                                            "spec:\n  type: Registered\n  region: cn-hangzhou\n";
-  std::ofstream(repo / "config.yaml") << R"(apiVersion: v1
+  std::ofstream(repo / "config.yaml") << config;
+  REQUIRE(run_command(fmt::format("cd {} && git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm fleet", repo.string()))
+              .status == 0);
+  std::ofstream(cluster.dir / "meridian-kube.yaml") << fmt::format("clusters:\n  edge: {{kubeconfig: {}, context: test}}\n",
+                                                                     (cluster.dir / "kubeconfig").string());
+  return fmt::format("{} {{}} --repo {} --state-dir {} --backend kube --kube-config {} --no-color", MERIDIAN_BINARY, repo.string(),
+                     (cluster.dir / "state").string(), (cluster.dir / "meridian-kube.yaml").string());
+}
+
+} // namespace
+
+TEST_CASE("meridian plan and apply --backend kube against the test API server") {
+  Cluster cluster;
+  const std::string common = commit_fleet(cluster, R"(apiVersion: v1
 kind: Namespace
 metadata:
   name: team
@@ -447,13 +460,7 @@ metadata:
   annotations: {meridian.io/cluster: edge}
 data:
   level: info
-)";
-  REQUIRE(run_command(fmt::format("cd {} && git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm fleet", repo.string()))
-              .status == 0);
-  std::ofstream(cluster.dir / "meridian-kube.yaml") << fmt::format("clusters:\n  edge: {{kubeconfig: {}, context: test}}\n",
-                                                                     (cluster.dir / "kubeconfig").string());
-  const std::string common = fmt::format("{} {{}} --repo {} --state-dir {} --backend kube --kube-config {} --no-color", MERIDIAN_BINARY,
-                                         repo.string(), (cluster.dir / "state").string(), (cluster.dir / "meridian-kube.yaml").string());
+)");
   const CommandResult plan = run_command(fmt::format(fmt::runtime(common), "plan"));
   CHECK(plan.status == 0);
   CHECK_THAT(plan.out, Catch::Contains("2 to create"));
@@ -464,27 +471,18 @@ data:
   const CommandResult again = run_command(fmt::format(fmt::runtime(common), "plan --detailed-exitcode"));
   CHECK(again.status == 0);
   CHECK_THAT(again.out, Catch::Contains("No changes. The live fleet matches Git."));
-  const CommandResult sim_flag = run_command(fmt::format("{} plan --repo {} --kube-config x", MERIDIAN_BINARY, repo.string()));
+  const CommandResult sim_flag = run_command(fmt::format("{} plan --repo {} --kube-config x", MERIDIAN_BINARY, (cluster.dir / "fleet").string()));
   CHECK_THAT(sim_flag.out, Catch::Contains("--kube-config: only with --backend kube"));
 }
 
 TEST_CASE("an object whose write fails with 503 every time is written max_attempts times, not max_attempts squared") {
   Cluster cluster;
-  const std::filesystem::path repo = cluster.dir / "fleet";
-  std::filesystem::create_directories(repo);
-  std::ofstream(repo / "clusters.yaml") << "apiVersion: meridian.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: edge\n"
-                                           "spec:\n  type: Registered\n  region: cn-hangzhou\n";
-  std::ofstream(repo / "config.yaml") << "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\n"
-                                         "  annotations: {meridian.io/cluster: edge}\ndata:\n  level: info\n";
-  REQUIRE(run_command(fmt::format("cd {} && git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm fleet", repo.string()))
-              .status == 0);
-  std::ofstream(cluster.dir / "meridian-kube.yaml") << fmt::format("clusters:\n  edge: {{kubeconfig: {}, context: test}}\n",
-                                                                     (cluster.dir / "kubeconfig").string());
+  const std::string apply = fmt::format(fmt::runtime(commit_fleet(cluster, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+                                                                          "  namespace: default\n  annotations: {meridian.io/cluster: edge}\n"
+                                                                          "data:\n  level: info\n")),
+                                        "apply --auto-approve");
   const std::string path = "/api/v1/namespaces/default/configmaps/settings";
   const std::string unavailable = R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","message":"etcd is down","code":503})";
-  const std::string apply = fmt::format("{} apply --auto-approve --repo {} --state-dir {} --backend kube --kube-config {} --no-color",
-                                        MERIDIAN_BINARY, repo.string(), (cluster.dir / "state").string(),
-                                        (cluster.dir / "meridian-kube.yaml").string());
   // The plan's server dry run (dryRun=All) is answered as usual; every real write is refused.
   SECTION("503 without Retry-After: apply's backoff") {
     cluster.server.inject({"PATCH", path, 503, unavailable, {}, 1000, "dryRun"});
