@@ -11,7 +11,6 @@
 #include <unordered_set>
 #include <random>
 #include <set>
-#include <thread>
 
 namespace meridian {
 namespace {
@@ -21,22 +20,42 @@ constexpr std::string_view region_label = "topology.kubernetes.io/region";
 //! applied_earlier: an unchanged workload of the wave, whose health the region gate checks.
 enum class ObjectState { pending, applied, applied_earlier, healthy, failed, skipped };
 
-//! How history names an object's outcome.
-std::string result_name(ObjectState state) {
+//! What history records of an object in `state` when the apply ends.
+ObjectOutcome outcome_of(ObjectState state) {
   switch (state) {
   case ObjectState::healthy:
   case ObjectState::applied:
   case ObjectState::applied_earlier:
-    return "applied";
+    return ObjectOutcome::applied;
   case ObjectState::failed:
-    return "failed";
+    return ObjectOutcome::failed;
   case ObjectState::skipped:
-    return "skipped";
+    return ObjectOutcome::skipped;
   case ObjectState::pending:
-    return "not-started";
+    return ObjectOutcome::not_started;
   }
-  return "unknown";
+  return ObjectOutcome::not_started;
 }
+
+//! Why a step of a rollout (a write, a wait) did not complete: the object failed, with the reason,
+//! or the apply was interrupted (SIGINT/SIGTERM, or this process may no longer write) while it waited.
+class StepFailure {
+public:
+  explicit StepFailure(std::string message) : message_(std::move(message)) {}
+  static StepFailure interruption() { return StepFailure(Interrupted{}); }
+  bool interrupted() const { return interrupted_; }
+  //! What the object's history says: the reason, or "interrupted".
+  const std::string& message() const { return message_; }
+
+private:
+  struct Interrupted {};
+  explicit StepFailure(Interrupted) : message_("interrupted"), interrupted_(true) {}
+  std::string message_;
+  bool interrupted_ = false;
+};
+
+//! A step's result: nothing when it completed.
+using StepError = std::optional<StepFailure>;
 
 std::string health_line(const Health& health) {
   return health.message.empty() ? std::string(to_string(health.status))
@@ -52,6 +71,33 @@ public:
   }
 
   ApplyReport run(StateStore& store) {
+    ApplyReport report = begin(store);
+    bool halted = false;
+    bool interrupted = false;
+    for (size_t wave = 0; wave < plan_.waves.size() && !halted && !interrupted; ++wave) {
+      const WaveEnd end = run_wave(wave, report.regions);
+      halted = end == WaveEnd::halted;
+      interrupted = end == WaveEnd::interrupted;
+    }
+    report.result = interrupted ? ApplyResult::interrupted : halted ? ApplyResult::halted : ApplyResult::succeeded;
+    if (report.result == ApplyResult::succeeded &&
+        std::any_of(report.regions.begin(), report.regions.end(), [](const RegionResult& r) { return r.outcome == RegionOutcome::failed; }))
+      report.result = ApplyResult::failed;
+    if (halted)
+      for (RegionResult& result : report.regions)
+        if (result.outcome == RegionOutcome::not_started)
+          result.reason = "an earlier region failed and haltOnFailure is set";
+    finish(report);
+    return report;
+  }
+
+private:
+  enum class WaveEnd { done, halted, interrupted };
+  //! The first failure of each region in a wave, as its region's reason.
+  using RegionFailures = std::map<std::string, std::string>;
+
+  //! Records the apply's start; every region of every wave not started yet.
+  ApplyReport begin(StateStore& store) {
     ApplyReport report;
     report.record_id = store.begin_apply(plan_.repository, plan_.commit, options_.trigger);
     store_ = &store;
@@ -59,123 +105,138 @@ public:
     for (size_t wave = 0; wave < plan_.waves.size(); ++wave)
       for (const std::string& region : plan_.waves[wave])
         report.regions.push_back({region, static_cast<int>(wave) + 1, RegionOutcome::not_started, ""});
-    bool halted = false;
-    bool interrupted = false;
-    size_t total = 0;
     for (const PlannedChange& change : plan_.changes)
-      total += change.action != Action::unchanged ? 1 : 0;
-    for (size_t wave = 0; wave < plan_.waves.size() && !halted && !interrupted; ++wave) {
-      const std::vector<std::string>& regions = plan_.waves[wave];
-      std::map<std::string, std::string> region_failure;
-      std::vector<const PlannedChange*> wave_changes;
-      bool has_work = false;
-      for (const PlannedChange& change : plan_.changes)
-        if (change.wave == static_cast<int>(wave)) {
-          wave_changes.push_back(&change);
-          has_work = has_work || change.action != Action::unchanged;
+      total_ += change.action != Action::unchanged ? 1 : 0;
+    return report;
+  }
+
+  //! One wave: its changes written in order, then the region gate, then its regions' outcomes.
+  WaveEnd run_wave(size_t wave, std::vector<RegionResult>& regions) {
+    std::vector<const PlannedChange*> wave_changes;
+    bool has_work = false;
+    for (const PlannedChange& change : plan_.changes)
+      if (change.wave == static_cast<int>(wave)) {
+        wave_changes.push_back(&change);
+        has_work = has_work || change.action != Action::unchanged;
+      }
+    if (!has_work) {
+      for (const PlannedChange* change : wave_changes)
+        states_[change->ref] = ObjectState::healthy;
+      for (RegionResult& result : regions)
+        if (result.wave == static_cast<int>(wave) + 1) {
+          result.outcome = RegionOutcome::done;
+          result.reason = "no changes";
         }
-      if (!has_work) {
-        for (const PlannedChange* change : wave_changes)
-          states_[change->ref] = ObjectState::healthy;
-        for (RegionResult& result : report.regions)
-          if (result.wave == static_cast<int>(wave) + 1) {
-            result.outcome = RegionOutcome::done;
-            result.reason = "no changes";
-          }
+      return WaveEnd::done;
+    }
+    say(fmt::format("wave {}/{}: {}", wave + 1, plan_.waves.size(), fmt::join(plan_.waves[wave], ", ")));
+    RegionFailures failures;
+    bool interrupted = write_wave(wave_changes, failures);
+    interrupted = gate_wave(wave_changes, failures, interrupted);
+    report_wave(wave, regions, failures, interrupted);
+    if (interrupted)
+      return WaveEnd::interrupted;
+    return !failures.empty() && plan_.fleet.halt_on_failure ? WaveEnd::halted : WaveEnd::done;
+  }
+
+  //! Writes the wave's changes in order, each once what it depends on is healthy. Returns whether
+  //! the apply was interrupted.
+  bool write_wave(const std::vector<const PlannedChange*>& wave_changes, RegionFailures& failures) {
+    for (const PlannedChange* change : wave_changes) {
+      if (is_interrupted())
+        return true;
+      if (change->action == Action::unchanged) {
+        // A workload Git did not change is still part of its region's health: checked at the gate.
+        states_[change->ref] = is_workload_kind(change->ref.kind) ? ObjectState::applied_earlier : ObjectState::healthy;
         continue;
       }
-      say(fmt::format("wave {}/{}: {}", wave + 1, plan_.waves.size(), fmt::join(regions, ", ")));
-      for (const PlannedChange* change : wave_changes) {
-        if (is_interrupted()) {
-          interrupted = true;
-          break;
-        }
-        if (change->action == Action::unchanged) {
-          // A workload Git did not change is still part of its region's health: checked at the gate.
-          states_[change->ref] = is_workload_kind(change->ref.kind) ? ObjectState::applied_earlier : ObjectState::healthy;
-          continue;
-        }
-        ++done_;
-        if (region_failure.count(change->region) != 0 && plan_.fleet.halt_on_failure) {
-          skip(*change, "skipped: an earlier change of its region failed");
-          continue;
-        }
-        if (auto blocked = wait_for_dependencies(*change)) {
-          fail(*change, *blocked);
-          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *blocked));
-          continue;
-        }
-        say(fmt::format("[{}/{}] {} {} {}", done_, total, change->region.empty() ? "-" : change->region, to_string(change->action),
-                        object_name(change->ref)));
-        if (auto error = execute(*change)) {
-          fail(*change, *error);
-          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *error));
-        } else {
-          record(*change);
-        }
+      ++done_;
+      if (failures.count(change->region) != 0 && plan_.fleet.halt_on_failure) {
+        skip(*change, "skipped: an earlier change of its region failed");
+        continue;
       }
-      // The region gate: every change of the wave healthy (or gone, for deletions).
-      std::set<std::string> changed_regions;
-      for (const PlannedChange* change : wave_changes)
-        if (change->action != Action::unchanged)
-          changed_regions.insert(change->region);
-      for (const PlannedChange* change : wave_changes) {
-        ObjectState& state = states_[change->ref];
-        if (state == ObjectState::applied_earlier) {
-          if (changed_regions.count(change->region) == 0) {
-            state = ObjectState::healthy;
-            continue;
-          }
-        } else if (interrupted || state != ObjectState::applied) {
-          continue;
-        }
-        if (interrupted)
-          continue;
-        if (auto error = wait_healthy(*change)) {
-          fail(*change, *error);
-          region_failure.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *error));
-          if (*error == "interrupted")
-            interrupted = true;
-        }
+      if (auto blocked = wait_for_dependencies(*change)) {
+        fail(*change, *blocked);
+        failures.emplace(change->region, fmt::format("{}: {}", change->ref.display(), *blocked));
+        continue;
       }
-      for (RegionResult& result : report.regions) {
-        if (result.wave != static_cast<int>(wave) + 1)
-          continue;
-        if (interrupted) {
-          result.outcome = RegionOutcome::interrupted;
-        } else if (const auto failure = region_failure.find(result.region); failure != region_failure.end()) {
-          result.outcome = RegionOutcome::failed;
-          result.reason = failure->second;
-          say(fmt::format("region {} failed: {}", result.region.empty() ? "-" : result.region, result.reason));
-        } else {
-          result.outcome = RegionOutcome::done;
-          say(fmt::format("region {} healthy", result.region.empty() ? "-" : result.region));
-        }
+      say(fmt::format("[{}/{}] {} {} {}", done_, total_, change->region.empty() ? "-" : change->region, to_string(change->action),
+                      object_name(change->ref)));
+      if (auto error = execute(*change)) {
+        fail(*change, error->message());
+        failures.emplace(change->region, fmt::format("{}: {}", change->ref.display(), error->message()));
+        if (error->interrupted())
+          return true;
+      } else {
+        record(*change);
       }
-      // A change waits for what it depends on, so it may run in a later wave than its region's
-      // (a workload of an Edge cluster waits for the pools of every region): its failure fails
-      // its own region, reported done in an earlier wave.
-      for (const auto& [region, reason] : region_failure) {
-        if (std::find(regions.begin(), regions.end(), region) != regions.end())
-          continue;
-        for (RegionResult& result : report.regions)
-          if (result.region == region && result.outcome != RegionOutcome::failed) {
-            result.outcome = RegionOutcome::failed;
-            result.reason = reason;
-            say(fmt::format("region {} failed: {}", region.empty() ? "-" : region, reason));
-          }
-      }
-      halted = !region_failure.empty() && plan_.fleet.halt_on_failure;
     }
-    report.result = interrupted ? "interrupted" : halted ? "halted" : "succeeded";
-    if (report.result == "succeeded" &&
-        std::any_of(report.regions.begin(), report.regions.end(), [](const RegionResult& r) { return r.outcome == RegionOutcome::failed; }))
-      report.result = "failed";
-    if (halted)
-      for (RegionResult& result : report.regions)
-        if (result.outcome == RegionOutcome::not_started)
-          result.reason = "an earlier region failed and haltOnFailure is set";
+    return false;
+  }
 
+  //! The region gate: every change of the wave healthy (or gone, for deletions), and the unchanged
+  //! workloads of a region that changed. Returns whether the apply was interrupted.
+  bool gate_wave(const std::vector<const PlannedChange*>& wave_changes, RegionFailures& failures, bool interrupted) {
+    std::set<std::string> changed_regions;
+    for (const PlannedChange* change : wave_changes)
+      if (change->action != Action::unchanged)
+        changed_regions.insert(change->region);
+    for (const PlannedChange* change : wave_changes) {
+      ObjectState& state = states_[change->ref];
+      if (state == ObjectState::applied_earlier) {
+        if (changed_regions.count(change->region) == 0) {
+          state = ObjectState::healthy;
+          continue;
+        }
+      } else if (interrupted || state != ObjectState::applied) {
+        continue;
+      }
+      if (interrupted)
+        continue;
+      if (auto error = wait_healthy(*change)) {
+        fail(*change, error->message());
+        failures.emplace(change->region, fmt::format("{}: {}", change->ref.display(), error->message()));
+        interrupted = interrupted || error->interrupted();
+      }
+    }
+    return interrupted;
+  }
+
+  //! The outcomes of the wave's regions, and of an earlier wave's region a change of this wave failed.
+  void report_wave(size_t wave, std::vector<RegionResult>& regions, const RegionFailures& failures, bool interrupted) const {
+    for (RegionResult& result : regions) {
+      if (result.wave != static_cast<int>(wave) + 1)
+        continue;
+      if (interrupted) {
+        result.outcome = RegionOutcome::interrupted;
+      } else if (const auto failure = failures.find(result.region); failure != failures.end()) {
+        result.outcome = RegionOutcome::failed;
+        result.reason = failure->second;
+        say(fmt::format("region {} failed: {}", result.region.empty() ? "-" : result.region, result.reason));
+      } else {
+        result.outcome = RegionOutcome::done;
+        say(fmt::format("region {} healthy", result.region.empty() ? "-" : result.region));
+      }
+    }
+    // A change waits for what it depends on, so it may run in a later wave than its region's
+    // (a workload of an Edge cluster waits for the pools of every region): its failure fails
+    // its own region, reported done in an earlier wave.
+    const std::vector<std::string>& wave_regions = plan_.waves[wave];
+    for (const auto& [region, reason] : failures) {
+      if (std::find(wave_regions.begin(), wave_regions.end(), region) != wave_regions.end())
+        continue;
+      for (RegionResult& result : regions)
+        if (result.region == region && result.outcome != RegionOutcome::failed) {
+          result.outcome = RegionOutcome::failed;
+          result.reason = reason;
+          say(fmt::format("region {} failed: {}", region.empty() ? "-" : region, reason));
+        }
+    }
+  }
+
+  //! Records the outcome: every changed object's result, and the last-applied bodies of what is in
+  //! place (forgetting what was deleted).
+  void finish(ApplyReport& report) {
     std::vector<AppliedBody> bodies;
     std::vector<std::string> deleted;
     for (const PlannedChange& change : plan_.changes) {
@@ -186,16 +247,12 @@ public:
         bodies.push_back({change.ref.key(), body_text(change)});
       if (change.action == Action::unchanged)
         continue;
-      ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
-                          std::string(to_string(change.action)), "", messages_[change.ref]};
-      result.result = result_name(state);
-      report.objects.push_back(std::move(result));
+      report.objects.push_back({change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
+                                std::string(to_string(change.action)), outcome_of(state), messages_[change.ref]});
     }
-    store.finish_apply(report.record_id, report.result, report.summary(), report.objects, bodies, deleted);
-    return report;
+    store_->finish_apply(report.record_id, report.result, report.summary(), report.objects, bodies, deleted);
   }
 
-private:
   std::shared_ptr<const std::string> body_text(const PlannedChange& change) const {
     return options_.body_texts != nullptr ? options_.body_texts->text(change.desired->body)
                                           : std::make_shared<const std::string>(write_canonical(*change.desired->body));
@@ -211,7 +268,7 @@ private:
           positions_.emplace(planned.ref, position++);
     }
     const ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
-                              std::string(to_string(change.action)), "applied", ""};
+                              std::string(to_string(change.action)), ObjectOutcome::applied, ""};
     const AppliedBody body = change.desired != nullptr ? AppliedBody{change.ref.key(), body_text(change)} : AppliedBody{};
     store_->record_object(record_id_, positions_.at(change.ref), result, change.desired != nullptr ? &body : nullptr, false);
   }
@@ -240,8 +297,11 @@ private:
     messages_[change.ref] = message;
   }
 
-  // Retries transient errors with exponential backoff and jitter; a permanent error fails at once.
-  template <typename Operation> std::optional<std::string> with_retries(Operation&& operation) {
+  // The one retry layer of a write: the backend sends a write once (the kube client retries only
+  // reads), so an object is written at most max_attempts times. A transient error is retried with
+  // exponential backoff and jitter, or after the server's Retry-After when longer, waiting on the
+  // backend's clock; a permanent error fails at once.
+  template <typename Operation> StepError with_retries(Operation&& operation) {
     std::mt19937 jitter(42);
     for (int attempt = 1;; ++attempt) {
       try {
@@ -249,17 +309,18 @@ private:
         return std::nullopt;
       } catch (const TransientError& error) {
         if (attempt >= options_.max_attempts)
-          return fmt::format("{} (gave up after {} attempts)", error.what(), attempt);
-        const auto delay = std::chrono::milliseconds(200 * (1 << (attempt - 1)) + static_cast<int>(jitter() % 100));
+          return StepFailure(fmt::format("{} (gave up after {} attempts)", error.what(), attempt));
+        const auto backoff = std::chrono::milliseconds(200 * (1 << (attempt - 1)) + static_cast<int>(jitter() % 100));
+        const auto delay = std::max(backoff, error.retry_after());
         say(fmt::format("  transient error, retrying in {}: {}", format_duration(delay), error.what()));
-        std::this_thread::sleep_for(delay);
+        backend_.wait(delay);
       } catch (const UserError& error) {
-        return std::string(error.what());
+        return StepFailure(error.what());
       }
     }
   }
 
-  std::optional<std::string> execute(const PlannedChange& change) {
+  StepError execute(const PlannedChange& change) {
     if (change.action == Action::remove) {
       auto error = with_retries([&] { backend_.remove(change.ref, false); });
       if (!error)
@@ -296,7 +357,7 @@ private:
       if (dependency_change == nullptr)
         continue;
       if (auto error = wait_healthy(*dependency_change)) {
-        fail(*dependency_change, *error);
+        fail(*dependency_change, error->message());
         return fmt::format("not applied: it depends on {}, which did not become healthy", dependency.display());
       }
     }
@@ -309,7 +370,7 @@ private:
   }
 
   // Polls health until the change is healthy (gone, for a deletion) or healthTimeout passes.
-  std::optional<std::string> wait_healthy(const PlannedChange& change) {
+  StepError wait_healthy(const PlannedChange& change) {
     if (states_[change.ref] == ObjectState::healthy)
       return std::nullopt;
     const auto written = applied_at_.find(change.ref);
@@ -325,12 +386,12 @@ private:
         return std::nullopt;
       }
       if (is_interrupted())
-        return std::string("interrupted");
+        return StepFailure::interruption();
       if (backend_.now_ms() >= deadline)
         break;
       backend_.wait(options_.poll_interval);
     }
-    return fmt::format("not healthy after {}: {}", format_duration(plan_.fleet.health_timeout), health_line(health));
+    return StepFailure(fmt::format("not healthy after {}: {}", format_duration(plan_.fleet.health_timeout), health_line(health)));
   }
 
   // Pods of a DaemonSet in one node region, and whether each runs the desired template.
@@ -361,7 +422,7 @@ private:
     return result;
   }
 
-  std::optional<std::string> wait_region(const PlannedChange& change, const std::string& region) {
+  StepError wait_region(const PlannedChange& change, const std::string& region) {
     const long long deadline = backend_.now_ms() + plan_.fleet.health_timeout.count();
     RegionPods pods;
     while (true) {
@@ -369,18 +430,18 @@ private:
       if (pods.outdated.empty() && pods.updated_ready == pods.total)
         return std::nullopt;
       if (is_interrupted())
-        return std::string("interrupted");
+        return StepFailure::interruption();
       if (backend_.now_ms() >= deadline)
         break;
       backend_.wait(options_.poll_interval);
     }
-    return fmt::format("region {} not updated after {}: {} of {} pods run the new template", region,
-                       format_duration(plan_.fleet.health_timeout), pods.updated_ready, pods.total);
+    return StepFailure(fmt::format("region {} not updated after {}: {} of {} pods run the new template", region,
+                       format_duration(plan_.fleet.health_timeout), pods.updated_ready, pods.total));
   }
 
   // The new template reaches one node region at a time: OpenKruise by widening
   // rollingUpdate.selector over node regions, apps/v1 (OnDelete) by replacing the pods itself.
-  std::optional<std::string> roll_out_by_region(const PlannedChange& change) {
+  StepError roll_out_by_region(const PlannedChange& change) {
     const DesiredObject& object = *change.desired;
     std::vector<std::string> done;
     for (const std::string& region : change.rollout_regions) {
@@ -397,7 +458,7 @@ private:
             return error;
         for (const ObjectRef& pod : region_pods(change, region).outdated)
           if (auto error = with_retries([&] { backend_.remove(pod, false); }))
-            return fmt::format("cannot replace pod {}: {}", pod.name, *error);
+            return StepFailure(fmt::format("cannot replace pod {}: {}", pod.name, error->message()));
       }
       say(fmt::format("  {}: rolling out to node region {} ({}/{})", change.ref.display(), region, done.size(),
                       change.rollout_regions.size()));
@@ -454,7 +515,8 @@ private:
   std::unordered_map<ObjectRef, int, ObjectRefHash> positions_; //!< in the objects the apply records
   StateStore* store_ = nullptr;
   long long record_id_ = 0;
-  size_t done_ = 0;
+  size_t done_ = 0;  //!< changes started so far
+  size_t total_ = 0; //!< changes to make
 };
 
 } // namespace
@@ -476,9 +538,9 @@ std::string_view to_string(RegionOutcome outcome) {
 std::string ApplyReport::summary() const {
   size_t applied = 0, failed = 0, other = 0;
   for (const ObjectResult& object : objects) {
-    if (object.result == "applied")
+    if (object.result == ObjectOutcome::applied)
       ++applied;
-    else if (object.result == "failed")
+    else if (object.result == ObjectOutcome::failed)
       ++failed;
     else
       ++other;

@@ -64,7 +64,7 @@ struct RegionResult {
 };
 
 struct ApplyReport {
-  std::string result; //!< succeeded | failed | halted | interrupted
+  ApplyResult result = ApplyResult::succeeded; //!< succeeded | failed | halted | interrupted (never running)
   std::vector<RegionResult> regions;
   std::vector<ObjectResult> objects;
   long long record_id = 0;

@@ -221,7 +221,7 @@ public:
       if (!cluster.empty()) {
         try {
           backend = cluster_backend(cluster);
-        } catch (const UserError& error) {
+        } catch (const Error& error) {
           note_warning(fmt::format("no pod forecast: cluster {}: {}", cluster, error.what()));
           continue;
         }

@@ -97,8 +97,8 @@ int run_apply(const std::vector<std::string>& args) {
     std::cout << printable(fmt::format("  wave {} {:<16} {}{}", region.wave, region.region.empty() ? "-" : region.region,
                                        to_string(region.outcome), region.reason.empty() ? "" : ": " + region.reason))
               << "\n";
-  std::cout << fmt::format("\nApply #{} {}: {}.\n", report.record_id, report.result, report.summary());
-  return report.result == "succeeded" ? 0 : 1;
+  std::cout << fmt::format("\nApply #{} {}: {}.\n", report.record_id, to_string(report.result), report.summary());
+  return report.result == ApplyResult::succeeded ? 0 : 1;
 }
 
 CommandSpec apply_command_spec() { return apply_spec(); }

@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     take_global_flags(args);
-  } catch (const meridian::UserError& error) {
+  } catch (const meridian::Error& error) {
     std::cerr << "meridian: " << error.what() << "\n";
     return 1;
   }
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     }
     args.erase(args.begin());
     return command->second.run(args);
-  } catch (const meridian::UserError& error) {
+  } catch (const meridian::Error& error) {
     std::cerr << "meridian: " << error.what() << "\n";
     return 1;
   } catch (const std::exception& error) {

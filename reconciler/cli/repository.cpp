@@ -82,11 +82,11 @@ OpenedRepository open_repository(const Options& options) {
   auto open = [&] {
     try {
       return GitRepository::open(*repo, git);
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       std::string message = error.what();
       if (message.rfind(*repo + ": ", 0) == 0)
         message.insert(repo->size(), "@" + (ref.empty() ? std::string("HEAD") : ref));
-      if (dynamic_cast<const TransientError*>(&error) != nullptr)
+      if (error.transient())
         throw TransientError(message);
       throw UserError(message);
     }

@@ -224,7 +224,7 @@ std::unique_ptr<LeaderElector> open_elector(const Options& options) {
   std::unique_ptr<LeaseLock> lock;
   try {
     lock = kube::open_lease_lock(binding, lease_namespace, lease_name, timeout);
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     throw UserError(fmt::format("--leader-elect: {}", error.what()));
   }
   return std::make_unique<LeaderElector>(std::move(config), std::move(lock));
@@ -376,8 +376,8 @@ int run_fleets(const Options& options, const std::string& config_file) {
   if (once) {
     bool all_succeeded = true;
     for (const auto& fleet : fleets) {
-      const std::string result = fleet->loop->reconcile(TriggerKind::schedule);
-      all_succeeded = all_succeeded && (result == "succeeded" || result == "suspended");
+      const ReconcileResult result = fleet->loop->reconcile(TriggerKind::schedule);
+      all_succeeded = all_succeeded && (result == ReconcileResult::succeeded || result == ReconcileResult::suspended);
       if (stop.load())
         break;
     }
@@ -556,8 +556,8 @@ int run_run(const std::vector<std::string>& args) {
     return status;
   };
   if (once) {
-    const std::string result = loop.reconcile(TriggerKind::schedule);
-    return finish(result == "succeeded" || result == "suspended" || stop.load() ? 0 : 1);
+    const ReconcileResult result = loop.reconcile(TriggerKind::schedule);
+    return finish(result == ReconcileResult::succeeded || result == ReconcileResult::suspended || stop.load() ? 0 : 1);
   }
   loop.run(triggers);
   log_event("meridian run: stopped");

@@ -280,7 +280,7 @@ int run_sim_apply(const std::vector<std::string>& args) {
     ObjectRef ref;
     try {
       ref = simulator.ref_for(document.value, options.get_or("cluster", ""));
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       throw UserError(fmt::format("{}:{}: {}", *file, document.line, error.what()));
     }
     const auto before = simulator.get(ref);

@@ -199,11 +199,11 @@ int run_history(const std::vector<std::string>& args) {
     std::strftime(started, sizeof started, "%Y-%m-%d %H:%M:%S", std::gmtime(&time));
     // The store may hold anything an older version or another program wrote: printed escaped.
     std::cout << printable(fmt::format("#{}  {} UTC  commit {}  trigger {}  {}  {}", record.id, started, record.commit.substr(0, 12),
-                                       record.trigger, record.result, record.summary))
+                                       record.trigger, to_string(record.result), record.summary))
               << "\n";
     for (const ObjectResult& object : record.objects)
       std::cout << printable(fmt::format("    {:<12} {:<7} {:<11} {}{}{}", object.region.empty() ? "-" : object.region, object.action,
-                                         object.result, object.display, object.cluster.empty() ? "" : " (cluster " + object.cluster + ")",
+                                         to_string(object.result), object.display, object.cluster.empty() ? "" : " (cluster " + object.cluster + ")",
                                          object.message.empty() ? "" : ": " + object.message))
                 << "\n";
   }

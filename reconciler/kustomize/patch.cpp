@@ -385,7 +385,7 @@ void json6902(Json& target, const Json& operations, JsonAllocator& allocator) {
       } else {
         throw UserError(fmt::format("unknown op \"{}\" (expected add, remove, replace, move, copy or test)", op));
       }
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       throw UserError(fmt::format("operation [{}] ({} {}): {}", index, op, path, error.what()));
     }
   }

@@ -423,7 +423,7 @@ void apply_target_less(const Kustomization& kustomization, const std::string& po
   try {
     if (!merge_into(accumulated[targets.front()], patch, allocator, false, false))
       accumulated.erase(accumulated.begin() + static_cast<long>(targets.front()));
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     throw kustomization.error(pointer, error.what());
   }
 }
@@ -554,7 +554,7 @@ void Builder::apply_patches(const Kustomization& kustomization, std::vector<Reso
             keep = keep && merge_into(resource, document.value, allocator_, allow_name_change, allow_kind_change);
           }
         }
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         throw kustomization.error(pointer, fmt::format("{}: {}", resource.display(), error.what()));
       }
       if (keep)
@@ -587,7 +587,7 @@ void Builder::apply_json6902_patches(const Kustomization& kustomization, std::ve
         continue;
       try {
         json6902_tracking_name(resource, yaml->documents.front().value, allocator_);
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         throw kustomization.error(pointer, fmt::format("{}: {}", resource.display(), error.what()));
       }
     }

@@ -52,7 +52,7 @@ std::string render_history(const std::vector<ApplyRecord>& records) {
     string(writer, "trigger", record.trigger);
     string(writer, "started", record.started > 0 ? format_utc(record.started) : "");
     string(writer, "finished", record.finished > 0 ? format_utc(record.finished) : "");
-    string(writer, "result", record.result);
+    string(writer, "result", std::string(to_string(record.result)));
     string(writer, "summary", record.summary);
     writer.Key("objects");
     writer.StartArray();
@@ -63,7 +63,7 @@ std::string render_history(const std::vector<ApplyRecord>& records) {
       string(writer, "cluster", object.cluster);
       string(writer, "region", object.region);
       string(writer, "action", object.action);
-      string(writer, "result", object.result);
+      string(writer, "result", std::string(to_string(object.result)));
       string(writer, "message", object.message);
       writer.EndObject();
     }

@@ -4,6 +4,7 @@
 #include "backend/forwarding.h"
 #include "base/error.h"
 #include "base/duration.h"
+#include "base/enum_names.h"
 #include "base/log.h"
 #include "model/desired.h"
 #include "plan/plan.h"
@@ -87,9 +88,23 @@ int HealBackoff::attempts(const std::string& objects) const {
   return found == sets_.end() ? 0 : found->second.attempts;
 }
 
+namespace {
+constexpr EnumNames<ReconcileResult, 6> reconcile_results{{
+    {ReconcileResult::succeeded, "succeeded"},
+    {ReconcileResult::failed, "failed"},
+    {ReconcileResult::invalid, "invalid"},
+    {ReconcileResult::error, "error"},
+    {ReconcileResult::interrupted, "interrupted"},
+    {ReconcileResult::suspended, "suspended"},
+}};
+} // namespace
+
+std::string_view to_string(ReconcileResult result) { return enum_name(reconcile_results, result); }
+std::optional<ReconcileResult> parse_reconcile_result(std::string_view name) { return enum_value(reconcile_results, name); }
+
 
 struct ReconcileLoop::Outcome {
-  std::string result;  //!< succeeded | failed | invalid | error | interrupted
+  ReconcileResult result = ReconcileResult::succeeded;
   std::string message;
   bool applied = false; //!< an apply ran: live state changed
 };
@@ -138,8 +153,8 @@ void ReconcileLoop::declare_metrics(Metrics& metrics) {
   metrics.declare("meridian_invalid_commit", "1 while the newest commit of the ref is invalid and not applied.",
                   MetricType::gauge);
   metrics.declare("meridian_suspended", "1 while reconciliation is suspended.", MetricType::gauge);
-  for (const char* result : {"succeeded", "failed", "invalid", "error"})
-    metrics.touch("meridian_reconcile_total", {result});
+  for (const ReconcileResult result : {ReconcileResult::succeeded, ReconcileResult::failed, ReconcileResult::invalid, ReconcileResult::error})
+    metrics.touch("meridian_reconcile_total", {std::string(to_string(result))});
 }
 
 void ReconcileLoop::remember_history() {
@@ -148,7 +163,7 @@ void ReconcileLoop::remember_history() {
   std::vector<ApplyRecord> records;
   try {
     records = store_.history(200);
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     log_warn("state store: cannot read the history: {}", error.what());
     return;
   }
@@ -156,15 +171,15 @@ void ReconcileLoop::remember_history() {
   for (const ApplyRecord& record : records) {
     if (record.repository != options_.repository)
       continue;
-    if (newest && (record.result == "succeeded" || record.result == "failed" || record.result == "halted")) {
+    if (newest && (record.result == ApplyResult::succeeded || record.result == ApplyResult::failed || record.result == ApplyResult::halted)) {
       attempted_commit_ = record.commit;
-      apply_failed_ = record.result != "succeeded";
+      apply_failed_ = record.result != ApplyResult::succeeded;
     }
     newest = false;
-    if (record.result == "succeeded") {
+    if (record.result == ApplyResult::succeeded) {
       board_.update([&](LoopStatus& status) {
         status.last_applied = CommitStatus{record.commit, "", 0};
-        status.last_applied_result = "succeeded";
+        status.last_applied_result = to_string(ApplyResult::succeeded);
       });
       break;
     }
@@ -203,7 +218,7 @@ void ReconcileLoop::set_error(const std::string& message) {
   });
 }
 
-std::string ReconcileLoop::reconcile(TriggerKind trigger) {
+ReconcileResult ReconcileLoop::reconcile(TriggerKind trigger) {
   std::unique_lock<std::mutex> exclusive;
   if (options_.exclusive != nullptr)
     exclusive = std::unique_lock<std::mutex>(*options_.exclusive);
@@ -216,33 +231,36 @@ std::string ReconcileLoop::reconcile(TriggerKind trigger) {
   plan_seconds_.reset();
   Outcome outcome;
   if (refresh_suspension()) {
-    outcome = {"suspended", "suspended: nothing fetched or applied"};
+    outcome = {ReconcileResult::suspended, "suspended: nothing fetched or applied"};
   } else {
     try {
       outcome = reconcile_commit(trigger);
-    } catch (const UserError& error) {
-      outcome = {"error", error.what()};
+    } catch (const Error& error) {
+      outcome = {ReconcileResult::error, error.what()};
     } catch (const std::exception& error) {
-      outcome = {"error", fmt::format("internal error: {}", error.what())};
+      outcome = {ReconcileResult::error, fmt::format("internal error: {}", error.what())};
     }
   }
   const double seconds = seconds_since(started);
-  metrics_.add("meridian_reconcile_total", {outcome.result});
-  if (outcome.result != "suspended")
-    metrics_.observe("meridian_reconcile_duration_seconds", {outcome.result}, seconds);
-  if (outcome.result == "error" || outcome.result == "failed" || outcome.result == "invalid")
+  const std::string result(to_string(outcome.result));
+  metrics_.add("meridian_reconcile_total", {result});
+  if (outcome.result != ReconcileResult::suspended)
+    metrics_.observe("meridian_reconcile_duration_seconds", {result}, seconds);
+  if (outcome.result == ReconcileResult::error || outcome.result == ReconcileResult::failed || outcome.result == ReconcileResult::invalid)
     set_error(outcome.message);
-  else if (outcome.result == "succeeded")
+  else if (outcome.result == ReconcileResult::succeeded)
     set_error("");
   board_.update([&](LoopStatus& status) {
-    status.last_reconcile = ReconcileStatus{std::string(to_string(trigger)), outcome.result, outcome.message, started_unix,
+    status.last_reconcile = ReconcileStatus{std::string(to_string(trigger)), result, outcome.message, started_unix,
                                             unix_now(), seconds, plan_seconds_};
     ++status.reconciles;
     status.phase = stop_.load() ? "stopping" : suspended_ ? "suspended" : "idle";
   });
-  if (outcome.result != "suspended")
-    log_line(outcome.result == "succeeded" ? LogLevel::info : outcome.result == "interrupted" ? LogLevel::warn : LogLevel::error,
-             fmt::format("reconcile ({}): {} in {:.2f}s: {}", to_string(trigger), outcome.result, seconds, outcome.message));
+  if (outcome.result != ReconcileResult::suspended)
+    log_line(outcome.result == ReconcileResult::succeeded     ? LogLevel::info
+             : outcome.result == ReconcileResult::interrupted ? LogLevel::warn
+                                                              : LogLevel::error,
+             fmt::format("reconcile ({}): {} in {:.2f}s: {}", to_string(trigger), result, seconds, outcome.message));
   return outcome.result;
 }
 
@@ -282,7 +300,7 @@ bool ReconcileLoop::fetch() {
       status.last_fetch_time = unix_now();
     });
     return true;
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     metrics_.observe("meridian_git_fetch_duration_seconds", {}, seconds_since(started));
     metrics_.add("meridian_git_fetch_errors_total");
     log_debug("fetch of {} failed: {}", options_.repository, error.what());
@@ -325,7 +343,7 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
         const std::string invalid = invalid_commit_;
         load(previous);
         invalid_commit_ = invalid;
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         log_warn("cannot load the last applied commit {}: {}", short_id(attempted_commit_), error.what());
       }
     }
@@ -350,11 +368,11 @@ const ReconcileLoop::Generation* ReconcileLoop::accept(std::unique_ptr<Generatio
 
 ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   if (!fetch())
-    return {"error", board_.snapshot().last_error};
+    return {ReconcileResult::error, board_.snapshot().last_error};
   const Generation* generation = load(fetched_);
   const bool fetched_invalid = fetched_.id == invalid_commit_;
   if (generation == nullptr)
-    return {"invalid", invalid_message_};
+    return {ReconcileResult::invalid, invalid_message_};
   board_.update([](LoopStatus& status) { status.phase = "planning"; });
   PlanOptions plan_options;
   plan_options.prune = options_.prune;
@@ -374,14 +392,14 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
     // The server refused changes in its dry run: applying would fail them (and halt their region);
     // nothing is applied, and the next reconcile tries again (a CRD or namespace may appear).
     const auto first = std::find_if(plan.changes.begin(), plan.changes.end(), [](const PlannedChange& c) { return !c.error.empty(); });
-    outcome = {"failed", fmt::format("{} change{} refused (by the server's dry run or an ownership conflict), nothing was applied: {}", errors,
+    outcome = {ReconcileResult::failed, fmt::format("{} change{} refused (by the server's dry run or an ownership conflict), nothing was applied: {}", errors,
                                      errors == 1 ? "" : "s", first->error), false};
   } else {
     outcome = new_commit      ? apply(*generation, plan, apply_trigger(trigger))
               : apply_failed_ ? retry_apply(*generation, plan)
                               : check_drift(*generation, plan);
   }
-  if (outcome.result == "interrupted")
+  if (outcome.result == ReconcileResult::interrupted)
     return outcome;
   if (outcome.applied) {
     PlanOptions after_options = plan_options;
@@ -404,18 +422,18 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   }
   learned_applied_ = true;
   if (fetched_invalid)
-    return {"invalid", fmt::format("{}; commit {} stays in force", invalid_message_, short_id(generation->desired.commit.id))};
+    return {ReconcileResult::invalid, fmt::format("{}; commit {} stays in force", invalid_message_, short_id(generation->desired.commit.id))};
   return outcome;
 }
 
 ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const Plan& plan, const std::string& trigger) {
   const CommitInfo& commit = generation.desired.commit;
   if (stop_.load())
-    return {"interrupted", "stopping before the apply started", false};
+    return {ReconcileResult::interrupted, "stopping before the apply started", false};
   if (options_.may_write && !options_.may_write())
-    return {"interrupted", "not the leader: nothing applied", false};
+    return {ReconcileResult::interrupted, "not the leader: nothing applied", false};
   attempted_commit_ = commit.id;
-  const auto mark_applied = [&](const std::string& result) {
+  const auto mark_applied = [&](std::string_view result) {
     metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(commit.time));
     board_.update([&](LoopStatus& status) {
       status.last_applied = CommitStatus{commit.id, commit.summary, commit.time};
@@ -424,7 +442,7 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   };
   if (!plan.has_changes()) {
     mark_applied("in sync");
-    return {"succeeded", fmt::format("commit {} is in sync, nothing to apply", short_id(commit.id))};
+    return {ReconcileResult::succeeded, fmt::format("commit {} is in sync, nothing to apply", short_id(commit.id))};
   }
   const size_t total = plan.count(Action::create) + plan.count(Action::update) + plan.count(Action::remove);
   log_event("applying commit {} ({}, trigger {}): {} to create, {} to update, {} to delete", short_id(commit.id), commit.summary,
@@ -460,27 +478,27 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   const ApplyReport report = apply_plan(plan, generation.desired, observed, store_, apply_options);
   body_texts_.retain(generation.desired);
   board_.update([](LoopStatus& status) { status.rollout.active = false; });
-  const std::string summary = fmt::format("apply #{} of commit {} {}: {}", report.record_id, short_id(commit.id), report.result,
+  const std::string summary = fmt::format("apply #{} of commit {} {}: {}", report.record_id, short_id(commit.id), to_string(report.result),
                                           report.summary());
-  apply_failed_ = report.result == "failed" || report.result == "halted";
+  apply_failed_ = report.result == ApplyResult::failed || report.result == ApplyResult::halted;
   if (apply_failed_)
     retry_backoff_.record_attempt(commit.id, HealBackoff::Clock::now());
   else
     retry_backoff_.reset();
-  if (report.result == "succeeded") {
-    mark_applied("succeeded");
-    return {"succeeded", summary, true};
+  if (report.result == ApplyResult::succeeded) {
+    mark_applied(to_string(ApplyResult::succeeded));
+    return {ReconcileResult::succeeded, summary, true};
   }
-  if (report.result == "interrupted")
-    return {"interrupted", summary, true};
+  if (report.result == ApplyResult::interrupted)
+    return {ReconcileResult::interrupted, summary, true};
   std::string reason;
   for (const RegionResult& region : report.regions)
     if (region.outcome == RegionOutcome::failed) {
       reason = fmt::format("; region {} failed: {}", region.region.empty() ? "-" : region.region, region.reason);
       break;
     }
-  board_.update([&](LoopStatus& status) { status.last_applied_result = report.result; });
-  return {"failed", summary + reason, true};
+  board_.update([&](LoopStatus& status) { status.last_applied_result = to_string(report.result); });
+  return {ReconcileResult::failed, summary + reason, true};
 }
 
 // A commit whose apply failed (a transient cause: a full disk, an unreachable cluster) is applied
@@ -495,7 +513,7 @@ ReconcileLoop::Outcome ReconcileLoop::retry_apply(const Generation& generation, 
   const auto now = HealBackoff::Clock::now();
   if (const auto next = retry_backoff_.next_attempt(commit); now < next) {
     const long long wait_s = std::chrono::duration_cast<std::chrono::seconds>(next - now).count() + 1;
-    return {"failed", fmt::format("the last apply of commit {} failed; retrying in {}s ({} attempt{} so far)", short_id(commit), wait_s,
+    return {ReconcileResult::failed, fmt::format("the last apply of commit {} failed; retrying in {}s ({} attempt{} so far)", short_id(commit), wait_s,
                                   retry_backoff_.attempts(commit), retry_backoff_.attempts(commit) == 1 ? "" : "s")};
   }
   log_event("retrying the apply of commit {}, which failed ({} attempt{} so far)", short_id(commit), retry_backoff_.attempts(commit),
@@ -516,12 +534,12 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
   if (keys.empty()) {
     backoff_.reset();
     board_.update([](LoopStatus& status) { status.self_heal_next_attempt = 0; });
-    return {"succeeded", fmt::format("commit {} in sync", commit)};
+    return {ReconcileResult::succeeded, fmt::format("commit {} in sync", commit)};
   }
   log_warn("drift: {} object{} differ from commit {}: {}", keys.size(), keys.size() == 1 ? "" : "s", commit, fmt::join(names, ", "));
   const std::string drifted = fmt::format("drift: {} object{} differ from commit {}", keys.size(), keys.size() == 1 ? "" : "s", commit);
   if (!options_.self_heal)
-    return {"succeeded", drifted + " (self-heal is off)"};
+    return {ReconcileResult::succeeded, drifted + " (self-heal is off)"};
   const std::string set = fmt::format("{}", fmt::join(keys, "\n"));
   const auto now = Clock::now();
   const auto next = backoff_.next_attempt(set);
@@ -530,7 +548,7 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
     board_.update([&](LoopStatus& status) { status.self_heal_next_attempt = unix_now() + wait_s; });
     heal_due_ = next;
     log_warn("self-heal: backing off for {}s after {} attempts on the same objects", wait_s, backoff_.attempts(set));
-    return {"succeeded", drifted + fmt::format(" (self-heal backs off for {}s)", wait_s)};
+    return {ReconcileResult::succeeded, drifted + fmt::format(" (self-heal backs off for {}s)", wait_s)};
   }
   backoff_.record_attempt(set, now);
   board_.update([](LoopStatus& status) { status.self_heal_next_attempt = 0; });
@@ -540,13 +558,7 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
 }
 
 void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
-  const auto commit_details = [&](LoopStatus& status) {
-    if (status.last_applied && status.last_applied->id == generation.desired.commit.id && status.last_applied->time == 0) {
-      status.last_applied->summary = generation.desired.commit.summary;
-      status.last_applied->time = generation.desired.commit.time;
-      metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(generation.desired.commit.time));
-    }
-  };
+  const auto commit_details = [&](LoopStatus& status) { fill_commit_details(status, generation.desired.commit); };
   // Health only changes with live state: while the backend's revision holds, it is not asked again.
   const std::optional<std::string> revision = backend_.revision();
   // Drift is a difference from a commit that was rolled out; before that it is just the plan.
@@ -558,7 +570,30 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
     board_.update(commit_details);
     return;
   }
-  std::vector<DriftStatus> drift;
+  forget_stale_healths(revision, plan.changes.size());
+  const std::vector<Health> healths = healths_of(plan, revision.has_value());
+  std::vector<DriftStatus> drift = rolled_out ? drift_of(plan) : std::vector<DriftStatus>{};
+  const size_t drifted = drift.size();
+  if (const std::optional<std::vector<size_t>> positions = board_positions(plan))
+    update_board_objects(plan, healths, *positions, std::move(drift), commit_details);
+  else
+    replace_board_objects(plan, healths, std::move(drift), commit_details);
+  metrics_.clear("meridian_objects");
+  for (const auto& [state, number] : published_counts_)
+    metrics_.set("meridian_objects", {state.first, state.second}, number);
+  metrics_.set("meridian_drift_objects", static_cast<double>(drifted));
+  published_ = published;
+}
+
+void ReconcileLoop::fill_commit_details(LoopStatus& status, const CommitInfo& commit) {
+  if (status.last_applied && status.last_applied->id == commit.id && status.last_applied->time == 0) {
+    status.last_applied->summary = commit.summary;
+    status.last_applied->time = commit.time;
+    metrics_.set("meridian_last_applied_commit_timestamp_seconds", static_cast<double>(commit.time));
+  }
+}
+
+void ReconcileLoop::forget_stale_healths(const std::optional<std::string>& revision, size_t planned) {
   if (!revision) {
     health_cache_.clear();
   } else if (*revision != health_revision_) {
@@ -581,27 +616,31 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
   health_revision_ = revision.value_or("");
   // Healths of objects no longer planned stay cached (they hold while their cluster is not
   // written), up to a bound.
-  if (health_cache_.size() > 2 * plan.changes.size() + 64)
+  if (health_cache_.size() > 2 * planned + 64)
     health_cache_.clear();
+}
+
+std::vector<Health> ReconcileLoop::healths_of(const Plan& plan, bool cache) {
   std::vector<Health> healths;
   healths.reserve(plan.changes.size());
-  bool same_objects = plan.changes.size() == published_index_.size();
-  std::vector<size_t> positions; // of each change's object on the board, when they are the same objects
-  positions.reserve(plan.changes.size());
   for (const PlannedChange& change : plan.changes) {
-    const auto cached = revision ? health_cache_.find(change.ref) : health_cache_.end();
-    healths.push_back(cached != health_cache_.end()
-                          ? cached->second
-                          : object_health(backend_, plan.fleet.health_checks, change.ref,
-                                          change.desired != nullptr && change.desired->manifest != nullptr ? change.desired->manifest->api_version
-                                                                                                           : ""));
-    if (revision && cached == health_cache_.end())
-      health_cache_.emplace(change.ref, healths.back());
-    if (same_objects) {
-      const auto position = published_index_.find(change.ref);
-      same_objects = position != published_index_.end();
-      positions.push_back(same_objects ? position->second : 0);
+    const auto cached = cache ? health_cache_.find(change.ref) : health_cache_.end();
+    if (cached != health_cache_.end()) {
+      healths.push_back(cached->second);
+      continue;
     }
+    healths.push_back(object_health(backend_, plan.fleet.health_checks, change.ref,
+                                    change.desired != nullptr && change.desired->manifest != nullptr ? change.desired->manifest->api_version
+                                                                                                     : ""));
+    if (cache)
+      health_cache_.emplace(change.ref, healths.back());
+  }
+  return healths;
+}
+
+std::vector<DriftStatus> ReconcileLoop::drift_of(const Plan& plan) {
+  std::vector<DriftStatus> drift;
+  for (const PlannedChange& change : plan.changes) {
     if (change.action == Action::unchanged)
       continue;
     DriftStatus entry{change.ref.key(), change.ref.display(), change.ref.cluster, change.region, drift_kind(change.action), {}};
@@ -611,68 +650,81 @@ void ReconcileLoop::publish(const Generation& generation, const Plan& plan) {
     drift.push_back(std::move(entry));
   }
   std::sort(drift.begin(), drift.end(), [](const DriftStatus& a, const DriftStatus& b) { return a.key < b.key; });
-  if (!rolled_out)
-    drift.clear();
-  const size_t drifted = drift.size();
-  const auto count = [&](const ObjectStatus& object, int by) {
-    if ((published_counts_[{object.sync, object.health}] += by) == 0)
-      published_counts_.erase({object.sync, object.health});
-  };
-  if (same_objects) {
-    // The objects on the board: only those whose state moved are written (under the board's lock,
-    // without copying the rest).
-    board_.update([&](LoopStatus& status) {
-      if (status.objects.size() != published_index_.size())
-        throw std::logic_error("publish: the board's objects are not the ones last published");
-      for (size_t i = 0; i < plan.changes.size(); ++i) {
-        const PlannedChange& change = plan.changes[i];
-        ObjectStatus& object = status.objects[positions[i]];
-        const std::string sync(sync_of(change.action));
-        const std::string_view health = to_string(healths[i].status);
-        if (object.sync == sync && object.health == health && object.message == healths[i].message && object.region == change.region)
-          continue;
-        count(object, -1);
-        object.sync = sync;
-        object.health = std::string(health);
-        object.message = healths[i].message;
-        object.region = change.region;
-        count(object, 1);
-      }
-      status.drift = std::move(drift);
-      commit_details(status);
-    });
-  } else {
-    std::vector<ObjectStatus> objects;
-    objects.reserve(plan.changes.size());
+  return drift;
+}
+
+std::optional<std::vector<size_t>> ReconcileLoop::board_positions(const Plan& plan) const {
+  if (plan.changes.size() != published_index_.size())
+    return std::nullopt;
+  std::vector<size_t> positions;
+  positions.reserve(plan.changes.size());
+  for (const PlannedChange& change : plan.changes) {
+    const auto position = published_index_.find(change.ref);
+    if (position == published_index_.end())
+      return std::nullopt;
+    positions.push_back(position->second);
+  }
+  return positions;
+}
+
+void ReconcileLoop::count_published(const ObjectStatus& object, int by) {
+  if ((published_counts_[{object.sync, object.health}] += by) == 0)
+    published_counts_.erase({object.sync, object.health});
+}
+
+void ReconcileLoop::update_board_objects(const Plan& plan, const std::vector<Health>& healths, const std::vector<size_t>& positions,
+                                         std::vector<DriftStatus> drift, const std::function<void(LoopStatus&)>& commit_details) {
+  // The objects on the board: only those whose state moved are written (under the board's lock,
+  // without copying the rest).
+  board_.update([&](LoopStatus& status) {
+    if (status.objects.size() != published_index_.size())
+      throw std::logic_error("publish: the board's objects are not the ones last published");
     for (size_t i = 0; i < plan.changes.size(); ++i) {
       const PlannedChange& change = plan.changes[i];
-      objects.push_back({change.ref.key(), change.ref.display(), change.ref.cluster, change.region, std::string(sync_of(change.action)),
-                         std::string(to_string(healths[i].status)), healths[i].message});
+      ObjectStatus& object = status.objects[positions[i]];
+      const std::string sync(sync_of(change.action));
+      const std::string_view health = to_string(healths[i].status);
+      if (object.sync == sync && object.health == health && object.message == healths[i].message && object.region == change.region)
+        continue;
+      count_published(object, -1);
+      object.sync = sync;
+      object.health = std::string(health);
+      object.message = healths[i].message;
+      object.region = change.region;
+      count_published(object, 1);
     }
-    std::vector<size_t> order(objects.size());
-    for (size_t i = 0; i < order.size(); ++i)
-      order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return objects[a].key < objects[b].key; });
-    std::vector<ObjectStatus> sorted;
-    sorted.reserve(objects.size());
-    published_index_.clear();
-    published_counts_.clear();
-    for (const size_t index : order) {
-      published_index_.emplace(plan.changes[index].ref, sorted.size());
-      count(objects[index], 1);
-      sorted.push_back(std::move(objects[index]));
-    }
-    board_.update([&](LoopStatus& status) {
-      status.objects = std::move(sorted);
-      status.drift = std::move(drift);
-      commit_details(status);
-    });
+    status.drift = std::move(drift);
+    commit_details(status);
+  });
+}
+
+void ReconcileLoop::replace_board_objects(const Plan& plan, const std::vector<Health>& healths, std::vector<DriftStatus> drift,
+                                          const std::function<void(LoopStatus&)>& commit_details) {
+  std::vector<ObjectStatus> objects;
+  objects.reserve(plan.changes.size());
+  for (size_t i = 0; i < plan.changes.size(); ++i) {
+    const PlannedChange& change = plan.changes[i];
+    objects.push_back({change.ref.key(), change.ref.display(), change.ref.cluster, change.region, std::string(sync_of(change.action)),
+                       std::string(to_string(healths[i].status)), healths[i].message});
   }
-  metrics_.clear("meridian_objects");
-  for (const auto& [state, number] : published_counts_)
-    metrics_.set("meridian_objects", {state.first, state.second}, number);
-  metrics_.set("meridian_drift_objects", static_cast<double>(drifted));
-  published_ = published;
+  std::vector<size_t> order(objects.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return objects[a].key < objects[b].key; });
+  std::vector<ObjectStatus> sorted;
+  sorted.reserve(objects.size());
+  published_index_.clear();
+  published_counts_.clear();
+  for (const size_t index : order) {
+    published_index_.emplace(plan.changes[index].ref, sorted.size());
+    count_published(objects[index], 1);
+    sorted.push_back(std::move(objects[index]));
+  }
+  board_.update([&](LoopStatus& status) {
+    status.objects = std::move(sorted);
+    status.drift = std::move(drift);
+    commit_details(status);
+  });
 }
 
 void ReconcileLoop::run(TriggerQueue& triggers) {

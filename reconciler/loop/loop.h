@@ -78,6 +78,11 @@ private:
   std::map<std::string, Entry> sets_;
 };
 
+//! How a reconcile ended; `to_string` names it as metrics, status and the log show it.
+enum class ReconcileResult { succeeded, failed, invalid, error, interrupted, suspended };
+std::string_view to_string(ReconcileResult result);
+std::optional<ReconcileResult> parse_reconcile_result(std::string_view name);
+
 struct LoopOptions {
   std::string repository;             //!< --repo, as the user wrote it
   std::string ref;                    //!< empty: the remote's default branch
@@ -108,8 +113,8 @@ public:
                 const SuspendFlag& suspend, const std::atomic<bool>& stop);
   ~ReconcileLoop();
 
-  //! One reconcile; returns its result: succeeded | failed | invalid | error | interrupted | suspended.
-  std::string reconcile(TriggerKind trigger);
+  //! One reconcile; returns its result.
+  ReconcileResult reconcile(TriggerKind trigger);
 
   //! Reconciles at once, then every interval (jittered) or when triggered, until `triggers` is stopped;
   //! also within a second of a change the backend's watch saw (Backend::drift_revision).
@@ -129,7 +134,23 @@ private:
   Outcome apply(const Generation& generation, const Plan& plan, const std::string& trigger);
   Outcome check_drift(const Generation& generation, const Plan& plan);
   Outcome retry_apply(const Generation& generation, const Plan& plan);
+  //! Puts the plan's objects (sync, health) and drift on the board and in the metrics.
   void publish(const Generation& generation, const Plan& plan);
+  //! The board's last applied commit gets `commit`'s summary and time when it lacks them.
+  void fill_commit_details(LoopStatus& status, const CommitInfo& commit);
+  //! Drops the cached healths the backend's writes since the last publish may have changed.
+  void forget_stale_healths(const std::optional<std::string>& revision, size_t planned);
+  //! Each planned object's health, in plan order: from the cache when `cache`, kept there.
+  std::vector<Health> healths_of(const Plan& plan, bool cache);
+  //! The plan's changes as drift, sorted by key.
+  static std::vector<DriftStatus> drift_of(const Plan& plan);
+  //! Where each planned object is on the board, when the board holds the plan's objects.
+  std::optional<std::vector<size_t>> board_positions(const Plan& plan) const;
+  void update_board_objects(const Plan& plan, const std::vector<Health>& healths, const std::vector<size_t>& positions,
+                            std::vector<DriftStatus> drift, const std::function<void(LoopStatus&)>& commit_details);
+  void replace_board_objects(const Plan& plan, const std::vector<Health>& healths, std::vector<DriftStatus> drift,
+                             const std::function<void(LoopStatus&)>& commit_details);
+  void count_published(const ObjectStatus& object, int by);
   void remember_history();
   bool refresh_suspension();
   void set_error(const std::string& message);

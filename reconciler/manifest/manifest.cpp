@@ -353,7 +353,7 @@ KustomizeLayout build_kustomizations(const CommitTree& tree, const std::vector<T
         fresh->output = std::move(blob);
         fresh->sources = std::move(build.files);
         fresh->inputs = std::move(build.inputs);
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         fresh->error = error.what();
       }
       fresh->reads = tree.take_reads();
@@ -565,7 +565,7 @@ std::optional<ManifestEdit> find_edit(const ManifestSet& set, const GitRepositor
       }
     }
     edit.changes = repository.changed_files(set.commit.id, commit.id, set.path, is_manifest_name);
-  } catch (const UserError&) {
+  } catch (const Error&) {
     return std::nullopt; // the set's commit is gone (a force-push, a pruned mirror): a full load says what is wrong, if anything
   }
   std::vector<TreeFile> to_read;

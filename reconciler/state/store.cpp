@@ -38,6 +38,21 @@ void bind_text(sqlite3_stmt* statement, int index, const std::string& text) {
   sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
+//! A result read back from history: one this version does not know is an error naming the row.
+ApplyResult stored_apply_result(const std::string& path, long long id, const std::string& name) {
+  if (const auto result = parse_apply_result(name))
+    return *result;
+  throw UserError(fmt::format("{}: applies row {}: result: expected running, succeeded, failed, halted or interrupted, got '{}'",
+                              path, id, name));
+}
+
+ObjectOutcome stored_object_outcome(const std::string& path, long long id, const std::string& name) {
+  if (const auto outcome = parse_object_outcome(name))
+    return *outcome;
+  throw UserError(fmt::format("{}: apply_objects of apply {}: result: expected applied, failed, skipped or not-started, got '{}'",
+                              path, id, name));
+}
+
 std::string column(sqlite3_stmt* statement, int index) {
   const auto* text = sqlite3_column_text(statement, index);
   return text == nullptr ? "" : reinterpret_cast<const char*>(text);
@@ -200,7 +215,7 @@ long long StateStore::data_version() {
   return sqlite3_step(pragma.get()) == SQLITE_ROW ? sqlite3_column_int64(pragma.get(), 0) : -1;
 }
 
-void StateStore::finish_apply(long long id, const std::string& result, const std::string& summary,
+void StateStore::finish_apply(long long id, ApplyResult result, const std::string& summary,
                               const std::vector<ObjectResult>& objects, const std::vector<AppliedBody>& applied_bodies,
                               const std::vector<std::string>& deleted_keys) {
   exec("BEGIN IMMEDIATE");
@@ -210,7 +225,7 @@ void StateStore::finish_apply(long long id, const std::string& result, const std
       written_.clear();
     Statement update = prepare(db_, "UPDATE applies SET finished = ?, result = ?, summary = ? WHERE id = ?");
     sqlite3_bind_int64(update.get(), 1, static_cast<long long>(std::time(nullptr)));
-    bind_text(update.get(), 2, result);
+    bind_text(update.get(), 2, std::string(to_string(result)));
     bind_text(update.get(), 3, summary);
     sqlite3_bind_int64(update.get(), 4, id);
     step_done(db_, update.get());
@@ -225,7 +240,7 @@ void StateStore::finish_apply(long long id, const std::string& result, const std
       bind_text(insert.get(), 5, object.cluster);
       bind_text(insert.get(), 6, object.region);
       bind_text(insert.get(), 7, object.action);
-      bind_text(insert.get(), 8, object.result);
+      bind_text(insert.get(), 8, std::string(to_string(object.result)));
       bind_text(insert.get(), 9, object.message);
       step_done(db_, insert.get());
     }
@@ -302,7 +317,7 @@ void StateStore::record_object(long long id, int position, const ObjectResult& o
     bind_text(insert.get(), 5, object.cluster);
     bind_text(insert.get(), 6, object.region);
     bind_text(insert.get(), 7, object.action);
-    bind_text(insert.get(), 8, object.result);
+    bind_text(insert.get(), 8, std::string(to_string(object.result)));
     bind_text(insert.get(), 9, object.message);
     step_done(db_, insert.get());
     if (body != nullptr) {
@@ -346,7 +361,7 @@ std::vector<ApplyRecord> StateStore::history(size_t limit) {
     record.trigger = column(select.get(), 3);
     record.started = sqlite3_column_int64(select.get(), 4);
     record.finished = sqlite3_column_int64(select.get(), 5);
-    record.result = column(select.get(), 6);
+    record.result = stored_apply_result(path_, record.id, column(select.get(), 6));
     record.summary = column(select.get(), 7);
     records.push_back(std::move(record));
   }
@@ -357,8 +372,8 @@ std::vector<ApplyRecord> StateStore::history(size_t limit) {
     sqlite3_bind_int64(objects.get(), 1, record.id);
     while (sqlite3_step(objects.get()) == SQLITE_ROW)
       record.objects.push_back({column(objects.get(), 0), column(objects.get(), 1), column(objects.get(), 2),
-                                column(objects.get(), 3), column(objects.get(), 4), column(objects.get(), 5),
-                                column(objects.get(), 6)});
+                                column(objects.get(), 3), column(objects.get(), 4),
+                                stored_object_outcome(path_, record.id, column(objects.get(), 5)), column(objects.get(), 6)});
   }
   return records;
 }

@@ -13,6 +13,7 @@
 
 #include "base/json.h"
 #include "base/sensitive.h"
+#include "state/outcome.h"
 
 #include <memory>
 #include <map>
@@ -32,7 +33,7 @@ struct ObjectResult {
   std::string cluster;
   std::string region;
   std::string action;   //!< create | update | delete | unchanged
-  std::string result;   //!< applied | failed | skipped | not-started
+  ObjectOutcome result = ObjectOutcome::not_started;
   std::string message;
 };
 
@@ -43,7 +44,7 @@ struct ApplyRecord {
   std::string trigger;   //!< cli | schedule | webhook | self-heal
   long long started = 0; //!< unix seconds
   long long finished = 0;
-  std::string result;    //!< running | succeeded | failed | interrupted | halted
+  ApplyResult result = ApplyResult::running;
   std::string summary;
   std::vector<ObjectResult> objects;
 };
@@ -69,7 +70,7 @@ public:
   //! object applied successfully (removing those deleted), all in one transaction. A body this
   //! store wrote itself, the same since, while no other connection has written the database
   //! (PRAGMA data_version), is not written again: an apply records every object of the fleet.
-  void finish_apply(long long id, const std::string& result, const std::string& summary,
+  void finish_apply(long long id, ApplyResult result, const std::string& summary,
                     const std::vector<ObjectResult>& objects, const std::vector<AppliedBody>& applied_bodies,
                     const std::vector<std::string>& deleted_keys);
 

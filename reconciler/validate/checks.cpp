@@ -91,7 +91,7 @@ void check_health_checks(const Manifest& manifest, std::vector<Finding>& out) {
         } else {
           (void)parse_json_expression(view(*text));
         }
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         out.push_back(finding_at(manifest, fmt::format("{}/{}", at, field),
                                  fmt::format("{} {}: {} (see the README's health checks)",
                                              std::string_view(field) == "message" ? "path" : "expression", describe_value(*text), error.what())));

@@ -28,7 +28,7 @@ Files three_regions(bool halt) {
 std::map<std::string, std::string> results_by_object(const ApplyReport& report) {
   std::map<std::string, std::string> out;
   for (const ObjectResult& object : report.objects)
-    out[object.display] = object.result;
+    out[object.display] = std::string(to_string(object.result));
   return out;
 }
 
@@ -117,7 +117,7 @@ TEST_CASE("a failed region halts the rollout: the report says which regions are 
   REQUIRE(plan.waves == std::vector<std::vector<std::string>>{{"cn-hangzhou"}, {"cn-shanghai"}, {"cn-beijing"}});
   const ApplyReport report = engine.apply(plan);
   INFO(engine.joined_log());
-  CHECK(report.result == "halted");
+  CHECK(report.result == ApplyResult::halted);
   REQUIRE(report.regions.size() == 3);
   CHECK(report.regions[0].region == "cn-hangzhou");
   CHECK(report.regions[0].outcome == RegionOutcome::done);
@@ -141,7 +141,7 @@ TEST_CASE("a failed region halts the rollout: the report says which regions are 
 
   const auto history = engine.store().history(1);
   REQUIRE(history.size() == 1);
-  CHECK(history[0].result == "halted");
+  CHECK(history[0].result == ApplyResult::halted);
   CHECK(history[0].summary == "3 applied, 1 failed, 2 not applied");
   REQUIRE(history[0].objects.size() == 6);
   // The next plan still has what was not done.
@@ -154,7 +154,7 @@ TEST_CASE("with haltOnFailure false, later regions still run", "[apply][halt]") 
   engine.load(three_regions(false));
   const ApplyReport report = engine.apply(engine.plan());
   INFO(engine.joined_log());
-  CHECK(report.result == "failed");
+  CHECK(report.result == ApplyResult::failed);
   REQUIRE(report.regions.size() == 3);
   CHECK(report.regions[0].outcome == RegionOutcome::done);
   CHECK(report.regions[1].outcome == RegionOutcome::failed);
@@ -190,7 +190,7 @@ spec:
   engine.load(files);
   const ApplyReport report = engine.apply(engine.plan());
   INFO(engine.joined_log());
-  CHECK(report.result == "halted");
+  CHECK(report.result == ApplyResult::halted);
   REQUIRE(report.regions.size() == 3);
   CHECK(report.regions[0].region == "cn-hangzhou");
   CHECK(report.regions[0].outcome == RegionOutcome::failed);
@@ -231,7 +231,7 @@ TEST_CASE("apps/v1 by-region DaemonSet: the new template replaces pods one node 
   engine.use_backend(&recorder);
   const ApplyReport report = engine.apply(plan);
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   watcher.observe();
   check_region_by_region(watcher);
 
@@ -274,7 +274,7 @@ TEST_CASE("OpenKruise DaemonSet: rollingUpdate.selector widens region by region"
   engine.use_backend(&recorder);
   const ApplyReport report = engine.apply(plan);
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   watcher.observe();
   check_region_by_region(watcher);
 
@@ -315,14 +315,14 @@ TEST_CASE("an interrupted apply stops between objects, is recorded as interrupte
   };
   const ApplyReport report = engine.apply(plan, options);
   INFO(engine.joined_log());
-  CHECK(report.result == "interrupted");
+  CHECK(report.result == ApplyResult::interrupted);
   REQUIRE(report.regions.size() == 1);
   CHECK(report.regions[0].outcome == RegionOutcome::interrupted);
   CHECK(report.summary() == "10 applied, 0 failed, 31 not applied");
 
   const auto history = engine.store().history(5);
   REQUIRE(history.size() == 1);
-  CHECK(history[0].result == "interrupted");
+  CHECK(history[0].result == ApplyResult::interrupted);
   CHECK(history[0].finished > 0);
 
   const Plan next = engine.plan();
@@ -355,7 +355,7 @@ TEST_CASE("transient backend errors are retried; a permanent one fails the objec
   INFO(log);
   CHECK(flaky_failures == 2);
   CHECK(log.find("transient error, retrying in") != std::string::npos);
-  CHECK(report.result == "halted");
+  CHECK(report.result == ApplyResult::halted);
   REQUIRE(report.regions.size() == 2);
   CHECK(report.regions[0].outcome == RegionOutcome::done);
   CHECK(report.regions[1].outcome == RegionOutcome::failed);

@@ -12,7 +12,7 @@ std::shared_ptr<const std::string> text(const std::string& value) { return std::
 
 long long finish(StateStore& store, const std::vector<AppliedBody>& bodies, const std::vector<std::string>& deleted = {}) {
   const long long id = store.begin_apply("repo", std::string(40, 'a'), "cli");
-  store.finish_apply(id, "succeeded", "test", {}, bodies, deleted);
+  store.finish_apply(id, ApplyResult::succeeded, "test", {}, bodies, deleted);
   return id;
 }
 
@@ -164,7 +164,7 @@ TEST_CASE("applies with kept body texts record what applies without them record"
   const auto apply_ok = [&] {
     const ApplyReport report = engine.apply(engine.plan(), options);
     INFO(engine.joined_log());
-    REQUIRE(report.result == "succeeded");
+    REQUIRE(report.result == ApplyResult::succeeded);
     texts.retain(engine.desired());
   };
   // Every object's row is the canonical text of its desired body.
@@ -193,7 +193,7 @@ TEST_CASE("applies with kept body texts record what applies without them record"
   const ObjectRef extra{"hz", "", "ConfigMap", "default", "extra"};
   const ObjectRef web{"hz", "apps", "Deployment", "default", "web"};
   const long long id = other.begin_apply("repo", std::string(40, 'b'), "cli");
-  other.finish_apply(id, "succeeded", "elsewhere", {}, {{extra.key(), std::make_shared<const std::string>("{}")}}, {web.key()});
+  other.finish_apply(id, ApplyResult::succeeded, "elsewhere", {}, {{extra.key(), std::make_shared<const std::string>("{}")}}, {web.key()});
   REQUIRE(engine.store().last_applied(Engine::owner, extra.key()) == "{}");
   apply_ok();
   check_rows();
@@ -222,10 +222,10 @@ TEST_CASE("each object's last-applied body is recorded as it is applied: a crash
     REQUIRE(body);
     CHECK(body->find("yes-set") != std::string::npos);
     const ApplyRecord record = other.history(1).at(0);
-    CHECK(record.result == "running");
+    CHECK(record.result == ApplyResult::running);
     REQUIRE(record.objects.size() == 1);
     CHECK(record.objects[0].display == "ConfigMap/default/a");
-    CHECK(record.objects[0].result == "applied");
+    CHECK(record.objects[0].result == ObjectOutcome::applied);
     seen_before_crash = true;
     throw std::runtime_error("killed"); // nothing after this point runs: as kill -9 would leave it
   };

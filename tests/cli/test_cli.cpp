@@ -365,8 +365,9 @@ TEST_CASE("meridian history prints what the state store holds escaped", "[cli][n
   {
     meridian::StateStore store((state / "meridian.db").string());
     const long long id = store.begin_apply("repo", "\033[2Jabc", "cli\nforged line");
-    store.finish_apply(id, "succeeded", "1 applied", {{"c1//ConfigMap/default/x", "ConfigMap/default/\033]0;title\007x", "c1", "r\x9b1",
-                                                       "update", "applied", "bad\x7f"}},
+    store.finish_apply(id, meridian::ApplyResult::succeeded, "1 applied",
+                       {{"c1//ConfigMap/default/x", "ConfigMap/default/\033]0;title\007x", "c1", "r\x9b1", "update",
+                         meridian::ObjectOutcome::applied, "bad\x7f"}},
                        {}, {});
   }
   const ProcessResult result = run_meridian({"history", "--state-dir", state.string()}, dir.path());

@@ -65,7 +65,7 @@ TEST_CASE("kustomize conformance: each case builds as kustomize builds it") {
         try {
           kustomize::build(tree, target, options);
           FAIL("expected an error containing: " << expected);
-        } catch (const UserError& error) {
+        } catch (const Error& error) {
           INFO("error: " << error.what());
           CHECK(std::string(error.what()).find(expected) != std::string::npos);
         }
@@ -79,7 +79,7 @@ TEST_CASE("kustomize conformance: each case builds as kustomize builds it") {
         for (const YamlDocument& document : build.documents->documents)
           documents.push_back(&document.value);
         actual = kustomize::to_yaml_stream(documents);
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         FAIL("build failed: " << error.what());
       }
       if (actual != expected) // beside the build, for diff(1): Catch wraps long lines

@@ -27,7 +27,7 @@ std::string build_error(const std::map<std::string, std::string>& files, const s
   const kustomize::MemoryTree tree(files);
   try {
     kustomize::build(tree, directory);
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     return error.what();
   }
   FAIL("the build succeeded");
@@ -201,7 +201,7 @@ TEST_CASE("kustomize errors: every field of the wrong shape is a one-line error 
     std::string message;
     try {
       kustomize::build(broken, "app");
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       message = error.what();
     }
     CHECK(message.rfind("app/", 0) == 0);

@@ -2,6 +2,8 @@
 // (Connection: close), Content-Length or chunked responses. Never leaves 127.0.0.1.
 #pragma once
 
+#include "../support/text.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -25,12 +27,6 @@ struct HttpReply {
 };
 
 namespace detail {
-
-inline std::string lower(std::string text) {
-  for (char& c : text)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
 
 inline std::string dechunk(const std::string& body) {
   std::string out;
@@ -92,7 +88,7 @@ inline HttpReply http_request(int port, const std::string& method, const std::st
     const size_t head_end = raw.find("\r\n\r\n");
     if (head_end == std::string::npos)
       continue;
-    const std::string head = detail::lower(raw.substr(0, head_end));
+    const std::string head = testing::lower(raw.substr(0, head_end));
     const size_t length_at = head.find("content-length:");
     if (length_at != std::string::npos) {
       const size_t length = std::strtoul(head.c_str() + length_at + 15, nullptr, 10);
@@ -114,12 +110,12 @@ inline HttpReply http_request(int port, const std::string& method, const std::st
       std::string value = line.substr(colon + 1);
       while (!value.empty() && value.front() == ' ')
         value.erase(value.begin());
-      reply.headers[detail::lower(line.substr(0, colon))] = value;
+      reply.headers[testing::lower(line.substr(0, colon))] = value;
     }
     line_start = line_end + 2;
   }
   reply.body = raw.substr(head_end + 4);
-  if (reply.headers.count("transfer-encoding") != 0 && detail::lower(reply.headers["transfer-encoding"]) == "chunked")
+  if (reply.headers.count("transfer-encoding") != 0 && testing::lower(reply.headers["transfer-encoding"]) == "chunked")
     reply.body = detail::dechunk(reply.body);
   else if (reply.headers.count("content-length") != 0)
     reply.body = reply.body.substr(0, std::strtoul(reply.headers["content-length"].c_str(), nullptr, 10));

@@ -93,7 +93,7 @@ private:
 //! One reconcile, with what it logged.
 std::pair<std::string, std::string> reconcile_logged(LoopFixture& fixture, TriggerKind trigger) {
   LogCapture capture(fixture.dir / "reconcile.log");
-  std::string result = fixture.loop->reconcile(trigger);
+  std::string result(to_string(fixture.loop->reconcile(trigger)));
   return {result, capture.text()};
 }
 
@@ -118,10 +118,10 @@ std::string short_id(const std::string& commit) { return commit.substr(0, 12); }
 
 TEST_CASE("a new commit is applied once; the same commit is only re-planned", "[loop]") {
   LoopFixture fixture(false);
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   CHECK(fixture.applies() == 1);
   CHECK(fixture.board.snapshot().last_applied->id == fixture.first);
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   CHECK(fixture.applies() == 1);
   const LoopStatus status = fixture.board.snapshot();
   CHECK(status.drift.empty());
@@ -141,7 +141,7 @@ TEST_CASE("the board a loop keeps up to date object by object is the board a fre
     options.owner = fixture.repo.string();
     options.interval = 1h;
     ReconcileLoop loop(options, fixture.simulator, fixture.store, board, metrics, fixture.suspend, fixture.stop);
-    REQUIRE(loop.reconcile(TriggerKind::schedule) != "error");
+    REQUIRE(loop.reconcile(TriggerKind::schedule) != ReconcileResult::error);
     std::map<std::string, double> counts;
     for (const ObjectStatus& object : board.snapshot().objects)
       counts[object.sync + "/" + object.health] = metrics.value("meridian_objects", {object.sync, object.health});
@@ -157,11 +157,11 @@ TEST_CASE("the board a loop keeps up to date object by object is the board a fre
       CHECK(fixture.metrics.value("meridian_objects", {state.substr(0, slash), state.substr(slash + 1)}) == count);
     }
   };
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   check_same();
   // Drift: the DaemonSet is gone (Missing, OutOfSync), then a new image rolls out and brings it back.
   fixture.simulator.delete_foreign(agent);
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   const LoopStatus drifted = fixture.board.snapshot();
   REQUIRE(drifted.drift.size() == 1);
   CHECK(std::count_if(drifted.objects.begin(), drifted.objects.end(), [](const ObjectStatus& object) { return object.sync != "Synced"; }) == 1);
@@ -169,16 +169,16 @@ TEST_CASE("the board a loop keeps up to date object by object is the board a fre
   const fs::path agent_file = fixture.repo / "clusters/edge-central/security-agent.yaml";
   write_file(agent_file, replaced(read_text(agent_file), "security-agent:v1.0.0", "security-agent:v1.0.2"));
   commit_all(fixture.repo, "agent v1.0.2");
-  REQUIRE(fixture.loop->reconcile(TriggerKind::webhook) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::webhook) == ReconcileResult::succeeded);
   CHECK(fixture.board.snapshot().drift.empty());
   check_same();
 }
 
 TEST_CASE("drift is reported, not corrected, without self-heal", "[loop]") {
   LoopFixture fixture(false);
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   fixture.simulator.delete_foreign(agent);
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   const LoopStatus status = fixture.board.snapshot();
   REQUIRE(status.drift.size() == 1);
   CHECK(status.drift[0].display == "DaemonSet/security/security-agent");
@@ -190,16 +190,16 @@ TEST_CASE("drift is reported, not corrected, without self-heal", "[loop]") {
 
 TEST_CASE("self-heal corrects drift, and backs off when something keeps fighting it", "[loop]") {
   LoopFixture fixture(true, BackoffPolicy{1h, 3, 2h});
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   fixture.simulator.delete_foreign(agent);
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   CHECK(fixture.applies() == 2);
   CHECK(fixture.store.history(1)[0].trigger == "self-heal");
   CHECK(fixture.simulator.get(agent) != nullptr);
   // Deleted again at once: the same set of objects is not healed again before the backoff.
   fixture.simulator.delete_foreign(agent);
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   CHECK(fixture.applies() == 2);
   CHECK(fixture.simulator.get(agent) == nullptr);
   const LoopStatus status = fixture.board.snapshot();
@@ -210,11 +210,11 @@ TEST_CASE("self-heal corrects drift, and backs off when something keeps fighting
 
 TEST_CASE("an invalid commit is refused and the last good one stays in force", "[loop]") {
   LoopFixture fixture(true);
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   write_file(fixture.repo / "broken.yaml", "apiVersion: meridian.io/v1alpha1\nkind: NodePool\nmetadata:\n  name: broken\nspec:\n"
                                            "  cluster: edge-central\n  region: cn-hangzhou\n  type: edge\n  desiredSize: -1\n");
   const std::string invalid = commit_all(fixture.repo, "broken pool");
-  CHECK(fixture.loop->reconcile(TriggerKind::webhook) == "invalid");
+  CHECK(fixture.loop->reconcile(TriggerKind::webhook) == ReconcileResult::invalid);
   LoopStatus status = fixture.board.snapshot();
   CHECK(status.invalid_commit == invalid);
   CHECK(status.last_applied->id == fixture.first);
@@ -222,7 +222,7 @@ TEST_CASE("an invalid commit is refused and the last good one stays in force", "
   CHECK(fixture.applies() == 1);
   // Drift is still checked (and healed) against the last good commit.
   fixture.simulator.delete_foreign(agent);
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "invalid");
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::invalid);
   CHECK(fixture.simulator.get(agent) != nullptr);
   CHECK(fixture.applies() == 2);
   CHECK(fixture.metrics.value("meridian_invalid_commit") == 1);
@@ -231,25 +231,25 @@ TEST_CASE("an invalid commit is refused and the last good one stays in force", "
 TEST_CASE("a suspended loop does nothing", "[loop]") {
   LoopFixture fixture(false);
   fixture.suspend.suspend("maintenance");
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "suspended");
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::suspended);
   CHECK(fixture.applies() == 0);
   CHECK(fixture.board.snapshot().suspended);
   CHECK(fixture.board.snapshot().suspended_reason == "maintenance");
   fixture.suspend.resume();
-  CHECK(fixture.loop->reconcile(TriggerKind::resume) == "succeeded");
+  CHECK(fixture.loop->reconcile(TriggerKind::resume) == ReconcileResult::succeeded);
   CHECK(fixture.applies() == 1);
 }
 
 TEST_CASE("a stop before the apply leaves the fleet and history untouched", "[loop]") {
   LoopFixture fixture(false);
   fixture.stop.store(true);
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "interrupted");
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::interrupted);
   CHECK(fixture.applies() == 0);
 }
 
 TEST_CASE("a commit that changes no manifest is in sync at once; the next real change is applied", "[loop]") {
   LoopFixture fixture(false);
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   REQUIRE(fixture.applies() == 1);
   const LoopStatus converged = fixture.board.snapshot();
   REQUIRE(converged.objects.size() == 6);
@@ -284,7 +284,7 @@ TEST_CASE("a commit that changes no manifest is in sync at once; the next real c
   CHECK_FALSE(contains(fixture.board.plan(), fixture.first));
 
   // Reconciled again: the commit was rolled out, so only drift is looked for.
-  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  CHECK(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   status = fixture.board.snapshot();
   CHECK(status.last_reconcile->message == "commit " + short_id(comments) + " in sync");
   CHECK(object_lines(status) == object_lines(converged));
@@ -318,7 +318,7 @@ TEST_CASE("a commit that changes no manifest is in sync at once; the next real c
   write_file(agent_file, read_text(agent_file) + "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: agent-config\n"
                                                   "  namespace: security\ndata:\n  level: info\n");
   const std::string added = commit_all(fixture.repo, "agent configuration");
-  CHECK(fixture.loop->reconcile(TriggerKind::webhook) == "succeeded");
+  CHECK(fixture.loop->reconcile(TriggerKind::webhook) == ReconcileResult::succeeded);
   CHECK(fixture.applies() == 3);
   CHECK(fixture.simulator.get({"edge-central", "", "ConfigMap", "security", "agent-config"}) != nullptr);
   status = fixture.board.snapshot();
@@ -331,7 +331,7 @@ TEST_CASE("a commit that changes no manifest is in sync at once; the next real c
 
 TEST_CASE("an edit in place is checked like any commit: invalid or reaching beyond its object, it is loaded in full", "[loop]") {
   LoopFixture fixture(false);
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   REQUIRE(fixture.applies() == 1);
   const fs::path agent_file = fixture.repo / "clusters/edge-central/security-agent.yaml";
   const std::string original = read_text(agent_file);
@@ -377,9 +377,9 @@ TEST_CASE("an edit in place is checked like any commit: invalid or reaching beyo
 
 TEST_CASE("a commit that changes no manifest after drift is a new rollout: the drift is applied away", "[loop]") {
   LoopFixture fixture(false);
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   fixture.simulator.delete_foreign(agent);
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   REQUIRE(fixture.board.snapshot().drift.size() == 1);
   REQUIRE(fixture.applies() == 1);
 
@@ -401,14 +401,14 @@ TEST_CASE("a commit that changes no manifest after drift is a new rollout: the d
 
 TEST_CASE("a commit with the last good commit's documents clears an invalid commit; comments on a bad one do not", "[loop]") {
   LoopFixture fixture(false);
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   const auto revision = fixture.simulator.revision();
   const fs::path pools = fixture.repo / "nodepools.yaml";
   const std::string good = read_text(pools);
   const std::string bad = replaced(good, "desiredSize: 2\n", "desiredSize: -1\n");
   write_file(pools, bad);
   const std::string invalid = commit_all(fixture.repo, "negative pool");
-  CHECK(fixture.loop->reconcile(TriggerKind::webhook) == "invalid");
+  CHECK(fixture.loop->reconcile(TriggerKind::webhook) == ReconcileResult::invalid);
   CHECK(fixture.board.snapshot().invalid_commit == invalid);
   CHECK(fixture.metrics.value("meridian_invalid_commit") == 1);
 
@@ -480,23 +480,23 @@ TEST_CASE("a commit whose apply failed is applied again with backoff, self-heal 
   options.backoff = BackoffPolicy{200ms, 2, 1s};
   ReconcileLoop loop(options, flaky, store, board, metrics, suspend, stop);
 
-  CHECK(loop.reconcile(TriggerKind::schedule) == "failed");
+  CHECK(loop.reconcile(TriggerKind::schedule) == ReconcileResult::failed);
   CHECK(store.history(10).size() == 1);
   // Before the backoff: not applied again, and not reported in sync.
-  CHECK(loop.reconcile(TriggerKind::schedule) == "failed");
+  CHECK(loop.reconcile(TriggerKind::schedule) == ReconcileResult::failed);
   CHECK(store.history(10).size() == 1);
   CHECK(board.snapshot().last_reconcile->message.find("retrying in") != std::string::npos);
   // The disk is freed; after the backoff the commit is applied again, and all of it lands.
   flaky.failing = false;
   std::this_thread::sleep_for(300ms);
-  CHECK(loop.reconcile(TriggerKind::schedule) == "succeeded");
+  CHECK(loop.reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   const auto history = store.history(10);
   REQUIRE(history.size() == 2);
   CHECK(history[0].trigger == "retry");
-  CHECK(history[0].result == "succeeded");
+  CHECK(history[0].result == ApplyResult::succeeded);
   CHECK(simulator.get(agent) != nullptr);
   // In sync now: nothing more to apply.
-  CHECK(loop.reconcile(TriggerKind::schedule) == "succeeded");
+  CHECK(loop.reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   CHECK(store.history(10).size() == 2);
 }
 
@@ -512,7 +512,7 @@ TEST_CASE("a log line is one line and carries no control characters", "[loop][lo
 
 TEST_CASE("objects placed by a cluster selector: an edit of one, or of a Cluster's labels, is loaded in full", "[loop][placement]") {
   LoopFixture fixture(false);
-  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::schedule) == ReconcileResult::succeeded);
   const fs::path clusters_file = fixture.repo / "clusters.yaml";
   const std::string clusters = read_text(clusters_file);
   write_file(clusters_file, replaced(clusters, "  name: edge-central\n", "  name: edge-central\n  labels: {tier: edge}\n"));
@@ -520,7 +520,7 @@ TEST_CASE("objects placed by a cluster selector: an edit of one, or of a Cluster
                                  "    meridian.io/cluster-selector: tier=edge\ndata:\n  cluster: \"${cluster.name} v1\"\n";
   write_file(fixture.repo / "agents/probe.yaml", probe_text);
   commit_all(fixture.repo, "a probe on every edge cluster");
-  REQUIRE(fixture.loop->reconcile(TriggerKind::webhook) == "succeeded");
+  REQUIRE(fixture.loop->reconcile(TriggerKind::webhook) == ReconcileResult::succeeded);
   const ObjectRef probe{"edge-central", "", "ConfigMap", "security", "probe"};
   auto live = fixture.simulator.get(probe);
   REQUIRE(live != nullptr);
@@ -550,4 +550,15 @@ TEST_CASE("objects placed by a cluster selector: an edit of one, or of a Cluster
   CHECK(contains(fixture.board.plan(), "1 managed object is no longer in Git (not deleted without --prune): ConfigMap/security/probe "
                                        "(cluster edge-central)"));
   CHECK(fixture.simulator.get(probe) != nullptr);
+}
+
+TEST_CASE("reconcile results keep the names metrics, status and the log have always shown", "[loop][outcome]") {
+  const std::vector<std::pair<ReconcileResult, std::string>> results{
+      {ReconcileResult::succeeded, "succeeded"}, {ReconcileResult::failed, "failed"},           {ReconcileResult::invalid, "invalid"},
+      {ReconcileResult::error, "error"},         {ReconcileResult::interrupted, "interrupted"}, {ReconcileResult::suspended, "suspended"}};
+  for (const auto& [result, name] : results) {
+    CHECK(to_string(result) == name);
+    CHECK(parse_reconcile_result(name) == result);
+  }
+  CHECK_FALSE(parse_reconcile_result("halted"));
 }

@@ -57,7 +57,7 @@ TEST_CASE("a bad expression is an error naming the column") {
   const auto error_of = [](const char* text) {
     try {
       parse_json_expression(text);
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       return std::string(error.what());
     }
     return std::string("parsed");

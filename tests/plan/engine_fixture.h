@@ -4,6 +4,7 @@
 // of the fleet repository would hold them; examples/ folders can be loaded as such files.
 #pragma once
 
+#include "../support/scratch_dir.h"
 #include "apply/apply.h"
 #include "backend/forwarding.h"
 #include "backend/sim/sim.h"
@@ -41,19 +42,9 @@ inline std::string slurp(const fs::path& path) {
   return text.str();
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "meridian-engine-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code error;
-    fs::remove_all(path, error);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+//! Named for the files it leaves when a test is killed.
+struct TempDir : meridian::testing::ScratchDir {
+  TempDir() : ScratchDir("meridian-engine") {}
 };
 
 using Files = std::map<std::string, std::string>;
@@ -209,7 +200,7 @@ public:
     const Plan planned = plan(options);
     const ApplyReport report = apply(planned);
     INFO(joined_log());
-    REQUIRE(report.result == "succeeded");
+    REQUIRE(report.result == ApplyResult::succeeded);
     return report;
   }
 

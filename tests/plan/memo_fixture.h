@@ -413,7 +413,7 @@ struct PlanFleet {
     for (const std::string& line : log)
       text += line + "\n";
     INFO(text);
-    REQUIRE(report.result == "succeeded");
+    REQUIRE(report.result == ApplyResult::succeeded);
   }
   //! Loads `files` as the first commit and applies it; REQUIREs a second plan in sync.
   const Commit& converge(const Files& files) {

@@ -282,7 +282,7 @@ TEST_CASE("changes since: the state store moving alone still reads all live stat
   const std::string revision = fleet.revision();
   // An apply recorded (by another process, say) that changed nothing live.
   const long long id = fleet.store.begin_apply("https://git.example.com/fleet.git", commit.set->commit.id, "cli");
-  fleet.store.finish_apply(id, "succeeded", "nothing", {}, {}, {});
+  fleet.store.finish_apply(id, ApplyResult::succeeded, "nothing", {}, {}, {});
   REQUIRE(fleet.revision() == revision);
 
   const Plan plan = fleet.plan_with_memo(commit);
@@ -368,7 +368,7 @@ const Commit& apply_update_already_in_place(PlanFleet& fleet) {
   REQUIRE(changes_of(rollout) == std::vector<std::string>{"update Deployment/default/web"});
   ApplyOptions quick;
   quick.poll_interval = std::chrono::milliseconds(1000);
-  REQUIRE(fleet.apply(second, rollout, quick).result == "halted");
+  REQUIRE(fleet.apply(second, rollout, quick).result == ApplyResult::halted);
   set_last_applied(fleet.dir.path / "meridian.db", Engine::owner, web_ref.key(), *first_body);
   const auto recorded = fleet.store.last_applied(Engine::owner, web_ref.key());
   REQUIRE(recorded);
@@ -390,7 +390,7 @@ const Commit& apply_update_already_in_place(PlanFleet& fleet) {
   check_same_as_fresh(fleet, third, plan);
 
   const std::string revision = fleet.revision();
-  REQUIRE(fleet.apply(third, plan).result == "succeeded");
+  REQUIRE(fleet.apply(third, plan).result == ApplyResult::succeeded);
   REQUIRE(changed_keys_of(fleet.sim, revision) == keys({settings_ref}));
   return third;
 }

@@ -314,7 +314,7 @@ TEST_CASE("plan memo: the state store's revision alone invalidates the memo", "[
   CHECK(fleet.store.revision() != store_revision);
   fleet.plan_with_memo(commit);
   CHECK(fleet.counting.count("visit_managed") == 1);
-  fleet.store.finish_apply(id, "succeeded", "nothing", {}, {}, {});
+  fleet.store.finish_apply(id, ApplyResult::succeeded, "nothing", {}, {}, {});
   const Plan plan = fleet.plan_with_memo(commit);
   CHECK(fleet.counting.count("visit_managed") == 1);
   CHECK_FALSE(plan.has_changes());
@@ -535,7 +535,7 @@ TEST_CASE("plan memo: live changes since the last plan are read even when no doc
   }
   SECTION("an apply recorded in the state store") {
     const long long id = fleet.store.begin_apply("https://git.example.com/fleet.git", before.set->commit.id, "cli");
-    fleet.store.finish_apply(id, "succeeded", "nothing", {}, {}, {});
+    fleet.store.finish_apply(id, ApplyResult::succeeded, "nothing", {}, {}, {});
     const Commit& after = fleet.repo.commit_same_documents(files);
     const Plan plan = fleet.plan_with_memo(after);
     CHECK(fleet.counting.count("visit_managed") == 1);

@@ -122,7 +122,7 @@ TEST_CASE("deletions run after the rest, in reverse dependency order", "[plan][o
 
   const ApplyReport report = engine.apply(plan);
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   CHECK(engine.sim().get({"hz", "apps", "Deployment", "apps", "web"}) == nullptr);
   CHECK(engine.sim().get({"hz", "", "Namespace", "", "apps"}) == nullptr);
   CHECK(engine.sim().get({"", "meridian.io", "NodePool", "", "hz-pool"}) == nullptr);
@@ -152,7 +152,7 @@ TEST_CASE("meridian.io/depends-on orders objects of one tier and can hold an obj
 
   const ApplyReport report = engine.apply(plan);
   INFO(engine.joined_log());
-  CHECK(report.result == "succeeded");
+  CHECK(report.result == ApplyResult::succeeded);
 }
 
 TEST_CASE("regions run in the Fleet's order, then the rest alphabetically, maxParallelRegions per wave", "[plan][order]") {
@@ -185,7 +185,7 @@ TEST_CASE("regions run in the Fleet's order, then the rest alphabetically, maxPa
   const ApplyReport report = engine.apply(plan);
   const std::string log = engine.joined_log();
   INFO(log);
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   REQUIRE(report.regions.size() == 5);
   CHECK(report.regions[0].region == "cn-shanghai");
   CHECK(report.regions[1].region == "cn-hangzhou");
@@ -240,7 +240,7 @@ TEST_CASE("prune deletes only this repository's objects that Git no longer has",
     CHECK(changes_of(plan) == std::vector<std::string>{"delete ConfigMap/default/two"});
     CHECK(plan.warnings ==
           std::vector<std::string>{"ConfigMap/default/keep is no longer in Git but has meridian.io/prune: disabled; not deleting it"});
-    REQUIRE(engine.apply(plan).result == "succeeded");
+    REQUIRE(engine.apply(plan).result == ApplyResult::succeeded);
     CHECK(engine.sim().get({"idc-hybrid", "", "ConfigMap", "default", "two"}) == nullptr);
     CHECK(engine.sim().get({"idc-hybrid", "", "ConfigMap", "default", "keep"}) != nullptr);
     CHECK(engine.sim().get({"idc-hybrid", "", "ConfigMap", "default", "by-hand"}) != nullptr);
@@ -264,7 +264,7 @@ TEST_CASE("prune deletes only this repository's objects that Git no longer has",
                                               "delete NodePool/np7b30xxx"});
     CHECK(std::find(plan.warnings.begin(), plan.warnings.end(),
                     "Cluster/idc-hybrid is no longer in Git; it is a Registered cluster, which Meridian never deletes") != plan.warnings.end());
-    REQUIRE(engine.apply(plan).result == "succeeded");
+    REQUIRE(engine.apply(plan).result == ApplyResult::succeeded);
     CHECK(engine.sim().get({"", "meridian.io", "Cluster", "", "idc-hybrid"}) != nullptr);
     CHECK(engine.sim().get({"", "meridian.io", "Cluster", "", "idc-cluster"}) != nullptr);
     CHECK(engine.sim().get({"", "meridian.io", "NodePool", "", "np7b30xxx"}) == nullptr);
@@ -382,7 +382,7 @@ TEST_CASE("applying twice on the same commit: the second plan has no changes", "
   CHECK_FALSE(engine.plan().has_changes());
   // Applying the no-change plan changes nothing and is still recorded.
   const ApplyReport report = engine.apply(second);
-  CHECK(report.result == "succeeded");
+  CHECK(report.result == ApplyResult::succeeded);
   CHECK(report.objects.empty());
   CHECK_FALSE(engine.plan().has_changes());
 }
@@ -437,7 +437,7 @@ TEST_CASE("prune never deletes a Namespace holding objects Meridian does not man
                               "(ConfigMap/team/theirs); not deleting it: set meridian.io/prune-namespace-contents: \"true\" on it "
                               "to delete them with it");
     CHECK(plan.withheld == 1);
-    REQUIRE(engine.apply(plan).result == "succeeded");
+    REQUIRE(engine.apply(plan).result == ApplyResult::succeeded);
     CHECK(engine.sim().get(theirs) != nullptr);
     CHECK(engine.sim().get({"c1", "", "Namespace", "", "team"}) != nullptr);
     // Nothing else to do, but the fleet does not match Git, and the plan says so.

@@ -27,7 +27,7 @@ std::string pool_yaml(const std::string& name, int size) {
 template <typename Action> std::string error_of(Action&& action) {
   try {
     action();
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     return error.what();
   }
   FAIL("expected a UserError");

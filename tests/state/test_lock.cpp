@@ -1,5 +1,6 @@
 // The state directory's lock, taken by real processes (fork), and a killed apply whose pid is now
 // another process's.
+#include "../support/scratch_dir.h"
 #include "base/error.h"
 #include "state/lock.h"
 #include "state/store.h"
@@ -21,23 +22,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "meridian-lock-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
+//! Named for the files it leaves when a test is killed.
+struct TempDir : meridian::testing::ScratchDir {
+  TempDir() : ScratchDir("meridian-lock") {}
 };
 
 std::string refusal(StateLock& lock, std::chrono::milliseconds timeout) {
   try {
     lock.acquire(timeout);
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     return error.what();
   }
   return "";
@@ -117,11 +110,11 @@ TEST_CASE("an apply whose pid now names another process is interrupted, not runn
   // This process is alive and recorded it: still running.
   {
     StateStore store(database.string());
-    CHECK(store.history(1).at(0).result == "running");
+    CHECK(store.history(1).at(0).result == ApplyResult::running);
   }
   // The same pid, but started at another time: a new process took the pid (PID 1 of a restarted container).
   sql(database, "UPDATE applies SET pid_start = pid_start + 1 WHERE id = " + std::to_string(id));
   StateStore store(database.string());
   const ApplyRecord record = store.history(1).at(0);
-  CHECK(record.result == "interrupted");
+  CHECK(record.result == ApplyResult::interrupted);
 }

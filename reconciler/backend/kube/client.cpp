@@ -34,6 +34,9 @@ std::string one_line(std::string text) {
   return out;
 }
 
+//! A request that changes nothing on the server: safe to send again whatever became of the last one.
+bool is_read(const HttpCall& call) { return call.method == "GET" || call.method == "HEAD"; }
+
 bool retryable(int status) { return status == 429 || status == 500 || status == 502 || status == 503 || status == 504; }
 
 std::string reason_phrase(int status) {
@@ -170,6 +173,10 @@ ApiClient::ApiClient(std::string cluster, Connection connection, std::unique_ptr
 
 ApiResponse ApiClient::request(const HttpCall& call, std::initializer_list<int> accepted) {
   const std::string where = fmt::format("cluster {}: {} {}", cluster_, call.method, call.target.substr(0, call.target.find('?')));
+  // One retry layer per request: a read is retried here (plan, health and discovery read with no
+  // layer above); a write is sent once and its transient failure thrown at once, with the server's
+  // Retry-After: apply retries the object, with its own backoff and bound.
+  const int max_attempts = is_read(call) ? retry_.max_attempts : 1;
   std::chrono::milliseconds backoff = retry_.first_backoff;
   bool reauthenticated = false;
   for (int attempt = 1;; ++attempt) {
@@ -177,8 +184,9 @@ ApiResponse ApiClient::request(const HttpCall& call, std::initializer_list<int> 
     try {
       result = transport_->send(call, connection_.credentials->current());
     } catch (const TransientError& error) {
-      if (attempt >= retry_.max_attempts)
-        throw TransientError(fmt::format("cluster {}: {} (after {} attempts)", cluster_, error.what(), attempt));
+      if (attempt >= max_attempts)
+        throw TransientError(attempt == 1 ? fmt::format("cluster {}: {}", cluster_, error.what())
+                                          : fmt::format("cluster {}: {} (after {} attempts)", cluster_, error.what(), attempt));
       sleep_(backoff);
       backoff = std::min(backoff * 2, retry_.max_backoff);
       continue;
@@ -212,11 +220,14 @@ ApiResponse ApiClient::request(const HttpCall& call, std::initializer_list<int> 
       throw UserError(fmt::format("{}: {} (the credentials of {} were rejected)", where, status_text, connection_.endpoint.origin));
     if (!retryable(result.status) || schema_rejection(result.status, result.body))
       throw RejectedError(status_reason(result.status, result.body), fmt::format("{}: {}", where, status_text));
-    if (attempt >= retry_.max_attempts)
-      throw TransientError(fmt::format("{}: {} (after {} attempts)", where, status_text, attempt));
-    std::chrono::milliseconds delay = backoff;
-    if (result.retry_after_seconds)
-      delay = std::chrono::seconds(std::min<long>(*result.retry_after_seconds, retry_.max_retry_after.count()));
+    const std::chrono::milliseconds retry_after =
+        result.retry_after_seconds ? std::chrono::seconds(std::clamp<long>(*result.retry_after_seconds, 0, retry_.max_retry_after.count()))
+                                   : std::chrono::milliseconds(0);
+    if (attempt >= max_attempts)
+      throw TransientError(attempt == 1 ? fmt::format("{}: {}", where, status_text)
+                                        : fmt::format("{}: {} (after {} attempts)", where, status_text, attempt),
+                           retry_after);
+    const std::chrono::milliseconds delay = result.retry_after_seconds ? retry_after : backoff;
     sleep_(delay);
     backoff = std::min(backoff * 2, retry_.max_backoff);
   }

@@ -41,7 +41,7 @@ struct ApiResponse {
 
 //! How requests are retried.
 struct RetryPolicy {
-  int max_attempts = 5;
+  int max_attempts = 5; //!< per read; a write is sent once
   std::chrono::milliseconds first_backoff{200};
   std::chrono::milliseconds max_backoff{std::chrono::seconds(10)};
   std::chrono::seconds max_retry_after{std::chrono::seconds(60)};
@@ -65,9 +65,11 @@ public:
   const std::string& cluster() const { return cluster_; }
   const Endpoint& endpoint() const { return connection_.endpoint; }
 
-  //! Sends one request, retrying 429, 5xx and connection failures with backoff (Retry-After
-  //! honoured). Returns 2xx responses and those whose status is in `accepted`; throws UserError
-  //! (TransientError when retrying might help) with the Status rendered otherwise.
+  //! Sends one request. A read (GET) is retried on 429, 5xx and connection failures with backoff
+  //! (Retry-After honoured), up to RetryPolicy::max_attempts; a write is sent once (apply retries
+  //! the object: one retry layer per request). Returns 2xx responses and those whose status is in
+  //! `accepted`; throws UserError (TransientError, with the server's Retry-After, when retrying
+  //! might help) with the Status rendered otherwise.
   ApiResponse request(const HttpCall& call, std::initializer_list<int> accepted = {});
 
   //! Every item of a collection, following `continue` tokens (`limit` per page; restarts once when

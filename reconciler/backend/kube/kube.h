@@ -48,7 +48,7 @@ struct KubeOptions {
   std::chrono::milliseconds poll_interval{std::chrono::milliseconds(500)};
   std::chrono::milliseconds list_cache_ttl{std::chrono::seconds(5)};
   int list_page_size = 500;
-  int max_attempts = 5; //!< per request, for 429, 5xx and connection failures
+  int max_attempts = 5; //!< per read request, for 429, 5xx and connection failures (writes: apply retries)
   //! Keep a watch cache (watch.h) of what is read, instead of listing again at every read: for
   //! long-lived processes (`meridian run`). Backend::revision and changes_since then answer from
   //! it, and Backend::drift_revision moves when anyone changes a watched object's content.

@@ -395,7 +395,7 @@ public:
       std::shared_ptr<const JsonDocument> live;
       try {
         live = get(ref);
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         note_warning(fmt::format("cluster {}: no pod forecast for {}: {}", ref.cluster, ref.display(), error.what()));
         continue;
       }
@@ -412,7 +412,7 @@ public:
         state.nodes = api.list("/api/v1/nodes", options_.list_page_size);
         state.pods = api.list("/api/v1/pods", options_.list_page_size,
                               "fieldSelector=" + url_encode("status.phase!=Succeeded,status.phase!=Failed"));
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         const std::string where = fmt::format("cluster {}: ", cluster);
         const std::string_view what = error.what();
         note_warning(fmt::format("no pod forecast: {}{}", what.starts_with(where) ? "" : where, what));
@@ -512,7 +512,7 @@ private:
       throw UserError(fmt::format("cluster {}: not bound to a kubeconfig context (add it to the --kube-config file)", cluster));
     try {
       return resolve_connection(*binding);
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       throw UserError(fmt::format("cluster {}: {}", cluster, error.what()));
     }
   }
@@ -633,7 +633,7 @@ private:
     std::vector<std::shared_ptr<JsonDocument>> events;
     try {
       events = api.list(fmt::format("/api/v1/namespaces/{}/events", url_encode(ref.namespace_)), options_.list_page_size, query);
-    } catch (const UserError&) {
+    } catch (const Error&) {
       return {}; // events are a hint: an identity that may not read them still gets the health
     }
     const Json* newest = nullptr;

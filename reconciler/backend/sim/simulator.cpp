@@ -870,7 +870,7 @@ void Simulator::init(std::string_view text, const std::string& origin) {
     for (rapidjson::SizeType index = 0; index < objects->Size(); ++index) {
       try {
         apply_in(world, ref_for((*objects)[index], ""), (*objects)[index], Manager::foreign);
-      } catch (const UserError& error) {
+      } catch (const Error& error) {
         throw UserError(fmt::format("{}: objects[{}]: {}", origin, index, error.what()));
       }
     }

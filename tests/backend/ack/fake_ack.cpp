@@ -1,5 +1,6 @@
 // The test ACK server (see fake_ack.h).
 #include "fake_ack.h"
+#include "../../support/text.h"
 
 #include "backend/ack/signature.h"
 
@@ -74,19 +75,6 @@ const std::map<std::string, std::set<std::string>>& model_fields() {
     return map;
   }();
   return fields;
-}
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-std::string trim(std::string_view text) {
-  const size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos)
-    return {};
-  const size_t last = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(first, last - first + 1));
 }
 
 Json str(std::string_view text, JsonAllocator& allocator) { return Json(text.data(), static_cast<rapidjson::SizeType>(text.size()), allocator); }

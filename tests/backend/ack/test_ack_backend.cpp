@@ -125,7 +125,7 @@ TEST_CASE("a new fleet: plan reads ACK only, apply creates the cluster then its 
 
   const ApplyReport report = engine.apply(plan, fast());
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   CHECK(writes(fake) == std::vector<std::string>{"CreateCluster", "CreateClusterNodePool"});
 
   JsonDocument create;
@@ -157,7 +157,7 @@ TEST_CASE("a scale-out is one ScaleClusterNodePool, a scale-in one ModifyCluster
   Engine engine;
   engine.use_backend(backend.get());
   engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 1)}});
-  REQUIRE(engine.apply(engine.plan(), fast()).result == "succeeded");
+  REQUIRE(engine.apply(engine.plan(), fast()).result == ApplyResult::succeeded);
 
   fake.clear_calls();
   engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 3)}});
@@ -169,7 +169,7 @@ TEST_CASE("a scale-out is one ScaleClusterNodePool, a scale-in one ModifyCluster
   CHECK(change.note.empty());
   const ApplyReport report = engine.apply(plan, fast());
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   CHECK(writes(fake) == std::vector<std::string>{"ScaleClusterNodePool"});
   CHECK(last_call(fake, "ScaleClusterNodePool").body == R"({"count":2})");
   CHECK(fake.nodepool_json(fake.cluster_id("edge-central"), "gpu").find(R"("desired_size":3)") != std::string::npos);
@@ -178,7 +178,7 @@ TEST_CASE("a scale-out is one ScaleClusterNodePool, a scale-in one ModifyCluster
   // ScaleClusterNodePool only adds nodes: a smaller size is a ModifyClusterNodePool.
   fake.clear_calls();
   engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 2)}});
-  REQUIRE(engine.apply(engine.plan(), fast()).result == "succeeded");
+  REQUIRE(engine.apply(engine.plan(), fast()).result == ApplyResult::succeeded);
   CHECK(writes(fake) == std::vector<std::string>{"ModifyClusterNodePool"});
   CHECK(last_call(fake, "ModifyClusterNodePool").body == R"({"scaling_group":{"desired_size":2}})");
   CHECK(changes_of(engine.plan()).empty());
@@ -186,7 +186,7 @@ TEST_CASE("a scale-out is one ScaleClusterNodePool, a scale-in one ModifyCluster
   // A size and an instance type together: one ModifyClusterNodePool.
   fake.clear_calls();
   engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 4, "ess", "ecs.gn6i-c4g1.xlarge")}});
-  REQUIRE(engine.apply(engine.plan(), fast()).result == "succeeded");
+  REQUIRE(engine.apply(engine.plan(), fast()).result == ApplyResult::succeeded);
   CHECK(writes(fake) == std::vector<std::string>{"ModifyClusterNodePool"});
   CHECK(changes_of(engine.plan()).empty());
 }
@@ -198,7 +198,7 @@ TEST_CASE("a field ACK cannot change in place is a replacement: warned, refused 
   auto backend = open_backend(test_options(fake));
   engine.use_backend(backend.get());
   engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 1)}});
-  REQUIRE(engine.apply(engine.plan(), fast()).result == "succeeded");
+  REQUIRE(engine.apply(engine.plan(), fast()).result == ApplyResult::succeeded);
 
   fake.clear_calls();
   engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 1, "edge")}});
@@ -211,9 +211,9 @@ TEST_CASE("a field ACK cannot change in place is a replacement: warned, refused 
   CHECK_THAT(render_plan(plan, ReportFormat::text, false), Catch::Contains("without --allow-replace"));
 
   const ApplyReport refused = engine.apply(plan, fast());
-  CHECK(refused.result != "succeeded");
+  CHECK(refused.result != ApplyResult::succeeded);
   const ObjectResult& result = result_for(refused, "NodePool/gpu");
-  CHECK(result.result == "failed");
+  CHECK(result.result == ObjectOutcome::failed);
   CHECK_THAT(result.message, Catch::Contains("NodePool/gpu: spec.type (\"ess\" → \"edge\"): ACK cannot change this in place") &&
                                  Catch::Contains("--allow-replace"));
   CHECK(result.message.find('\n') == std::string::npos);
@@ -227,7 +227,7 @@ TEST_CASE("a field ACK cannot change in place is a replacement: warned, refused 
   CHECK(change_for(with_flag, "NodePool", "gpu").note.find("without --allow-replace") == std::string::npos);
   const ApplyReport report = engine.apply(with_flag, fast());
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   CHECK(writes(fake) == std::vector<std::string>{"DeleteClusterNodepool", "CreateClusterNodePool"});
   CHECK(fake.nodepool_json(fake.cluster_id("edge-central"), "gpu").find("\"type\":\"edge\"") != std::string::npos);
   CHECK(changes_of(engine.plan()).empty());
@@ -250,7 +250,7 @@ TEST_CASE("a Registered cluster is adopted, never created or deleted; its cloud 
   CHECK(change_for(plan, "NodePool", "gpu-p100").action == Action::create);
   const ApplyReport report = engine.apply(plan, fast());
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   CHECK(writes(fake) == std::vector<std::string>{"ModifyClusterTags", "CreateClusterNodePool"});
   CHECK(changes_of(engine.plan()).empty());
   CHECK_THROWS_WITH(backend->remove({"", "meridian.io", "Cluster", "", "idc"}, false), Catch::Contains("never deleted"));
@@ -260,7 +260,7 @@ TEST_CASE("a Registered cluster is adopted, never created or deleted; its cloud 
   other.use_backend(backend.get());
   other.load({{"fleet.yaml", replaced(registered, "name: idc", "name: idc-two")}});
   const ApplyReport refused = other.apply(other.plan(), fast());
-  CHECK(refused.result != "succeeded");
+  CHECK(refused.result != ApplyResult::succeeded);
   CHECK_THAT(result_for(refused, "Cluster/idc-two").message, Catch::Contains("Cluster/idc-two: spec.type: a Registered cluster is never created"));
   for (const std::string& action : writes(fake))
     CHECK(action != "CreateCluster");
@@ -278,9 +278,9 @@ TEST_CASE("a region out of GPUs: the pool's task fails and ACK's reason reaches 
   engine.load({{"fleet.yaml", cluster_yaml("ml", "cn-hangzhou") + "---\n" + gpu_pool_yaml("gpu", "ml", "cn-hangzhou", 1)}});
   const ApplyReport report = engine.apply(engine.plan(), fast());
   INFO(engine.joined_log());
-  CHECK(report.result != "succeeded");
+  CHECK(report.result != ApplyResult::succeeded);
   const ObjectResult& result = result_for(report, "NodePool/gpu");
-  CHECK(result.result == "failed");
+  CHECK(result.result == ObjectOutcome::failed);
   CHECK_THAT(result.message, Catch::Contains("OperationDenied.NoStock") && Catch::Contains("sold out"));
   const Health health = backend->health({"", "meridian.io", "NodePool", "", "gpu"});
   CHECK(health.status == HealthStatus::degraded);
@@ -315,7 +315,7 @@ TEST_CASE("errors are one line naming the object and the field; secrets never ap
     try {
       backend->get({"", "meridian.io", "Cluster", "", "ml"});
       FAIL("no error");
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       const std::string message = error.what();
       CHECK(message == "Cluster/ml: ACK DescribeClustersV1: SignatureDoesNotMatch: Specified signature is not matched with our calculation "
                        "(request id FAKE-REQUEST-ID)");
@@ -347,7 +347,7 @@ TEST_CASE("an upgrade is UpgradeCluster and follows its task; the cluster gates 
   engine.load({{"fleet.yaml", replaced(cluster_yaml("ml", "cn-hangzhou"), "region: cn-hangzhou", "region: cn-hangzhou\n  kubernetesVersion: 1.31.1-aliyun.1")}});
   const ApplyReport report = engine.apply(engine.plan(), fast());
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   CHECK(writes(fake) == std::vector<std::string>{"UpgradeCluster"});
   CHECK(last_call(fake, "UpgradeCluster").body == R"({"next_version":"1.31.1-aliyun.1","version":"1.30.7-aliyun.1"})");
   CHECK(fake.cluster_json(fake.cluster_id("ml")).find("\"current_version\":\"1.31.1-aliyun.1\"") != std::string::npos);
@@ -369,7 +369,7 @@ TEST_CASE("composed: a Namespace goes to the cluster's API server through the ku
   CHECK(changes_of(plan) == std::vector<std::string>{"create Namespace/inference"});
   const ApplyReport report = engine.apply(plan, fast());
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   CHECK(server.object("/api/v1/namespaces/inference").has_value());
   CHECK(last_call(fake, "DescribeClusterUserKubeconfig").query.at("PrivateIpAddress") == "false");
   const Plan again = engine.plan();
@@ -420,7 +420,7 @@ TEST_CASE("a CreateCluster whose answer is lost is not sent again: CreateCluster
   engine.load({{"fleet.yaml", edge_cluster_yaml()}});
   const ApplyReport report = engine.apply(engine.plan(), fast());
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   int sent = 0, lost = 0;
   for (const auto& call : fake.calls()) {
     sent += call.action == "CreateCluster" ? 1 : 0;
@@ -443,7 +443,7 @@ TEST_CASE("a create whose answer is lost is not sent again: the retry finds the 
   engine.load({{"fleet.yaml", cluster_yaml("ml", "cn-hangzhou") + "---\n" + gpu_pool_yaml("gpu", "ml", "cn-hangzhou", 1)}});
   const ApplyReport report = engine.apply(engine.plan(), fast());
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   int sent = 0;
   for (const auto& call : fake.calls())
     sent += call.action == "CreateClusterNodePool" ? 1 : 0;
@@ -459,7 +459,7 @@ TEST_CASE("prune deletes a pool and a cluster Meridian made, following their tas
   Engine engine;
   engine.use_backend(backend.get());
   engine.load({{"fleet.yaml", edge_cluster_yaml() + "---\n" + gpu_pool_yaml("gpu", "edge-central", "cn-hangzhou", 1)}});
-  REQUIRE(engine.apply(engine.plan(), fast()).result == "succeeded");
+  REQUIRE(engine.apply(engine.plan(), fast()).result == ApplyResult::succeeded);
   const std::string id = fake.cluster_id("edge-central");
 
   fake.clear_calls();
@@ -471,7 +471,7 @@ TEST_CASE("prune deletes a pool and a cluster Meridian made, following their tas
   CHECK(changes_of(plan) == std::vector<std::string>{"delete NodePool/gpu"});
   const ApplyReport report = engine.apply(plan, fast());
   INFO(engine.joined_log());
-  REQUIRE(report.result == "succeeded");
+  REQUIRE(report.result == ApplyResult::succeeded);
   CHECK(writes(fake) == std::vector<std::string>{"DeleteClusterNodepool"});
   CHECK(last_call(fake, "DeleteClusterNodepool").query.at("force") == "true");
   CHECK(fake.nodepool_json(id, "gpu").empty());
@@ -481,7 +481,7 @@ TEST_CASE("prune deletes a pool and a cluster Meridian made, following their tas
   const Plan both = engine.plan(prune);
   const std::vector<std::string> changes = changes_of(both);
   CHECK(std::find(changes.begin(), changes.end(), "delete Cluster/edge-central") != changes.end());
-  REQUIRE(engine.apply(both, fast()).result == "succeeded");
+  REQUIRE(engine.apply(both, fast()).result == ApplyResult::succeeded);
   CHECK(fake.cluster_json(id).find("\"state\":\"deleted\"") != std::string::npos);
   CHECK(backend->get({"", "meridian.io", "Cluster", "", "edge-central"}) == nullptr);
 }
@@ -508,7 +508,7 @@ TEST_CASE("composed, on a real API server: ACK hands out the kubeconfig of MERID
   engine.load({{"fleet.yaml", cluster + "---\n" + objects}});
   const ApplyReport report = engine.apply(engine.plan(), fast());
   INFO(engine.joined_log());
-  CHECK(report.result == "succeeded");
+  CHECK(report.result == ApplyResult::succeeded);
   const Plan again = engine.plan();
   std::string fields;
   for (const PlannedChange& change : again.changes)

@@ -67,7 +67,7 @@ const std::string credentials_file = "[default]\ntype = access_key\naccess_key_i
 std::string error_of(const Home& home) {
   try {
     resolve_access_key(home.lookup());
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     return error.what();
   }
   return "";
@@ -463,7 +463,7 @@ TEST_CASE("the ack config file") {
     home.write("ack.yaml", text);
     try {
       load_ack_options(path);
-    } catch (const UserError& error) {
+    } catch (const Error& error) {
       return std::string(error.what());
     }
     return std::string();

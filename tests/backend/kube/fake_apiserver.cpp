@@ -335,7 +335,7 @@ FakeApiServer::Response FakeApiServer::dispatch(Request& request) {
   if (request.user.empty())
     return {401, status_body(401, "Unauthorized", "Unauthorized"), {}};
   for (auto it = injected_.begin(); it != injected_.end(); ++it) {
-    if (it->method == request.method && it->path == request.path) {
+    if (it->method == request.method && it->path == request.path && (it->unless_query.empty() || request.query.count(it->unless_query) == 0)) {
       Response response{it->status, it->body, it->headers};
       if (--it->times <= 0)
         injected_.erase(it);

@@ -51,6 +51,7 @@ struct InjectedResponse {
   std::string body;
   std::map<std::string, std::string> headers;
   int times = 1;
+  std::string unless_query; //!< a query parameter (such as dryRun) whose requests are answered as usual
 };
 
 class FakeApiServer {

@@ -218,7 +218,7 @@ TEST_CASE("Invalid shows the field causes; Conflict shows the conflicting manage
   try {
     cluster.backend->apply(kWeb, parse(deployment(1)), false);
     FAIL("expected 409");
-  } catch (const UserError& error) {
+  } catch (const Error& error) {
     const std::string message = error.what();
     CHECK(message.find('\n') == std::string::npos);
     CHECK_THAT(message, Catch::Contains("Conflict: .spec.replicas is managed by \"kubectl\" (take over with --force-conflicts"));
@@ -228,15 +228,23 @@ TEST_CASE("Invalid shows the field causes; Conflict shows the conflicting manage
                     Catch::EndsWith("NotFound: namespaces \"missing-ns\" not found"));
 }
 
-TEST_CASE("429 and 5xx are retried with backoff, honouring Retry-After") {
+TEST_CASE("reads are retried on 429 and 5xx; a write is sent once, its failure carrying Retry-After") {
   Cluster cluster;
   cluster.server.inject({"PATCH", "/apis/apps/v1/namespaces/default/deployments/web", 429,
                          R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","message":"too many requests","code":429,"details":{"retryAfterSeconds":1}})",
                          {{"Retry-After", "1"}}});
   cluster.server.inject({"GET", "/api", 503, R"({"kind":"Status","status":"Failure","reason":"ServiceUnavailable","code":503})", {}});
-  const auto start = std::chrono::steady_clock::now();
+  try {
+    cluster.backend->apply(kWeb, parse(deployment(1)), false);
+    FAIL("expected the 429 to be thrown");
+  } catch (const TransientError& error) {
+    CHECK(error.retry_after() == std::chrono::seconds(1));
+    CHECK_THAT(error.what(), Catch::Contains("TooManyRequests") && !Catch::Contains("attempts"));
+  }
+  CHECK(cluster.requests("GET", "/api").at(0).status == 503); // discovery, a read: retried
+  CHECK(cluster.requests("GET", "/api").at(1).status == 200);
+  REQUIRE(cluster.requests("PATCH", "/apis/apps/v1/namespaces/default/deployments/web").size() == 1);
   CHECK(cluster.backend->apply(kWeb, parse(deployment(1)), false) != nullptr);
-  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(950));
   const auto patches = cluster.requests("PATCH", "/apis/apps/v1/namespaces/default/deployments/web");
   REQUIRE(patches.size() == 2);
   CHECK(patches[0].status == 429);
@@ -417,15 +425,28 @@ CommandResult run_command(const std::string& command) {
   return result;
 }
 
-} // namespace
-
-TEST_CASE("meridian plan and apply --backend kube against the test API server") {
-  Cluster cluster;
+//! A fleet repository in `cluster`'s directory: the Cluster "edge" and `config` (committed), and a
+//! --kube-config file binding edge to the test server. Returns the command line of a meridian
+//! command against them, with {} for the command's name and flags.
+std::string commit_fleet(const Cluster& cluster, const std::string& config) {
   const std::filesystem::path repo = cluster.dir / "fleet";
   std::filesystem::create_directories(repo);
   std::ofstream(repo / "clusters.yaml") << "apiVersion: meridian.io/v1alpha1\nkind: Cluster\nmetadata:\n  name: edge\n"
                                            "spec:\n  type: Registered\n  region: cn-hangzhou\n";
-  std::ofstream(repo / "config.yaml") << R"(apiVersion: v1
+  std::ofstream(repo / "config.yaml") << config;
+  REQUIRE(run_command(fmt::format("cd {} && git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm fleet", repo.string()))
+              .status == 0);
+  std::ofstream(cluster.dir / "meridian-kube.yaml") << fmt::format("clusters:\n  edge: {{kubeconfig: {}, context: test}}\n",
+                                                                     (cluster.dir / "kubeconfig").string());
+  return fmt::format("{} {{}} --repo {} --state-dir {} --backend kube --kube-config {} --no-color", MERIDIAN_BINARY, repo.string(),
+                     (cluster.dir / "state").string(), (cluster.dir / "meridian-kube.yaml").string());
+}
+
+} // namespace
+
+TEST_CASE("meridian plan and apply --backend kube against the test API server") {
+  Cluster cluster;
+  const std::string common = commit_fleet(cluster, R"(apiVersion: v1
 kind: Namespace
 metadata:
   name: team
@@ -439,13 +460,7 @@ metadata:
   annotations: {meridian.io/cluster: edge}
 data:
   level: info
-)";
-  REQUIRE(run_command(fmt::format("cd {} && git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm fleet", repo.string()))
-              .status == 0);
-  std::ofstream(cluster.dir / "meridian-kube.yaml") << fmt::format("clusters:\n  edge: {{kubeconfig: {}, context: test}}\n",
-                                                                     (cluster.dir / "kubeconfig").string());
-  const std::string common = fmt::format("{} {{}} --repo {} --state-dir {} --backend kube --kube-config {} --no-color", MERIDIAN_BINARY,
-                                         repo.string(), (cluster.dir / "state").string(), (cluster.dir / "meridian-kube.yaml").string());
+)");
   const CommandResult plan = run_command(fmt::format(fmt::runtime(common), "plan"));
   CHECK(plan.status == 0);
   CHECK_THAT(plan.out, Catch::Contains("2 to create"));
@@ -456,8 +471,41 @@ data:
   const CommandResult again = run_command(fmt::format(fmt::runtime(common), "plan --detailed-exitcode"));
   CHECK(again.status == 0);
   CHECK_THAT(again.out, Catch::Contains("No changes. The live fleet matches Git."));
-  const CommandResult sim_flag = run_command(fmt::format("{} plan --repo {} --kube-config x", MERIDIAN_BINARY, repo.string()));
+  const CommandResult sim_flag = run_command(fmt::format("{} plan --repo {} --kube-config x", MERIDIAN_BINARY, (cluster.dir / "fleet").string()));
   CHECK_THAT(sim_flag.out, Catch::Contains("--kube-config: only with --backend kube"));
+}
+
+TEST_CASE("an object whose write fails with 503 every time is written max_attempts times, not max_attempts squared") {
+  Cluster cluster;
+  const std::string apply = fmt::format(fmt::runtime(commit_fleet(cluster, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+                                                                          "  namespace: default\n  annotations: {meridian.io/cluster: edge}\n"
+                                                                          "data:\n  level: info\n")),
+                                        "apply --auto-approve");
+  const std::string path = "/api/v1/namespaces/default/configmaps/settings";
+  const std::string unavailable = R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","message":"etcd is down","code":503})";
+  // The plan's server dry run (dryRun=All) is answered as usual; every real write is refused.
+  SECTION("503 without Retry-After: apply's backoff") {
+    cluster.server.inject({"PATCH", path, 503, unavailable, {}, 1000, "dryRun"});
+    const CommandResult result = run_command(apply);
+    INFO(result.out);
+    CHECK(result.status == 1);
+    CHECK_THAT(result.out, Catch::Contains("ServiceUnavailable: etcd is down (gave up after 4 attempts)"));
+    CHECK_THAT(result.out, Catch::Contains("transient error, retrying in 2"));
+  }
+  SECTION("503 with Retry-After: the server's wait, still four writes") {
+    cluster.server.inject({"PATCH", path, 503, unavailable, {{"Retry-After", "1"}}, 1000, "dryRun"});
+    const CommandResult result = run_command(apply);
+    INFO(result.out);
+    CHECK(result.status == 1);
+    CHECK_THAT(result.out, Catch::Contains("transient error, retrying in 1s"));
+  }
+  size_t writes = 0;
+  for (const RecordedRequest& request : cluster.requests("PATCH", path))
+    if (request.query.count("dryRun") == 0) {
+      CHECK(request.status == 503);
+      ++writes;
+    }
+  CHECK(writes == 4); // ApplyOptions::max_attempts; the client sends a write once
 }
 
 TEST_CASE("an API server that does not answer is a transient error after retries") {

@@ -2,6 +2,7 @@
 // examples/fixtures/, and the example fleets of examples/ applied through the Backend interface.
 #pragma once
 
+#include "../../support/scratch_dir.h"
 #include "backend/sim/sim.h"
 #include "base/json.h"
 #include "manifest/yaml_parser.h"
@@ -35,19 +36,9 @@ inline std::string slurp(const fs::path& path) {
   return text.str();
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "meridian-sim-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code error;
-    fs::remove_all(path, error);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+//! Named for the files it leaves when a test is killed.
+struct TempDir : meridian::testing::ScratchDir {
+  TempDir() : ScratchDir("meridian-sim") {}
 };
 
 //! One manifest ready to apply.
