@@ -248,6 +248,8 @@ void ShardElector::step() {
     reported_held_[index] = holding.held;
     reported_holders_[index] = holding.holder;
   }
+  changed = changed || live != reported_live_;
+  reported_live_ = live;
   if (changed && callbacks_.changed)
     callbacks_.changed();
 }

@@ -64,7 +64,7 @@ public:
     std::function<void(int, const std::string&)> acquired;
     //! This replica stopped holding shard i, and why.
     std::function<void(int, const std::string&)> lost;
-    //! The holders observed changed (after acquired/lost).
+    //! The holders observed or the live members changed (after acquired/lost).
     std::function<void()> changed;
     std::function<void(const std::string&)> log;
   };
@@ -121,6 +121,7 @@ private:
   std::map<std::string, int> live_identities_;  //!< live members' identities (value unused)
   std::vector<bool> reported_held_;
   std::vector<std::string> reported_holders_;
+  int reported_live_ = 0;
   Callbacks callbacks_;
   std::atomic<int> live_{1};
   std::string last_members_failure_;

@@ -58,10 +58,9 @@ public:
   }
 
   bool create(const LeaseRecord& record) override {
-    const std::string labels = group_.empty() ? "" : fmt::format(R"(,"labels":{{{}:{}}})", json_string(kLeaseGroupLabel), json_string(group_));
     const std::string body = fmt::format(
         R"({{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{{"name":{},"namespace":{}{}}},"spec":{}}})",
-        json_string(name_), json_string(namespace_), labels, spec_json(record));
+        json_string(name_), json_string(namespace_), labels(), spec_json(record));
     const ApiResponse response = client_->request(
         {"POST", fmt::format("{}/namespaces/{}/leases", lease_api, url_encode(namespace_)), body, "application/json"}, {409});
     if (response.status == 409)
@@ -74,8 +73,8 @@ public:
     if (resource_version_.empty())
       return false; // nothing read yet: the caller reads first
     const std::string body = fmt::format(
-        R"({{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{{"name":{},"namespace":{},"resourceVersion":{}}},"spec":{}}})",
-        json_string(name_), json_string(namespace_), json_string(resource_version_), spec_json(record));
+        R"({{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{{"name":{},"namespace":{},"resourceVersion":{}{}}},"spec":{}}})",
+        json_string(name_), json_string(namespace_), json_string(resource_version_), labels(), spec_json(record));
     const ApiResponse response = client_->request({"PUT", object_path(), body, "application/json"}, {404, 409});
     if (response.status == 404 || response.status == 409)
       return false;
@@ -86,6 +85,11 @@ public:
   std::string describe() const override { return namespace_ + "/" + name_; }
 
 private:
+  //! `,"labels":{...}` of a membership Lease (a PUT replaces the metadata: it is sent every time).
+  std::string labels() const {
+    return group_.empty() ? "" : fmt::format(R"(,"labels":{{{}:{}}})", json_string(kLeaseGroupLabel), json_string(group_));
+  }
+
   std::string object_path() const {
     return fmt::format("{}/namespaces/{}/leases/{}", lease_api, url_encode(namespace_), url_encode(name_));
   }
