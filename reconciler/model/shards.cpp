@@ -28,9 +28,9 @@ int ShardMap::shard_of(const ObjectRef& ref, const DesiredState& desired) const 
   if (ref.kind == "Cluster")
     return cluster_shard(ref.name);
   const DesiredObject* object = desired.find(ref);
-  if (object == nullptr || object->manifest == nullptr)
+  if (object == nullptr || object->body == nullptr)
     return 0;
-  const Json* spec = find_member(*object->manifest->object, "spec");
+  const Json* spec = find_member(*object->body, "spec");
   return spec != nullptr ? cluster_shard(std::string(string_member(*spec, "cluster"))) : 0;
 }
 
@@ -38,10 +38,11 @@ ShardMap make_shard_map(const DesiredState& desired, int shards) {
   ShardMap map;
   map.shards = shards;
   for (const DesiredObject& object : desired.objects) {
-    if (!object.ref.is_fleet_level() || object.ref.kind != "Cluster" || object.manifest == nullptr)
+    if (!object.ref.is_fleet_level() || object.ref.kind != "Cluster" || object.body == nullptr)
       continue;
     int shard = shard_of_cluster(object.ref.name, shards);
-    const Json* labels = find_path(*object.manifest->object, "metadata.labels");
+    // The body, not the manifest's parse: `meridian status` releases the parses once it has the bodies.
+    const Json* labels = find_path(*object.body, "metadata.labels");
     const Json* label = labels != nullptr && labels->IsObject() ? find_member(*labels, kShardLabel) : nullptr;
     if (label != nullptr) {
       const std::string text = label->IsString() ? std::string(label->GetString(), label->GetStringLength()) : write_compact(*label);
@@ -49,7 +50,8 @@ ShardMap make_shard_map(const DesiredState& desired, int shards) {
       const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
       if (error != std::errc() || end != text.data() + text.size() || text.empty() || value < 0 || value >= shards) {
         map.errors.push_back(fmt::format("{}:{}: Cluster/{}: metadata.labels.{}: expected an integer in [0,{}) (run --shards {}), got \"{}\"",
-                                         object.manifest->file, object.manifest->line_of("/metadata/labels/meridian.io~1shard"),
+                                         object.manifest != nullptr ? object.manifest->file : "?",
+                                         object.manifest != nullptr ? object.manifest->line_of("/metadata/labels/meridian.io~1shard") : 0,
                                          object.ref.name, kShardLabel, shards, shards, text));
       } else {
         shard = value;

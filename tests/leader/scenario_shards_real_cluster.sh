@@ -185,6 +185,19 @@ expect_in "meridian_shard_leader{shard=\"$(held_by alpha)\",replica=\"alpha\"} 1
 expect_in 'meridian_leader 1'
 run 0 "${KUBECTL[@]}" -n default get lease "$LEASE-shard-0" "$LEASE-shard-1" "$LEASE-shard-2" -o 'jsonpath={range .items[*]}{.spec.holderIdentity} {end}'
 for name in alpha beta gamma; do expect_in "$name"; done
+# `meridian status --shards` says the same: each shard's clusters and the holder of its Lease.
+run 0 "$MERIDIAN" status --repo "$REPO" --backend kube --kube-config "$WORK/kube.yaml" --state-dir "$WORK/state-status" --shards 3 \
+  --leader-elect-kubeconfig "$MERIDIAN_TEST_KUBECONFIG" --leader-elect-lease-name "$LEASE" -o json
+holders=$(sharding alpha | sed 's/.*holders=//')
+[[ $(python3 -c 'import json,sys; print(",".join(s["holder"] for s in json.loads(sys.argv[1])["shards"]))' "$OUT") == "$holders" ]] ||
+  fail "meridian status --shards disagrees with the replicas ($holders): $OUT"
+[[ $(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["shards"][0]["clusters"]))' "$OUT") == "$(clusters_of alpha 0)" ]] ||
+  fail "meridian status --shards puts other clusters in shard 0: $OUT"
+run 0 "$MERIDIAN" status --repo "$REPO" --backend kube --kube-config "$WORK/kube.yaml" --state-dir "$WORK/state-status" --shards 3 \
+  --leader-elect-kubeconfig "$MERIDIAN_TEST_KUBECONFIG" --leader-elect-lease-name "$LEASE"
+expect_in "3 shards (leases default/$LEASE-shard-*)"
+expect_in "kit-a"
+CHECKS=$((CHECKS + 2))
 # Stable: a few more retry periods move nothing.
 before=$(sharding alpha)
 sleep 3
