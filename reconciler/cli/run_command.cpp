@@ -213,6 +213,8 @@ int parse_shards(const Options& options) {
     return 0;
   if (!options.flag("leader-elect"))
     throw UserError("--shards: only with --leader-elect (each shard is held through a Lease)");
+  if (options.flag("once"))
+    throw UserError("--shards: not with --once (the replicas' shares settle over several retry periods)");
   int shards = 0;
   const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), shards);
   if (error != std::errc() || end != text->data() + text->size() || shards < 1 || shards > 1000)
