@@ -630,6 +630,7 @@ int run_run(const std::vector<std::string>& args) {
     callbacks.lost = [&, identity](int shard, const std::string& reason) {
       log_event("sharding: {} no longer holds shard {}: {}", identity, shard, reason);
       metrics.set("meridian_shard_leader", {std::to_string(shard), identity}, 0);
+      triggers.post(TriggerKind::shard); // an apply it interrupted resumes at once for the shards still held
     };
     callbacks.changed = [&] {
       const std::vector<ShardHolding> holdings = shard_elector->holdings();

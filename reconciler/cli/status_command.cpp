@@ -13,7 +13,6 @@
 
 #include <charconv>
 #include <optional>
-#include <set>
 #include <ctime>
 #include <iostream>
 
@@ -81,17 +80,10 @@ std::vector<ShardLine> shard_lines(const Options& options, const DesiredState& d
   const ShardMap map = make_shard_map(desired, shards);
   if (!map.errors.empty())
     throw UserError(map.errors.front());
-  std::vector<ShardLine> lines(static_cast<size_t>(shards));
+  std::vector<std::vector<std::string>> clusters = clusters_by_shard(map, desired);
+  std::vector<ShardLine> lines;
   for (int shard = 0; shard < shards; ++shard)
-    lines[static_cast<size_t>(shard)].shard = shard;
-  std::set<std::string> clusters;
-  for (const auto& [name, shard] : map.clusters)
-    clusters.insert(name);
-  for (const DesiredObject& object : desired.objects)
-    if (!object.ref.cluster.empty())
-      clusters.insert(object.ref.cluster);
-  for (const std::string& cluster : clusters)
-    lines[static_cast<size_t>(map.cluster_shard(cluster))].clusters.push_back(cluster);
+    lines.push_back({shard, std::nullopt, std::move(clusters[static_cast<size_t>(shard)])});
   const auto kubeconfig = options.get("leader-elect-kubeconfig");
   const std::string lease_namespace = options.get_or("leader-elect-lease-namespace", "default");
   const std::string lease_name = options.get_or("leader-elect-lease-name", "meridian");

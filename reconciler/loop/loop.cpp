@@ -408,15 +408,7 @@ std::optional<std::string> ReconcileLoop::take_shards(const DesiredState& desire
   for (int shard = 0; shard < options_.shards; ++shard)
     if (options_.holds_shard(shard))
       held_.push_back(shard);
-  std::vector<std::vector<std::string>> clusters(static_cast<size_t>(options_.shards));
-  std::set<std::string> names;
-  for (const auto& [name, shard] : map.clusters)
-    names.insert(name);
-  for (const DesiredObject& object : desired.objects)
-    if (!object.ref.cluster.empty())
-      names.insert(object.ref.cluster);
-  for (const std::string& name : names)
-    clusters[static_cast<size_t>(map.cluster_shard(name))].push_back(name);
+  const std::vector<std::vector<std::string>> clusters = clusters_by_shard(map, desired);
   board_.update([&](LoopStatus& status) {
     if (!status.sharding)
       return;

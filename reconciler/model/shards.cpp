@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace meridian {
@@ -60,6 +61,19 @@ ShardMap make_shard_map(const DesiredState& desired, int shards) {
     map.clusters[object.ref.name] = shard;
   }
   return map;
+}
+
+std::vector<std::vector<std::string>> clusters_by_shard(const ShardMap& map, const DesiredState& desired) {
+  std::set<std::string> names;
+  for (const auto& [name, shard] : map.clusters)
+    names.insert(name);
+  for (const DesiredObject& object : desired.objects)
+    if (!object.ref.cluster.empty())
+      names.insert(object.ref.cluster);
+  std::vector<std::vector<std::string>> clusters(static_cast<size_t>(std::max(map.shards, 1)));
+  for (const std::string& name : names)
+    clusters[static_cast<size_t>(map.cluster_shard(name))].push_back(name);
+  return clusters;
 }
 
 } // namespace meridian

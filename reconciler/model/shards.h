@@ -8,6 +8,7 @@
 #include "model/desired.h"
 
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,5 +32,9 @@ struct ShardMap {
 };
 
 ShardMap make_shard_map(const DesiredState& desired, int shards);
+
+//! The target clusters of `desired` (its Clusters and the clusters its objects name) in each of
+//! `map.shards` shards, sorted by name.
+std::vector<std::vector<std::string>> clusters_by_shard(const ShardMap& map, const DesiredState& desired);
 
 } // namespace meridian

@@ -4,6 +4,8 @@
 // of a replica that stopped renewing are taken over once their leases expire.
 #include "leader/shards.h"
 
+#include "memory_lease.h"
+
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -12,43 +14,10 @@
 #include <thread>
 
 using namespace meridian;
+using namespace leader_test;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct MemoryLease {
-  std::optional<LeaseRecord> record;
-  long long version = 0;
-};
-
-class MemoryLock final : public LeaseLock {
-public:
-  MemoryLock(MemoryLease& lease, std::string name) : lease_(lease), name_(std::move(name)) {}
-  std::optional<LeaseRecord> get() override {
-    read_version_ = lease_.version;
-    return lease_.record;
-  }
-  bool create(const LeaseRecord& record) override {
-    if (lease_.record)
-      return false;
-    lease_.record = record;
-    read_version_ = ++lease_.version;
-    return true;
-  }
-  bool update(const LeaseRecord& record) override {
-    if (!lease_.record || read_version_ != lease_.version)
-      return false;
-    lease_.record = record;
-    read_version_ = ++lease_.version;
-    return true;
-  }
-  std::string describe() const override { return "default/" + name_; }
-
-private:
-  MemoryLease& lease_;
-  std::string name_;
-  long long read_version_ = -1;
-};
 
 //! Every Lease of a group, by name (a std::map: references stay valid as it grows).
 struct MemoryLeases {
