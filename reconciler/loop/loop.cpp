@@ -454,7 +454,6 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   const bool gained_shard = std::any_of(held_.begin(), held_.end(), [&](int shard) {
     return std::find(held_before_.begin(), held_before_.end(), shard) == held_before_.end();
   });
-  held_before_ = held_;
   const bool new_commit = generation->desired.commit.id != attempted_commit_ || gained_shard;
   plan_options.predict = !new_commit;
   const Plan plan = make_plan(generation->desired, backend_, store_, plan_options);
@@ -477,6 +476,9 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
               : apply_failed_ ? retry_apply(*generation, plan)
                               : check_drift(*generation, plan);
   }
+  // An interrupted rollout of shards (one was lost, or a stop) is rolled out again by the next
+  // reconcile, as a shard gained is: without self-heal, drift alone would never finish it.
+  held_before_ = outcome.result == "interrupted" ? std::vector<int>{} : held_;
   if (outcome.result == "interrupted")
     return outcome;
   if (outcome.applied) {
