@@ -106,7 +106,7 @@ private:
       for (const std::string& region : plan_.waves[wave])
         report.regions.push_back({region, static_cast<int>(wave) + 1, RegionOutcome::not_started, ""});
     for (const PlannedChange& change : plan_.changes)
-      total_ += change.action != Action::unchanged ? 1 : 0;
+      total_ += change.action != Action::unchanged && owns(change.ref) ? 1 : 0;
     return report;
   }
 
@@ -148,6 +148,11 @@ private:
       if (change->action == Action::unchanged) {
         // A workload Git did not change is still part of its region's health: checked at the gate.
         states_[change->ref] = is_workload_kind(change->ref.kind) ? ObjectState::applied_earlier : ObjectState::healthy;
+        continue;
+      }
+      if (!owns(change->ref)) {
+        // Another replica's to write: this one waits for it at the gates, as for its own.
+        states_[change->ref] = ObjectState::applied;
         continue;
       }
       ++done_;
@@ -240,6 +245,8 @@ private:
     std::vector<AppliedBody> bodies;
     std::vector<std::string> deleted;
     for (const PlannedChange& change : plan_.changes) {
+      if (!owns(change.ref))
+        continue;
       const ObjectState state = states_.count(change.ref) != 0 ? states_[change.ref] : ObjectState::pending;
       if (change.action == Action::remove && state == ObjectState::healthy)
         deleted.push_back(change.ref.key());
@@ -264,7 +271,7 @@ private:
     if (positions_.empty()) {
       int position = 0;
       for (const PlannedChange& planned : plan_.changes)
-        if (planned.action != Action::unchanged)
+        if (planned.action != Action::unchanged && owns(planned.ref))
           positions_.emplace(planned.ref, position++);
     }
     const ObjectResult result{change.ref.key(), change.ref.display(), change.ref.cluster, change.region,
@@ -277,6 +284,8 @@ private:
     if (options_.progress)
       options_.progress(line);
   }
+
+  bool owns(const ObjectRef& ref) const { return !options_.owns || options_.owns(ref); }
 
   bool is_interrupted() const {
     return (options_.interrupted != nullptr && options_.interrupted->load()) || (options_.may_write && !options_.may_write());

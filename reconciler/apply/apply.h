@@ -50,6 +50,10 @@ struct ApplyOptions {
   //! Asked between objects and during health waits; false once this process may no longer write
   //! (it lost its leader Lease): the apply stops there and is recorded as interrupted.
   std::function<bool()> may_write;
+  //! Sharding (`run --shards`): false for objects of clusters in shards another replica holds.
+  //! Those are never written; their changes are waited on (healthy, or gone) like this apply's own
+  //! at the dependency and region gates, and left out of the record. Unset: every object is ours.
+  std::function<bool(const ObjectRef&)> owns;
   std::function<void(const std::string&)> progress;    //!< one line per step
   BodyTexts* body_texts = nullptr;                     //!< kept between applies (the loop)
 };

@@ -3,6 +3,7 @@
 #include "backend/kube/lease.h"
 #include "base/duration.h"
 #include "base/error.h"
+#include "base/label_selector.h"
 #include "cli/build_info.h"
 #include "cli/fleets_config.h"
 #include "cli/workspace.h"
@@ -11,6 +12,7 @@
 #include "loop/http.h"
 #include "base/log.h"
 #include "leader/election.h"
+#include "leader/shards.h"
 #include "loop/loop.h"
 #include "loop/metrics.h"
 #include "loop/process_metrics.h"
@@ -21,6 +23,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -82,6 +85,9 @@ CommandSpec run_spec() {
   spec.options.push_back({"leader-elect-renew-deadline", "DURATION", "how long the leader tries to renew before it stops applying and "
                                                                      "exits (default 10s)"});
   spec.options.push_back({"leader-elect-retry-period", "DURATION", "between attempts to acquire or renew (default 2s)"});
+  spec.options.push_back({"shards", "N", "with --leader-elect: divide the target clusters into N shards, each held through its own Lease "
+                                         "(<lease-name>-shard-<i>); replicas share them and apply only their shards' objects "
+                                         "(see README: Sharding)"});
   return spec;
 }
 
@@ -200,6 +206,66 @@ std::string default_lease_namespace() {
   return "default";
 }
 
+// --shards N, 0 without it.
+int parse_shards(const Options& options) {
+  const auto text = options.get("shards");
+  if (!text)
+    return 0;
+  if (!options.flag("leader-elect"))
+    throw UserError("--shards: only with --leader-elect (each shard is held through a Lease)");
+  if (options.flag("once"))
+    throw UserError("--shards: not with --once (the replicas' shares settle over several retry periods)");
+  int shards = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), shards);
+  if (error != std::errc() || end != text->data() + text->size() || shards < 1 || shards > 1000)
+    throw UserError(fmt::format("--shards: expected a number of shards from 1 to 1000, got \"{}\"", *text));
+  return shards;
+}
+
+struct ElectionSetup {
+  ElectionConfig config;
+  std::string lease_namespace;
+  std::string lease_name;
+  std::chrono::seconds timeout;
+  kube::ClusterBinding binding;
+};
+
+ElectionSetup election_setup(const Options& options) {
+  ElectionSetup setup;
+  ElectionConfig& config = setup.config;
+  config.identity = options.get_or("leader-elect-identity", default_identity());
+  config.lease_duration = election_duration(options, "leader-elect-lease-duration", "15s");
+  config.renew_deadline = election_duration(options, "leader-elect-renew-deadline", "10s");
+  config.retry_period = election_duration(options, "leader-elect-retry-period", "2s");
+  if (const std::string problem = check_election_config(config); !problem.empty())
+    throw UserError(problem);
+  setup.lease_namespace = options.get_or("leader-elect-lease-namespace", default_lease_namespace());
+  setup.lease_name = options.get_or("leader-elect-lease-name", "meridian");
+  // A request may take the renew deadline at most: the elector must get its answer in time to act on it.
+  setup.timeout = std::chrono::seconds(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(config.renew_deadline).count()));
+  setup.binding = kube::ClusterBinding{options.get_or("leader-elect-kubeconfig", ""), ""};
+  return setup;
+}
+
+// The shard elector of --shards (not started).
+std::unique_ptr<ShardElector> open_shard_elector(const Options& options, int shards) {
+  ElectionSetup setup = election_setup(options);
+  if (setup.lease_name.size() > 63 || !is_dns_label(setup.lease_name))
+    throw UserError(fmt::format("--leader-elect-lease-name: with --shards, expected a DNS label of at most 63 characters (it is the "
+                                "{} label of the membership Leases), got \"{}\"", kube::kLeaseGroupLabel, setup.lease_name));
+  try {
+    std::vector<std::unique_ptr<LeaseLock>> locks;
+    for (int shard = 0; shard < shards; ++shard)
+      locks.push_back(kube::open_lease_lock(setup.binding, setup.lease_namespace, shard_lease_name(setup.lease_name, shard), setup.timeout));
+    auto member = kube::open_lease_lock(setup.binding, setup.lease_namespace, member_lease_name(setup.lease_name, setup.config.identity),
+                                        setup.timeout, setup.lease_name);
+    auto members = kube::open_lease_members(setup.binding, setup.lease_namespace, setup.lease_name, setup.timeout);
+    return std::make_unique<ShardElector>(setup.config, std::move(locks), std::move(member), std::move(members));
+  } catch (const Error& error) {
+    throw UserError(fmt::format("--leader-elect: {}", error.what()));
+  }
+}
+
 // The elector of --leader-elect (not started), or null without it.
 std::unique_ptr<LeaderElector> open_elector(const Options& options) {
   if (!options.flag("leader-elect")) {
@@ -209,25 +275,14 @@ std::unique_ptr<LeaderElector> open_elector(const Options& options) {
         throw UserError(fmt::format("--{}: only with --leader-elect", name));
     return nullptr;
   }
-  ElectionConfig config;
-  config.identity = options.get_or("leader-elect-identity", default_identity());
-  config.lease_duration = election_duration(options, "leader-elect-lease-duration", "15s");
-  config.renew_deadline = election_duration(options, "leader-elect-renew-deadline", "10s");
-  config.retry_period = election_duration(options, "leader-elect-retry-period", "2s");
-  if (const std::string problem = check_election_config(config); !problem.empty())
-    throw UserError(problem);
-  const std::string lease_namespace = options.get_or("leader-elect-lease-namespace", default_lease_namespace());
-  const std::string lease_name = options.get_or("leader-elect-lease-name", "meridian");
-  // A request may take the renew deadline at most: the elector must get its answer in time to act on it.
-  const auto timeout = std::chrono::seconds(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(config.renew_deadline).count()));
-  kube::ClusterBinding binding{options.get_or("leader-elect-kubeconfig", ""), ""};
+  ElectionSetup setup = election_setup(options);
   std::unique_ptr<LeaseLock> lock;
   try {
-    lock = kube::open_lease_lock(binding, lease_namespace, lease_name, timeout);
+    lock = kube::open_lease_lock(setup.binding, setup.lease_namespace, setup.lease_name, setup.timeout);
   } catch (const Error& error) {
     throw UserError(fmt::format("--leader-elect: {}", error.what()));
   }
-  return std::make_unique<LeaderElector>(std::move(config), std::move(lock));
+  return std::make_unique<LeaderElector>(std::move(setup.config), std::move(lock));
 }
 
 } // namespace
@@ -257,7 +312,7 @@ int run_fleets(const Options& options, const std::string& config_file) {
                            "backend", "self-heal", "prune"})
     if (options.flag(flag))
       throw UserError(fmt::format("--{}: not with --config (set it per fleet in {})", flag, config_file));
-  for (const char* flag : {"kubeconfig", "context", "allow-mass-prune", "force-conflicts", "ack-config", "ack-endpoint", "allow-replace"})
+  for (const char* flag : {"kubeconfig", "context", "allow-mass-prune", "force-conflicts", "ack-config", "ack-endpoint", "allow-replace", "shards"})
     if (options.flag(flag))
       throw UserError(fmt::format("--{}: not available with --config yet", flag));
   const FleetsConfig config = load_fleets_config(config_file);
@@ -471,8 +526,23 @@ int run_run(const std::vector<std::string>& args) {
   const SignalWatcher watcher(stop, triggers);
   metrics.declare("meridian_leader", "1 while this replica may apply: it holds the leader Lease (always 1 without --leader-elect).",
                   MetricType::gauge);
-  const std::unique_ptr<LeaderElector> elector = open_elector(options);
-  metrics.set("meridian_leader", elector ? 0 : 1);
+  const int shards = parse_shards(options);
+  const std::unique_ptr<LeaderElector> elector = shards > 0 ? nullptr : open_elector(options);
+  const std::unique_ptr<ShardElector> shard_elector = shards > 0 ? open_shard_elector(options, shards) : nullptr;
+  metrics.set("meridian_leader", elector || shard_elector ? 0 : 1);
+  if (shard_elector) {
+    ShardElector* const sharding = shard_elector.get();
+    loop_options.shards = shards;
+    loop_options.holds_shard = [sharding](int shard) { return sharding->holds(shard); };
+    metrics.declare("meridian_shard_leader", "1 while this replica holds the shard's Lease and may apply the objects of its clusters.",
+                    MetricType::gauge, {"shard", "replica"});
+    ShardingStatus sharding_status{sharding->describe(), sharding->config().identity, 1, {}};
+    for (int shard = 0; shard < shards; ++shard) {
+      metrics.set("meridian_shard_leader", {std::to_string(shard), sharding->config().identity}, 0);
+      sharding_status.shards.push_back({shard, "", false, {}});
+    }
+    board.update([&](LoopStatus& status) { status.sharding = sharding_status; });
+  }
   std::atomic<bool> leadership_lost{false};
   if (elector) {
     LeaderElector* const election = elector.get();
@@ -544,6 +614,45 @@ int run_run(const std::vector<std::string>& args) {
         return 0;
       }
   }
+  if (shard_elector) {
+    const std::string identity = shard_elector->config().identity;
+    ShardElector::Callbacks callbacks;
+    callbacks.acquired = [&, identity](int shard, const std::string& expired_holder) {
+      if (!expired_holder.empty())
+        log_event("sharding: {} stopped renewing the lease of shard {} without releasing it: a rollout it ran there is resumed here, "
+                  "and recorded as interrupted in its own state directory", expired_holder, shard);
+      log_event("sharding: {} holds shard {}: reconciling its clusters", identity, shard);
+      metrics.set("meridian_shard_leader", {std::to_string(shard), identity}, 1);
+      triggers.post(TriggerKind::shard);
+    };
+    // A shard lost stops the apply under way between objects (recorded as interrupted); unlike a
+    // lost leadership this is not fatal: the replica keeps its other shards and campaigns on.
+    callbacks.lost = [&, identity](int shard, const std::string& reason) {
+      log_event("sharding: {} no longer holds shard {}: {}", identity, shard, reason);
+      metrics.set("meridian_shard_leader", {std::to_string(shard), identity}, 0);
+      triggers.post(TriggerKind::shard); // an apply it interrupted resumes at once for the shards still held
+    };
+    callbacks.changed = [&] {
+      const std::vector<ShardHolding> holdings = shard_elector->holdings();
+      const int live = shard_elector->live_members();
+      bool holds_any = false;
+      board.update([&](LoopStatus& status) {
+        status.sharding->live_replicas = live;
+        for (const ShardHolding& holding : holdings) {
+          ShardStatus& shard = status.sharding->shards[static_cast<size_t>(holding.shard)];
+          shard.holder = holding.holder;
+          shard.held = holding.held;
+          holds_any = holds_any || holding.held;
+        }
+      });
+      metrics.set("meridian_leader", holds_any ? 1 : 0);
+    };
+    callbacks.log = [](const std::string& message) { log_event("sharding: {}", message); };
+    log_event("sharding: {} campaigns for {} shards, leases {} (duration {}, renew deadline {}, retry period {})", identity, shards,
+              shard_elector->describe(), format_duration(shard_elector->config().lease_duration),
+              format_duration(shard_elector->config().renew_deadline), format_duration(shard_elector->config().retry_period));
+    shard_elector->start(std::move(callbacks));
+  }
   // Without a cluster's Lease, the state directory's lock (held above) is what keeps a second
   // process on this machine from applying.
   const auto finish = [&](int status) {
@@ -553,6 +662,8 @@ int run_run(const std::vector<std::string>& args) {
     }
     if (elector)
       elector->stop(true); // hand the lease over now rather than after its duration
+    if (shard_elector)
+      shard_elector->stop(true);
     return status;
   };
   if (once) {

@@ -1,8 +1,10 @@
+#include "backend/kube/lease.h"
 #include "base/error.h"
 #include "base/printable.h"
 #include "cli/workspace.h"
 #include "kustomize/kustomize.h"
 #include "loop/api.h"
+#include "model/shards.h"
 #include "plan/plan.h"
 
 #include <fmt/format.h>
@@ -10,6 +12,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <charconv>
+#include <optional>
 #include <ctime>
 #include <iostream>
 
@@ -59,7 +62,48 @@ void member(Writer& writer, const char* name, std::string_view value) {
   writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-std::string render_status_json(const Plan& plan, const std::vector<StatusLine>& lines, size_t out_of_sync, size_t unhealthy) {
+//! One shard as `status --shards` shows it.
+struct ShardLine {
+  int shard = 0;
+  std::optional<std::string> holder; //!< nullopt when the Lease was not read, is free or absent
+  std::vector<std::string> clusters;
+};
+
+// The shards of --shards N: each cluster's (as `run --shards N` places them) and, with
+// --leader-elect-kubeconfig, each shard Lease's holder.
+std::vector<ShardLine> shard_lines(const Options& options, const DesiredState& desired, std::string& lease_note) {
+  const std::string text = options.get_or("shards", "");
+  int shards = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), shards);
+  if (error != std::errc() || end != text.data() + text.size() || shards < 1 || shards > 1000)
+    throw UserError(fmt::format("--shards: expected a number of shards from 1 to 1000, got \"{}\"", printable(text)));
+  const ShardMap map = make_shard_map(desired, shards);
+  if (!map.errors.empty())
+    throw UserError(map.errors.front());
+  std::vector<std::vector<std::string>> clusters = clusters_by_shard(map, desired);
+  std::vector<ShardLine> lines;
+  for (int shard = 0; shard < shards; ++shard)
+    lines.push_back({shard, std::nullopt, std::move(clusters[static_cast<size_t>(shard)])});
+  const auto kubeconfig = options.get("leader-elect-kubeconfig");
+  const std::string lease_namespace = options.get_or("leader-elect-lease-namespace", "default");
+  const std::string lease_name = options.get_or("leader-elect-lease-name", "meridian");
+  if (!kubeconfig) {
+    lease_note = "holders not read (give --leader-elect-kubeconfig)";
+    return lines;
+  }
+  lease_note = fmt::format("leases {}/{}-shard-*", lease_namespace, lease_name);
+  for (ShardLine& line : lines) {
+    const auto lock = kube::open_lease_lock(kube::ClusterBinding{*kubeconfig, ""}, lease_namespace, shard_lease_name(lease_name, line.shard),
+                                            std::chrono::seconds(10));
+    const auto record = lock->get();
+    if (record && !record->holder.empty())
+      line.holder = record->holder;
+  }
+  return lines;
+}
+
+std::string render_status_json(const Plan& plan, const std::vector<StatusLine>& lines, size_t out_of_sync, size_t unhealthy,
+                               const std::optional<std::vector<ShardLine>>& shards) {
   rapidjson::StringBuffer buffer;
   Writer writer(buffer);
   writer.SetIndent(' ', 2);
@@ -93,6 +137,27 @@ std::string render_status_json(const Plan& plan, const std::vector<StatusLine>& 
     writer.EndObject();
   }
   writer.EndArray();
+  if (shards) {
+    writer.Key("shards");
+    writer.StartArray();
+    for (const ShardLine& shard : *shards) {
+      writer.StartObject();
+      writer.Key("shard");
+      writer.Int(shard.shard);
+      writer.Key("holder");
+      if (shard.holder)
+        writer.String(shard.holder->c_str(), static_cast<rapidjson::SizeType>(shard.holder->size()));
+      else
+        writer.Null();
+      writer.Key("clusters");
+      writer.StartArray();
+      for (const std::string& cluster : shard.clusters)
+        writer.String(cluster.c_str(), static_cast<rapidjson::SizeType>(cluster.size()));
+      writer.EndArray();
+      writer.EndObject();
+    }
+    writer.EndArray();
+  }
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
@@ -109,6 +174,11 @@ CommandSpec status_command_spec() {
   spec.options.push_back({"exit-code", "", "exit 2 when anything is out of sync or unhealthy (for CI gates)"});
   spec.options.push_back({"fleet", "NAME", "a fleet of `run --config`: its state under <state-dir>/fleets/NAME, owner NAME unless "
                                           "--owner says otherwise"});
+  spec.options.push_back({"shards", "N", "also list the N shards of `run --shards N`: each one's clusters, and with "
+                                         "--leader-elect-kubeconfig the holder of its Lease"});
+  spec.options.push_back({"leader-elect-kubeconfig", "FILE", "with --shards: kubeconfig of the API server holding the shard Leases"});
+  spec.options.push_back({"leader-elect-lease-namespace", "NS", "with --shards: namespace of the shard Leases (default default)"});
+  spec.options.push_back({"leader-elect-lease-name", "NAME", "with --shards: the Leases are NAME-shard-<i> (default meridian)"});
   return spec;
 }
 
@@ -147,6 +217,14 @@ int run_status(const std::vector<std::string>& args) {
     unhealthy += is_unhealthy(line.health) ? 1 : 0;
     lines.push_back(std::move(line));
   }
+  std::optional<std::vector<ShardLine>> shards;
+  std::string lease_note;
+  if (options.get("shards"))
+    shards = shard_lines(options, workspace->desired(), lease_note);
+  else
+    for (const char* name : {"leader-elect-kubeconfig", "leader-elect-lease-namespace", "leader-elect-lease-name"})
+      if (options.flag(name))
+        throw UserError(fmt::format("--{}: only with --shards", name));
   if (format == OutputFormat::text) {
     std::cout << fmt::format("{} at {} ({})\n\n", printable(plan.repository), printable(plan.commit.substr(0, 12)),
                              printable(plan.commit_summary));
@@ -159,8 +237,14 @@ int run_status(const std::vector<std::string>& args) {
                                line.health.message.empty() ? "" : ": " + printable(line.health.message));
     }
     std::cout << fmt::format("\n{} objects, {} not in sync with Git, {} not healthy\n", plan.changes.size(), out_of_sync, unhealthy);
+    if (shards) {
+      std::cout << fmt::format("\n{} shards ({})\n{:<6} {:<24} {}\n", shards->size(), lease_note, "SHARD", "HOLDER", "CLUSTERS");
+      for (const ShardLine& shard : *shards)
+        std::cout << fmt::format("{:<6} {:<24} {}\n", shard.shard, printable(shard.holder.value_or("-")),
+                                 shard.clusters.empty() ? "-" : printable(fmt::format("{}", fmt::join(shard.clusters, ", "))));
+    }
   } else {
-    const std::string json = render_status_json(plan, lines, out_of_sync, unhealthy);
+    const std::string json = render_status_json(plan, lines, out_of_sync, unhealthy, shards);
     std::cout << (format == OutputFormat::json ? json : json_as_yaml(json));
   }
   return options.flag("exit-code") && (out_of_sync > 0 || unhealthy > 0) ? 2 : 0;

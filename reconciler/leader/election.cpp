@@ -4,6 +4,7 @@
 
 #include <ctime>
 #include <random>
+#include <utility>
 
 namespace meridian {
 
@@ -40,8 +41,113 @@ std::string format_micro_time(system_clock::time_point time) {
                      utc.tm_min, utc.tm_sec, micros % 1'000'000);
 }
 
+LeaseClaim::LeaseClaim(std::string identity, milliseconds lease_duration, std::unique_ptr<LeaseLock> lock)
+    : identity_(std::move(identity)), lease_duration_(lease_duration), lock_(std::move(lock)) {}
+
+void LeaseClaim::observe(const LeaseRecord& record, SteadyClock::time_point now) {
+  observed_ = record;
+  observed_at_ = now;
+}
+
+bool LeaseClaim::lease_valid(SteadyClock::time_point now) const {
+  return observed_at_ + seconds(observed_.lease_duration_seconds) > now;
+}
+
+bool LeaseClaim::held_within(milliseconds renew_deadline, SteadyClock::time_point now) const {
+  return observed_.holder == identity_ && renewed_at_ != SteadyClock::time_point{} && now - renewed_at_ < renew_deadline;
+}
+
+void LeaseClaim::report_failure(const std::string& message) {
+  if (message == last_failure_)
+    return;
+  last_failure_ = message;
+  failure_ = message;
+}
+
+std::string LeaseClaim::take_failure() { return std::exchange(failure_, std::string()); }
+
+bool LeaseClaim::try_acquire_or_renew(bool may_acquire) {
+  const SteadyClock::time_point now = SteadyClock::now();
+  const std::string wall = format_micro_time(system_clock::now());
+  LeaseRecord record{identity_, static_cast<int>(duration_cast<seconds>(lease_duration_).count()), wall, wall, 0};
+  const auto succeeded = [&] {
+    observe(record, now);
+    renewed_at_ = now;
+    last_failure_.clear();
+    return true;
+  };
+  const bool held = observed_.holder == identity_;
+
+  // 1. The holder's fast path: update what it wrote last, assuming nobody changed it since.
+  if (held && lease_valid(now)) {
+    record.acquire_time = observed_.acquire_time;
+    record.transitions = observed_.transitions;
+    try {
+      if (lock_->update(record))
+        return succeeded();
+    } catch (const std::exception& error) {
+      report_failure(fmt::format("cannot renew: {}", error.what()));
+    }
+  }
+
+  // 2. Read the record, or create the lease.
+  std::optional<LeaseRecord> current;
+  try {
+    current = lock_->get();
+    if (!current) {
+      if (!may_acquire || !lock_->create(record))
+        return false;
+      taken_from_.clear();
+      return succeeded();
+    }
+  } catch (const std::exception& error) {
+    report_failure(error.what());
+    return false;
+  }
+
+  // 3. The clock of a record starts when this replica first sees it: holders' clocks never compare.
+  if (!(*current == observed_))
+    observe(*current, now);
+  const bool mine = current->holder == identity_;
+  if (!mine && (!may_acquire || (!current->holder.empty() && lease_valid(now))))
+    return false;
+
+  // 4. Take it over (a new term) or renew it (the same term).
+  if (mine) {
+    record.acquire_time = current->acquire_time;
+    record.transitions = current->transitions;
+  } else {
+    record.transitions = current->transitions + 1;
+  }
+  try {
+    if (!lock_->update(record))
+      return false;
+  } catch (const std::exception& error) {
+    report_failure(fmt::format("cannot update: {}", error.what()));
+    return false;
+  }
+  taken_from_ = mine ? "" : current->holder;
+  return succeeded();
+}
+
+std::string LeaseClaim::release() {
+  if (observed_.holder != identity_)
+    return "";
+  const std::string now = format_micro_time(system_clock::now());
+  const LeaseRecord released{"", 1, now, now, observed_.transitions};
+  try {
+    if (!lock_->update(released))
+      return "not released: it changed since it was last renewed";
+  } catch (const std::exception& error) {
+    return fmt::format("not released: {}", error.what());
+  }
+  observe(released, SteadyClock::now());
+  renewed_at_ = {};
+  return "";
+}
+
 LeaderElector::LeaderElector(ElectionConfig config, std::unique_ptr<LeaseLock> lock)
-    : config_(std::move(config)), lock_(std::move(lock)) {}
+    : config_(std::move(config)), claim_(config_.identity, config_.lease_duration, std::move(lock)) {}
 
 LeaderElector::~LeaderElector() {
   {
@@ -66,22 +172,13 @@ void LeaderElector::stop(bool release) {
   wake_.notify_all();
   if (thread_.joinable())
     thread_.join();
-  const bool held = observed_.holder == config_.identity;
   leading_.store(false);
-  if (!release || !held)
+  if (!release)
     return;
-  // client-go's release: an empty holder lets any candidate take the lease at its next attempt.
-  const std::string now = format_micro_time(system_clock::now());
-  const LeaseRecord released{"", 1, now, now, observed_.transitions};
-  try {
-    if (lock_->update(released))
-      observe(released, SteadyClock::now());
-    else if (callbacks_.log)
-      callbacks_.log(fmt::format("lease {}: not released: it changed since it was last renewed", lock_->describe()));
-  } catch (const std::exception& error) {
-    if (callbacks_.log)
-      callbacks_.log(fmt::format("lease {}: not released: {}", lock_->describe(), error.what()));
-  }
+  const std::string problem = claim_.release();
+  publish_holder();
+  if (!problem.empty() && callbacks_.log)
+    callbacks_.log(fmt::format("lease {}: {}", claim_.describe(), problem));
 }
 
 bool LeaderElector::is_leader() const {
@@ -117,90 +214,30 @@ std::string LeaderElector::leader() const {
   return holder_;
 }
 
-void LeaderElector::observe(const LeaseRecord& record, SteadyClock::time_point now) {
-  observed_ = record;
-  observed_at_ = now;
+void LeaderElector::publish_holder() {
   {
     std::lock_guard guard(mutex_);
-    holder_ = record.holder;
+    holder_ = claim_.observed().holder;
   }
   wake_.notify_all();
 }
 
-bool LeaderElector::lease_valid(SteadyClock::time_point now) const {
-  return observed_at_ + seconds(observed_.lease_duration_seconds) > now;
-}
-
-void LeaderElector::report_failure(const std::string& message) {
-  if (message == last_failure_ || !callbacks_.log)
-    return;
-  last_failure_ = message;
-  callbacks_.log(fmt::format("lease {}: {}", lock_->describe(), message));
+void LeaderElector::report_failure() {
+  const std::string message = claim_.take_failure();
+  if (!message.empty() && callbacks_.log)
+    callbacks_.log(fmt::format("lease {}: {}", claim_.describe(), message));
 }
 
 bool LeaderElector::try_acquire_or_renew() {
-  const SteadyClock::time_point now = SteadyClock::now();
-  const std::string wall = format_micro_time(system_clock::now());
-  LeaseRecord record{config_.identity, static_cast<int>(duration_cast<seconds>(config_.lease_duration).count()), wall, wall, 0};
-  const auto succeeded = [&] {
-    observe(record, now);
-    renewed_at_.store(steady_nanoseconds(now));
-    last_failure_.clear();
-    return true;
-  };
-  const bool held = observed_.holder == config_.identity;
-
-  // 1. The leader's fast path: update what it wrote last, assuming nobody changed it since.
-  if (held && lease_valid(now)) {
-    record.acquire_time = observed_.acquire_time;
-    record.transitions = observed_.transitions;
-    try {
-      if (lock_->update(record))
-        return succeeded();
-    } catch (const std::exception& error) {
-      report_failure(fmt::format("cannot renew: {}", error.what()));
-    }
-  }
-
-  // 2. Read the record, or create the lease.
-  std::optional<LeaseRecord> current;
-  try {
-    current = lock_->get();
-    if (!current) {
-      if (!lock_->create(record))
-        return false;
-      return succeeded();
-    }
-  } catch (const std::exception& error) {
-    report_failure(error.what());
+  const bool held = claim_.try_acquire_or_renew();
+  publish_holder();
+  report_failure();
+  if (!held)
     return false;
-  }
-
-  // 3. The clock of a record starts when this replica first sees it: holders' clocks never compare.
-  if (!(*current == observed_))
-    observe(*current, now);
-  const bool mine = current->holder == config_.identity;
-  if (!current->holder.empty() && lease_valid(now) && !mine)
-    return false;
-
-  // 4. Take it over (a new term) or renew it (the same term).
-  if (mine) {
-    record.acquire_time = current->acquire_time;
-    record.transitions = current->transitions;
-  } else {
-    record.transitions = current->transitions + 1;
-  }
-  const std::string expired_holder = mine ? "" : current->holder;
-  try {
-    if (!lock_->update(record))
-      return false;
-  } catch (const std::exception& error) {
-    report_failure(fmt::format("cannot update: {}", error.what()));
-    return false;
-  }
+  renewed_at_.store(steady_nanoseconds(claim_.renewed_at()));
   if (!leading_.load())
-    expired_holder_ = expired_holder;
-  return succeeded();
+    expired_holder_ = claim_.taken_from();
+  return true;
 }
 
 bool LeaderElector::sleep_for(milliseconds duration) {
@@ -246,8 +283,8 @@ void LeaderElector::campaign() {
       wake_.notify_all();
       const std::string reason =
           leader() != config_.identity
-              ? fmt::format("lease {} is now held by {}", lock_->describe(), leader().empty() ? "nobody" : leader())
-              : fmt::format("lease {} not renewed within the renew deadline ({}s)", lock_->describe(),
+              ? fmt::format("lease {} is now held by {}", claim_.describe(), leader().empty() ? "nobody" : leader())
+              : fmt::format("lease {} not renewed within the renew deadline ({}s)", claim_.describe(),
                             duration_cast<milliseconds>(config_.renew_deadline).count() / 1000.0);
       if (callbacks_.stopped_leading)
         callbacks_.stopped_leading(reason);

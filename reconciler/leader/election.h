@@ -68,6 +68,50 @@ std::string check_election_config(const ElectionConfig& config);
 //! MicroTime text of a wall-clock time: 2024-05-01T12:00:00.123456Z.
 std::string format_micro_time(std::chrono::system_clock::time_point time);
 
+//! One Lease as one candidate sees it: client-go's tryAcquireOrRenew over a LeaseLock, with the
+//! record last observed and when (on this replica's clock). LeaderElector campaigns for one claim;
+//! ShardElector (leader/shards.h) holds several. Not thread-safe: one thread drives it.
+class LeaseClaim {
+public:
+  using SteadyClock = std::chrono::steady_clock;
+
+  LeaseClaim(std::string identity, std::chrono::milliseconds lease_duration, std::unique_ptr<LeaseLock> lock);
+
+  //! One attempt: renews the lease this replica holds, or (with `may_acquire`) creates it, takes it
+  //! when released, or takes it over once the record observed has not changed for the lease
+  //! duration. True when this replica holds it now. Failures are kept for `take_failure`.
+  bool try_acquire_or_renew(bool may_acquire = true);
+  //! client-go's release: an empty holder (duration 1 s) lets any candidate take the lease at its
+  //! next attempt. "" when released or not held, else why not.
+  std::string release();
+
+  const LeaseRecord& observed() const { return observed_; }
+  //! The holder observed is this replica, and it renewed within `renew_deadline`.
+  bool held_within(std::chrono::milliseconds renew_deadline, SteadyClock::time_point now) const;
+  //! When this replica last wrote the lease as its holder (epoch when never).
+  SteadyClock::time_point renewed_at() const { return renewed_at_; }
+  //! The holder of the expired record the last take-over replaced ("" when the lease was new, released or renewed).
+  const std::string& taken_from() const { return taken_from_; }
+  //! The last failed attempt's message, once (each distinct message is returned once); "" otherwise.
+  std::string take_failure();
+  std::string describe() const { return lock_->describe(); }
+
+private:
+  void observe(const LeaseRecord& record, SteadyClock::time_point now);
+  bool lease_valid(SteadyClock::time_point now) const;
+  void report_failure(const std::string& message);
+
+  std::string identity_;
+  std::chrono::milliseconds lease_duration_;
+  std::unique_ptr<LeaseLock> lock_;
+  LeaseRecord observed_;                  //!< the record last read or written
+  SteadyClock::time_point observed_at_{}; //!< when it was (this replica's clock)
+  SteadyClock::time_point renewed_at_{};
+  std::string taken_from_;
+  std::string failure_;                   //!< not yet taken
+  std::string last_failure_;              //!< reported already
+};
+
 //! Campaigns for the lease on its own thread. `is_leader`, `leader` and `transitions` may be
 //! called from any thread.
 class LeaderElector {
@@ -101,7 +145,7 @@ public:
   //! The holder last observed ("" before the first read or after a release).
   std::string leader() const;
   const ElectionConfig& config() const { return config_; }
-  std::string describe() const { return lock_->describe(); }
+  std::string describe() const { return claim_.describe(); }
 
   //! One attempt of client-go's tryAcquireOrRenew (exposed for tests). Elector thread only.
   bool try_acquire_or_renew();
@@ -109,18 +153,14 @@ public:
 private:
   void campaign();
   bool sleep_for(std::chrono::milliseconds duration); //!< false when stopped meanwhile
-  void observe(const LeaseRecord& record, SteadyClock::time_point now);
-  bool lease_valid(SteadyClock::time_point now) const;
-  void report_failure(const std::string& message);
+  void publish_holder();                               //!< holder_ := the claim's observed holder
+  void report_failure();
 
   ElectionConfig config_;
-  std::unique_ptr<LeaseLock> lock_;
+  LeaseClaim claim_;
   Callbacks callbacks_;
-  LeaseRecord observed_;                 //!< the record last read or written
-  SteadyClock::time_point observed_at_{}; //!< when it was (this replica's clock)
   std::string reported_leader_;
   std::string expired_holder_;            //!< of the lease this replica took over, "" if none
-  std::string last_failure_;
   std::atomic<bool> leading_{false};
   std::atomic<long long> renewed_at_{0}; //!< steady nanoseconds of the last successful write as leader
   mutable std::mutex mutex_;              //!< guards holder_, and the wake-up of the thread

@@ -7,6 +7,7 @@
 #include "base/enum_names.h"
 #include "base/log.h"
 #include "model/desired.h"
+#include "model/shards.h"
 #include "plan/plan.h"
 #include "state/store.h"
 #include "validate/validate.h"
@@ -355,6 +356,35 @@ const ReconcileLoop::Generation* ReconcileLoop::load(const CommitInfo& commit) {
   return accept(std::move(loaded.fleet));
 }
 
+std::optional<std::string> ReconcileLoop::take_shards(const DesiredState& desired) {
+  if (options_.shards <= 0)
+    return std::nullopt;
+  ShardMap map = make_shard_map(desired, options_.shards);
+  if (!map.errors.empty()) {
+    owns_ = nullptr;
+    held_.clear();
+    const std::string message = fmt::format("commit {}: nothing was applied ({} error{}): {}", short_id(desired.commit.id),
+                                            map.errors.size(), map.errors.size() == 1 ? "" : "s", fmt::join(map.errors, "; "));
+    log_error("{}", message);
+    return message;
+  }
+  held_.clear();
+  for (int shard = 0; shard < options_.shards; ++shard)
+    if (options_.holds_shard(shard))
+      held_.push_back(shard);
+  const std::vector<std::vector<std::string>> clusters = clusters_by_shard(map, desired);
+  board_.update([&](LoopStatus& status) {
+    if (!status.sharding)
+      return;
+    for (ShardStatus& shard : status.sharding->shards)
+      if (shard.shard >= 0 && shard.shard < options_.shards)
+        shard.clusters = clusters[static_cast<size_t>(shard.shard)];
+  });
+  const std::set<int> held(held_.begin(), held_.end());
+  owns_ = [map = std::move(map), held, &desired](const ObjectRef& ref) { return held.count(map.shard_of(ref, desired)) != 0; };
+  return std::nullopt;
+}
+
 const ReconcileLoop::Generation* ReconcileLoop::accept(std::unique_ptr<Generation> generation) {
   if (generation->set.commit.id == fetched_.id) {
     invalid_commit_.clear();
@@ -373,6 +403,8 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   const bool fetched_invalid = fetched_.id == invalid_commit_;
   if (generation == nullptr)
     return {ReconcileResult::invalid, invalid_message_};
+  if (const auto error = take_shards(generation->desired))
+    return {ReconcileResult::invalid, *error};
   board_.update([](LoopStatus& status) { status.phase = "planning"; });
   PlanOptions plan_options;
   plan_options.prune = options_.prune;
@@ -381,24 +413,36 @@ ReconcileLoop::Outcome ReconcileLoop::reconcile_commit(TriggerKind trigger) {
   // A new commit is applied at once, so its plan is not forecast: the apply moves the pods for
   // real, and the board shows the plan made after it. (A forecast of a large commit takes seconds,
   // which would only delay the rollout.) Drift plans, reported and applied only with self-heal, are.
-  const bool new_commit = generation->desired.commit.id != attempted_commit_;
+  // A shard gained (taken over from a replica that died mid-rollout, or handed over) is rolled out
+  // as a new commit is: its objects may be anywhere between two commits.
+  const bool gained_shard = std::any_of(held_.begin(), held_.end(), [&](int shard) {
+    return std::find(held_before_.begin(), held_before_.end(), shard) == held_before_.end();
+  });
+  const bool new_commit = generation->desired.commit.id != attempted_commit_ || gained_shard;
   plan_options.predict = !new_commit;
   const Plan plan = make_plan(generation->desired, backend_, store_, plan_options);
   plan_seconds_ = seconds_since(reconcile_started_);
   metrics_.observe("meridian_plan_duration_seconds", {}, *plan_seconds_);
   board_.set_plan(render_plan(plan, ReportFormat::json, false));
   Outcome outcome;
-  if (const size_t errors = plan.count_errors(); errors > 0) {
+  // Refusals of other shards' changes are their holders' to report.
+  const auto refused = [&](const PlannedChange& c) { return !c.error.empty() && (!owns_ || owns_(c.ref)); };
+  if (const size_t errors = static_cast<size_t>(std::count_if(plan.changes.begin(), plan.changes.end(), refused)); errors > 0) {
     // The server refused changes in its dry run: applying would fail them (and halt their region);
     // nothing is applied, and the next reconcile tries again (a CRD or namespace may appear).
-    const auto first = std::find_if(plan.changes.begin(), plan.changes.end(), [](const PlannedChange& c) { return !c.error.empty(); });
+    const auto first = std::find_if(plan.changes.begin(), plan.changes.end(), refused);
     outcome = {ReconcileResult::failed, fmt::format("{} change{} refused (by the server's dry run or an ownership conflict), nothing was applied: {}", errors,
                                      errors == 1 ? "" : "s", first->error), false};
+  } else if (owns_ && held_.empty()) {
+    outcome = {ReconcileResult::succeeded, fmt::format("this replica holds none of the {} shards: nothing to apply", options_.shards)};
   } else {
     outcome = new_commit      ? apply(*generation, plan, apply_trigger(trigger))
               : apply_failed_ ? retry_apply(*generation, plan)
                               : check_drift(*generation, plan);
   }
+  // An interrupted rollout of shards (one was lost, or a stop) is rolled out again by the next
+  // reconcile, as a shard gained is: without self-heal, drift alone would never finish it.
+  held_before_ = outcome.result == ReconcileResult::interrupted ? std::vector<int>{} : held_;
   if (outcome.result == ReconcileResult::interrupted)
     return outcome;
   if (outcome.applied) {
@@ -472,6 +516,13 @@ ReconcileLoop::Outcome ReconcileLoop::apply(const Generation& generation, const 
   apply_options.trigger = trigger;
   apply_options.interrupted = &stop_;
   apply_options.may_write = options_.may_write;
+  if (owns_) {
+    apply_options.owns = owns_;
+    // Every shard this reconcile started with, still held: a shard lost stops the apply between objects.
+    apply_options.may_write = [this] {
+      return std::all_of(held_.begin(), held_.end(), [this](int shard) { return options_.holds_shard(shard); });
+    };
+  }
   // Apply reports its progress on this thread, inside the reconcile's LogScope.
   apply_options.progress = [](const std::string& line) { log_event("apply: {}", line); };
   apply_options.body_texts = &body_texts_;
@@ -525,7 +576,7 @@ ReconcileLoop::Outcome ReconcileLoop::check_drift(const Generation& generation, 
   std::vector<std::string> keys;
   std::vector<std::string> names;
   for (const PlannedChange& change : plan.changes) {
-    if (change.action == Action::unchanged)
+    if (change.action == Action::unchanged || (owns_ && !owns_(change.ref)))
       continue;
     keys.push_back(change.ref.key());
     names.push_back(fmt::format("{} {}", change.ref.display(), drift_kind(change.action)));

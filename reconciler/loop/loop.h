@@ -101,6 +101,12 @@ struct LoopOptions {
   //! Leader election: false while another replica holds the Lease. Nothing is applied then, and an
   //! apply under way stops between objects (recorded as interrupted). Unset: always true.
   std::function<bool()> may_write;
+  //! Sharding (`run --shards`): how many shards, and whether this replica holds shard i now (asked
+  //! when a reconcile starts and between objects). A reconcile plans every object, applies those of
+  //! the shards it held when it started, waits at the gates for the others (another replica writes
+  //! them) and stops, as interrupted, once it no longer holds one of them. 0: every object is ours.
+  int shards = 0;
+  std::function<bool(int)> holds_shard;
   //! Held for each reconcile when set: fleets of one process that share a backend (the
   //! simulator) reconcile one at a time.
   std::mutex* exclusive = nullptr;
@@ -154,6 +160,9 @@ private:
   void remember_history();
   bool refresh_suspension();
   void set_error(const std::string& message);
+  //! The shards held now (sharding), the objects they own (`owns_`) and the clusters of each shard on the board;
+  //! an error for a bad meridian.io/shard label.
+  std::optional<std::string> take_shards(const DesiredState& desired);
 
   LoopOptions options_;
   Backend& backend_;
@@ -189,6 +198,9 @@ private:
   uint64_t reconciles_ = 0;                  //!< reconcile ids handed out (the log's `reconcile` field)
   std::chrono::steady_clock::time_point reconcile_started_; //!< of the reconcile under way
   std::optional<double> plan_seconds_;       //!< its start to its plan, once it has one
+  std::vector<int> held_;                    //!< sharding: the shards this reconcile applies
+  std::vector<int> held_before_;             //!< and those the last one did: a shard gained is rolled out
+  std::function<bool(const ObjectRef&)> owns_; //!< sharding: the objects of held_ (unset without sharding)
 };
 
 } // namespace meridian

@@ -116,6 +116,40 @@ std::string render_status_json(const LoopStatus& status, bool objects) {
   } else {
     writer.Null();
   }
+  key(writer, "sharding");
+  if (status.sharding) {
+    writer.StartObject();
+    string(writer, "leases", status.sharding->leases);
+    string(writer, "identity", status.sharding->identity);
+    key(writer, "liveReplicas");
+    writer.Int(status.sharding->live_replicas);
+    key(writer, "held");
+    writer.StartArray();
+    for (const ShardStatus& shard : status.sharding->shards)
+      if (shard.held)
+        writer.Int(shard.shard);
+    writer.EndArray();
+    key(writer, "shards");
+    writer.StartArray();
+    for (const ShardStatus& shard : status.sharding->shards) {
+      writer.StartObject();
+      key(writer, "shard");
+      writer.Int(shard.shard);
+      string_or_null(writer, "holder", shard.holder);
+      key(writer, "held");
+      writer.Bool(shard.held);
+      key(writer, "clusters");
+      writer.StartArray();
+      for (const std::string& cluster : shard.clusters)
+        writer.String(cluster.c_str(), static_cast<rapidjson::SizeType>(cluster.size()));
+      writer.EndArray();
+      writer.EndObject();
+    }
+    writer.EndArray();
+    writer.EndObject();
+  } else {
+    writer.Null();
+  }
   commit(writer, "lastFetchedCommit", status.last_fetched);
   time_or_null(writer, "lastFetchTime", status.last_fetch_time);
   commit(writer, "lastAppliedCommit", status.last_applied);

@@ -70,6 +70,22 @@ struct LeaderStatus {
   bool leader = false;   //!< this replica holds it and may apply
 };
 
+//! One shard of `run --shards`: who holds its Lease and which target clusters it holds.
+struct ShardStatus {
+  int shard = 0;
+  std::string holder;                //!< as last observed; "" when free
+  bool held = false;                 //!< by this replica, which may write to it
+  std::vector<std::string> clusters; //!< the clusters of the last commit planned that belong to it, sorted
+};
+
+//! Sharding (`run --shards N`): this replica, the live replicas and every shard.
+struct ShardingStatus {
+  std::string leases;    //!< namespace/name-shard-*
+  std::string identity;  //!< this replica
+  int live_replicas = 0; //!< membership Leases renewed within their duration
+  std::vector<ShardStatus> shards;
+};
+
 struct LoopStatus {
   std::string repository;
   std::string ref;
@@ -96,6 +112,7 @@ struct LoopStatus {
   std::string suspended_reason;
   long long suspended_since = 0;
   std::optional<LeaderStatus> leader_election; //!< none without --leader-elect
+  std::optional<ShardingStatus> sharding;      //!< none without --shards
 };
 
 //! Thread-safe holder of the status and the latest plan.

@@ -16,6 +16,8 @@ std::string_view to_string(TriggerKind kind) {
     return "manual";
   case TriggerKind::watch:
     return "watch";
+  case TriggerKind::shard:
+    return "shard";
   }
   return "schedule";
 }

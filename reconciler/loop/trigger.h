@@ -15,8 +15,9 @@
 
 namespace meridian {
 
-//! watch: the backend saw someone change a managed object (drift), between intervals.
-enum class TriggerKind { schedule, webhook, resume, manual, watch };
+//! watch: the backend saw someone change a managed object (drift), between intervals. shard: this
+//! replica took a shard (`run --shards`).
+enum class TriggerKind { schedule, webhook, resume, manual, watch, shard };
 std::string_view to_string(TriggerKind kind);
 
 class TriggerQueue {

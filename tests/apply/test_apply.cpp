@@ -363,3 +363,42 @@ TEST_CASE("transient backend errors are retried; a permanent one fails the objec
   CHECK(results_by_object(report)["ConfigMap/default/flaky"] == "applied");
   CHECK(results_by_object(report)["ConfigMap/default/broken"] == "failed");
 }
+
+TEST_CASE("sharding: another replica's objects are never written, and gate the regions after theirs", "[apply][shards]") {
+  Engine engine;
+  engine.load({{"fleet.yaml", fleet_yaml({"cn-hangzhou", "cn-shanghai"}, 1, true, "2m")},
+               {"clusters.yaml", cluster_yaml("hz", "cn-hangzhou") + "---\n" + cluster_yaml("sh", "cn-shanghai")},
+               {"clusters/hz/configs.yaml", configmap_yaml("hz-settings")},
+               {"clusters/sh/configs.yaml", configmap_yaml("sh-settings")}});
+  const auto in_hz = [](const ObjectRef& ref) { return ref.cluster == "hz" || (ref.is_fleet_level() && ref.name == "hz"); };
+  // This replica holds sh's shard only: hz's objects (wave 1) are another replica's, still missing.
+  ApplyOptions mine;
+  mine.owns = [&](const ObjectRef& ref) { return !in_hz(ref); };
+  mine.progress = [&](const std::string& line) { engine.log.push_back(line); };
+  const ApplyReport waited = engine.apply(engine.plan(), mine);
+  INFO(engine.joined_log());
+  CHECK(waited.result == ApplyResult::halted);
+  REQUIRE(waited.regions.size() == 2);
+  CHECK(waited.regions[0].outcome == RegionOutcome::failed); // hz's objects never became healthy: nobody applied them
+  CHECK(waited.regions[1].outcome == RegionOutcome::not_started);
+  CHECK(engine.sim().get({"hz", "", "ConfigMap", "default", "hz-settings"}) == nullptr);
+  CHECK(engine.joined_log().find("create ConfigMap/default/hz-settings") == std::string::npos);
+  for (const ObjectResult& object : waited.objects)
+    CHECK(object.cluster != "hz"); // the record holds this replica's objects only
+  CHECK(results_by_object(waited).count("Cluster/hz") == 0);
+
+  // The replica of hz's shard applies its objects and waits for sh's (wave 2) the same way.
+  ApplyOptions theirs;
+  theirs.owns = in_hz;
+  const ApplyReport hz = engine.apply(engine.plan(), theirs);
+  CHECK(hz.regions[0].outcome == RegionOutcome::done);
+  CHECK(engine.sim().get({"hz", "", "ConfigMap", "default", "hz-settings"}) != nullptr);
+  CHECK(engine.sim().get({"sh", "", "ConfigMap", "default", "sh-settings"}) == nullptr);
+  // Now hz's region is healthy: this replica's rollout passes its gate and applies sh.
+  engine.log.clear();
+  const ApplyReport done = engine.apply(engine.plan(), mine);
+  INFO(engine.joined_log());
+  CHECK(done.result == ApplyResult::succeeded);
+  CHECK(engine.sim().get({"sh", "", "ConfigMap", "default", "sh-settings"}) != nullptr);
+  CHECK_FALSE(engine.plan().has_changes());
+}

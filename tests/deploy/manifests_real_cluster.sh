@@ -122,4 +122,25 @@ expect_cannot update deployments -n default
 expect_cannot impersonate serviceaccounts
 run 0 SAM plan --repo "$APPS"
 expect_in "+ create ConfigMap/default/settings (cluster management)"
+
+# --- Sharded (README: Sharding in a cluster): rbac-shards.yaml beside the leader election's Role,
+# --shards in the Deployment's args, more replicas. The replicas may read, list and renew the
+# Leases of meridian-system (shards and members); other Leases stay out of reach (the cluster-wide
+# role of this stage lists and deletes every kind, Leases included, but updates none: the updates
+# of shard and member Leases are this Role's).
+cp "$ROOT/deploy/sharding/rbac-shards.yaml" "$REPO/clusters/management/"
+sed -i -e 's/^\( *\)- --leader-elect-lease-name=meridian$/&\n\1- --shards=6/' -e 's/^  replicas: 2$/  replicas: 3/' \
+  "$REPO/clusters/management/deployment.yaml"
+grep -q -- '- --shards=6' "$REPO/clusters/management/deployment.yaml" || fail "the Deployment's args were not edited"
+commit "meridian, sharded"
+run 0 M apply --repo "$REPO" --auto-approve
+expect_in "Role/meridian-system/meridian-shards"
+run 0 M plan --repo "$REPO" --detailed-exitcode
+OUT=$("${KUBECTL[@]}" -n meridian-system get deployment meridian -o jsonpath='{.spec.replicas} {.spec.template.spec.containers[0].args}')
+expect_in "3 "
+expect_in "--shards=6"
+expect_can list leases -n meridian-system
+expect_can update leases/meridian-shard-5 -n meridian-system
+expect_can update leases/meridian-member-meridian-5d9f-b54d802f -n meridian-system
+expect_cannot update leases/kube-controller-manager -n kube-system
 done_ok

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `run --leader-elect`'s flags: bad values are one-line errors naming the flag and what was
 # expected, before anything starts; election flags without --leader-elect are refused; an
-# unreadable kubeconfig for the Lease is named. No cluster needed.
+# unreadable kubeconfig for the Lease is named; --shards' own rules. No cluster needed.
 source "$(dirname "$0")/../e2e/lib.sh"
 new_repo edge-daemonset
 R() { "$MERIDIAN" run --repo "$REPO" --once "$@"; }
@@ -22,4 +22,17 @@ expect_in "meridian: --leader-elect: "
 expect_in "missing.yaml"
 [[ $(wc -l <<<"$OUT") -eq 1 ]] || fail "expected one line, got: $OUT"
 CHECKS=$((CHECKS + 1))
+# --shards: with --leader-elect only, a number from 1 to 1000, not with --once, a lease name that
+# can be a label value (the membership Leases' label).
+S() { "$MERIDIAN" run --repo "$REPO" --state-dir "$WORK/shards-state" --listen "127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" "$@"; }
+run 1 S --shards 3
+expect_in "meridian: --shards: only with --leader-elect"
+run 1 S --leader-elect --shards 0 --leader-elect-kubeconfig "$WORK/missing.yaml"
+expect_in '--shards: expected a number of shards from 1 to 1000, got "0"'
+run 1 R --leader-elect --shards 2
+expect_in "--shards: not with --once"
+run 1 S --leader-elect --shards 2 --leader-elect-lease-name Not_A_Label
+expect_in '--leader-elect-lease-name: with --shards, expected a DNS label of at most 63 characters'
+run 1 "$MERIDIAN" run --config "$WORK/fleets.yaml" --shards 2
+expect_in "--shards: not available with --config yet"
 done_ok

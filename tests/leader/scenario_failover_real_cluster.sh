@@ -13,8 +13,8 @@
 # Skipped (exit 77) without a cluster.
 source "$(dirname "$0")/../e2e/lib.sh"
 source "$(dirname "$0")/../backend/kube/kit_lib.sh"
-AUDIT="${MERIDIAN_TEST_KUBE_DIR:-}/logs/audit.log"
-[[ -f "$AUDIT" ]] || { echo "skipped: no audit log at $AUDIT (needs the kit of tools/with-kube-kit)"; exit 77; }
+source "$(dirname "$0")/replicas_lib.sh"
+TOKEN=failover-test-token
 printf 'default: {kubeconfig: %s}\n' "$MERIDIAN_TEST_KUBECONFIG" >"$WORK/kube.yaml"
 echo "failover-test-token" >"$WORK/token"
 echo "failover-webhook-secret" >"$WORK/webhook"
@@ -109,7 +109,6 @@ YAML
 region_files v1
 commit "v1: three regions"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # replica NAME: starts `meridian run --leader-elect` with its own state directory, log and port.
 replica() {
   local name=$1 port
@@ -121,19 +120,6 @@ replica() {
     --leader-elect-lease-duration 4s --leader-elect-renew-deadline 3s --leader-elect-retry-period 1s \
     >"$WORK/$name.log" 2>&1 &
   echo $! >"$WORK/$name.pid"
-}
-get() { curl -s --max-time 5 -H "Authorization: Bearer failover-test-token" "http://127.0.0.1:$(cat "$WORK/$1.port")$2" || true; }
-# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.2 s
-wait_for() {
-  local seconds=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@"; do
-    ((SECONDS < deadline)) || fail "not within ${seconds}s: $what
-$(tail -n 30 "$WORK"/*.log)"
-    sleep 0.2
-  done
-  CHECKS=$((CHECKS + 1))
 }
 leading() { grep -q "leader election: $1 holds lease default/meridian-failover" "$WORK/$1.log"; }
 in_wave() { # NAME WAVE: its rollout is active in that wave
@@ -151,23 +137,6 @@ except Exception: sys.exit(1)
 c = s.get("lastAppliedCommit") or {}
 sys.exit(0 if c.get("id") == sys.argv[1] and s.get("lastAppliedResult") == "succeeded" else 1)' "$2"
 }
-# patches_since LINE: real (not dry-run) PATCHes by admin per object, in the audit log after LINE
-patches_since() {
-  tail -n +"$(($1 + 1))" "$AUDIT" | python3 -c '
-import collections, json, sys
-count = collections.Counter()
-for line in sys.stdin:
-    try: e = json.loads(line)
-    except ValueError: continue
-    if e.get("verb") != "patch" or e.get("user", {}).get("username") != "admin" or "dryRun" in e.get("requestURI", ""):
-        continue
-    o = e.get("objectRef", {})
-    if not o.get("namespace", "").startswith("failover-") and o.get("resource") != "namespaces":
-        continue
-    count["%s %s/%s" % (o.get("resource"), o.get("namespace", ""), o.get("name"))] += 1
-for key in sorted(count): print(count[key], key)'
-}
-audit_lines() { wc -l <"$AUDIT"; }
 
 # --- 1. Two replicas: the first leads and applies; the second stands by, ready, leader=false.
 start_line=$(audit_lines)
@@ -220,14 +189,8 @@ $OUT"
 expect_in "interrupted"
 run 0 "$MERIDIAN" history --state-dir "$WORK/state-alpha"
 expect_in "interrupted"
-OUT=$(patches_since "$start_line")
-echo "PATCHes per object, v1:"
-echo "$OUT"
-[[ $(grep -c . <<<"$OUT") -ge 12 ]] || fail "expected the 12 objects of v1 patched, got:
-$OUT"
-if grep -qv '^1 ' <<<"$OUT"; then fail "an object was applied twice:
-$OUT"; fi
-CHECKS=$((CHECKS + 2))
+OUT=$(patches_since "$start_line" failover-)
+expect_once v1 12
 
 # --- 3. v2, with beta leading and a third replica (alpha's state directory again) standing by:
 # kill -9 beta in wave 2; gamma takes over within the lease duration and finishes.
@@ -250,14 +213,8 @@ echo "takeover after kill -9: $((SECONDS - killed)) s (lease duration 4 s, retry
 wait_for 90 "gamma finishes v2" applied gamma "$v2"
 run 0 "$MERIDIAN" history --state-dir "$WORK/state-beta"
 expect_in "interrupted"
-OUT=$(patches_since "$start_line")
-echo "PATCHes per object, v2:"
-echo "$OUT"
-[[ $(grep -c . <<<"$OUT") -ge 9 ]] || fail "expected the 9 changed objects of v2 patched, got:
-$OUT"
-if grep -qv '^1 ' <<<"$OUT"; then fail "an object was applied twice:
-$OUT"; fi
-CHECKS=$((CHECKS + 2))
+OUT=$(patches_since "$start_line" failover-)
+expect_once v2 9
 OUT=$("${KUBECTL[@]}" -n default get lease meridian-failover -o jsonpath='{.spec.holderIdentity} {.spec.leaseTransitions}')
 expect_in "gamma 2"
 # A graceful stop hands the lease back at once.

@@ -2,6 +2,8 @@
 // what a renewal keeps, what a takeover counts, optimistic concurrency, release.
 #include "leader/election.h"
 
+#include "memory_lease.h"
+
 #include <catch2/catch.hpp>
 
 #include <mutex>
@@ -9,46 +11,10 @@
 #include <thread>
 
 using namespace meridian;
+using namespace leader_test;
 using namespace std::chrono_literals;
 
 namespace {
-
-//! One lease shared by several candidates; each candidate's lock remembers the version it read.
-struct MemoryLease {
-  std::optional<LeaseRecord> record;
-  long long version = 0;
-  int writes = 0;
-};
-
-class MemoryLock final : public LeaseLock {
-public:
-  explicit MemoryLock(MemoryLease& lease) : lease_(lease) {}
-  std::optional<LeaseRecord> get() override {
-    read_version_ = lease_.version;
-    return lease_.record;
-  }
-  bool create(const LeaseRecord& record) override {
-    if (lease_.record)
-      return false;
-    lease_.record = record;
-    read_version_ = ++lease_.version;
-    ++lease_.writes;
-    return true;
-  }
-  bool update(const LeaseRecord& record) override {
-    if (!lease_.record || read_version_ != lease_.version)
-      return false;
-    lease_.record = record;
-    read_version_ = ++lease_.version;
-    ++lease_.writes;
-    return true;
-  }
-  std::string describe() const override { return "default/test"; }
-
-private:
-  MemoryLease& lease_;
-  long long read_version_ = -1;
-};
 
 ElectionConfig config(const std::string& identity) {
   ElectionConfig config;
