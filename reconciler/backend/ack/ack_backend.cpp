@@ -805,7 +805,7 @@ public:
       return nullptr;
     kube::KubeOptions options = kube_;
     options.state_file.clear();
-    Opened opened{kube::open_kube_backend(std::move(options), std::make_unique<FetchedKubeconfig>(cluster, config->binding)), std::nullopt};
+    Opened opened{kube::open_kube_cluster_backend(std::move(options), std::make_unique<FetchedKubeconfig>(cluster, config->binding), cluster), std::nullopt};
     if (config->expiration) {
       auto refresh_at = *config->expiration - fleet_.kubeconfig_refresh_before();
       if (refresh_at <= now) // a kubeconfig shorter-lived than the margin: fetch again half-way

@@ -11,8 +11,11 @@
 // Clusters are not created here: a Meridian Cluster is "bound" when its kubeconfig context is
 // configured and the API server answers /version. NodePools need the alibabacloud backend.
 //
-// A KubeBackend is used from one thread at a time (the engine's); it owns one HTTPS client per
-// cluster. Credentials from exec plugins and token files are refreshed as they expire or rotate.
+// `--backend kube` is a composite (backend/composite.h): a bindings backend (bindings_backend.cpp)
+// serves the Cluster objects, one cluster backend per Meridian cluster (kube_backend.cpp, opened on
+// first use) its Kubernetes objects; they share one HTTPS client per cluster (shared.h). Used from
+// one thread at a time (the engine's). Credentials from exec plugins and token files are refreshed
+// as they expire or rotate.
 #pragma once
 
 #include "backend/backend.h"
@@ -91,5 +94,8 @@ KubeOptions load_kube_options(const std::string& path);
 std::unique_ptr<Backend> open_kube_backend(KubeOptions options);
 //! The backend on `credentials` (options.clusters and options.fallback are not used).
 std::unique_ptr<Backend> open_kube_backend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials);
+//! The Kubernetes objects of `cluster` alone, on `credentials` (no Cluster objects: another
+//! backend composes it, as the ACK backend does; options.state_file is not used).
+std::unique_ptr<Backend> open_kube_cluster_backend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials, std::string cluster);
 
 } // namespace meridian::kube

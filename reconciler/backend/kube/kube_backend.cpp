@@ -4,6 +4,7 @@
 #include "backend/kube/forecast.h"
 #include "backend/kube/health.h"
 #include "backend/kube/kube.h"
+#include "backend/kube/shared.h"
 #include "backend/kube/watch.h"
 
 #include "base/error.h"
@@ -22,7 +23,6 @@
 namespace meridian::kube {
 namespace {
 
-constexpr std::string_view kFleetGroup = "meridian.io";
 constexpr std::string_view kRegionLabel = "topology.kubernetes.io/region";
 constexpr std::string_view kCrdGroup = "apiextensions.k8s.io";
 constexpr std::string_view kForceConflictsAnnotation = "meridian.io/force-conflicts";
@@ -56,15 +56,6 @@ const std::vector<std::pair<std::string_view, std::string_view>>& default_manage
 }
 
 using rules::text_at;
-
-void set_member(Json& object, std::string_view key, Json value, JsonAllocator& allocator) {
-  object.RemoveMember(Json(rapidjson::StringRef(key.data(), key.size())));
-  object.AddMember(Json(key.data(), static_cast<rapidjson::SizeType>(key.size()), allocator), value, allocator);
-}
-
-Json string_value(std::string_view text, JsonAllocator& allocator) {
-  return Json(text.data(), static_cast<rapidjson::SizeType>(text.size()), allocator);
-}
 
 //! The manifest to send: without what the server owns (status, uid, resourceVersion, managedFields...).
 std::string apply_body(const Json& desired) {
@@ -118,11 +109,10 @@ std::string controller_uid(const Json& object) {
 
 class KubeBackend final : public Backend, public Forecaster {
 public:
-  KubeBackend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials)
-      : options_(std::move(options)), credentials_(std::move(credentials)) {
+  KubeBackend(std::shared_ptr<KubeShared> shared, std::string cluster, bool owns_scope)
+      : options_(shared->options), shared_(std::move(shared)), cluster_(std::move(cluster)), owns_scope_(owns_scope) {
     if (options_.watch)
       hub_ = std::make_unique<WatchHub>();
-    load_cluster_specs();
   }
   ~KubeBackend() override {
     if (hub_)
@@ -134,61 +124,55 @@ public:
   Forecaster* forecaster() override { return this; }
   bool server_side_dry_run() const override { return true; }
 
-  //! Reads what the fleet manages and no more: with a scope (make_plan's), its kinds, in its
-  //! namespaces; without one, the default kinds and the kinds this process touched, everywhere.
-  //! Every LIST selects the owner's label; an object is ours when its tracking id names it in this
-  //! cluster. A kind the identity may not list is skipped with a warning (take_warnings).
+  //! Reads what the fleet manages in this cluster and no more: with a scope (make_plan's), its
+  //! kinds, in its namespaces; without one, the default kinds and the kinds this process touched,
+  //! everywhere. Every LIST selects the owner's label; an object is ours when its tracking id names
+  //! it in this cluster. A kind the identity may not list is skipped with a warning (take_warnings).
   std::vector<LiveObject> list_managed(std::string_view owner) override {
     std::vector<LiveObject> result;
-    std::set<std::string> clusters = clusters_in_use();
-    for (const auto& [cluster, kinds] : scope_)
-      clusters.insert(cluster);
     const std::string selector = "labelSelector=" + url_encode(fmt::format("{}={}", kOwnerLabel, owner_label_value(owner)));
-    for (const std::string& cluster : clusters) {
-      if (!bound(cluster))
+    const std::string& cluster = cluster_;
+    if (!shared_->bound(cluster))
+      return result;
+    ApiClient& api = client(cluster);
+    for (const auto& [kind, namespaces] : kinds_to_read()) {
+      // Kinds this process touched were resolved (and refreshed) already; no refresh per default kind.
+      const auto type = api.resource_for_kind(kind.first, kind.second, false);
+      if (!type || !type->supports("list"))
         continue;
-      if (cluster_specs_.count(cluster) != 0)
-        result.push_back({fleet_ref("Cluster", cluster), synthetic_cluster(cluster)});
-      ApiClient& api = client(cluster);
-      for (const auto& [kind, namespaces] : kinds_to_read(cluster)) {
-        // Kinds this process touched were resolved (and refreshed) already; no refresh per default kind.
-        const auto type = api.resource_for_kind(kind.first, kind.second, false);
-        if (!type || !type->supports("list"))
+      std::vector<std::string> read_in; // namespaces; "" = every one (or a cluster-scoped kind)
+      if (!type->namespaced || namespaces.count("") != 0)
+        read_in.push_back("");
+      else
+        read_in.assign(namespaces.begin(), namespaces.end());
+      for (const std::string& ns : read_in) {
+        const std::string path = type->collection_path(ns);
+        std::vector<std::shared_ptr<const JsonDocument>> items;
+        try {
+          if (hub_) {
+            items = informer(api, *type, ns).items();
+          } else {
+            for (auto& item : api.list(path, options_.list_page_size, selector))
+              items.push_back(std::move(item));
+          }
+        } catch (const RejectedError& error) {
+          if (error.reason() != "Forbidden")
+            throw;
+          note_warning(fmt::format("cluster {}: cannot list {} ({}), so extra and pruned objects of that kind are not seen: {}", cluster,
+                                   type->plural, path, error.what()));
           continue;
-        std::vector<std::string> read_in; // namespaces; "" = every one (or a cluster-scoped kind)
-        if (!type->namespaced || namespaces.count("") != 0)
-          read_in.push_back("");
-        else
-          read_in.assign(namespaces.begin(), namespaces.end());
-        for (const std::string& ns : read_in) {
-          const std::string path = type->collection_path(ns);
-          std::vector<std::shared_ptr<const JsonDocument>> items;
-          try {
-            if (hub_) {
-              items = informer(api, *type, ns).items();
-            } else {
-              for (auto& item : api.list(path, options_.list_page_size, selector))
-                items.push_back(std::move(item));
-            }
-          } catch (const RejectedError& error) {
-            if (error.reason() != "Forbidden")
-              throw;
-            note_warning(fmt::format("cluster {}: cannot list {} ({}), so extra and pruned objects of that kind are not seen: {}", cluster,
-                                     type->plural, path, error.what()));
-            continue;
+        }
+        for (auto& item : items) {
+          ObjectRef ref{cluster, kind.first, kind.second, type->namespaced ? text_at(*item, "metadata.namespace") : "",
+                        text_at(*item, "metadata.name")};
+          // A watched collection holds every object of it; a LIST selected the owner's label.
+          if (hub_) {
+            const Json* labels = find_path(*item, "metadata.labels");
+            if (labels == nullptr || string_member(*labels, kOwnerLabel) != owner_label_value(owner))
+              continue;
           }
-          for (auto& item : items) {
-            ObjectRef ref{cluster, kind.first, kind.second, type->namespaced ? text_at(*item, "metadata.namespace") : "",
-                          text_at(*item, "metadata.name")};
-            // A watched collection holds every object of it; a LIST selected the owner's label.
-            if (hub_) {
-              const Json* labels = find_path(*item, "metadata.labels");
-              if (labels == nullptr || string_member(*labels, kOwnerLabel) != owner_label_value(owner))
-                continue;
-            }
-            if (owned_by(*item, ref, owner))
-              result.push_back({std::move(ref), std::move(item)});
-          }
+          if (owned_by(*item, ref, owner))
+            result.push_back({std::move(ref), std::move(item)});
         }
       }
     }
@@ -196,11 +180,14 @@ public:
     return result;
   }
 
+  //! The refs of this cluster (the composite hands each cluster's backend its own).
   void scope(const std::vector<ObjectRef>& refs) override {
     scope_.clear();
     for (const ObjectRef& ref : refs)
-      if (!ref.is_fleet_level())
-        scope_[ref.cluster][{ref.group, ref.kind}].insert(ref.namespace_);
+      if (ref.cluster == cluster_)
+        scope_[{ref.group, ref.kind}].insert(ref.namespace_);
+    if (owns_scope_)
+      shared_->scoped = !scope_.empty();
   }
   bool wants_scope() const override { return true; }
 
@@ -211,13 +198,8 @@ public:
   }
 
   std::shared_ptr<const JsonDocument> get(const ObjectRef& ref) override {
-    if (ref.is_fleet_level()) {
-      if (ref.kind != "Cluster" || !bound(ref.name))
-        return nullptr;
-      return synthetic_cluster(ref.name, cluster_version(ref.name));
-    }
-    seen_clusters_.insert(ref.cluster);
-    touched_kinds_.emplace(ref.group, ref.kind);
+    shared_->seen_clusters.insert(ref.cluster);
+    shared_->touched_kinds.emplace(ref.group, ref.kind);
     ApiClient& api = client(ref.cluster);
     const auto type = api.resource_for_kind(ref.group, ref.kind);
     if (!type)
@@ -248,7 +230,7 @@ public:
   //! bookkeeping, not anyone's objects). nullopt when a kind may not be listed (prune then asks
   //! for the opt-in annotation).
   std::optional<std::vector<LiveObject>> namespace_contents(const std::string& cluster, const std::string& ns) override {
-    if (!bound(cluster))
+    if (!shared_->bound(cluster))
       return std::nullopt;
     ApiClient& api = client(cluster);
     std::vector<LiveObject> contents;
@@ -271,8 +253,6 @@ public:
   }
 
   std::shared_ptr<const JsonDocument> get_as(const ObjectRef& ref, std::string_view api_version) override {
-    if (ref.is_fleet_level())
-      return get(ref);
     ApiClient& api = client(ref.cluster);
     return with_context(ref, [&]() -> std::shared_ptr<const JsonDocument> {
       const auto type = api.resource_for(group_of(api_version), version_of(api_version), ref.kind);
@@ -286,15 +266,8 @@ public:
   std::shared_ptr<const JsonDocument> apply(const ObjectRef& ref, const Json& desired, bool dry_run) override {
     if (!desired.IsObject())
       throw UserError(fmt::format("{}: the manifest is not an object", ref.display()));
-    if (ref.is_fleet_level()) {
-      if (ref.kind == "NodePool")
-        throw UserError(fmt::format("{}: NodePool needs the alibabacloud backend", ref.display()));
-      if (ref.kind != "Cluster")
-        throw UserError(fmt::format("{}: the kube backend cannot apply {}", ref.display(), ref.kind));
-      return bind_cluster(ref, desired, dry_run);
-    }
-    seen_clusters_.insert(ref.cluster);
-    touched_kinds_.emplace(ref.group, ref.kind);
+    shared_->seen_clusters.insert(ref.cluster);
+    shared_->touched_kinds.emplace(ref.group, ref.kind);
     ApiClient& api = client(ref.cluster);
     const std::string api_version = text_at(desired, "apiVersion");
     const std::string kind = text_at(desired, "kind");
@@ -325,12 +298,6 @@ public:
   }
 
   void remove(const ObjectRef& ref, bool dry_run) override {
-    if (ref.is_fleet_level()) {
-      // Clusters are not deleted through Kubernetes: Meridian only stops managing the binding.
-      if (ref.kind == "Cluster" && !dry_run && cluster_specs_.erase(ref.name) != 0)
-        save_cluster_specs();
-      return;
-    }
     ApiClient& api = client(ref.cluster);
     with_context(ref, [&] {
       const auto type = api.resource_for_kind(ref.group, ref.kind);
@@ -354,8 +321,6 @@ public:
   Health health(const ObjectRef& ref) override { return health_or_unreadable([&] { return read_health(ref); }); }
 
   std::vector<PodPlacement> placements(const ObjectRef& workload) override {
-    if (workload.is_fleet_level())
-      return {};
     ApiClient& api = client(workload.cluster);
     const auto type = api.resource_for_kind(workload.group, workload.kind);
     if (!type)
@@ -390,7 +355,7 @@ public:
     std::map<std::string, std::vector<WorkloadChange>> by_cluster;
     std::vector<std::shared_ptr<const JsonDocument>> lives;
     for (const auto& [ref, desired] : changes) {
-      if (ref.is_fleet_level() || desired == nullptr || !is_forecast_workload(ref))
+      if (desired == nullptr || !is_forecast_workload(ref))
         continue;
       std::shared_ptr<const JsonDocument> live;
       try {
@@ -427,18 +392,15 @@ public:
   void wait(std::chrono::milliseconds duration) override { sleep_for(duration); }
   long long now_ms() override { return steady_now_ms(); }
 
+  //! The regions of the cluster's nodes (none: the composite asks the bindings backend).
   std::vector<std::string> node_regions(const std::string& cluster) override {
     std::set<std::string> regions;
-    if (bound(cluster)) {
+    if (shared_->bound(cluster)) {
       for (const auto& node : client(cluster).list("/api/v1/nodes", options_.list_page_size)) {
         const Json* labels = find_path(*node, "metadata.labels");
         if (labels != nullptr && !string_member(*labels, kRegionLabel).empty())
           regions.emplace(string_member(*labels, kRegionLabel));
       }
-    }
-    if (regions.empty()) {
-      if (const auto spec = cluster_specs_.find(cluster); spec != cluster_specs_.end() && !text_at(*spec->second, "spec.region").empty())
-        regions.insert(text_at(*spec->second, "spec.region"));
     }
     return {regions.begin(), regions.end()};
   }
@@ -449,10 +411,6 @@ private:
     std::chrono::steady_clock::time_point fetched;
     NameIndex objects;
   };
-
-  static ObjectRef fleet_ref(std::string_view kind, const std::string& name) {
-    return {"", std::string(kFleetGroup), std::string(kind), "", name};
-  }
 
   //! Runs `body`, prefixing errors with the object and its cluster (TransientError stays transient).
   template <typename Body> static auto with_context(const ObjectRef& ref, Body&& body) -> decltype(body()) {
@@ -465,15 +423,16 @@ private:
 
 
   //! (group, kind) → namespaces ("" = all) that list_managed reads in `cluster`.
-  std::map<std::pair<std::string, std::string>, std::set<std::string>> kinds_to_read(const std::string& cluster) const {
+  //! With a scope that names no object of this cluster, nothing.
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> kinds_to_read() const {
     std::map<std::pair<std::string, std::string>, std::set<std::string>> kinds;
-    if (const auto scoped = scope_.find(cluster); scoped != scope_.end())
-      kinds = scoped->second;
-    else if (scope_.empty())
+    if (!scope_.empty())
+      kinds = scope_;
+    else if (!shared_->scoped)
       for (const auto& [group, kind] : default_managed_kinds())
         kinds[{std::string(group), std::string(kind)}].insert("");
-    if (scope_.empty())
-      for (const auto& kind : touched_kinds_)
+    if (!shared_->scoped)
+      for (const auto& kind : shared_->touched_kinds)
         kinds[kind].insert("");
     return kinds;
   }
@@ -483,108 +442,9 @@ private:
       warnings_.push_back(std::move(warning));
   }
 
-  bool bound(const std::string& cluster) const { return credentials_->binding(cluster).has_value(); }
-
-  std::set<std::string> clusters_in_use() const {
-    std::set<std::string> clusters = seen_clusters_;
-    for (const std::string& name : credentials_->named_clusters())
-      clusters.insert(name);
-    for (const auto& [name, spec] : cluster_specs_)
-      clusters.insert(name);
-    return clusters;
-  }
-
-  ApiClient& client(const std::string& cluster) {
-    if (const auto found = clients_.find(cluster); found != clients_.end())
-      return *found->second;
-    Connection connection = connect(cluster);
-    auto transport = make_https_transport(connection.endpoint);
-    RetryPolicy retry;
-    retry.max_attempts = options_.max_attempts;
-    auto api = std::make_unique<ApiClient>(cluster, std::move(connection), std::move(transport), retry);
-    return *clients_.emplace(cluster, std::move(api)).first->second;
-  }
-
-  //! The connection of a bound cluster (a fresh one each call: credentials of its own).
-  Connection connect(const std::string& cluster) const {
-    const std::optional<ClusterBinding> binding = credentials_->binding(cluster);
-    if (!binding)
-      throw UserError(fmt::format("cluster {}: not bound to a kubeconfig context (add it to the --kube-config file)", cluster));
-    try {
-      return resolve_connection(*binding);
-    } catch (const Error& error) {
-      throw UserError(fmt::format("cluster {}: {}", cluster, error.what()));
-    }
-  }
-
-  //! `{"gitVersion": ...}` of the cluster's /version; throws when it does not answer.
-  std::string cluster_version(const std::string& cluster) {
-    const ApiResponse version = client(cluster).request({"GET", "/version", {}, {}});
-    return text_at(*version.object, "gitVersion");
-  }
-
-  std::shared_ptr<const JsonDocument> synthetic_cluster(const std::string& cluster, const std::string& version = {}) {
-    auto document = std::make_shared<JsonDocument>();
-    JsonAllocator& allocator = document->GetAllocator();
-    const auto spec = cluster_specs_.find(cluster);
-    if (spec != cluster_specs_.end())
-      document->CopyFrom(*spec->second, allocator);
-    else
-      document->SetObject();
-    set_member(*document, "apiVersion", string_value(text_at(*document, "apiVersion", "meridian.io/v1alpha1"), allocator), allocator);
-    set_member(*document, "kind", string_value("Cluster", allocator), allocator);
-    if (find_member(*document, "metadata") == nullptr)
-      set_member(*document, "metadata", Json(rapidjson::kObjectType), allocator);
-    set_member((*document)["metadata"], "name", string_value(cluster, allocator), allocator);
-    Json status(rapidjson::kObjectType);
-    set_member(status, "state", string_value("running", allocator), allocator);
-    set_member(status, "server", string_value(client(cluster).endpoint().server, allocator), allocator);
-    if (!version.empty())
-      set_member(status, "currentVersion", string_value(version, allocator), allocator);
-    set_member(*document, "status", std::move(status), allocator);
-    return document;
-  }
-
-  std::shared_ptr<const JsonDocument> bind_cluster(const ObjectRef& ref, const Json& desired, bool dry_run) {
-    if (!bound(ref.name))
-      throw UserError(fmt::format("{}: the kube backend cannot create clusters and this one is not bound to a kubeconfig context "
-                                  "(add it to the --kube-config file)",
-                                  ref.display()));
-    std::string version;
-    try {
-      version = cluster_version(ref.name);
-    } catch (const TransientError& error) {
-      throw TransientError(fmt::format("{}: not reachable: {}", ref.display(), error.what()));
-    }
-    auto stored = std::make_shared<JsonDocument>();
-    JsonDocument clean;
-    parse_json(apply_body(desired), clean);
-    stored->CopyFrom(clean, stored->GetAllocator());
-    if (dry_run) {
-      const auto previous = cluster_specs_.find(ref.name);
-      std::shared_ptr<const JsonDocument> saved = previous == cluster_specs_.end() ? nullptr : previous->second;
-      cluster_specs_[ref.name] = stored;
-      auto result = synthetic_cluster(ref.name, version);
-      if (saved)
-        cluster_specs_[ref.name] = saved;
-      else
-        cluster_specs_.erase(ref.name);
-      return result;
-    }
-    cluster_specs_[ref.name] = stored;
-    save_cluster_specs();
-    return synthetic_cluster(ref.name, version);
-  }
+  ApiClient& client(const std::string& cluster) { return shared_->client(cluster); }
 
   Health read_health(const ObjectRef& ref) {
-    if (ref.is_fleet_level()) {
-      if (ref.kind == "NodePool")
-        return {HealthStatus::missing, "NodePool needs the alibabacloud backend"};
-      if (!bound(ref.name))
-        return {HealthStatus::missing, fmt::format("cluster {} is not bound to a kubeconfig context", ref.name)};
-      const std::string version = cluster_version(ref.name);
-      return {HealthStatus::healthy, version.empty() ? "cluster is running" : fmt::format("cluster is running (Kubernetes {})", version)};
-    }
     // A kind without a health rule that this process just wrote is healthy: its PATCH answered.
     if (!health_needs_status(ref) && written_.count(ref) != 0)
       return {HealthStatus::healthy, ""};
@@ -701,7 +561,7 @@ private:
       return *found->second;
     RetryPolicy once;
     once.max_attempts = 1; // the informer backs off itself
-    auto watcher = std::make_unique<ApiClient>(api.cluster(), connect(api.cluster()), make_https_transport(api.endpoint()), once);
+    auto watcher = std::make_unique<ApiClient>(api.cluster(), shared_->connect(api.cluster()), make_https_transport(api.endpoint()), once);
     auto created = std::make_unique<Informer>(api.cluster(), type, ns, std::move(watcher), *hub_, options_.list_page_size);
     for (const auto& object : created->items())
       hub_->record({api.cluster(), type.group, type.kind, type.namespaced ? text_at(*object, "metadata.namespace") : "",
@@ -791,51 +651,15 @@ private:
     }
   }
 
-  void load_cluster_specs() {
-    if (options_.state_file.empty() || !std::filesystem::exists(options_.state_file))
-      return;
-    std::ifstream in(options_.state_file);
-    std::ostringstream text;
-    text << in.rdbuf();
-    JsonDocument document;
-    if (const auto error = parse_json(text.str(), document))
-      throw UserError(fmt::format("{}: corrupt JSON: {}", options_.state_file, *error));
-    if (!document.IsObject())
-      return;
-    for (const auto& member : document.GetObject()) {
-      auto spec = std::make_shared<JsonDocument>();
-      spec->CopyFrom(member.value, spec->GetAllocator());
-      cluster_specs_[member.name.GetString()] = std::move(spec);
-    }
-  }
-
-  void save_cluster_specs() {
-    if (options_.state_file.empty())
-      return;
-    JsonDocument document(rapidjson::kObjectType);
-    for (const auto& [name, spec] : cluster_specs_)
-      set_member(document, name, Json(*spec, document.GetAllocator()), document.GetAllocator());
-    const std::string temporary = options_.state_file + ".tmp";
-    {
-      std::ofstream out(temporary, std::ios::trunc);
-      out << write_canonical(document, true) << "\n";
-      if (!out)
-        throw UserError(fmt::format("{}: cannot write", temporary));
-    }
-    std::filesystem::rename(temporary, options_.state_file);
-  }
-
-  KubeOptions options_;
-  std::unique_ptr<ClusterCredentials> credentials_;
+  const KubeOptions& options_; //!< shared_'s
+  std::shared_ptr<KubeShared> shared_;
+  std::string cluster_;
+  bool owns_scope_ = false;
   std::unique_ptr<WatchHub> hub_; //!< with options_.watch; outlives informers_
   std::map<std::string, std::unique_ptr<Informer>> informers_; //!< by "cluster collection-path"
-  std::map<std::string, std::unique_ptr<ApiClient>> clients_;
   std::map<std::string, CachedList> lists_; //!< by "cluster collection-path"
-  std::map<std::string, std::shared_ptr<const JsonDocument>> cluster_specs_;
-  std::set<std::string> seen_clusters_;
-  std::set<std::pair<std::string, std::string>> touched_kinds_;
-  //! cluster → (group, kind) → namespaces: what the fleet manages (scope()); empty = not given.
-  std::map<std::string, std::map<std::pair<std::string, std::string>, std::set<std::string>>> scope_;
+  //! (group, kind) → namespaces: what the fleet manages in this cluster (scope()); empty = none.
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> scope_;
   std::vector<std::string> warnings_;
   std::set<ObjectRef> written_; //!< applied (not dry-run) by this process and not deleted since
 };
@@ -931,13 +755,39 @@ std::unique_ptr<ClusterCredentials> file_credentials(std::map<std::string, Clust
   return std::make_unique<FileCredentials>(std::move(clusters), std::move(fallback));
 }
 
-std::unique_ptr<Backend> open_kube_backend(KubeOptions options) {
-  auto credentials = file_credentials(options.clusters, options.fallback);
-  return open_kube_backend(std::move(options), std::move(credentials));
+Connection KubeShared::connect(const std::string& cluster) const {
+  const std::optional<ClusterBinding> binding = credentials->binding(cluster);
+  if (!binding)
+    throw UserError(fmt::format("cluster {}: not bound to a kubeconfig context (add it to the --kube-config file)", cluster));
+  try {
+    return resolve_connection(*binding);
+  } catch (const Error& error) {
+    throw UserError(fmt::format("cluster {}: {}", cluster, error.what()));
+  }
 }
 
-std::unique_ptr<Backend> open_kube_backend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials) {
-  return std::make_unique<KubeBackend>(std::move(options), std::move(credentials));
+ApiClient& KubeShared::client(const std::string& cluster) {
+  if (const auto found = clients.find(cluster); found != clients.end())
+    return *found->second;
+  Connection connection = connect(cluster);
+  auto transport = make_https_transport(connection.endpoint);
+  RetryPolicy retry;
+  retry.max_attempts = options.max_attempts;
+  auto api = std::make_unique<ApiClient>(cluster, std::move(connection), std::move(transport), retry);
+  return *clients.emplace(cluster, std::move(api)).first->second;
+}
+
+std::string KubeShared::cluster_version(const std::string& cluster) {
+  const ApiResponse version = client(cluster).request({"GET", "/version", {}, {}});
+  return text_at(*version.object, "gitVersion");
+}
+
+std::unique_ptr<Backend> open_cluster_backend(std::shared_ptr<KubeShared> shared, std::string cluster, bool owns_scope) {
+  return std::make_unique<KubeBackend>(std::move(shared), std::move(cluster), owns_scope);
+}
+
+std::unique_ptr<Backend> open_kube_cluster_backend(KubeOptions options, std::unique_ptr<ClusterCredentials> credentials, std::string cluster) {
+  return open_cluster_backend(std::make_shared<KubeShared>(std::move(options), std::move(credentials)), std::move(cluster), true);
 }
 
 } // namespace meridian::kube

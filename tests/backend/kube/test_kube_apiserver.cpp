@@ -312,6 +312,37 @@ TEST_CASE("list_managed finds Meridian's objects across namespaces; Clusters and
   CHECK(cluster.backend->health({"", "meridian.io", "Cluster", "", "unbound"}).status == HealthStatus::missing);
 }
 
+TEST_CASE("with a watch cache, the Cluster bindings have a revision: binding or unbinding one moves it and names it") {
+  const JsonDocument manifest =
+      parse(R"({"apiVersion":"meridian.io/v1alpha1","kind":"Cluster","metadata":{"name":"edge"},"spec":{"type":"Registered"}})");
+  const ObjectRef edge{"", "meridian.io", "Cluster", "", "edge"};
+  {
+    Cluster unwatched;
+    CHECK_FALSE(unwatched.backend->revision().has_value()); // one-shot commands: no revision, as before
+  }
+  Cluster cluster("token: good-token", "certificate-authority: " + certificates().ca_file,
+                  [](kube::KubeOptions& options) { options.watch = true; });
+  const std::optional<std::string> before = cluster.backend->revision();
+  REQUIRE(before.has_value());
+  cluster.backend->apply(edge, manifest, true);
+  CHECK((cluster.backend->revision() == before)); // a dry run binds nothing
+  cluster.backend->apply(edge, manifest, false);
+  const std::optional<std::string> bound = cluster.backend->revision();
+  REQUIRE(bound.has_value());
+  CHECK(*bound != *before);
+  const auto changed = cluster.backend->changes_since(*before);
+  REQUIRE(changed.has_value());
+  REQUIRE(changed->size() == 1);
+  CHECK(changed->front().key() == edge.key());
+  CHECK(cluster.backend->changes_since(*bound)->empty());
+  cluster.backend->remove(edge, false);
+  const auto unbound = cluster.backend->changes_since(*bound);
+  REQUIRE(unbound.has_value());
+  REQUIRE(unbound->size() == 1);
+  CHECK(unbound->front().key() == edge.key());
+  CHECK_FALSE(cluster.backend->changes_since("not a revision").has_value());
+}
+
 TEST_CASE("a CRD is waited for until Established, then discovery is refreshed and its resources apply") {
   Cluster cluster;
   cluster.server.crd_establish_after_gets = 3;
