@@ -1,7 +1,8 @@
 // A backend made of others, as libgit2 stacks object-database backends: fleet-level objects
 // (Cluster, NodePool) go to one backend, each cluster's Kubernetes objects to the backend of that
 // cluster, opened when the cluster can be reached (the ACK backend: ACK for the fleet, a kube
-// backend per cluster on the kubeconfig ACK hands out).
+// backend per cluster on the kubeconfig ACK hands out; the kube backend: its Cluster bindings for
+// the fleet, a kube backend per bound cluster).
 //
 // The composite owns one clock, the fleet backend's: wait and now_ms go there only. Its revision is
 // the revisions of its parts (nullopt when any part has none); changes_since and drift_revision
