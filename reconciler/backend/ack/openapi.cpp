@@ -69,6 +69,10 @@ std::string error_text(int status, const std::string& body) {
   return text;
 }
 
+//! Writes are sent once: apply is the one layer that retries them (with its backoff, or the
+//! server's Retry-After, and after looking a create's object up by name).
+bool is_write(const ApiCall& call) { return call.method != "GET"; }
+
 bool throttled(int status, const std::string& body) {
   if (status == 429)
     return true;
@@ -145,7 +149,7 @@ ApiResult OpenApiClient::call(const std::string& region, const ApiCall& call, st
     try {
       response = transport_->send(origin, request);
     } catch (const TransientError& error) {
-      if (attempt >= options_.max_attempts || !call.resend_after_failure)
+      if (attempt >= options_.max_attempts || !call.resend_after_failure || is_write(call))
         throw TransientError(fmt::format("ACK {}: {}", call.action, error.what()));
       options_.sleep(backoff);
       backoff *= 2;
@@ -164,22 +168,22 @@ ApiResult OpenApiClient::call(const std::string& region, const ApiCall& call, st
       return result;
     }
     const bool retry = throttled(response.status, response.body) || response.status >= 500;
-    const bool resend = throttled(response.status, response.body) || call.resend_after_failure;
+    const bool resend = !is_write(call) && (throttled(response.status, response.body) || call.resend_after_failure);
+    std::chrono::milliseconds retry_after{0};
+    if (const auto after = response.headers.find("retry-after"); after != response.headers.end()) {
+      char* end = nullptr;
+      const long seconds = std::strtol(after->second.c_str(), &end, 10);
+      if (end != after->second.c_str() && seconds >= 0 && seconds < 600)
+        retry_after = std::chrono::milliseconds(seconds * 1000);
+    }
     if (retry && resend && attempt < options_.max_attempts) {
-      std::chrono::milliseconds wait = backoff;
-      if (const auto after = response.headers.find("retry-after"); after != response.headers.end()) {
-        char* end = nullptr;
-        const long seconds = std::strtol(after->second.c_str(), &end, 10);
-        if (end != after->second.c_str() && seconds >= 0 && seconds < 600)
-          wait = std::max(wait, std::chrono::milliseconds(seconds * 1000));
-      }
-      options_.sleep(wait);
+      options_.sleep(std::max(backoff, retry_after));
       backoff *= 2;
       continue;
     }
     const std::string message = fmt::format("ACK {}: {}", call.action, error_text(response.status, response.body));
     if (retry)
-      throw TransientError(message);
+      throw TransientError(message, retry_after);
     throw UserError(message);
   }
 }

@@ -1,6 +1,6 @@
 // The ACK OpenAPI client (product CS, version 2015-12-15, ROA style; internal to the ack backend):
 // builds each request as @alicloud/cs20151215 does (headers, JSON body with sorted keys), signs it
-// with ACS3-HMAC-SHA256, sends it through an HttpTransport, retries throttling and 5xx with
+// with ACS3-HMAC-SHA256, sends it through an HttpTransport, retries reads on throttling and 5xx with
 // backoff, and turns ACK's error bodies into one-line errors with code, message and request id.
 #pragma once
 
@@ -27,9 +27,11 @@ struct ApiCall {
   std::string pathname;                     //!< encoded, e.g. /clusters/c123/nodepools
   std::map<std::string, std::string> query; //!< raw values
   const Json* body = nullptr;               //!< JSON body, or none
-  //! False for creates: after a lost connection or a 5xx the request may have been carried out, and
-  //! sending it again could make a second cluster or pool (CreateCluster takes no client token).
-  //! The caller looks the object up by name before trying again. Throttling is always retried.
+  //! False for a read whose failure must not be resent. Writes (any method but GET) are never
+  //! resent by the client: throttling, 5xx and a lost connection are thrown as TransientError (with
+  //! the server's Retry-After) to apply, the one layer that retries writes; a create may have been
+  //! carried out (CreateCluster takes no client token), so apply's next attempt looks the object
+  //! up by name first. Reads are resent on throttling and 5xx, up to max_attempts.
   bool resend_after_failure = true;
 };
 

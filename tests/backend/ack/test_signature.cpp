@@ -195,6 +195,20 @@ TEST_CASE("ACK errors are one line with code, message and request id; throttling
     CHECK_THROWS_AS(client.call("cn-hangzhou", {"DescribeClustersV1", "GET", "/api/v1/clusters", {}, nullptr}), TransientError);
     CHECK(slept.size() == 3);
   }
+  SECTION("a write is sent once (apply is the layer that retries writes)") {
+    auto transport = make(10, 200, "{}");
+    Scripted& scripted = *transport;
+    OpenApiClient client({"id", "secret", "", "test"}, std::move(transport), options);
+    Json body(rapidjson::kObjectType);
+    try {
+      client.call("cn-hangzhou", {"ModifyClusterTags", "POST", "/clusters/c1/tags", {}, &body});
+      FAIL("no error");
+    } catch (const TransientError& error) {
+      CHECK(std::string(error.what()) == "ACK ModifyClusterTags: Throttling.User: Request was denied due to user flow control (request id R-1)");
+    }
+    CHECK(scripted.calls == 1);
+    CHECK(slept.empty());
+  }
   SECTION("a 5xx without a JSON body") {
     OpenApiClient client({"id", "secret", "", "test"}, make(0, 503, "<html>busy</html>"), options);
     CHECK_THROWS_WITH(client.call("cn-hangzhou", {"DescribeClustersV1", "GET", "/api/v1/clusters", {}, nullptr}),
